@@ -1,0 +1,92 @@
+"""Session-wide real servers: one PostgreSQL and one NATS JetStream for the whole run.
+
+``DATABASE_URL`` / ``NATS_URL`` point the suite at external servers instead.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from sqlalchemy.engine import make_url
+
+from triage.runtime.db import sqlalchemy_url
+from triage.runtime.telemetry import setup_tracing
+
+_SPANS = InMemorySpanExporter()
+
+
+def _libpq(url: str) -> str:
+    parsed = make_url(url)
+    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of database ``triage`` on the session's PostgreSQL server (superuser)."""
+    if external := os.environ.get("DATABASE_URL"):
+        yield sqlalchemy_url(external)
+        return
+    from triage.devstack.postgres import EmbeddedPostgres
+
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data")
+    url = server.start()
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of the session's NATS server with JetStream."""
+    if external := os.environ.get("NATS_URL"):
+        yield external
+        return
+    from triage.devstack.nats import EmbeddedNats
+
+    server = EmbeddedNats(tmp_path_factory.mktemp("nats"))
+    url = server.start()
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def fresh_db(pg_url: str) -> Iterator[str]:
+    """A brand-new empty database for one test; dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_libpq(pg_url), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(pg_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with psycopg.connect(_libpq(pg_url), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def span_exporter() -> InMemorySpanExporter:
+    """Every span finished in this process (tracing is installed once per process)."""
+    setup_tracing("tests", exporter=_SPANS)
+    return _SPANS
+
+
+@pytest.fixture
+def spans(span_exporter: InMemorySpanExporter) -> Iterator[InMemorySpanExporter]:
+    """The span exporter, emptied before the test."""
+    span_exporter.clear()
+    yield span_exporter
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    """The repository root."""
+    return Path(__file__).resolve().parent.parent

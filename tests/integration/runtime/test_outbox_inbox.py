@@ -1,0 +1,131 @@
+"""An event published through the outbox reaches a consumer exactly once in effect."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from tests.integration.runtime.harness import Demo, poll
+from triage.runtime.events import ReceivedEvent
+
+pytestmark = pytest.mark.integration
+
+
+async def _pending(demo: Demo, durable: str) -> int:
+    info = await demo.bus.js.consumer_info("TRIAGE_ALERT", durable)
+    return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+
+
+async def test_event_reaches_consumer_once(fresh_db: str, nats_url: str) -> None:
+    demo = await Demo.start(fresh_db, nats_url)
+    try:
+        consumer = demo.consumer("once")
+        demo.tasks.append(asyncio.create_task(consumer.run()))
+        event_id = await demo.write_note(str(uuid.uuid4()), "disk full")
+
+        async def applied() -> bool:
+            return await demo.effect_count(event_id) == 1
+
+        await poll(applied)
+        await poll(lambda: _zero(demo, "once"))
+        assert await demo.effect_count(event_id) == 1
+    finally:
+        await demo.stop()
+
+
+async def _zero(demo: Demo, durable: str) -> bool:
+    return await _pending(demo, durable) == 0
+
+
+async def test_consumer_dying_after_effect_before_ack_has_no_second_effect(
+    fresh_db: str, nats_url: str
+) -> None:
+    demo = await Demo.start(fresh_db, nats_url)
+    try:
+        died = asyncio.Event()
+        seen_by_second: list[int] = []
+
+        async def die(event: ReceivedEvent) -> None:
+            died.set()
+            await asyncio.Event().wait()  # hang here until cancelled: never acks
+
+        first = demo.consumer("dies", after_effect=die, ack_wait=1.0)
+        first_task = asyncio.create_task(first.run())
+        event_id = await demo.write_note(str(uuid.uuid4()), "cpu high")
+        await asyncio.wait_for(died.wait(), timeout=10)
+        first_task.cancel()
+        await asyncio.gather(first_task, return_exceptions=True)
+        assert await demo.effect_count(event_id) == 1
+
+        async def record(event: ReceivedEvent) -> None:
+            seen_by_second.append(event.num_delivered)
+
+        second = demo.consumer("dies", after_effect=record, ack_wait=1.0)
+        demo.tasks.append(asyncio.create_task(second.run()))
+
+        async def redelivered() -> bool:
+            return bool(seen_by_second) and await _pending(demo, "dies") == 0
+
+        await poll(redelivered, timeout=15)
+        assert seen_by_second[0] >= 2
+        assert await demo.effect_count(event_id) == 1
+    finally:
+        await demo.stop()
+
+
+async def test_relay_publishing_twice_has_no_second_effect(fresh_db: str, nats_url: str) -> None:
+    demo = await Demo.start(fresh_db, nats_url)
+    try:
+        consumer = demo.consumer("twice")
+        demo.tasks.append(asyncio.create_task(consumer.run()))
+        event_id = await demo.write_note(str(uuid.uuid4()), "service stopped")
+
+        async def applied() -> bool:
+            return await demo.effect_count(event_id) == 1
+
+        await poll(applied)
+        # The relay replays every row (as after a NATS loss): JetStream's dedup window drops it.
+        assert await demo.relay.republish_since(_long_ago()) >= 1
+        await poll(lambda: _all_published(demo))
+        # A publish that escapes the dedup window (a new Nats-Msg-Id) is caught by the inbox.
+        async with demo.db.system_transaction() as session:
+            from sqlalchemy import select
+
+            from tests.integration.runtime.demo_schema import outbox
+
+            row = (
+                await session.execute(
+                    select(outbox.c.subject, outbox.c.envelope).where(
+                        outbox.c.event_id == event_id
+                    )
+                )
+            ).one()
+        await demo.bus.publish_raw(row.subject, row.envelope, event_id=str(uuid.uuid4()))
+        stream = await demo.bus.js.stream_info("TRIAGE_ALERT")
+        assert stream.state.messages == 2
+        await poll(lambda: _zero(demo, "twice"))
+        assert await demo.effect_count(event_id) == 1
+    finally:
+        await demo.stop()
+
+
+async def _all_published(demo: Demo) -> bool:
+    from sqlalchemy import func, select
+
+    from tests.integration.runtime.demo_schema import outbox
+
+    async with demo.db.system_transaction() as session:
+        unpublished = (
+            await session.execute(
+                select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
+            )
+        ).scalar_one()
+    return unpublished == 0
+
+
+def _long_ago():  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    return datetime(2000, 1, 1, tzinfo=UTC)

@@ -1,0 +1,161 @@
+"""Signed bearer tokens (JWT, HS256) carrying a tenant and scopes, and the current principal."""
+
+from __future__ import annotations
+
+import contextvars
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import jwt
+
+from triage.runtime.errors import PermissionDenied, Unauthenticated
+
+ADMIN_SCOPE = "admin"
+SERVICE_SCOPE = "service"
+TENANT_METADATA_KEY = "x-triage-tenant-id"
+_ALGORITHM = "HS256"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: a tenant user, an administrator, or another Triage service."""
+
+    subject: str
+    tenant_id: str | None
+    scopes: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def is_service(self) -> bool:
+        """Whether this is a Triage service identity (may act for any tenant it names)."""
+        return SERVICE_SCOPE in self.scopes
+
+    def has_scope(self, scope: str) -> bool:
+        """Whether the principal holds ``scope``; admin and services hold every scope."""
+        if scope in self.scopes or ADMIN_SCOPE in self.scopes or self.is_service:
+            return True
+        domain = scope.split(":", 1)[0]
+        return f"{domain}:*" in self.scopes or (
+            scope.endswith(":read") and f"{domain}:write" in self.scopes
+        )
+
+    def require(self, scope: str) -> None:
+        """Raise PERMISSION_DENIED unless the principal holds ``scope``."""
+        if not self.has_scope(scope):
+            raise PermissionDenied(f"missing scope {scope!r}")
+
+    def require_tenant(self) -> str:
+        """The tenant this call acts for; raise if the principal carries none."""
+        if self.tenant_id is None:
+            raise PermissionDenied("this call needs a tenant-scoped token")
+        return self.tenant_id
+
+
+_current: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
+    "triage_principal", default=None
+)
+
+
+def current_principal() -> Principal:
+    """The principal of the call being served; UNAUTHENTICATED outside an authenticated call."""
+    principal = _current.get()
+    if principal is None:
+        raise Unauthenticated("no credentials")
+    return principal
+
+
+def set_principal(principal: Principal | None) -> contextvars.Token[Principal | None]:
+    """Bind the principal for the current task (used by the server and by tests)."""
+    return _current.set(principal)
+
+
+def reset_principal(token: contextvars.Token[Principal | None]) -> None:
+    """Undo :func:`set_principal`."""
+    _current.reset(token)
+
+
+class TokenAuthority:
+    """Issues and verifies tokens; verification accepts the current and previous keys."""
+
+    def __init__(self, key: str, *, previous: Sequence[str] = (), issuer: str = "triage") -> None:
+        if len(key) < 32:
+            raise ValueError("the signing key must be at least 32 characters")
+        self._key = key
+        self._keys = (key, *previous)
+        self._issuer = issuer
+
+    def issue(
+        self,
+        *,
+        subject: str,
+        tenant_id: str | None,
+        scopes: Iterable[str],
+        ttl_seconds: int = 3600,
+    ) -> str:
+        """Sign a token for ``subject`` acting in ``tenant_id`` with ``scopes``."""
+        now = int(time.time())
+        claims: dict[str, object] = {
+            "iss": self._issuer,
+            "sub": subject,
+            "iat": now,
+            "exp": now + ttl_seconds,
+            "jti": str(uuid.uuid4()),
+            "scope": " ".join(sorted(set(scopes))),
+        }
+        if tenant_id is not None:
+            claims["tid"] = tenant_id
+        return jwt.encode(claims, self._key, algorithm=_ALGORITHM)
+
+    def verify(self, token: str) -> Principal:
+        """Check signature, issuer and expiry; UNAUTHENTICATED on any failure."""
+        last: Exception | None = None
+        for key in self._keys:
+            try:
+                claims = jwt.decode(
+                    token,
+                    key,
+                    algorithms=[_ALGORITHM],
+                    issuer=self._issuer,
+                    options={"require": ["exp", "sub", "iss"]},
+                )
+            except jwt.InvalidSignatureError as exc:
+                last = exc
+                continue
+            except jwt.PyJWTError as exc:
+                raise Unauthenticated(f"invalid token: {exc}") from exc
+            tenant = claims.get("tid")
+            return Principal(
+                subject=str(claims["sub"]),
+                tenant_id=str(tenant) if tenant else None,
+                scopes=frozenset(str(claims.get("scope", "")).split()),
+            )
+        raise Unauthenticated("invalid token: bad signature") from last
+
+    def service_token(self, service_name: str, ttl_seconds: int = 3600) -> str:
+        """A token for this service's own identity, used on calls to other services."""
+        return self.issue(
+            subject=f"service:{service_name}",
+            tenant_id=None,
+            scopes=[SERVICE_SCOPE],
+            ttl_seconds=ttl_seconds,
+        )
+
+
+def principal_from_metadata(
+    authority: TokenAuthority, metadata: Iterable[tuple[str, str | bytes]]
+) -> Principal:
+    """Authenticate a call from its metadata (``authorization: Bearer <jwt>``).
+
+    A service principal may name the tenant it acts for in ``x-triage-tenant-id``; any other
+    caller's tenant comes from its token alone.
+    """
+    values = {k.lower(): v if isinstance(v, str) else v.decode() for k, v in metadata}
+    header = values.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthenticated("missing bearer token")
+    principal = authority.verify(token.strip())
+    if principal.is_service and (tenant := values.get(TENANT_METADATA_KEY)):
+        return Principal(principal.subject, tenant, principal.scopes)
+    return principal

@@ -1,0 +1,51 @@
+"""Service settings, read from the environment (prefix ``TRIAGE_``) only when built."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICE_NAMES = ("ingest", "rules", "tickets", "sla", "notify")
+DEFAULT_GRPC_PORTS = {name: 50051 + i for i, name in enumerate(SERVICE_NAMES)}
+DEFAULT_METRICS_PORTS = {name: 9401 + i for i, name in enumerate(SERVICE_NAMES)}
+
+
+class Peers(BaseModel):
+    """gRPC addresses (``host:port``) of the other services."""
+
+    ingest: str = f"127.0.0.1:{DEFAULT_GRPC_PORTS['ingest']}"
+    rules: str = f"127.0.0.1:{DEFAULT_GRPC_PORTS['rules']}"
+    tickets: str = f"127.0.0.1:{DEFAULT_GRPC_PORTS['tickets']}"
+    sla: str = f"127.0.0.1:{DEFAULT_GRPC_PORTS['sla']}"
+    notify: str = f"127.0.0.1:{DEFAULT_GRPC_PORTS['notify']}"
+
+
+class Settings(BaseSettings):
+    """Everything a service needs to run; build it explicitly with ``Settings()``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TRIAGE_", env_nested_delimiter="__", extra="ignore", frozen=True
+    )
+
+    service_name: str = "triage"
+    env: str = "dev"
+    database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/triage"
+    database_pool_size: int = 10
+    nats_url: str = "nats://127.0.0.1:4222"
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = 50051
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    metrics_port: int = 0
+    auth_signing_key: SecretStr = SecretStr("dev-insecure-signing-key-change-me-0123456789")
+    auth_previous_signing_keys: list[SecretStr] = Field(default_factory=list)
+    auth_issuer: str = "triage"
+    secrets_key: SecretStr = SecretStr("")
+    secrets_previous_keys: list[SecretStr] = Field(default_factory=list)
+    peers: Peers = Field(default_factory=Peers)
+    otlp_endpoint: str | None = None
+    log_level: str = "INFO"
+    shutdown_grace_seconds: float = 10.0
+    consumer_batch_size: int = 256
+    consumer_max_deliveries: int = 10
+    outbox_retention_hours: int = 72

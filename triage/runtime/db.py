@@ -1,0 +1,107 @@
+"""PostgreSQL access: an async engine, tenant-scoped transactions under row-level security."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+log = logging.getLogger(__name__)
+
+TENANT_SETTING = "triage.tenant_id"
+AfterCommit = Callable[[], Awaitable[None] | None]
+
+# One round trip: switch to the service's non-owner role (so RLS applies) and bind the tenant,
+# both only for this transaction.
+_ENTER_TENANT = text(
+    "SELECT set_config('role', :role, true), set_config('triage.tenant_id', :tenant, true)"
+)
+_SWITCH_TENANT = text("SELECT set_config('triage.tenant_id', :tenant, true)")
+
+
+def app_role(schema: str) -> str:
+    """The non-owner role a service's tenant transactions run as."""
+    return f"triage_{schema}_app"
+
+
+class Database:
+    """One engine per service; tenant transactions run as the service's RLS-bound role."""
+
+    def __init__(self, url: str, *, schema: str, pool_size: int = 10) -> None:
+        self.schema = schema
+        self.role = app_role(schema)
+        self.engine: AsyncEngine = create_async_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            connect_args={"prepare_threshold": None},
+        )
+        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def transaction(self, tenant_id: str | None) -> AsyncIterator[AsyncSession]:
+        """One transaction as the app role with ``tenant_id`` bound (None: sees no tenant rows).
+
+        Callbacks registered with :func:`after_commit` run once the commit succeeded.
+        """
+        async with self._sessions() as session:
+            async with session.begin():
+                await session.execute(_ENTER_TENANT, {"role": self.role, "tenant": tenant_id or ""})
+                yield session
+            await _run_after_commit(session)
+
+    @asynccontextmanager
+    async def system_transaction(self) -> AsyncIterator[AsyncSession]:
+        """One transaction as the schema owner, across tenants.
+
+        Only for infrastructure that is tenant-agnostic by nature: the outbox relay, timer and
+        delivery claimers, migrations. Handlers switch into a tenant with :func:`bind_tenant`.
+        """
+        async with self._sessions() as session:
+            async with session.begin():
+                yield session
+            await _run_after_commit(session)
+
+    async def dispose(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()
+
+
+async def bind_tenant(session: AsyncSession, tenant_id: str) -> None:
+    """Re-bind the tenant inside an open transaction (batch consumers handle many tenants)."""
+    await session.execute(_SWITCH_TENANT, {"tenant": tenant_id})
+
+
+def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
+    """Run ``callback`` after the current transaction commits (never if it rolls back)."""
+    callbacks: list[AfterCommit] = session.info.setdefault("after_commit", [])
+    if callback not in callbacks:
+        callbacks.append(callback)
+
+
+async def _run_after_commit(session: AsyncSession) -> None:
+    callbacks: list[AfterCommit] = session.info.pop("after_commit", [])
+    for callback in callbacks:
+        try:
+            result = callback()
+            if result is not None:
+                await result
+        except Exception:
+            log.exception("after-commit callback failed")
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Accept a plain libpq URL (``postgresql://``) and name the psycopg 3 driver."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url

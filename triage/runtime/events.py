@@ -1,0 +1,107 @@
+"""Event envelopes and subjects: ``triage.<domain>.<event>.<tenant_id>``."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from google.protobuf import any_pb2, timestamp_pb2
+from google.protobuf.message import Message
+
+from triage.events.v1.envelope_pb2 import Envelope
+
+M = TypeVar("M", bound=Message)
+
+#: One JetStream stream per domain; the stream name and the subjects it captures.
+STREAMS: dict[str, str] = {
+    "TRIAGE_TENANT": "triage.tenant.>",
+    "TRIAGE_ALERT": "triage.alert.>",
+    "TRIAGE_TICKET": "triage.ticket.>",
+    "TRIAGE_SLA": "triage.sla.>",
+    "TRIAGE_NOTIFY": "triage.notify.>",
+    "TRIAGE_DEADLETTER": "triage.deadletter.>",
+}
+
+
+def stream_for(event_type: str) -> str:
+    """The stream that holds events of ``event_type`` (``alert.received`` -> TRIAGE_ALERT)."""
+    return f"TRIAGE_{event_type.split('.', 1)[0].upper()}"
+
+
+def subject_for(event_type: str, tenant_id: str) -> str:
+    """The subject an event is published on."""
+    return f"triage.{event_type}.{tenant_id}"
+
+
+def to_timestamp(moment: datetime) -> timestamp_pb2.Timestamp:
+    """A protobuf Timestamp for an aware datetime."""
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(moment.astimezone(UTC))
+    return stamp
+
+
+def from_timestamp(stamp: timestamp_pb2.Timestamp) -> datetime:
+    """An aware UTC datetime for a protobuf Timestamp."""
+    return stamp.ToDatetime(tzinfo=UTC)
+
+
+def new_envelope(
+    *,
+    tenant_id: str,
+    event_type: str,
+    payload: Message,
+    producer: str,
+    ordering_key: str = "",
+    occurred_at: datetime | None = None,
+    event_id: str | None = None,
+) -> Envelope:
+    """Wrap ``payload`` in a fresh envelope with a new event id."""
+    packed = any_pb2.Any()
+    packed.Pack(payload)
+    return Envelope(
+        event_id=event_id or str(uuid.uuid4()),
+        tenant_id=tenant_id,
+        occurred_time=to_timestamp(occurred_at or datetime.now(UTC)),
+        type=event_type,
+        payload=packed,
+        producer=producer,
+        ordering_key=ordering_key,
+    )
+
+
+def unpack(envelope: Envelope, message_type: type[M]) -> M:
+    """The envelope's payload as ``message_type``; ValueError if it holds something else."""
+    message = message_type()
+    if not envelope.payload.Unpack(message):
+        raise ValueError(
+            f"event {envelope.event_id} carries {envelope.payload.type_url}, "
+            f"not {message_type.DESCRIPTOR.full_name}"
+        )
+    return message
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedEvent:
+    """An envelope as a consumer receives it, with its transport facts."""
+
+    envelope: Envelope
+    subject: str
+    headers: dict[str, str]
+    num_delivered: int
+
+    @property
+    def event_id(self) -> str:
+        """The envelope's event id."""
+        return self.envelope.event_id
+
+    @property
+    def tenant_id(self) -> str:
+        """The envelope's tenant."""
+        return self.envelope.tenant_id
+
+    @property
+    def type(self) -> str:
+        """The envelope's event type."""
+        return self.envelope.type

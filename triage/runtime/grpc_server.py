@@ -1,0 +1,134 @@
+"""The grpc.aio server every service runs: auth, error translation, health, reflection, OTel."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from grpc_status import rpc_status
+
+from triage.runtime.auth import (
+    TokenAuthority,
+    principal_from_metadata,
+    reset_principal,
+    set_principal,
+)
+from triage.runtime.errors import TriageError, to_rpc_status
+from triage.runtime.metrics import RPC_LATENCY
+
+log = logging.getLogger(__name__)
+
+#: Methods that answer without credentials (probes and discovery).
+PUBLIC_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+Behavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+
+
+class TriageServerInterceptor(grpc.aio.ServerInterceptor):
+    """Authenticates each call, binds its principal, translates domain errors, times it."""
+
+    def __init__(self, authority: TokenAuthority, service: str) -> None:
+        self._authority = authority
+        self._service = service
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        """Wrap the unary handler of the called method."""
+        handler = await continuation(handler_call_details)
+        method: str = handler_call_details.method
+        if handler is None or method.startswith(PUBLIC_PREFIXES) or not handler.unary_unary:
+            return handler
+        return grpc.unary_unary_rpc_method_handler(
+            self._wrap(handler.unary_unary, method),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+    def _wrap(self, behavior: Behavior, method: str) -> Behavior:
+        authority = self._authority
+        service = self._service
+
+        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            started = time.perf_counter()
+            code = "OK"
+            try:
+                principal = principal_from_metadata(authority, context.invocation_metadata() or ())
+                token = set_principal(principal)
+                try:
+                    return await behavior(request, context)
+                finally:
+                    reset_principal(token)
+            except TriageError as error:
+                code = error.code.name
+                await context.abort_with_status(rpc_status.to_status(to_rpc_status(error)))
+            except grpc.aio.AbortError:
+                code = "ABORTED_BY_HANDLER"
+                raise
+            except Exception:
+                code = "INTERNAL"
+                log.exception("unhandled error", extra={"method": method})
+                await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+            finally:
+                RPC_LATENCY.labels(service, method, code).observe(time.perf_counter() - started)
+
+        return wrapped
+
+
+class GrpcServer:
+    """Owns the grpc.aio server and its health service."""
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        host: str,
+        port: int,
+        authority: TokenAuthority,
+        extra_interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    ) -> None:
+        interceptors: list[grpc.aio.ServerInterceptor] = []
+        try:
+            from opentelemetry.instrumentation.grpc import aio_server_interceptor
+
+            interceptors.append(aio_server_interceptor())
+        except ImportError:  # pragma: no cover - the dependency is pinned
+            log.warning("OpenTelemetry gRPC instrumentation unavailable")
+        interceptors.append(TriageServerInterceptor(authority, service))
+        interceptors.extend(extra_interceptors)
+        self.server = grpc.aio.server(
+            interceptors=interceptors,
+            options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 8 << 20)],
+        )
+        self.health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        self._names: list[str] = []
+        self.port = self.server.add_insecure_port(f"{host}:{port}")
+        if self.port == 0:
+            raise RuntimeError(f"cannot listen on {host}:{port}")
+
+    def add(self, register: Callable[[grpc.aio.Server], None], full_names: Iterable[str]) -> None:
+        """Register a servicer (``add_XServicer_to_server`` partial) and its full names."""
+        register(self.server)
+        self._names.extend(full_names)
+
+    async def start(self) -> None:
+        """Start serving and report SERVING for the server and every service."""
+        reflection.enable_server_reflection(
+            [*self._names, health.SERVICE_NAME, reflection.SERVICE_NAME], self.server
+        )
+        await self.server.start()
+        for name in ["", *self._names]:
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    async def stop(self, grace: float) -> None:
+        """Report NOT_SERVING, then stop, letting in-flight calls finish within ``grace``."""
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)

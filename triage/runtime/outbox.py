@@ -1,0 +1,233 @@
+"""Transactional outbox and inbox: state change and event in one commit; effects once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    delete,
+    func,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from triage.events.v1.envelope_pb2 import Envelope
+from triage.runtime.bus import Bus
+from triage.runtime.db import Database, after_commit
+from triage.runtime.events import subject_for
+from triage.runtime.metrics import EVENTS_PUBLISHED, OUTBOX_LAG
+from triage.runtime.telemetry import inject_headers
+
+log = logging.getLogger(__name__)
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    """The outbox table in the service's schema (the metadata carries the schema)."""
+    return Table(
+        "outbox",
+        metadata,
+        Column("id", BigInteger, primary_key=True, autoincrement=True),
+        Column("event_id", UUID(as_uuid=False), nullable=False, unique=True),
+        Column("tenant_id", UUID(as_uuid=False), nullable=False),
+        Column("subject", Text, nullable=False),
+        Column("type", Text, nullable=False),
+        Column("envelope", LargeBinary, nullable=False),
+        Column("headers", JSONB, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("published_at", DateTime(timezone=True)),
+        Index("outbox_unpublished", "id", postgresql_where=text("published_at IS NULL")),
+    )
+
+
+def inbox_table(metadata: MetaData) -> Table:
+    """The inbox table: one row per (consumer, event) already handled."""
+    return Table(
+        "inbox",
+        metadata,
+        Column("consumer", Text, primary_key=True),
+        Column("event_id", UUID(as_uuid=False), primary_key=True),
+        Column("tenant_id", UUID(as_uuid=False), nullable=False),
+        Column("handled_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
+
+
+class Outbox:
+    """Writes events inside the caller's transaction and wakes the relay after commit."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self._wake = asyncio.Event()
+
+    async def add(self, session: AsyncSession, *envelopes: Envelope) -> None:
+        """Stage ``envelopes`` in the current transaction; published only if it commits."""
+        if not envelopes:
+            return
+        headers = inject_headers()
+        await session.execute(
+            self.table.insert(),
+            [
+                {
+                    "event_id": e.event_id,
+                    "tenant_id": e.tenant_id,
+                    "subject": subject_for(e.type, e.tenant_id),
+                    "type": e.type,
+                    "envelope": e.SerializeToString(),
+                    "headers": headers,
+                }
+                for e in envelopes
+            ],
+        )
+        after_commit(session, self.wake)
+
+    def wake(self) -> None:
+        """Tell the relay there is something to publish now."""
+        self._wake.set()
+
+    async def wait(self, timeout: float) -> None:
+        """Wait until woken or ``timeout`` seconds pass."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout)
+        self._wake.clear()
+
+
+class OutboxRelay:
+    """Publishes committed outbox rows to JetStream promptly, across replicas (SKIP LOCKED).
+
+    Published rows are kept for ``retention`` so events can be replayed after a NATS loss.
+    """
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        bus: Bus,
+        outbox: Outbox,
+        service: str,
+        batch_size: int = 500,
+        idle_poll_seconds: float = 1.0,
+        retention: timedelta = timedelta(hours=72),
+    ) -> None:
+        self._db = db
+        self._bus = bus
+        self._outbox = outbox
+        self._table = outbox.table
+        self._service = service
+        self._batch_size = batch_size
+        self._idle_poll = idle_poll_seconds
+        self._retention = retention
+        self._last_cleanup = 0.0
+
+    async def run(self) -> None:
+        """Publish forever: after every wake-up, and on an idle poll for other replicas' rows."""
+        while True:
+            try:
+                while await self.publish_pending() == self._batch_size:
+                    pass
+                await self._maybe_cleanup()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox relay pass failed; retrying")
+                await asyncio.sleep(self._idle_poll)
+            await self._outbox.wait(self._idle_poll)
+
+    async def publish_pending(self) -> int:
+        """Publish one batch of unpublished rows; returns how many were published."""
+        t = self._table
+        async with self._db.system_transaction() as session:
+            rows = (
+                await session.execute(
+                    select(
+                        t.c.id,
+                        t.c.subject,
+                        t.c.type,
+                        t.c.envelope,
+                        t.c.headers,
+                        t.c.event_id,
+                        t.c.created_at,
+                    )
+                    .where(t.c.published_at.is_(None))
+                    .order_by(t.c.id)
+                    .limit(self._batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                return 0
+            await asyncio.gather(
+                *(
+                    self._bus.publish_raw(
+                        r.subject, r.envelope, event_id=str(r.event_id), headers=r.headers
+                    )
+                    for r in rows
+                )
+            )
+            now = datetime.now(UTC)
+            await session.execute(
+                update(t).where(t.c.id.in_([r.id for r in rows])).values(published_at=now)
+            )
+        self._record(rows)
+        return len(rows)
+
+    async def republish_since(self, since: datetime) -> int:
+        """Mark rows committed since ``since`` unpublished again (replay after a NATS loss)."""
+        t = self._table
+        async with self._db.system_transaction() as session:
+            result = await session.execute(
+                update(t).where(t.c.created_at >= since).values(published_at=None)
+            )
+        self._outbox.wake()
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    def _record(self, rows: Any) -> None:
+        now = datetime.now(UTC)
+        for r in rows:
+            EVENTS_PUBLISHED.labels(self._service, r.type).inc()
+            OUTBOX_LAG.labels(self._service).observe((now - r.created_at).total_seconds())
+
+    async def _maybe_cleanup(self) -> None:
+        if time.monotonic() - self._last_cleanup < 300:
+            return
+        self._last_cleanup = time.monotonic()
+        cutoff = datetime.now(UTC) - self._retention
+        t = self._table
+        async with self._db.system_transaction() as session:
+            await session.execute(
+                delete(t).where(t.c.published_at.is_not(None), t.c.published_at < cutoff)
+            )
+
+
+class Inbox:
+    """Records handled event ids in the consumer's transaction, so redelivery is harmless."""
+
+    def __init__(self, table: Table, consumer: str) -> None:
+        self.table = table
+        self.consumer = consumer
+
+    async def claim(self, session: AsyncSession, *, event_id: str, tenant_id: str) -> bool:
+        """True the first time this consumer sees ``event_id``; False for a redelivery."""
+        result = await session.execute(
+            insert(self.table)
+            .values(consumer=self.consumer, event_id=event_id, tenant_id=tenant_id)
+            .on_conflict_do_nothing()
+            .returning(self.table.c.event_id)
+        )
+        return result.first() is not None
+
+
