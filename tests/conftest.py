@@ -80,10 +80,10 @@ def span_exporter() -> InMemorySpanExporter:
 
 
 @pytest.fixture
-def spans(span_exporter: InMemorySpanExporter) -> Iterator[InMemorySpanExporter]:
+def spans(span_exporter: InMemorySpanExporter) -> InMemorySpanExporter:
     """The span exporter, emptied before the test."""
     span_exporter.clear()
-    yield span_exporter
+    return span_exporter
 
 
 @pytest.fixture

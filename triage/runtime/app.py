@@ -101,7 +101,9 @@ async def run_service(
     await wire(runtime)
     background = [asyncio.create_task(relay.run(), name="outbox-relay")]
     background += [asyncio.create_task(c.run(), name=c.durable) for c in runtime.consumers]
-    background += [asyncio.create_task(t(), name=getattr(t, "__name__", "task")) for t in runtime.tasks]
+    background += [
+        asyncio.create_task(t(), name=getattr(t, "__name__", "task")) for t in runtime.tasks
+    ]
     await server.start()
     log.info("serving", extra={"grpc_port": server.port})
     try:
@@ -131,6 +133,10 @@ async def _wait_for_stop(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -
     for task in done:
         if task is not stopper and not task.cancelled() and task.exception() is not None:
             raise RuntimeError(f"background task {task.get_name()} died") from task.exception()
+
+
+def _name(task: Callable[[], Awaitable[None]]) -> str:
+    return str(getattr(task, "__name__", "task"))
 
 
 def _instrument_sqlalchemy() -> None:

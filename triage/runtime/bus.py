@@ -199,8 +199,9 @@ class BatchConsumer:
         links = [
             trace.Link(ctx)
             for e in events
-            if (ctx := trace.get_current_span(extract_context(e.headers)).get_span_context())
-            .is_valid
+            if (
+                ctx := trace.get_current_span(extract_context(e.headers)).get_span_context()
+            ).is_valid
         ]
         if len(events) == 1:
             with tracer.start_as_current_span(
@@ -241,9 +242,7 @@ class BatchConsumer:
             "Triage-Original-Subject": msg.subject,
         }
         headers.pop("Nats-Msg-Id", None)
-        await self._bus.js.publish(
-            f"triage.deadletter.{self.durable}", msg.data, headers=headers
-        )
+        await self._bus.js.publish(f"triage.deadletter.{self.durable}", msg.data, headers=headers)
         await msg.term()
         log.error("event dead-lettered", extra={"consumer": self.durable, "reason": reason})
 

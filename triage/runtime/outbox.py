@@ -6,9 +6,11 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from opentelemetry import propagate, trace
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -32,9 +34,10 @@ from triage.runtime.bus import Bus
 from triage.runtime.db import Database, after_commit
 from triage.runtime.events import subject_for
 from triage.runtime.metrics import EVENTS_PUBLISHED, OUTBOX_LAG
-from triage.runtime.telemetry import inject_headers
+from triage.runtime.telemetry import extract_context, inject_headers
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer("triage.outbox")
 
 
 def outbox_table(metadata: MetaData) -> Table:
@@ -74,11 +77,20 @@ class Outbox:
         self.table = table
         self._wake = asyncio.Event()
 
-    async def add(self, session: AsyncSession, *envelopes: Envelope) -> None:
-        """Stage ``envelopes`` in the current transaction; published only if it commits."""
+    async def add(
+        self,
+        session: AsyncSession,
+        *envelopes: Envelope,
+        trace_headers: Sequence[dict[str, str]] | None = None,
+    ) -> None:
+        """Stage ``envelopes`` in the current transaction; published only if it commits.
+
+        Each event carries the trace context current now, or its own entry of
+        ``trace_headers`` when one task writes events for many requests (group commit).
+        """
         if not envelopes:
             return
-        headers = inject_headers()
+        current = inject_headers()
         await session.execute(
             self.table.insert(),
             [
@@ -88,9 +100,9 @@ class Outbox:
                     "subject": subject_for(e.type, e.tenant_id),
                     "type": e.type,
                     "envelope": e.SerializeToString(),
-                    "headers": headers,
+                    "headers": trace_headers[i] if trace_headers else current,
                 }
-                for e in envelopes
+                for i, e in enumerate(envelopes)
             ],
         )
         after_commit(session, self.wake)
@@ -99,10 +111,10 @@ class Outbox:
         """Tell the relay there is something to publish now."""
         self._wake.set()
 
-    async def wait(self, timeout: float) -> None:
-        """Wait until woken or ``timeout`` seconds pass."""
+    async def wait(self, seconds: float) -> None:
+        """Wait until woken or ``seconds`` pass."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout)
+            await asyncio.wait_for(self._wake.wait(), seconds)
         self._wake.clear()
 
 
@@ -170,20 +182,29 @@ class OutboxRelay:
             ).all()
             if not rows:
                 return 0
-            await asyncio.gather(
-                *(
-                    self._bus.publish_raw(
-                        r.subject, r.envelope, event_id=str(r.event_id), headers=r.headers
-                    )
-                    for r in rows
-                )
-            )
+            await asyncio.gather(*(self._publish(r) for r in rows))
             now = datetime.now(UTC)
             await session.execute(
                 update(t).where(t.c.id.in_([r.id for r in rows])).values(published_at=now)
             )
         self._record(rows)
         return len(rows)
+
+    async def _publish(self, row: Any) -> None:
+        span = tracer.start_span(
+            f"publish {row.type}",
+            context=extract_context(row.headers),
+            kind=trace.SpanKind.PRODUCER,
+            attributes={"messaging.system": "nats", "messaging.destination.name": row.subject},
+        )
+        headers: dict[str, str] = {}
+        propagate.inject(headers, context=trace.set_span_in_context(span))
+        try:
+            await self._bus.publish_raw(
+                row.subject, row.envelope, event_id=str(row.event_id), headers=headers
+            )
+        finally:
+            span.end()
 
     async def republish_since(self, since: datetime) -> int:
         """Mark rows committed since ``since`` unpublished again (replay after a NATS loss)."""
@@ -229,5 +250,3 @@ class Inbox:
             .returning(self.table.c.event_id)
         )
         return result.first() is not None
-
-

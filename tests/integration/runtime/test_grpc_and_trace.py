@@ -118,10 +118,11 @@ async def test_trace_continues_through_nats(mesh: Mesh, spans: InMemorySpanExpor
         s for s in finished if s.name == "/demo.Demo/Write" and s.kind.name == "SERVER"
     )
     client = next(s for s in finished if s.name == "/demo.Demo/Write" and s.kind.name == "CLIENT")
+    publish = next(s for s in finished if s.name == "publish alert.received")
     consume = next(s for s in finished if s.name == "consume alert.received")
     assert server.context is not None and consume.context is not None
-    assert client.context is not None
+    assert client.context is not None and publish.context is not None
     assert server.parent is not None and server.parent.span_id == client.context.span_id
-    assert consume.context.trace_id == server.context.trace_id
-    assert consume.parent is not None
-    assert consume.parent.span_id == server.context.span_id
+    assert publish.parent is not None and publish.parent.span_id == server.context.span_id
+    assert consume.parent is not None and consume.parent.span_id == publish.context.span_id
+    assert consume.context.trace_id == client.context.trace_id
