@@ -6,11 +6,10 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
-
-import grpc
+from typing import Any
 
 from triage.runtime.auth import TokenAuthority
 from triage.runtime.bus import BatchConsumer, Bus
@@ -45,12 +44,10 @@ class Runtime:
     authority: TokenAuthority
     grpc: GrpcServer
     consumers: list[BatchConsumer] = field(default_factory=list)
-    tasks: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    tasks: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
-    def add_servicer(
-        self, register: Callable[[grpc.aio.Server], None], full_names: Iterable[str]
-    ) -> None:
+    def add_servicer(self, register: Callable[[Any], None], full_names: Iterable[str]) -> None:
         """Register a gRPC servicer with the server."""
         self.grpc.add(register, full_names)
 
@@ -135,7 +132,7 @@ async def _wait_for_stop(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -
             raise RuntimeError(f"background task {task.get_name()} died") from task.exception()
 
 
-def _name(task: Callable[[], Awaitable[None]]) -> str:
+def _name(task: Callable[[], Coroutine[Any, Any, None]]) -> str:
     return str(getattr(task, "__name__", "task"))
 
 

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import grpc
 
 from triage.runtime.auth import TENANT_METADATA_KEY, TokenAuthority
 
 
-def open_channel(address: str) -> grpc.aio.Channel:
+def open_channel(address: str) -> Any:
     """An insecure (mesh-internal) channel with OpenTelemetry client interceptors."""
     from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
-    return grpc.aio.insecure_channel(address, interceptors=aio_client_interceptors())
+    return grpc.aio.insecure_channel(address, interceptors=aio_client_interceptors())  # type: ignore[no-untyped-call]
 
 
 def service_metadata(

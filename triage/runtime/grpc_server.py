@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import grpc
+from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
@@ -26,10 +27,11 @@ log = logging.getLogger(__name__)
 #: Methods that answer without credentials (probes and discovery).
 PUBLIC_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
-Behavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+Behavior = Callable[[Any, Any], Awaitable[Any]]
+Handler = grpc.RpcMethodHandler[Any, Any]
 
 
-class TriageServerInterceptor(grpc.aio.ServerInterceptor):
+class TriageServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """Authenticates each call, binds its principal, translates domain errors, times it."""
 
     def __init__(self, authority: TokenAuthority, service: str) -> None:
@@ -38,9 +40,9 @@ class TriageServerInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> Handler:
         """Wrap the unary handler of the called method."""
         handler = await continuation(handler_call_details)
         method: str = handler_call_details.method
@@ -56,7 +58,7 @@ class TriageServerInterceptor(grpc.aio.ServerInterceptor):
         authority = self._authority
         service = self._service
 
-        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def wrapped(request: Any, context: Any) -> Any:
             started = time.perf_counter()
             code = "OK"
             try:
@@ -92,29 +94,29 @@ class GrpcServer:
         host: str,
         port: int,
         authority: TokenAuthority,
-        extra_interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+        extra_interceptors: Sequence[Any] = (),
     ) -> None:
-        interceptors: list[grpc.aio.ServerInterceptor] = []
+        interceptors: list[Any] = []
         try:
             from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
-            interceptors.append(aio_server_interceptor())
+            interceptors.append(aio_server_interceptor())  # type: ignore[no-untyped-call]
         except ImportError:  # pragma: no cover - the dependency is pinned
             log.warning("OpenTelemetry gRPC instrumentation unavailable")
         interceptors.append(TriageServerInterceptor(authority, service))
         interceptors.extend(extra_interceptors)
-        self.server = grpc.aio.server(
+        self.server: Any = grpc.aio.server(
             interceptors=interceptors,
             options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 8 << 20)],
         )
-        self.health = health.aio.HealthServicer()
+        self.health = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         self._names: list[str] = []
         self.port = self.server.add_insecure_port(f"{host}:{port}")
         if self.port == 0:
             raise RuntimeError(f"cannot listen on {host}:{port}")
 
-    def add(self, register: Callable[[grpc.aio.Server], None], full_names: Iterable[str]) -> None:
+    def add(self, register: Callable[[Any], None], full_names: Iterable[str]) -> None:
         """Register a servicer (``add_XServicer_to_server`` partial) and its full names."""
         register(self.server)
         self._names.extend(full_names)
