@@ -1,0 +1,1 @@
+"""Pure SLA domain: business-hours calendars and per-target clocks (no I/O)."""
