@@ -62,19 +62,22 @@ async def run_service(
     outbox: Outbox,
     wire: Wiring,
     stop_event: asyncio.Event | None = None,
+    install_signal_handlers: bool = True,
+    started: asyncio.Event | None = None,
 ) -> None:
     """Run a service until SIGTERM/SIGINT (or ``stop_event``), then shut down gracefully.
 
     Order on shutdown: health NOT_SERVING and stop accepting calls (with grace), stop
     consumers, let the relay publish what was committed, close NATS, close the pool.
     """
-    configure_logging(settings.service_name, settings.log_level)
+    if install_signal_handlers:
+        configure_logging(settings.service_name, settings.log_level)
     setup_tracing(settings.service_name, otlp_endpoint=settings.otlp_endpoint)
     _instrument_sqlalchemy()
     serve_metrics(settings.grpc_host, settings.metrics_port)
     stop = stop_event or asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in (signal.SIGTERM, signal.SIGINT) if install_signal_handlers else ():
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
 
@@ -103,6 +106,8 @@ async def run_service(
     ]
     await server.start()
     log.info("serving", extra={"grpc_port": server.port})
+    if started is not None:
+        started.set()
     try:
         await _wait_for_stop(stop, background)
     finally:

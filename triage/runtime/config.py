@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     grpc_port: int = 50051
     http_host: str = "127.0.0.1"
     http_port: int = 8080
+    public_url: str = "http://127.0.0.1:8080"
     metrics_port: int = 0
     auth_signing_key: SecretStr = SecretStr("dev-insecure-signing-key-change-me-0123456789")
     auth_previous_signing_keys: list[SecretStr] = Field(default_factory=list)

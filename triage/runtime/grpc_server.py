@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 PUBLIC_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
 Behavior = Callable[[Any, Any], Awaitable[Any]]
-Handler = grpc.RpcMethodHandler[Any, Any]
 
 
 class TriageServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
@@ -40,9 +39,9 @@ class TriageServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Any]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> Handler:
+    ) -> grpc.RpcMethodHandler[Any, Any]:
         """Wrap the unary handler of the called method."""
         handler = await continuation(handler_call_details)
         method: str = handler_call_details.method

@@ -17,8 +17,17 @@ def setup_tracing(
     otlp_endpoint: str | None = None,
     exporter: SpanExporter | None = None,
 ) -> TracerProvider:
-    """Install a tracer provider; export over OTLP/gRPC when an endpoint is configured."""
-    provider = TracerProvider(resource=Resource.create({"service.name": f"triage-{service_name}"}))
+    """Install a tracer provider; export over OTLP/gRPC when an endpoint is configured.
+
+    If this process already has an SDK provider (tests run several services in one
+    process), the exporters are added to it instead of replacing it.
+    """
+    existing = trace.get_tracer_provider()
+    provider = (
+        existing
+        if isinstance(existing, TracerProvider)
+        else TracerProvider(resource=Resource.create({"service.name": f"triage-{service_name}"}))
+    )
     if exporter is not None:
         from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
@@ -29,7 +38,8 @@ def setup_tracing(
         provider.add_span_processor(
             BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint, insecure=True))
         )
-    trace.set_tracer_provider(provider)
+    if provider is not existing:
+        trace.set_tracer_provider(provider)
     return provider
 
 

@@ -1,0 +1,1 @@
+"""The HTTP webhook gateway: the ingest process's HTTP face."""

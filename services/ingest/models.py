@@ -1,0 +1,112 @@
+"""Tables of the ingest schema."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+from triage.runtime.idempotency import requests_table
+from triage.runtime.outbox import inbox_table, outbox_table
+
+SCHEMA = "ingest"
+metadata = MetaData(schema=SCHEMA)
+
+tenants = Table(
+    "tenants",
+    metadata,
+    # tenant_id == id, so row-level security treats the registry like any tenant-owned table.
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=False), nullable=False, unique=True),
+    Column("display_name", Text, nullable=False),
+    Column("time_zone", Text, nullable=False),
+    Column("state", Text, nullable=False, server_default="active"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("version", Integer, nullable=False, server_default="1"),
+)
+
+integrations = Table(
+    "integrations",
+    metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=False), nullable=False),
+    Column("provider", Text, nullable=False),
+    Column("display_name", Text, nullable=False),
+    Column("disabled", Boolean, nullable=False, server_default="false"),
+    Column("settings", JSONB, nullable=False, server_default="{}"),
+    Column("secret", LargeBinary, nullable=False),
+    Column("secret_created_at", DateTime(timezone=True), nullable=False),
+    Column("previous_secret", LargeBinary),
+    Column("previous_secret_expires_at", DateTime(timezone=True)),
+    Column("api_secret", LargeBinary),
+    Column("last_received_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("version", Integer, nullable=False, server_default="1"),
+    Column("deleted_at", DateTime(timezone=True)),
+    Index("integrations_by_tenant", "tenant_id", "created_at", "id"),
+)
+
+alert_events = Table(
+    "alert_events",
+    metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=False), nullable=False),
+    Column("integration_id", UUID(as_uuid=False), ForeignKey(integrations.c.id), nullable=False),
+    Column("provider", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("series_key", Text, nullable=False),
+    Column("delivery_key", Text, nullable=False),
+    Column("source_event_id", Text),
+    Column("source_ref", Text),
+    Column("device_id", Text),
+    Column("device_name", Text),
+    Column("client_id", Text),
+    Column("client_name", Text),
+    Column("site_id", Text),
+    Column("site_name", Text),
+    Column("condition", Text, nullable=False),
+    Column("severity", SmallInteger, nullable=False),
+    Column("raw_severity", Text),
+    Column("summary", Text, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("labels", JSONB, nullable=False, server_default="{}"),
+    Column("occurred_at", DateTime(timezone=True)),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("content_type", Text),
+    Column("raw_body", LargeBinary, nullable=False),
+    Column("redelivery_count", Integer, nullable=False, server_default="0"),
+    Column("suppressed", Boolean, nullable=False, server_default="false"),
+    Column("suppression_window_id", Text),
+    Column("reset_state", Text, nullable=False, server_default="not_requested"),
+    Column("reset_ticket_id", Text),
+    Column("reset_attempts", Integer, nullable=False, server_default="0"),
+    Column("reset_last_attempt_at", DateTime(timezone=True)),
+    Column("reset_next_attempt_at", DateTime(timezone=True)),
+    Column("reset_last_outcome", Text),
+    Column("reset_last_code", Integer),
+    Column("reset_completed_at", DateTime(timezone=True)),
+    UniqueConstraint("integration_id", "delivery_key", name="alert_events_delivery_key"),
+    Index("alert_events_by_tenant_time", "tenant_id", "received_at", "id"),
+    Index("alert_events_by_series", "tenant_id", "series_key", "received_at"),
+)
+
+outbox = outbox_table(metadata)
+inbox = inbox_table(metadata)
+requests = requests_table(metadata)
+
+TENANT_OWNED = ("tenants", "integrations", "alert_events", "outbox", "inbox", "requests")

@@ -1,0 +1,170 @@
+"""Queries over the ingest schema. Never commits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, and_, func, literal_column, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.ingest.models import alert_events, integrations, tenants
+
+
+async def insert_alerts(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[Row[Any]]:
+    """Insert alert rows; a known (integration, delivery key) counts a redelivery instead.
+
+    Returns ``(id, integration_id, delivery_key, inserted)`` for every row.
+    """
+    statement = (
+        insert(alert_events)
+        .values(list(rows))
+        .on_conflict_do_update(
+            constraint="alert_events_delivery_key",
+            set_={"redelivery_count": alert_events.c.redelivery_count + 1},
+        )
+        .returning(
+            alert_events.c.id,
+            alert_events.c.integration_id,
+            alert_events.c.delivery_key,
+            literal_column("(xmax = 0)").label("inserted"),
+        )
+    )
+    return list((await session.execute(statement)).all())
+
+
+async def touch_integrations(
+    session: AsyncSession, integration_ids: Sequence[str], at: datetime
+) -> None:
+    """Record when integrations last delivered."""
+    await session.execute(
+        update(integrations)
+        .where(integrations.c.id.in_(list(integration_ids)))
+        .values(last_received_at=at)
+    )
+
+
+async def webhook_credentials(session: AsyncSession, integration_id: str) -> Row[Any] | None:
+    """The integration and its tenant, for authenticating a webhook (any tenant)."""
+    return (
+        await session.execute(
+            select(integrations).where(
+                integrations.c.id == integration_id, integrations.c.deleted_at.is_(None)
+            )
+        )
+    ).first()
+
+
+async def get_integration(session: AsyncSession, integration_id: str) -> Row[Any] | None:
+    """One live integration of the bound tenant."""
+    return (
+        await session.execute(
+            select(integrations).where(
+                integrations.c.id == integration_id, integrations.c.deleted_at.is_(None)
+            )
+        )
+    ).first()
+
+
+async def list_integrations(
+    session: AsyncSession,
+    *,
+    provider: str | None,
+    show_disabled: bool,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> list[Row[Any]]:
+    """A page of the bound tenant's integrations, oldest first."""
+    query = select(integrations).where(integrations.c.deleted_at.is_(None))
+    if provider:
+        query = query.where(integrations.c.provider == provider)
+    if not show_disabled:
+        query = query.where(integrations.c.disabled.is_(False))
+    if after is not None:
+        query = query.where(
+            or_(
+                integrations.c.created_at > after[0],
+                and_(integrations.c.created_at == after[0], integrations.c.id > after[1]),
+            )
+        )
+    query = query.order_by(integrations.c.created_at, integrations.c.id).limit(limit)
+    return list((await session.execute(query)).all())
+
+
+async def get_alert(session: AsyncSession, alert_id: str) -> Row[Any] | None:
+    """One alert event of the bound tenant."""
+    return (
+        await session.execute(select(alert_events).where(alert_events.c.id == alert_id))
+    ).first()
+
+
+async def list_alerts(
+    session: AsyncSession,
+    *,
+    filters: dict[str, Any],
+    before: tuple[datetime, str] | None,
+    limit: int,
+) -> list[Row[Any]]:
+    """A page of the bound tenant's alert events, newest first."""
+    c = alert_events.c
+    query = select(*[col for col in alert_events.c if col.name != "raw_body"])
+    conditions = []
+    if v := filters.get("integration_id"):
+        conditions.append(c.integration_id == v)
+    if v := filters.get("providers"):
+        conditions.append(c.provider.in_(v))
+    if v := filters.get("kinds"):
+        conditions.append(c.kind.in_(v))
+    if v := filters.get("series_key"):
+        conditions.append(c.series_key == v)
+    if v := filters.get("device_id"):
+        conditions.append(c.device_id == v)
+    if v := filters.get("client_id"):
+        conditions.append(c.client_id == v)
+    if v := filters.get("min_severity"):
+        conditions.append(c.severity >= v)
+    if v := filters.get("start_time"):
+        conditions.append(c.received_at >= v)
+    if v := filters.get("end_time"):
+        conditions.append(c.received_at < v)
+    if (v := filters.get("suppressed")) is not None:
+        conditions.append(c.suppressed.is_(v))
+    if v := filters.get("reset_state"):
+        conditions.append(c.reset_state == v)
+    if before is not None:
+        conditions.append(
+            or_(c.received_at < before[0], and_(c.received_at == before[0], c.id < before[1]))
+        )
+    query = query.where(*conditions).order_by(c.received_at.desc(), c.id.desc()).limit(limit)
+    return list((await session.execute(query)).all())
+
+
+async def get_tenant(session: AsyncSession, tenant_id: str) -> Row[Any] | None:
+    """One tenant (visible only to itself or to the owner)."""
+    return (await session.execute(select(tenants).where(tenants.c.id == tenant_id))).first()
+
+
+async def list_tenants(
+    session: AsyncSession, *, after: tuple[datetime, str] | None, limit: int
+) -> list[Row[Any]]:
+    """A page of tenants, oldest first (owner session only)."""
+    query = select(tenants)
+    if after is not None:
+        query = query.where(
+            or_(
+                tenants.c.created_at > after[0],
+                and_(tenants.c.created_at == after[0], tenants.c.id > after[1]),
+            )
+        )
+    return list(
+        (
+            await session.execute(query.order_by(tenants.c.created_at, tenants.c.id).limit(limit))
+        ).all()
+    )
+
+
+async def count_alerts(session: AsyncSession) -> int:
+    """How many alert events the bound tenant has."""
+    return int((await session.execute(select(func.count()).select_from(alert_events))).scalar_one())

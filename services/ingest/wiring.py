@@ -1,0 +1,102 @@
+"""Builds the ingest process: gRPC servicers, the alert writer and the HTTP gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from functools import partial
+
+import uvicorn
+from sqlalchemy import text
+
+from services.ingest.api import IngestApi, TenantApi
+from services.ingest.gateway.asgi import Gateway
+from services.ingest.service import IngestService
+from services.ingest.writer import AlertWriter
+from triage.ingest.v1 import ingest_service_pb2_grpc, tenant_service_pb2_grpc
+from triage.runtime.app import Runtime
+from triage.runtime.secrets import SecretBox
+
+log = logging.getLogger(__name__)
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the service runner owns shutdown."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):  # type: ignore[no-untyped-def]
+        yield
+
+
+def secret_box(rt: Runtime) -> SecretBox:
+    """The AES-GCM box for secrets at rest, from settings."""
+    key = rt.settings.secrets_key.get_secret_value()
+    if not key:
+        raise RuntimeError("TRIAGE_SECRETS_KEY is required (32 random bytes, base64)")
+    return SecretBox.from_config(
+        key, [k.get_secret_value() for k in rt.settings.secrets_previous_keys]
+    )
+
+
+async def wire(rt: Runtime) -> None:
+    """Register servicers, the writer loops and the gateway server with the runtime."""
+    writer = AlertWriter(db=rt.db, outbox=rt.outbox)
+    service = IngestService(db=rt.db, outbox=rt.outbox, writer=writer, box=secret_box(rt))
+    rt.add_servicer(
+        partial(
+            ingest_service_pb2_grpc.add_IngestServiceServicer_to_server,
+            IngestApi(service, public_url=rt.settings.public_url),
+        ),
+        ["triage.ingest.v1.IngestService"],
+    )
+    rt.add_servicer(
+        partial(
+            tenant_service_pb2_grpc.add_TenantServiceServicer_to_server,
+            TenantApi(service, rt.authority),
+        ),
+        ["triage.ingest.v1.TenantService"],
+    )
+
+    async def ready() -> bool:
+        if not rt.bus.nc.is_connected:
+            return False
+        try:
+            async with asyncio.timeout(2):
+                async with rt.db.engine.connect() as connection:
+                    await connection.execute(text("SELECT 1"))
+        except Exception:
+            return False
+        return True
+
+    gateway = Gateway(service, ready=ready)
+    server = _EmbeddedServer(
+        uvicorn.Config(
+            gateway,
+            host=rt.settings.http_host,
+            port=rt.settings.http_port,
+            http="httptools",
+            loop="none",
+            lifespan="off",
+            access_log=False,
+            log_level="warning",
+            timeout_graceful_shutdown=int(rt.settings.shutdown_grace_seconds),
+        )
+    )
+
+    http_done = asyncio.Event()
+
+    async def serve_http() -> None:
+        try:
+            await server.serve()
+        finally:
+            http_done.set()
+
+    async def stop_http() -> None:
+        server.should_exit = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(http_done.wait(), rt.settings.shutdown_grace_seconds + 1)
+
+    rt.tasks.append(writer.run)
+    rt.tasks.append(serve_http)
+    rt.on_stop.insert(0, stop_http)

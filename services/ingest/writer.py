@@ -1,0 +1,204 @@
+"""Group commit: many webhooks' alerts stored in one transaction, each answered after it.
+
+A request hands its records to :meth:`AlertWriter.write` and waits. Writer loops collect
+whatever is queued (up to ``max_batch`` alerts, waiting at most ``window`` for more),
+store them and their ``alert.received`` events in one transaction, and only then answer
+every waiting request. Measured on this machine this is what lifts the gateway from
+~3,200 to ~5,900 durable webhooks/s (ARCHITECTURE.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from opentelemetry import trace
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from services.ingest import store
+from services.ingest.errors import StorageUnavailable
+from services.ingest.mapping import record_to_proto
+from services.ingest.records import AlertRecord, WriteResult
+from triage.events.v1.envelope_pb2 import Envelope
+from triage.ingest.v1 import events_pb2
+from triage.runtime.db import Database, bind_tenant
+from triage.runtime.events import new_envelope
+from triage.runtime.outbox import Outbox
+from triage.runtime.telemetry import extract_context, inject_headers
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("triage.ingest.writer")
+
+
+@dataclass(slots=True)
+class _Pending:
+    records: Sequence[AlertRecord]
+    trace_headers: dict[str, str]
+    future: asyncio.Future[list[WriteResult]]
+
+
+@dataclass(slots=True)
+class _Batch:
+    items: list[_Pending] = field(default_factory=list)
+    size: int = 0
+
+
+class AlertWriter:
+    """Durable, idempotent, batched storage of alert records."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        outbox: Outbox,
+        window_seconds: float = 0.002,
+        max_batch: int = 500,
+        concurrency: int = 3,
+    ) -> None:
+        self._db = db
+        self._outbox = outbox
+        self._window = window_seconds
+        self._max_batch = max_batch
+        self._concurrency = concurrency
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+
+    async def write(self, records: Sequence[AlertRecord]) -> list[WriteResult]:
+        """Store ``records`` durably; one result per record, in order."""
+        if not records:
+            return []
+        future: asyncio.Future[list[WriteResult]] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Pending(records, inject_headers(), future))
+        return await future
+
+    async def run(self) -> None:
+        """Run the writer loops until cancelled."""
+        await asyncio.gather(*(self._loop() for _ in range(self._concurrency)))
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = _Batch()
+            self._add(batch, await self._queue.get())
+            deadline = loop.time() + self._window
+            while batch.size < self._max_batch:
+                try:
+                    self._add(batch, self._queue.get_nowait())
+                    continue
+                except asyncio.QueueEmpty:
+                    pass
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    self._add(batch, await asyncio.wait_for(self._queue.get(), remaining))
+                except TimeoutError:
+                    break
+            await self._flush(batch.items)
+
+    @staticmethod
+    def _add(batch: _Batch, item: _Pending) -> None:
+        batch.items.append(item)
+        batch.size += len(item.records)
+
+    async def _flush(self, items: list[_Pending]) -> None:
+        try:
+            results = await self._store(items)
+        except (OperationalError, DBAPIError, OSError) as exc:
+            log.warning("alert batch not stored: database unavailable", exc_info=True)
+            error = StorageUnavailable("alert storage is unavailable; retry later")
+            error.__cause__ = exc
+            for item in items:
+                if not item.future.done():
+                    item.future.set_exception(error)
+            return
+        except Exception as exc:
+            log.exception("alert batch not stored")
+            for item in items:
+                if not item.future.done():
+                    item.future.set_exception(exc)
+            return
+        for item, result in zip(items, results, strict=True):
+            if not item.future.done():
+                item.future.set_result(result)
+
+    async def _store(self, items: list[_Pending]) -> list[list[WriteResult]]:
+        first_context = extract_context(items[0].trace_headers)
+        links = [
+            trace.Link(span.get_span_context())
+            for item in items[1:]
+            if (span := trace.get_current_span(extract_context(item.trace_headers)))
+            .get_span_context()
+            .is_valid
+        ]
+        with tracer.start_as_current_span(
+            "store alert batch",
+            context=first_context,
+            links=links,
+            attributes={"triage.batch.requests": len(items)},
+        ):
+            return await self._store_in_transaction(items)
+
+    async def _store_in_transaction(self, items: list[_Pending]) -> list[list[WriteResult]]:
+        unique: dict[tuple[str, str], tuple[AlertRecord, dict[str, str]]] = {}
+        for item in items:
+            for record in item.records:
+                unique.setdefault(
+                    (record.integration_id, record.delivery_key), (record, item.trace_headers)
+                )
+        by_tenant: dict[str, list[tuple[AlertRecord, dict[str, str]]]] = defaultdict(list)
+        for record, headers in unique.values():
+            by_tenant[record.tenant_id].append((record, headers))
+
+        stored: dict[tuple[str, str], tuple[str, bool]] = {}
+        now = datetime.now(UTC)
+        async with self._db.transaction(None) as session:
+            for tenant_id, pairs in by_tenant.items():
+                await bind_tenant(session, tenant_id)
+                rows = await store.insert_alerts(session, [r.row() for r, _ in pairs])
+                for row in rows:
+                    stored[(str(row.integration_id), row.delivery_key)] = (
+                        str(row.id),
+                        bool(row.inserted),
+                    )
+                fresh = [(r, h) for r, h in pairs if stored[(r.integration_id, r.delivery_key)][1]]
+                await self._outbox.add(
+                    session,
+                    *(_received(r) for r, _ in fresh),
+                    trace_headers=[h for _, h in fresh],
+                )
+                await store.touch_integrations(
+                    session, sorted({r.integration_id for r, _ in pairs}), now
+                )
+
+        answered: set[tuple[str, str]] = set()
+        results: list[list[WriteResult]] = []
+        for item in items:
+            out: list[WriteResult] = []
+            for record in item.records:
+                key = (record.integration_id, record.delivery_key)
+                alert_id, inserted = stored[key]
+                out.append(
+                    WriteResult(
+                        alert_id=alert_id,
+                        delivery_key=record.delivery_key,
+                        duplicate=not inserted or key in answered,
+                    )
+                )
+                answered.add(key)
+            results.append(out)
+        return results
+
+
+def _received(record: AlertRecord) -> Envelope:
+    return new_envelope(
+        tenant_id=record.tenant_id,
+        event_type="alert.received",
+        payload=events_pb2.AlertReceived(alert=record_to_proto(record)),
+        producer="ingest",
+        ordering_key=record.series_key,
+        event_id=record.alert_id,
+    )
