@@ -51,11 +51,11 @@ class RunningService:
         """A bearer token for ``tenant_id`` with ``scopes``."""
         return self.authority.issue(subject="test", tenant_id=tenant_id, scopes=scopes)
 
-    def metadata(self, tenant_id: str | None, *scopes: str) -> list[tuple[str, str]]:
+    def metadata(self, tenant_id: str | None, *scopes: str) -> tuple[tuple[str, str], ...]:
         """Call metadata with such a token."""
-        return [("authorization", f"Bearer {self.token(tenant_id, *scopes)}")]
+        return (("authorization", f"Bearer {self.token(tenant_id, *scopes)}"),)
 
-    def admin_metadata(self) -> list[tuple[str, str]]:
+    def admin_metadata(self) -> tuple[tuple[str, str], ...]:
         """Call metadata of an administrator."""
         return self.metadata(None, ADMIN_SCOPE)
 

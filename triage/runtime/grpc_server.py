@@ -43,7 +43,7 @@ class TriageServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any]:
         """Wrap the unary handler of the called method."""
-        handler = await continuation(handler_call_details)
+        handler: grpc.RpcMethodHandler[Any, Any] = await continuation(handler_call_details)
         method: str = handler_call_details.method
         if handler is None or method.startswith(PUBLIC_PREFIXES) or not handler.unary_unary:
             return handler

@@ -30,21 +30,21 @@ class Ingest:
     """The running service, a gRPC channel, an HTTP client and a tenant."""
 
     svc: RunningService
-    channel: Any
+    channel: grpc.aio.Channel
     http: httpx.AsyncClient
     tenant_id: str
 
     @property
-    def stub(self) -> api_grpc.IngestServiceStub:
+    def stub(self) -> api_grpc.IngestServiceAsyncStub:
         """IngestService stub."""
         return api_grpc.IngestServiceStub(self.channel)
 
     @property
-    def tenants(self) -> tapi_grpc.TenantServiceStub:
+    def tenants(self) -> tapi_grpc.TenantServiceAsyncStub:
         """TenantService stub."""
         return tapi_grpc.TenantServiceStub(self.channel)
 
-    def md(self, *scopes: str, tenant_id: str | None = None) -> list[tuple[str, str]]:
+    def md(self, *scopes: str, tenant_id: str | None = None) -> tuple[tuple[str, str], ...]:
         """Metadata for this tenant (or another) with scopes (default ingest:write)."""
         return self.svc.metadata(tenant_id or self.tenant_id, *(scopes or ("ingest:write",)))
 
@@ -97,30 +97,30 @@ class Ingest:
 @pytest.fixture
 async def ingest(fresh_db: str, nats_url: str) -> AsyncIterator[Ingest]:
     """A running ingest service with one tenant."""
-    async with running_service(
-        name="ingest",
-        schema=SCHEMA,
-        outbox=Outbox(outbox),
-        wire=wire,
-        migrations=MIGRATIONS,
-        database_url=fresh_db,
-        nats_url=nats_url,
-    ) as svc:
-        async with (
-            grpc.aio.insecure_channel(svc.grpc_address) as channel,
-            httpx.AsyncClient(base_url=svc.http_url, timeout=10) as http,
-        ):
-            for _ in range(200):
-                try:
-                    if (await http.get("/healthz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    import asyncio
+    async with (
+        running_service(
+            name="ingest",
+            schema=SCHEMA,
+            outbox=Outbox(outbox),
+            wire=wire,
+            migrations=MIGRATIONS,
+            database_url=fresh_db,
+            nats_url=nats_url,
+        ) as svc,
+        grpc.aio.insecure_channel(svc.grpc_address) as channel,
+        httpx.AsyncClient(base_url=svc.http_url, timeout=10) as http,
+    ):
+        for _ in range(200):
+            try:
+                if (await http.get("/healthz")).status_code == 200:
+                    break
+            except httpx.TransportError:
+                import asyncio
 
-                    await asyncio.sleep(0.02)
-            harness = Ingest(svc, channel, http, tenant_id="")
-            harness.tenant_id = await harness.new_tenant()
-            yield harness
+                await asyncio.sleep(0.02)
+        harness = Ingest(svc, channel, http, tenant_id="")
+        harness.tenant_id = await harness.new_tenant()
+        yield harness
 
 
 def ninja_trigger(series: str = "series-1", activity_id: int = 1) -> bytes:

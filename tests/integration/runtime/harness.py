@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,7 +88,7 @@ class Demo:
 
         handler = transactional_handler(self.db, Inbox(inbox, durable), apply)
 
-        async def handle(events: list[ReceivedEvent]) -> None:  # type: ignore[type-arg]
+        async def handle(events: Sequence[ReceivedEvent]) -> None:
             await handler(events)
             if after_effect is not None:
                 for event in events:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 
@@ -97,9 +98,7 @@ async def test_relay_publishing_twice_has_no_second_effect(fresh_db: str, nats_u
 
             row = (
                 await session.execute(
-                    select(outbox.c.subject, outbox.c.envelope).where(
-                        outbox.c.event_id == event_id
-                    )
+                    select(outbox.c.subject, outbox.c.envelope).where(outbox.c.event_id == event_id)
                 )
             ).one()
         await demo.bus.publish_raw(row.subject, row.envelope, event_id=str(uuid.uuid4()))
@@ -125,7 +124,5 @@ async def _all_published(demo: Demo) -> bool:
     return unpublished == 0
 
 
-def _long_ago():  # type: ignore[no-untyped-def]
-    from datetime import UTC, datetime
-
+def _long_ago() -> datetime:
     return datetime(2000, 1, 1, tzinfo=UTC)

@@ -71,9 +71,7 @@ async def test_migrations_are_idempotent(fresh_db: str) -> None:
     db = Database(fresh_db, schema=SCHEMA, pool_size=1)
     try:
         async with db.system_transaction() as session:
-            version = (
-                await session.execute(select(func.count()).select_from(notes))
-            ).scalar()
+            version = (await session.execute(select(func.count()).select_from(notes))).scalar()
         assert version == 0
     finally:
         await db.dispose()
