@@ -55,8 +55,9 @@ class CliContext:
         finally:
             channel.close()
 
-    def call(self, service: str, stub_type: Callable[[grpc.Channel], Any], method: str,
-             request: Message) -> Any:
+    def call(
+        self, service: str, stub_type: Callable[[grpc.Channel], Any], method: str, request: Message
+    ) -> Any:
         """Call ``method`` on ``service`` and translate failures into :class:`CliError`."""
         with self.channel(service) as channel:
             stub = stub_type(channel)
@@ -68,21 +69,32 @@ class CliContext:
                 raise CliError(describe_rpc_error(error), code=3) from error
 
 
-def add_global_options(parser: argparse.ArgumentParser) -> None:
-    """Options every subcommand understands."""
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--token", default=None, help="bearer token (default: $TRIAGE_TOKEN)")
-    parser.add_argument("--timeout", type=float, default=10.0, help="per-call timeout, seconds")
+def add_global_options(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
+    """Options every subcommand understands (``suppress``: for subcommand copies, so a
+    value given before the subcommand is not reset by the copy's default)."""
+
+    def default(value: Any) -> Any:
+        return argparse.SUPPRESS if suppress else value
+
+    parser.add_argument(
+        "--json", action="store_true", default=default(False), help="print JSON, not a table"
+    )
+    parser.add_argument(
+        "--token", default=default(None), help="bearer token (default: $TRIAGE_TOKEN)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=default(10.0), help="per-call timeout, seconds"
+    )
     for name in SERVICE_NAMES:
         parser.add_argument(
             f"--{name}-addr",
-            default=None,
+            default=default(None),
             help=f"{name} gRPC address (default: $TRIAGE_{name.upper()}_ADDR or "
             f"127.0.0.1:{DEFAULT_GRPC_PORTS[name]})",
         )
     parser.add_argument(
         "--gateway-url",
-        default=None,
+        default=default(None),
         help="webhook gateway base URL (default: $TRIAGE_GATEWAY_URL or http://127.0.0.1:8080)",
     )
 

@@ -25,10 +25,9 @@ COMMAND_MODULES = (
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (global options are accepted after any subcommand too)."""
     common = argparse.ArgumentParser(add_help=False)
-    add_global_options(common)
-    parser = argparse.ArgumentParser(
-        prog="triage", description="Operate a Triage mesh.", parents=[common]
-    )
+    add_global_options(common, suppress=True)
+    parser = argparse.ArgumentParser(prog="triage", description="Operate a Triage mesh.")
+    add_global_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module_name in COMMAND_MODULES:
         try:
