@@ -256,13 +256,6 @@ def _print_ticket(ctx: CliContext, ticket: res.Ticket) -> int:
     return 0
 
 
-def _ticket_id(ctx: CliContext, ref: str) -> str:
-    if ref.startswith("#") or ref.isdigit():
-        ticket: res.Ticket = _call(ctx, "GetTicket", pb.GetTicketRequest(ticket_id=ref)).ticket
-        return ticket.id
-    return ref
-
-
 def _comment(ctx: CliContext, args: argparse.Namespace) -> int:
     visibility = res.COMMENT_VISIBILITY_PUBLIC if args.public else res.COMMENT_VISIBILITY_INTERNAL
     reply = _call(
@@ -270,7 +263,7 @@ def _comment(ctx: CliContext, args: argparse.Namespace) -> int:
         "AddComment",
         pb.AddCommentRequest(
             request_id=str(uuid.uuid4()),
-            ticket_id=_ticket_id(ctx, args.ticket),
+            ticket_id=args.ticket,
             comment=res.Comment(body=args.body, visibility=visibility),
         ),
     )
@@ -289,7 +282,7 @@ def _log_time(ctx: CliContext, args: argparse.Namespace) -> int:
         "AddTimeEntry",
         pb.AddTimeEntryRequest(
             request_id=str(uuid.uuid4()),
-            ticket_id=_ticket_id(ctx, args.ticket),
+            ticket_id=args.ticket,
             time_entry=res.TimeEntry(
                 duration=parse_duration(args.duration), note=args.note, billable=args.billable
             ),
@@ -308,7 +301,7 @@ def _log_time(ctx: CliContext, args: argparse.Namespace) -> int:
 def _close(ctx: CliContext, args: argparse.Namespace) -> int:
     request = pb.CloseTicketRequest(
         request_id=str(uuid.uuid4()),
-        ticket_id=_ticket_id(ctx, args.ticket),
+        ticket_id=args.ticket,
         etag=args.etag,
         resolution=args.resolution,
     )
@@ -323,7 +316,7 @@ def _reopen(ctx: CliContext, args: argparse.Namespace) -> int:
         "ReopenTicket",
         pb.ReopenTicketRequest(
             request_id=str(uuid.uuid4()),
-            ticket_id=_ticket_id(ctx, args.ticket),
+            ticket_id=args.ticket,
             etag=args.etag,
             reason=args.reason,
         ),

@@ -1,0 +1,23 @@
+"""Errors of the tickets service, each with a stable reason."""
+
+from __future__ import annotations
+
+from triage.runtime.errors import Aborted, FailedPrecondition, NotFound
+
+
+class TicketNotFound(NotFound):
+    """No such ticket for this tenant."""
+
+    reason = "TICKET_NOT_FOUND"
+
+
+class EtagMismatch(Aborted):
+    """The ticket changed since the caller read it."""
+
+    reason = "ETAG_MISMATCH"
+
+
+class TicketStateConflict(FailedPrecondition):
+    """The ticket's state does not allow the operation (closed, already open, ...)."""
+
+    reason = "TICKET_STATE_CONFLICT"

@@ -1,0 +1,354 @@
+"""Subjects, durable consumers, and events <-> domain for the tickets service."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
+
+from google.protobuf.message import Message
+from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.tickets import domain
+from services.tickets.convert import comment_to_proto, ticket_to_proto
+from services.tickets.domain import Comment, Escalation, RoutedActions, RoutedAlert, Ticket
+from triage.events.v1.envelope_pb2 import Envelope
+from triage.rules.v1 import events_pb2 as rules_events
+from triage.rules.v1 import resources_pb2 as rules_pb
+from triage.runtime.bus import BatchConsumer, BatchHandler, Bus
+from triage.runtime.consume import transactional_handler
+from triage.runtime.db import Database
+from triage.runtime.events import (
+    ReceivedEvent,
+    from_timestamp,
+    new_envelope,
+    to_timestamp,
+    unpack,
+)
+from triage.runtime.outbox import Inbox
+from triage.sla.v1 import events_pb2 as sla_events
+from triage.sla.v1 import resources_pb2 as sla_pb
+from triage.tickets.v1 import events_pb2 as pb
+from triage.tickets.v1 import resources_pb2 as res
+
+PRODUCER = "tickets"
+ALERT_ROUTED_SUBJECT = "triage.alert.routed.>"
+SLA_SUBJECTS = ("triage.sla.threshold.>", "triage.sla.breached.>")
+ALERTS_DURABLE = "tickets-alert-routed"
+SLA_DURABLE = "tickets-sla-escalation"
+
+
+# --- events out ------------------------------------------------------------------------------
+
+
+def _envelope(ticket: Ticket, event_type: str, payload: Message) -> Envelope:
+    return new_envelope(
+        tenant_id=ticket.tenant_id,
+        event_type=event_type,
+        payload=payload,
+        producer=PRODUCER,
+        ordering_key=ticket.id,
+    )
+
+
+def opened(
+    ticket: Ticket, *, alert_id: str = "", series_key: str = "", rule_set_version: int = 0
+) -> Envelope:
+    """``ticket.opened``."""
+    return _envelope(
+        ticket,
+        "ticket.opened",
+        pb.TicketOpened(
+            ticket=ticket_to_proto(ticket),
+            alert_id=alert_id,
+            series_key=series_key,
+            rule_set_version=rule_set_version,
+        ),
+    )
+
+
+def occurred(ticket: Ticket, alert: RoutedAlert) -> Envelope:
+    """``ticket.occurred``."""
+    return _envelope(
+        ticket,
+        "ticket.occurred",
+        pb.TicketOccurred(
+            ticket=ticket_to_proto(ticket),
+            alert_id=alert.alert_id,
+            series_key=alert.series_key,
+            occurrence_count=ticket.occurrence_count,
+            occurred_time=to_timestamp(alert.occurred_at),
+        ),
+    )
+
+
+def updated(
+    before: Ticket, after: Ticket, *, paths: Sequence[str], cause: domain.Cause, actor: str
+) -> Envelope:
+    """``ticket.updated``."""
+    return _envelope(
+        after,
+        "ticket.updated",
+        pb.TicketUpdated(
+            before=ticket_to_proto(before),
+            after=ticket_to_proto(after),
+            changed_paths=list(paths),
+            cause=res.ChangeCause.ValueType(cause),
+            actor=actor,
+        ),
+    )
+
+
+def commented(ticket: Ticket, comment: Comment) -> Envelope:
+    """``ticket.commented``."""
+    return _envelope(
+        ticket,
+        "ticket.commented",
+        pb.TicketCommented(
+            ticket=ticket_to_proto(ticket),
+            comment=comment_to_proto(comment),
+            public=comment.visibility is domain.Visibility.PUBLIC,
+            by_human=comment.author_kind is domain.AuthorKind.HUMAN,
+        ),
+    )
+
+
+def closed(
+    ticket: Ticket, *, reason: domain.CloseReason, reset_alert: bool, auto: bool, actor: str
+) -> Envelope:
+    """``ticket.closed``, with the linked series ingest resets when ``reset_alert``."""
+    return _envelope(
+        ticket,
+        "ticket.closed",
+        pb.TicketClosed(
+            ticket=ticket_to_proto(ticket),
+            reason=res.CloseReason.ValueType(reason),
+            linked_series_keys=list(ticket.linked_series_keys),
+            reset_alert=reset_alert,
+            auto=auto,
+            actor=actor,
+        ),
+    )
+
+
+def reopened(
+    ticket: Ticket, *, reason: str, cause: domain.Cause, actor: str, alert_id: str = ""
+) -> Envelope:
+    """``ticket.reopened``."""
+    return _envelope(
+        ticket,
+        "ticket.reopened",
+        pb.TicketReopened(
+            ticket=ticket_to_proto(ticket),
+            reason=reason,
+            cause=res.ChangeCause.ValueType(cause),
+            actor=actor,
+            alert_id=alert_id,
+        ),
+    )
+
+
+# --- events in ---------------------------------------------------------------------------------
+
+
+def routed_alert(envelope: Envelope) -> RoutedAlert:
+    """An ``alert.routed`` envelope as the domain's RoutedAlert."""
+    routed = unpack(envelope, rules_events.AlertRouted)
+    alert = routed.alert
+    decision = routed.decision
+    actions = decision.actions
+    wants = (
+        decision.kind
+        in (
+            rules_pb.DECISION_KIND_ROUTED,
+            rules_pb.DECISION_KIND_UNMATCHED,
+        )
+        and actions.ticket_action == rules_pb.TICKET_ACTION_CREATE_TICKET
+    )
+    persistence = actions.persistence if actions.HasField("persistence") else None
+    condition = domain.condition_identity(
+        condition=alert.condition,
+        condition_name=alert.condition_name,
+        series_key=alert.series_key,
+    )
+    return RoutedAlert(
+        alert_id=alert.alert_id,
+        tenant_id=envelope.tenant_id,
+        kind=domain.AlertKind(alert.kind),
+        series_key=alert.series_key,
+        sequence=alert.series_sequence,
+        occurred_at=from_timestamp(
+            alert.occurred_time if alert.HasField("occurred_time") else envelope.occurred_time
+        ),
+        device_id=alert.device_id,
+        device_name=alert.device_name,
+        client_id=alert.client_id,
+        client_name=alert.client_name,
+        site_id=alert.site_id,
+        site_name=alert.site_name,
+        condition=condition,
+        severity=int(alert.severity),
+        summary=alert.summary,
+        message=alert.message,
+        labels=dict(alert.labels),
+        rule_set_version=routed.rule_set_version or decision.rule_set_version,
+        actions=RoutedActions(
+            wants_ticket=wants,
+            priority=domain.Priority(decision.priority),
+            queue=actions.queue,
+            assignee=actions.assignee,
+            title=decision.rendered_title
+            or domain.default_title(
+                device_name=alert.device_name,
+                summary=alert.summary,
+                condition=alert.condition_name or alert.condition,
+            ),
+            description=decision.rendered_description or alert.message,
+            close_on_reset=(actions.close_on_reset if actions.HasField("close_on_reset") else None),
+            reset_in_rmm_on_close=(
+                actions.reset_in_rmm_on_close if actions.HasField("reset_in_rmm_on_close") else None
+            ),
+            notification_channel_ids=tuple(actions.notification_channel_ids),
+            persistence_count=max(1, persistence.count) if persistence is not None else 1,
+            persistence_within=(
+                persistence.within.ToTimedelta() if persistence is not None else timedelta(0)
+            ),
+            rule_id=decision.rule_ids[0] if decision.rule_ids else "",
+            rule_ids=tuple(decision.rule_ids),
+        ),
+    )
+
+
+def _merge(ticket_id: str, actions: Sequence[sla_pb.ThresholdAction], label: str) -> Escalation:
+    priority = domain.Priority.UNSPECIFIED
+    raise_levels = 0
+    queue = assignee = ""
+    for action in actions:
+        which = action.WhichOneof("action")
+        if which == "escalate":
+            target = domain.Priority(action.escalate.priority)
+            if target is not domain.Priority.UNSPECIFIED and (
+                priority is domain.Priority.UNSPECIFIED or target < priority
+            ):
+                priority = target
+            raise_levels = max(raise_levels, action.escalate.raise_levels)
+        elif which == "reassign":
+            queue = action.reassign.queue or queue
+            assignee = action.reassign.assignee or assignee
+    return Escalation(
+        ticket_id=ticket_id,
+        priority=priority,
+        raise_levels=raise_levels,
+        queue=queue,
+        assignee=assignee,
+        label=label,
+    )
+
+
+def escalation(envelope: Envelope) -> Escalation:
+    """An ``sla.threshold`` or ``sla.breached`` envelope as the domain's Escalation."""
+    if envelope.type == "sla.breached":
+        breached = unpack(envelope, sla_events.SlaBreached)
+        kind = sla_pb.SlaTargetKind.Name(breached.target_kind)
+        return _merge(breached.ticket.ticket_id, breached.actions, f"{kind} breached")
+    threshold = unpack(envelope, sla_events.SlaThreshold)
+    kind = sla_pb.SlaTargetKind.Name(threshold.target_kind)
+    return _merge(threshold.ticket.ticket_id, threshold.actions, f"{kind} at {threshold.percent}%")
+
+
+def _alert_order(event: ReceivedEvent) -> str:
+    try:
+        alert = unpack(event.envelope, rules_events.AlertRouted).alert
+    except ValueError:
+        return ""
+    condition = domain.condition_identity(
+        condition=alert.condition, condition_name=alert.condition_name, series_key=alert.series_key
+    )
+    return domain.dedup_key(
+        tenant_id=event.tenant_id,
+        device_id=alert.device_id,
+        device_name=alert.device_name,
+        condition=condition,
+    )
+
+
+def _sla_order(event: ReceivedEvent) -> str:
+    try:
+        return escalation(event.envelope).ticket_id
+    except ValueError:
+        return ""
+
+
+def _sorted(handler: BatchHandler, key: Callable[[ReceivedEvent], str]) -> BatchHandler:
+    # Replicas take their per-key locks in one global order, so two batches never deadlock
+    # on them; the stable sort keeps each key's events in delivery order.
+    async def handle(events: Sequence[ReceivedEvent]) -> None:
+        await handler(sorted(events, key=key))
+
+    return handle
+
+
+AlertHandler = Callable[[AsyncSession, RoutedAlert], Awaitable[None]]
+EscalationHandler = Callable[[AsyncSession, str, Escalation], Awaitable[None]]
+
+
+def alert_consumer(
+    bus: Bus,
+    db: Database,
+    inbox_table: Table,
+    on_alert: AlertHandler,
+    *,
+    batch_size: int = 256,
+    max_deliveries: int = 10,
+    fetch_timeout_seconds: float = 1.0,
+) -> BatchConsumer:
+    """The durable consumer of ``alert.routed``."""
+
+    async def handle(session: AsyncSession, event: ReceivedEvent) -> None:
+        if event.type != "alert.routed":
+            return
+        await on_alert(session, routed_alert(event.envelope))
+
+    return BatchConsumer(
+        bus,
+        service=PRODUCER,
+        durable=ALERTS_DURABLE,
+        filter_subjects=[ALERT_ROUTED_SUBJECT],
+        handler=_sorted(
+            transactional_handler(db, Inbox(inbox_table, ALERTS_DURABLE), handle), _alert_order
+        ),
+        batch_size=batch_size,
+        max_deliveries=max_deliveries,
+        fetch_timeout_seconds=fetch_timeout_seconds,
+    )
+
+
+def sla_consumer(
+    bus: Bus,
+    db: Database,
+    inbox_table: Table,
+    on_escalation: EscalationHandler,
+    *,
+    batch_size: int = 256,
+    max_deliveries: int = 10,
+    fetch_timeout_seconds: float = 1.0,
+) -> BatchConsumer:
+    """The durable consumer of ``sla.threshold`` and ``sla.breached``."""
+
+    async def handle(session: AsyncSession, event: ReceivedEvent) -> None:
+        if event.type not in ("sla.threshold", "sla.breached"):
+            return
+        await on_escalation(session, event.tenant_id, escalation(event.envelope))
+
+    return BatchConsumer(
+        bus,
+        service=PRODUCER,
+        durable=SLA_DURABLE,
+        filter_subjects=list(SLA_SUBJECTS),
+        handler=_sorted(
+            transactional_handler(db, Inbox(inbox_table, SLA_DURABLE), handle), _sla_order
+        ),
+        batch_size=batch_size,
+        max_deliveries=max_deliveries,
+        fetch_timeout_seconds=fetch_timeout_seconds,
+    )

@@ -1,0 +1,192 @@
+"""SQLAlchemy Core tables of the ``tickets`` schema."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Double,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+from triage.runtime.idempotency import requests_table
+from triage.runtime.outbox import inbox_table, outbox_table
+
+SCHEMA = "tickets"
+metadata = MetaData(schema=SCHEMA)
+
+
+settings = Table(
+    "tenant_settings",
+    metadata,
+    Column("tenant_id", UUID(as_uuid=False), primary_key=True),
+    Column("closed_statuses", ARRAY(SmallInteger), nullable=False),
+    Column("pausing_statuses", ARRAY(SmallInteger), nullable=False),
+    Column("occurrence_comment_interval_seconds", Double, nullable=False),
+    Column("reopen_within_seconds", Double, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+counters = Table(
+    "ticket_counters",
+    metadata,
+    Column("tenant_id", UUID(as_uuid=False), primary_key=True),
+    Column("last_number", BigInteger, nullable=False),
+)
+
+tickets = Table(
+    "tickets",
+    metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=False), nullable=False),
+    Column("number", BigInteger, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("client_id", Text, nullable=False, server_default=""),
+    Column("client_name", Text, nullable=False, server_default=""),
+    Column("site_id", Text, nullable=False, server_default=""),
+    Column("site_name", Text, nullable=False, server_default=""),
+    Column("device_id", Text, nullable=False, server_default=""),
+    Column("device_name", Text, nullable=False, server_default=""),
+    Column("priority", SmallInteger, nullable=False),
+    Column("status", SmallInteger, nullable=False),
+    Column("queue", Text, nullable=False, server_default=""),
+    Column("assignee", Text, nullable=False, server_default=""),
+    Column("source", SmallInteger, nullable=False),
+    Column("severity", SmallInteger, nullable=False, server_default="0"),
+    Column("condition", Text, nullable=False, server_default=""),
+    Column("dedup_key", Text),
+    Column("occurrence_count", BigInteger, nullable=False, server_default="0"),
+    Column("first_occurrence_at", DateTime(timezone=True)),
+    Column("last_occurrence_at", DateTime(timezone=True)),
+    Column("linked_series_keys", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("rule_id", Text, nullable=False, server_default=""),
+    Column("close_on_reset", Boolean, nullable=False, server_default="false"),
+    Column("reset_in_rmm_on_close", Boolean, nullable=False, server_default="false"),
+    Column("notification_channel_ids", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("human_touched", Boolean, nullable=False, server_default="false"),
+    Column("close_reason", SmallInteger, nullable=False, server_default="0"),
+    Column("reopen_count", Integer, nullable=False, server_default="0"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("closed_at", DateTime(timezone=True)),
+    Column("version", BigInteger, nullable=False, server_default="1"),
+    Column("occurrence_comment_at", DateTime(timezone=True)),
+    Column("uncommented_occurrences", Integer, nullable=False, server_default="0"),
+    UniqueConstraint("tenant_id", "number", name="tickets_tenant_number"),
+    # One open ticket per problem is a database fact, not a check-then-insert.
+    Index(
+        "tickets_one_open_per_key",
+        "tenant_id",
+        "dedup_key",
+        unique=True,
+        postgresql_where=text("closed_at IS NULL AND dedup_key IS NOT NULL"),
+    ),
+    Index("tickets_newest", "tenant_id", text("created_at DESC"), text("id DESC")),
+    Index(
+        "tickets_closed_by_key",
+        "tenant_id",
+        "dedup_key",
+        text("closed_at DESC"),
+        postgresql_where=text("closed_at IS NOT NULL AND dedup_key IS NOT NULL"),
+    ),
+    Index("tickets_series", "linked_series_keys", postgresql_using="gin"),
+)
+
+comments = Table(
+    "comments",
+    metadata,
+    Column("seq", BigInteger, Identity(), primary_key=True),
+    Column("id", UUID(as_uuid=False), nullable=False, unique=True),
+    Column("tenant_id", UUID(as_uuid=False), nullable=False),
+    Column("ticket_id", UUID(as_uuid=False), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("visibility", SmallInteger, nullable=False),
+    Column("author_kind", SmallInteger, nullable=False),
+    Column("author", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("comments_by_ticket", "tenant_id", "ticket_id", "seq"),
+)
+
+time_entries = Table(
+    "time_entries",
+    metadata,
+    Column("seq", BigInteger, Identity(), primary_key=True),
+    Column("id", UUID(as_uuid=False), nullable=False, unique=True),
+    Column("tenant_id", UUID(as_uuid=False), nullable=False),
+    Column("ticket_id", UUID(as_uuid=False), nullable=False),
+    Column("duration_seconds", Double, nullable=False),
+    Column("start_at", DateTime(timezone=True)),
+    Column("note", Text, nullable=False, server_default=""),
+    Column("billable", Boolean, nullable=False, server_default="false"),
+    Column("author", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("time_entries_by_ticket", "tenant_id", "ticket_id", "seq"),
+)
+
+history = Table(
+    "history",
+    metadata,
+    Column("seq", BigInteger, Identity(), primary_key=True),
+    Column("id", UUID(as_uuid=False), nullable=False, unique=True),
+    Column("tenant_id", UUID(as_uuid=False), nullable=False),
+    Column("ticket_id", UUID(as_uuid=False), nullable=False),
+    Column("kind", SmallInteger, nullable=False),
+    Column("cause", SmallInteger, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("changes", JSONB, nullable=False),
+    Column("detail", Text, nullable=False, server_default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("history_by_ticket", "tenant_id", "ticket_id", "seq"),
+)
+
+tombstones = Table(
+    "reset_tombstones",
+    metadata,
+    Column("tenant_id", UUID(as_uuid=False), primary_key=True),
+    Column("series_key", Text, primary_key=True),
+    Column("reset_at", DateTime(timezone=True), nullable=False),
+    Column("reset_sequence", BigInteger, nullable=False, server_default="0"),
+    Column("alert_id", Text, nullable=False, server_default=""),
+)
+
+trigger_log = Table(
+    "trigger_log",
+    metadata,
+    Column("tenant_id", UUID(as_uuid=False), primary_key=True),
+    Column("dedup_key", Text, primary_key=True),
+    Column("alert_id", Text, primary_key=True),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+)
+
+outbox = outbox_table(metadata)
+inbox = inbox_table(metadata)
+requests = requests_table(metadata)
+
+#: Every table that belongs to a tenant (all of them carry RLS).
+TENANT_TABLES = (
+    "tenant_settings",
+    "ticket_counters",
+    "tickets",
+    "comments",
+    "time_entries",
+    "history",
+    "reset_tombstones",
+    "trigger_log",
+    "outbox",
+    "inbox",
+    "requests",
+)

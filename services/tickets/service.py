@@ -1,0 +1,932 @@
+"""Ticket use cases: each API call is one transaction; alert and SLA handlers join the batch's."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, Generic, TypeVar
+
+from google.protobuf.message import Message
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.tickets import domain, store
+from services.tickets import events as ev
+from services.tickets.domain import (
+    SYSTEM_ACTOR,
+    AuthorKind,
+    Cause,
+    CloseReason,
+    Comment,
+    Escalation,
+    FieldChange,
+    HistoryEntry,
+    HistoryKind,
+    Priority,
+    RoutedAlert,
+    Source,
+    Status,
+    StatusPlan,
+    TenantSettings,
+    Ticket,
+    TimeEntry,
+    TransitionError,
+    TriggerAction,
+    Visibility,
+)
+from services.tickets.errors import EtagMismatch, TicketNotFound, TicketStateConflict
+from services.tickets.models import requests
+from triage.runtime.db import Database
+from triage.runtime.errors import InvalidArgument
+from triage.runtime.idempotency import remember, replay
+from triage.runtime.outbox import Outbox
+
+R = TypeVar("R")
+M = TypeVar("M", bound=Message)
+Clock = Callable[[], datetime]
+TicketRef = str | int
+
+_REQUEST_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
+
+
+def utc_now() -> datetime:
+    """The current instant in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Reply(Generic[R, M]):
+    """How a mutation answers, and remembers its answer under the caller's ``request_id``."""
+
+    method: str
+    request_id: str
+    response_type: type[M]
+    render: Callable[[R], M]
+
+    async def replay(self, session: AsyncSession, tenant_id: str) -> M | None:
+        """The first answer to this request, if it was already handled."""
+        if not self.request_id:
+            return None
+        # Two concurrent retries of one request would both miss the replay; serialize them.
+        await session.execute(
+            _REQUEST_LOCK, {"key": f"tickets-request:{tenant_id}:{self.method}:{self.request_id}"}
+        )
+        return await replay(
+            session,
+            requests,
+            tenant_id=tenant_id,
+            method=self.method,
+            request_id=self.request_id,
+            response_type=self.response_type,
+        )
+
+    async def answer(self, session: AsyncSession, tenant_id: str, result: R) -> M:
+        """Render ``result`` and remember it in the same transaction as the effect."""
+        response = self.render(result)
+        await remember(
+            session,
+            requests,
+            tenant_id=tenant_id,
+            method=self.method,
+            request_id=self.request_id,
+            response=response,
+        )
+        return response
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who acts: a person (user token) or a Triage service."""
+
+    subject: str
+    is_human: bool
+
+    @property
+    def cause(self) -> Cause:
+        """The change cause of this actor's edits."""
+        return Cause.HUMAN if self.is_human else Cause.SYSTEM
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[R]):
+    """One page of results and the position after its last row (None on the last page)."""
+
+    items: list[R]
+    next_position: Any
+
+
+class TicketService:
+    """The tickets service's use cases."""
+
+    def __init__(self, db: Database, outbox: Outbox, *, clock: Clock = utc_now) -> None:
+        self._db = db
+        self._outbox = outbox
+        self._clock = clock
+
+    # --- queries -----------------------------------------------------------------------
+
+    async def get_ticket(self, *, tenant_id: str, ref: TicketRef) -> Ticket:
+        """One ticket by id or number."""
+        async with self._db.transaction(tenant_id) as session:
+            return await self._find(session, tenant_id, ref)
+
+    async def list_tickets(
+        self,
+        *,
+        tenant_id: str,
+        where: store.TicketFilter,
+        after: tuple[datetime, str] | None,
+        limit: int,
+    ) -> Page[Ticket]:
+        """A page of tickets, newest first."""
+        async with self._db.transaction(tenant_id) as session:
+            rows = await store.list_tickets(
+                session, tenant_id=tenant_id, where=where, after=after, limit=limit + 1
+            )
+        items = rows[:limit]
+        last = items[-1] if len(rows) > limit else None
+        position = None if last is None else (last.created_at, last.id)
+        return Page(items, position)
+
+    async def list_comments(
+        self,
+        *,
+        tenant_id: str,
+        ref: TicketRef,
+        visibility: Visibility,
+        after_seq: int,
+        limit: int,
+    ) -> Page[Comment]:
+        """A page of a ticket's comments, oldest first."""
+        async with self._db.transaction(tenant_id) as session:
+            ticket = await self._find(session, tenant_id, ref)
+            rows = await store.list_comments(
+                session,
+                tenant_id=tenant_id,
+                ticket_id=ticket.id,
+                visibility=visibility,
+                after_seq=after_seq,
+                limit=limit + 1,
+            )
+        return Page(rows[:limit], rows[limit - 1].seq if len(rows) > limit else None)
+
+    async def list_time_entries(
+        self, *, tenant_id: str, ref: TicketRef, after_seq: int, limit: int
+    ) -> Page[TimeEntry]:
+        """A page of a ticket's time entries, oldest first."""
+        async with self._db.transaction(tenant_id) as session:
+            ticket = await self._find(session, tenant_id, ref)
+            rows = await store.list_time_entries(
+                session,
+                tenant_id=tenant_id,
+                ticket_id=ticket.id,
+                after_seq=after_seq,
+                limit=limit + 1,
+            )
+        return Page(rows[:limit], rows[limit - 1].seq if len(rows) > limit else None)
+
+    async def list_history(
+        self, *, tenant_id: str, ref: TicketRef, after_seq: int, limit: int
+    ) -> Page[HistoryEntry]:
+        """A page of a ticket's history, oldest first."""
+        async with self._db.transaction(tenant_id) as session:
+            ticket = await self._find(session, tenant_id, ref)
+            rows = await store.list_history(
+                session,
+                tenant_id=tenant_id,
+                ticket_id=ticket.id,
+                after_seq=after_seq,
+                limit=limit + 1,
+            )
+        return Page(rows[:limit], rows[limit - 1].seq if len(rows) > limit else None)
+
+    async def get_settings(self, *, tenant_id: str) -> TenantSettings:
+        """The tenant's ticket settings."""
+        async with self._db.transaction(tenant_id) as session:
+            return await store.get_settings(session, tenant_id=tenant_id)
+
+    async def put_settings(self, *, tenant_id: str, settings: TenantSettings) -> None:
+        """Replace the tenant's ticket settings."""
+        if domain.Status.CLOSED not in settings.closed_statuses:
+            raise InvalidArgument.field("closed_statuses", "must include CLOSED")
+        async with self._db.transaction(tenant_id) as session:
+            await store.put_settings(session, tenant_id=tenant_id, settings=settings)
+
+    # --- mutations by people and tools ----------------------------------------------------
+
+    async def create_ticket(
+        self, *, tenant_id: str, actor: Actor, draft: Ticket, reply: Reply[Ticket, M]
+    ) -> M:
+        """Open a manual ticket."""
+        async with self._db.transaction(tenant_id) as session:
+            if (prior := await reply.replay(session, tenant_id)) is not None:
+                return prior
+            settings = await store.get_settings(session, tenant_id=tenant_id)
+            if settings.is_closed(draft.status):
+                raise InvalidArgument.field("ticket.status", "a new ticket must be open")
+            now = self._clock()
+            number = await store.next_number(session, tenant_id=tenant_id)
+            ticket = replace(
+                draft,
+                id=str(uuid.uuid4()),
+                tenant_id=tenant_id,
+                number=number,
+                source=Source.MANUAL,
+                dedup_key=None,
+                created_at=now,
+                updated_at=now,
+                closed_at=None,
+                version=1,
+            )
+            await store.insert_ticket(session, ticket)
+            await self._history(
+                session, ticket, HistoryKind.CREATED, actor.cause, actor.subject, detail="manual"
+            )
+            await self._outbox.add(session, ev.opened(ticket))
+            return await reply.answer(session, tenant_id, ticket)
+
+    async def update_ticket(
+        self,
+        *,
+        tenant_id: str,
+        actor: Actor,
+        ref: TicketRef,
+        etag: str,
+        values: Mapping[str, Any],
+        reply: Reply[Ticket, M],
+    ) -> M:
+        """Change the fields in ``values``; a closing status goes through the close path."""
+        async with self._db.transaction(tenant_id) as session:
+            if (prior := await reply.replay(session, tenant_id)) is not None:
+                return prior
+            ticket = await self._find(session, tenant_id, ref, for_update=True)
+            _check_etag(ticket, etag)
+            settings = await store.get_settings(session, tenant_id=tenant_id)
+            fields = {k: v for k, v in values.items() if k != "status"}
+            plan = StatusPlan.NOOP
+            target: Status | None = values.get("status")
+            if target is not None:
+                try:
+                    plan = domain.plan_status_change(
+                        ticket.status, target, is_open=ticket.is_open, settings=settings
+                    )
+                except TransitionError as exc:
+                    raise InvalidArgument.field("ticket.status", str(exc)) from exc
+                if plan is StatusPlan.SET:
+                    fields["status"] = target
+            result = await self._update(session, ticket, fields, actor.cause, actor.subject)
+            if plan is StatusPlan.CLOSE:
+                if actor.is_human and not result.human_touched:
+                    result = await self._update(
+                        session, result, {"human_touched": True}, actor.cause, actor.subject
+                    )
+                result = await self._close(
+                    session,
+                    result,
+                    status=domain.closing_status(target, settings),
+                    reason=CloseReason.MANUAL if actor.is_human else CloseReason.SYSTEM,
+                    cause=actor.cause,
+                    actor=actor.subject,
+                    reset_alert=result.reset_in_rmm_on_close,
+                    auto=False,
+                )
+            return await reply.answer(session, tenant_id, result)
+
+    async def add_comment(
+        self,
+        *,
+        tenant_id: str,
+        actor: Actor,
+        ref: TicketRef,
+        body: str,
+        visibility: Visibility,
+        author_kind: AuthorKind,
+        reply: Reply[tuple[Comment, Ticket], M],
+    ) -> M:
+        """Add a comment; a person's comment is a human touch."""
+        async with self._db.transaction(tenant_id) as session:
+            if (prior := await reply.replay(session, tenant_id)) is not None:
+                return prior
+            ticket = await self._find(session, tenant_id, ref, for_update=True)
+            ticket, comment = await self._comment(
+                session, ticket, body, visibility, author_kind, actor.subject
+            )
+            return await reply.answer(session, tenant_id, (comment, ticket))
+
+    async def add_time_entry(
+        self,
+        *,
+        tenant_id: str,
+        actor: Actor,
+        ref: TicketRef,
+        duration: timedelta,
+        start_at: datetime | None,
+        note: str,
+        billable: bool,
+        reply: Reply[tuple[TimeEntry, Ticket], M],
+    ) -> M:
+        """Log time on a ticket (a human touch)."""
+        async with self._db.transaction(tenant_id) as session:
+            if (prior := await reply.replay(session, tenant_id)) is not None:
+                return prior
+            ticket = await self._find(session, tenant_id, ref, for_update=True)
+            now = self._clock()
+            entry = await store.add_time_entry(
+                session,
+                tenant_id=tenant_id,
+                entry=TimeEntry(
+                    id=str(uuid.uuid4()),
+                    ticket_id=ticket.id,
+                    duration=duration,
+                    start_at=start_at,
+                    note=note,
+                    billable=billable,
+                    author=actor.subject,
+                    created_at=now,
+                ),
+            )
+            after = replace(
+                ticket,
+                human_touched=ticket.human_touched or actor.is_human,
+                version=ticket.version + 1,
+                updated_at=now,
+            )
+            await store.save_ticket(session, after)
+            await self._history(
+                session,
+                after,
+                HistoryKind.TIME_LOGGED,
+                actor.cause,
+                actor.subject,
+                detail=f"{entry.id} {int(duration.total_seconds())}s",
+            )
+            if after.human_touched != ticket.human_touched:
+                await self._outbox.add(
+                    session,
+                    ev.updated(
+                        ticket,
+                        after,
+                        paths=["human_touched"],
+                        cause=actor.cause,
+                        actor=actor.subject,
+                    ),
+                )
+            return await reply.answer(session, tenant_id, (entry, after))
+
+    async def close_ticket(
+        self,
+        *,
+        tenant_id: str,
+        actor: Actor,
+        ref: TicketRef,
+        etag: str,
+        resolution: str,
+        reset_alert: bool | None,
+        reply: Reply[Ticket, M],
+    ) -> M:
+        """Close a ticket through the close path (emits ``ticket.closed``)."""
+        async with self._db.transaction(tenant_id) as session:
+            if (prior := await reply.replay(session, tenant_id)) is not None:
+                return prior
+            ticket = await self._find(session, tenant_id, ref, for_update=True)
+            _check_etag(ticket, etag)
+            if not ticket.is_open:
+                raise TicketStateConflict("the ticket is already closed")
+            if resolution:
+                ticket, _ = await self._comment(
+                    session,
+                    ticket,
+                    resolution,
+                    Visibility.PUBLIC,
+                    AuthorKind.HUMAN if actor.is_human else AuthorKind.SYSTEM,
+                    actor.subject,
+                )
+            closed = await self._close(
+                session,
+                ticket,
+                status=Status.CLOSED,
+                reason=CloseReason.MANUAL if actor.is_human else CloseReason.SYSTEM,
+                cause=actor.cause,
+                actor=actor.subject,
+                reset_alert=ticket.reset_in_rmm_on_close if reset_alert is None else reset_alert,
+                auto=False,
+            )
+            return await reply.answer(session, tenant_id, closed)
+
+    async def reopen_ticket(
+        self,
+        *,
+        tenant_id: str,
+        actor: Actor,
+        ref: TicketRef,
+        etag: str,
+        reason: str,
+        reply: Reply[Ticket, M],
+    ) -> M:
+        """Reopen a closed ticket (emits ``ticket.reopened``)."""
+        async with self._db.transaction(tenant_id) as session:
+            if (prior := await reply.replay(session, tenant_id)) is not None:
+                return prior
+            peek = await self._find(session, tenant_id, ref)
+            if peek.dedup_key is not None:
+                await store.lock(session, tenant_id=tenant_id, key=peek.dedup_key)
+            ticket = await self._find(session, tenant_id, peek.id, for_update=True)
+            _check_etag(ticket, etag)
+            if ticket.is_open:
+                raise TicketStateConflict("the ticket is not closed")
+            if ticket.dedup_key is not None and await store.open_ticket_for_key(
+                session, tenant_id=tenant_id, dedup_key=ticket.dedup_key
+            ):
+                raise TicketStateConflict("another ticket is open for the same alert")
+            reopened = await self._reopen(
+                session,
+                ticket,
+                reason=reason,
+                cause=actor.cause,
+                actor=actor.subject,
+                author_kind=AuthorKind.HUMAN if actor.is_human else AuthorKind.SYSTEM,
+            )
+            return await reply.answer(session, tenant_id, reopened)
+
+    # --- alerts and SLA (inside the consumer's batch transaction) ------------------------------
+
+    async def on_alert(self, session: AsyncSession, alert: RoutedAlert) -> None:
+        """Apply one routed alert: a trigger opens or counts, a reset comments and may close."""
+        if alert.kind is domain.AlertKind.TRIGGER:
+            await self._on_trigger(session, alert)
+        elif alert.kind is domain.AlertKind.RESET:
+            await self._on_reset(session, alert)
+
+    async def on_escalation(
+        self, session: AsyncSession, tenant_id: str, escalation: Escalation
+    ) -> None:
+        """Apply SLA escalation actions through the update path (never a human touch)."""
+        if escalation.is_empty or not domain.is_uuid(escalation.ticket_id):
+            return
+        ticket = await store.get_ticket(
+            session, tenant_id=tenant_id, ticket_id=escalation.ticket_id, for_update=True
+        )
+        if ticket is None or not ticket.is_open:
+            return
+        fields: dict[str, Any] = {
+            "priority": domain.escalated_priority(
+                ticket.priority, target=escalation.priority, raise_levels=escalation.raise_levels
+            )
+        }
+        if escalation.queue:
+            fields["queue"] = escalation.queue
+        if escalation.assignee:
+            fields["assignee"] = escalation.assignee
+        await self._update(
+            session,
+            ticket,
+            fields,
+            Cause.SLA_ESCALATION,
+            domain.SLA_ACTOR,
+            detail=escalation.label,
+        )
+
+    async def _on_trigger(self, session: AsyncSession, alert: RoutedAlert) -> None:
+        actions = alert.actions
+        if not actions.wants_ticket:
+            return
+        tenant, key = alert.tenant_id, alert.dedup_key
+        await store.lock(session, tenant_id=tenant, key=key)
+        stone = await store.get_tombstone(session, tenant_id=tenant, series_key=alert.series_key)
+        superseded = stone is not None and domain.is_superseded(
+            occurred_at=alert.occurred_at,
+            sequence=alert.sequence,
+            reset_at=stone.reset_at,
+            reset_sequence=stone.reset_sequence,
+        )
+        current = await store.open_ticket_for_key(session, tenant_id=tenant, dedup_key=key)
+        settings = await store.get_settings(session, tenant_id=tenant)
+        times: Sequence[datetime] = (alert.occurred_at,)
+        persistence_ok = True
+        if current is None and not superseded and actions.persistence_count > 1:
+            since = alert.occurred_at - actions.persistence_within
+            await store.log_trigger(
+                session,
+                tenant_id=tenant,
+                dedup_key=key,
+                alert_id=alert.alert_id,
+                occurred_at=alert.occurred_at,
+            )
+            times = [
+                t
+                for t in await store.trigger_times(
+                    session, tenant_id=tenant, dedup_key=key, since=since
+                )
+                if t <= alert.occurred_at
+            ]
+            persistence_ok = domain.persistence_met(
+                times,
+                now=alert.occurred_at,
+                count=actions.persistence_count,
+                within=actions.persistence_within,
+            )
+            await store.clear_triggers(session, tenant_id=tenant, dedup_key=key, before=since)
+        previous = None
+        if current is None and settings.reopen_within > timedelta(0):
+            previous = await store.last_closed_for_key(session, tenant_id=tenant, dedup_key=key)
+        action = domain.decide_trigger(
+            wants_ticket=True,
+            superseded=superseded,
+            has_open_ticket=current is not None,
+            persistence_ok=persistence_ok,
+            reopenable=previous is not None
+            and domain.reopenable(
+                previous.closed_at, occurred_at=alert.occurred_at, settings=settings
+            ),
+        )
+        if action is TriggerAction.OCCUR and current is not None:
+            await self._occur(session, current, alert, settings)
+        elif action is TriggerAction.REOPEN and previous is not None:
+            reopened = await self._reopen(
+                session,
+                previous,
+                reason=f"The alert triggered again (alert {alert.alert_id}).",
+                cause=Cause.SYSTEM,
+                actor=SYSTEM_ACTOR,
+                author_kind=AuthorKind.SYSTEM,
+                alert_id=alert.alert_id,
+            )
+            await self._occur(session, reopened, alert, settings)
+        elif action is TriggerAction.OPEN:
+            await self._open_from_alert(session, alert, times)
+            await store.clear_triggers(session, tenant_id=tenant, dedup_key=key)
+
+    async def _on_reset(self, session: AsyncSession, alert: RoutedAlert) -> None:
+        tenant, key = alert.tenant_id, alert.dedup_key
+        await store.lock(session, tenant_id=tenant, key=key)
+        await store.put_tombstone(
+            session,
+            tenant_id=tenant,
+            series_key=alert.series_key,
+            reset_at=alert.occurred_at,
+            reset_sequence=alert.sequence,
+            alert_id=alert.alert_id,
+        )
+        await store.clear_triggers(session, tenant_id=tenant, dedup_key=key)
+        ticket = await store.open_ticket_for_key(session, tenant_id=tenant, dedup_key=key)
+        if ticket is None:
+            return
+        actions = alert.actions
+        decision = domain.decide_reset(
+            origin=domain.reset_origin(alert.labels),
+            reset_at=alert.occurred_at,
+            last_occurrence_at=ticket.last_occurrence_at,
+            close_on_reset=ticket.close_on_reset
+            if actions.close_on_reset is None
+            else actions.close_on_reset,
+            human_touched=ticket.human_touched,
+            reset_in_rmm_on_close=ticket.reset_in_rmm_on_close
+            if actions.reset_in_rmm_on_close is None
+            else actions.reset_in_rmm_on_close,
+            series_key=alert.series_key,
+        )
+        ticket, _ = await self._comment(
+            session, ticket, decision.comment, Visibility.INTERNAL, AuthorKind.SYSTEM, SYSTEM_ACTOR
+        )
+        if decision.closes:
+            await self._close(
+                session,
+                ticket,
+                status=Status.CLOSED,
+                reason=decision.close_reason,
+                cause=Cause.ALERT,
+                actor=SYSTEM_ACTOR,
+                reset_alert=decision.reset_alert,
+                auto=True,
+            )
+
+    async def _open_from_alert(
+        self, session: AsyncSession, alert: RoutedAlert, times: Sequence[datetime]
+    ) -> Ticket:
+        actions = alert.actions
+        now = self._clock()
+        tenant = alert.tenant_id
+        first = min(times) if times else alert.occurred_at
+        number = await store.next_number(session, tenant_id=tenant)
+        ticket = Ticket(
+            id=str(uuid.uuid4()),
+            tenant_id=tenant,
+            number=number,
+            title=actions.title,
+            description=actions.description,
+            client_id=alert.client_id,
+            client_name=alert.client_name,
+            site_id=alert.site_id,
+            site_name=alert.site_name,
+            device_id=alert.device_id,
+            device_name=alert.device_name,
+            priority=actions.priority
+            if actions.priority is not Priority.UNSPECIFIED
+            else domain.DEFAULT_PRIORITY,
+            status=Status.NEW,
+            queue=actions.queue,
+            assignee=actions.assignee,
+            source=Source.ALERT,
+            severity=alert.severity,
+            condition=alert.condition,
+            dedup_key=alert.dedup_key,
+            occurrence_count=max(1, len(times)),
+            first_occurrence_at=first,
+            last_occurrence_at=alert.occurred_at,
+            linked_series_keys=(alert.series_key,) if alert.series_key else (),
+            rule_id=actions.rule_id,
+            close_on_reset=True if actions.close_on_reset is None else actions.close_on_reset,
+            reset_in_rmm_on_close=True
+            if actions.reset_in_rmm_on_close is None
+            else actions.reset_in_rmm_on_close,
+            notification_channel_ids=actions.notification_channel_ids,
+            created_at=now,
+            updated_at=now,
+            occurrence_comment_at=alert.occurred_at,
+        )
+        if not await store.insert_ticket(session, ticket):
+            # Unreachable while the key lock is held; the unique index is the last word.
+            current = await store.open_ticket_for_key(
+                session, tenant_id=tenant, dedup_key=alert.dedup_key
+            )
+            if current is None:
+                raise RuntimeError(f"no open ticket for {alert.dedup_key} after a conflict")
+            settings = await store.get_settings(session, tenant_id=tenant)
+            return await self._occur(session, current, alert, settings)
+        assigned = tuple(
+            FieldChange(name, "", str(value))
+            for name, value in (
+                ("priority", ticket.priority.name),
+                ("queue", ticket.queue),
+                ("assignee", ticket.assignee),
+            )
+            if value
+        )
+        await self._history(
+            session,
+            ticket,
+            HistoryKind.CREATED,
+            Cause.RULE if actions.rule_id else Cause.ALERT,
+            actions.rule_id or SYSTEM_ACTOR,
+            changes=assigned,
+            detail=f"alert {alert.alert_id}",
+        )
+        await self._outbox.add(
+            session,
+            ev.opened(
+                ticket,
+                alert_id=alert.alert_id,
+                series_key=alert.series_key,
+                rule_set_version=alert.rule_set_version,
+            ),
+        )
+        return ticket
+
+    async def _occur(
+        self, session: AsyncSession, ticket: Ticket, alert: RoutedAlert, settings: TenantSettings
+    ) -> Ticket:
+        now = self._clock()
+        series = ticket.linked_series_keys
+        if alert.series_key and alert.series_key not in series:
+            series = (*series, alert.series_key)
+        first, last = ticket.first_occurrence_at, ticket.last_occurrence_at
+        after = replace(
+            ticket,
+            occurrence_count=ticket.occurrence_count + 1,
+            first_occurrence_at=alert.occurred_at
+            if first is None
+            else min(first, alert.occurred_at),
+            last_occurrence_at=alert.occurred_at if last is None else max(last, alert.occurred_at),
+            linked_series_keys=series,
+            uncommented_occurrences=ticket.uncommented_occurrences + 1,
+            version=ticket.version + 1,
+            updated_at=now,
+        )
+        due = domain.occurrence_comment_due(
+            ticket.occurrence_comment_at,
+            occurred_at=alert.occurred_at,
+            interval=settings.occurrence_comment_interval,
+        )
+        if due:
+            after = replace(
+                after, uncommented_occurrences=0, occurrence_comment_at=alert.occurred_at
+            )
+        await store.save_ticket(session, after)
+        await self._history(
+            session,
+            after,
+            HistoryKind.OCCURRED,
+            Cause.ALERT,
+            SYSTEM_ACTOR,
+            detail=f"alert {alert.alert_id}",
+        )
+        await self._outbox.add(session, ev.occurred(after, alert))
+        if due:
+            body = domain.occurrence_comment(
+                count=ticket.uncommented_occurrences + 1,
+                since=ticket.occurrence_comment_at,
+                total=after.occurrence_count,
+            )
+            after, _ = await self._comment(
+                session, after, body, Visibility.INTERNAL, AuthorKind.SYSTEM, SYSTEM_ACTOR
+            )
+        return after
+
+    # --- the one path for each kind of change ---------------------------------------------------
+
+    async def _update(
+        self,
+        session: AsyncSession,
+        ticket: Ticket,
+        fields: Mapping[str, Any],
+        cause: Cause,
+        actor: str,
+        *,
+        detail: str = "",
+    ) -> Ticket:
+        candidate = replace(ticket, **fields)
+        changes = domain.diff(ticket, candidate, fields.keys())
+        if not changes:
+            return ticket
+        paths = [c.field_path for c in changes]
+        touched = ticket.human_touched or domain.is_human_touch(cause, paths)
+        after = replace(
+            candidate,
+            human_touched=touched or candidate.human_touched,
+            version=ticket.version + 1,
+            updated_at=self._clock(),
+        )
+        await store.save_ticket(session, after)
+        await self._history(
+            session, after, HistoryKind.UPDATED, cause, actor, changes=changes, detail=detail
+        )
+        await self._outbox.add(
+            session, ev.updated(ticket, after, paths=paths, cause=cause, actor=actor)
+        )
+        return after
+
+    async def _comment(
+        self,
+        session: AsyncSession,
+        ticket: Ticket,
+        body: str,
+        visibility: Visibility,
+        author_kind: AuthorKind,
+        author: str,
+    ) -> tuple[Ticket, Comment]:
+        now = self._clock()
+        comment = await store.add_comment(
+            session,
+            tenant_id=ticket.tenant_id,
+            comment=Comment(
+                id=str(uuid.uuid4()),
+                ticket_id=ticket.id,
+                body=body,
+                visibility=visibility,
+                author_kind=author_kind,
+                author=author,
+                created_at=now,
+            ),
+        )
+        after = replace(
+            ticket,
+            human_touched=ticket.human_touched or domain.comment_touches(author_kind),
+            version=ticket.version + 1,
+            updated_at=now,
+        )
+        await store.save_ticket(session, after)
+        await self._history(
+            session,
+            after,
+            HistoryKind.COMMENTED,
+            Cause.HUMAN if author_kind is AuthorKind.HUMAN else Cause.SYSTEM,
+            author,
+            detail=comment.id,
+        )
+        await self._outbox.add(session, ev.commented(after, comment))
+        return after, comment
+
+    async def _close(
+        self,
+        session: AsyncSession,
+        ticket: Ticket,
+        *,
+        status: Status,
+        reason: CloseReason,
+        cause: Cause,
+        actor: str,
+        reset_alert: bool,
+        auto: bool,
+    ) -> Ticket:
+        now = self._clock()
+        after = replace(
+            ticket,
+            status=status,
+            close_reason=reason,
+            closed_at=now,
+            version=ticket.version + 1,
+            updated_at=now,
+        )
+        await store.save_ticket(session, after)
+        await self._history(
+            session,
+            after,
+            HistoryKind.CLOSED,
+            cause,
+            actor,
+            changes=domain.diff(ticket, after, ("status", "close_reason")),
+            detail=reason.name,
+        )
+        await self._outbox.add(
+            session,
+            ev.closed(after, reason=reason, reset_alert=reset_alert, auto=auto, actor=actor),
+        )
+        return after
+
+    async def _reopen(
+        self,
+        session: AsyncSession,
+        ticket: Ticket,
+        *,
+        reason: str,
+        cause: Cause,
+        actor: str,
+        author_kind: AuthorKind,
+        alert_id: str = "",
+    ) -> Ticket:
+        now = self._clock()
+        after = replace(
+            ticket,
+            status=Status.OPEN,
+            close_reason=CloseReason.UNSPECIFIED,
+            closed_at=None,
+            reopen_count=ticket.reopen_count + 1,
+            version=ticket.version + 1,
+            updated_at=now,
+        )
+        await store.save_ticket(session, after)
+        await self._history(
+            session,
+            after,
+            HistoryKind.REOPENED,
+            cause,
+            actor,
+            changes=domain.diff(ticket, after, ("status",)),
+            detail=reason,
+        )
+        await self._outbox.add(
+            session, ev.reopened(after, reason=reason, cause=cause, actor=actor, alert_id=alert_id)
+        )
+        if reason:
+            after, _ = await self._comment(
+                session, after, reason, Visibility.INTERNAL, author_kind, actor
+            )
+        return after
+
+    async def _history(
+        self,
+        session: AsyncSession,
+        ticket: Ticket,
+        kind: HistoryKind,
+        cause: Cause,
+        actor: str,
+        *,
+        changes: tuple[FieldChange, ...] = (),
+        detail: str = "",
+    ) -> None:
+        await store.add_history(
+            session,
+            tenant_id=ticket.tenant_id,
+            entry=HistoryEntry(
+                id=str(uuid.uuid4()),
+                ticket_id=ticket.id,
+                kind=kind,
+                cause=cause,
+                actor=actor,
+                changes=changes,
+                detail=detail,
+                created_at=self._clock(),
+            ),
+        )
+
+    async def _find(
+        self, session: AsyncSession, tenant_id: str, ref: TicketRef, *, for_update: bool = False
+    ) -> Ticket:
+        if isinstance(ref, int):
+            found = await store.get_ticket_by_number(
+                session, tenant_id=tenant_id, number=ref, for_update=for_update
+            )
+        else:
+            found = await store.get_ticket(
+                session, tenant_id=tenant_id, ticket_id=ref, for_update=for_update
+            )
+        if found is None:
+            raise TicketNotFound(f"ticket {ref} not found")
+        return found
+
+
+def _check_etag(ticket: Ticket, etag: str) -> None:
+    if etag and etag != ticket.etag:
+        raise EtagMismatch(f"ticket {ticket.id} changed since it was read (etag {ticket.etag})")

@@ -1,0 +1,26 @@
+"""Builds the tickets service from the runtime: servicer, consumers."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from services.tickets import models
+from services.tickets.api import SERVICE_NAME, TicketsApi
+from services.tickets.events import alert_consumer, sla_consumer
+from services.tickets.service import TicketService
+from triage.runtime.app import Runtime
+from triage.tickets.v1.tickets_service_pb2_grpc import add_TicketsServiceServicer_to_server
+
+
+async def wire(rt: Runtime) -> None:
+    """Register the TicketsService servicer and the alert and SLA consumers."""
+    service = TicketService(rt.db, rt.outbox)
+    rt.add_servicer(
+        partial(add_TicketsServiceServicer_to_server, TicketsApi(service)), [SERVICE_NAME]
+    )
+    options = {
+        "batch_size": rt.settings.consumer_batch_size,
+        "max_deliveries": rt.settings.consumer_max_deliveries,
+    }
+    rt.consumers.append(alert_consumer(rt.bus, rt.db, models.inbox, service.on_alert, **options))
+    rt.consumers.append(sla_consumer(rt.bus, rt.db, models.inbox, service.on_escalation, **options))
