@@ -20,7 +20,6 @@ async def insert_alerts(session: AsyncSession, rows: Sequence[dict[str, Any]]) -
     """
     statement = (
         insert(alert_events)
-        .values(list(rows))
         .on_conflict_do_update(
             constraint="alert_events_delivery_key",
             set_={"redelivery_count": alert_events.c.redelivery_count + 1},
@@ -32,7 +31,8 @@ async def insert_alerts(session: AsyncSession, rows: Sequence[dict[str, Any]]) -
             literal_column("(xmax = 0)").label("inserted"),
         )
     )
-    return list((await session.execute(statement)).all())
+    # executemany with RETURNING: compiled once and cached, sent as multi-row VALUES.
+    return list((await session.execute(statement, list(rows))).all())
 
 
 async def touch_integrations(
@@ -168,3 +168,97 @@ async def list_tenants(
 async def count_alerts(session: AsyncSession) -> int:
     """How many alert events the bound tenant has."""
     return int((await session.execute(select(func.count()).select_from(alert_events))).scalar_one())
+
+
+async def latest_series_alert(
+    session: AsyncSession, *, series_key: str, kinds: Sequence[str], lock: bool = False
+) -> Row[Any] | None:
+    """The bound tenant's latest event of ``kinds`` in a series, by when it happened."""
+    c = alert_events.c
+    query = (
+        select(*[col for col in alert_events.c if col.name != "raw_body"])
+        .where(c.series_key == series_key, c.kind.in_(list(kinds)))
+        .order_by(
+            func.coalesce(c.occurred_at, c.received_at).desc(), c.received_at.desc(), c.id.desc()
+        )
+        .limit(1)
+    )
+    if lock:
+        query = query.with_for_update(of=alert_events)
+    return (await session.execute(query)).first()
+
+
+async def set_reset(session: AsyncSession, *, alert_id: str, values: dict[str, Any]) -> Row[Any]:
+    """Write an alert event's outbound reset columns; returns the row (without raw body)."""
+    return (
+        await session.execute(
+            update(alert_events)
+            .where(alert_events.c.id == alert_id)
+            .values(**values)
+            .returning(*[col for col in alert_events.c if col.name != "raw_body"])
+        )
+    ).one()
+
+
+async def claim_due_resets(
+    session: AsyncSession, *, now: datetime, lease_until: datetime, limit: int
+) -> list[Row[Any]]:
+    """Lease up to ``limit`` due pending resets (any tenant) by moving their due time on.
+
+    Rows locked by another claimer are skipped; the lease value fences a late writer.
+    """
+    c = alert_events.c
+    due = (
+        select(c.id)
+        .where(c.reset_state == "pending", c.reset_next_attempt_at <= now)
+        .order_by(c.reset_next_attempt_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    statement = (
+        update(alert_events)
+        .where(c.id.in_(due.scalar_subquery()))
+        .values(reset_next_attempt_at=lease_until)
+        .returning(*alert_events.c)
+    )
+    return list((await session.execute(statement)).all())
+
+
+async def integrations_by_id(
+    session: AsyncSession, integration_ids: Sequence[str]
+) -> dict[str, Row[Any]]:
+    """Integrations by id, deleted ones included (owner session: any tenant)."""
+    if not integration_ids:
+        return {}
+    rows = (
+        await session.execute(
+            select(integrations).where(integrations.c.id.in_(list(integration_ids)))
+        )
+    ).all()
+    return {str(r.id): r for r in rows}
+
+
+async def record_reset(
+    session: AsyncSession, *, alert_id: str, lease: datetime, values: dict[str, Any]
+) -> Row[Any] | None:
+    """Record an attempt, only if the lease still holds (None: another worker took over)."""
+    c = alert_events.c
+    return (
+        await session.execute(
+            update(alert_events)
+            .where(c.id == alert_id, c.reset_state == "pending", c.reset_next_attempt_at == lease)
+            .values(**values)
+            .returning(*[col for col in alert_events.c if col.name != "raw_body"])
+        )
+    ).first()
+
+
+async def next_reset_due(session: AsyncSession) -> datetime | None:
+    """When the earliest pending reset is due (any tenant), if there is one."""
+    c = alert_events.c
+    value = (
+        await session.execute(
+            select(func.min(c.reset_next_attempt_at)).where(c.reset_state == "pending")
+        )
+    ).scalar_one()
+    return value if isinstance(value, datetime) else None

@@ -65,6 +65,7 @@ class AlertWriter:
         self._max_batch = max_batch
         self._concurrency = concurrency
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._last_seen: dict[str, datetime] = {}
 
     async def write(self, records: Sequence[AlertRecord]) -> list[WriteResult]:
         """Store ``records`` durably; one result per record, in order."""
@@ -75,8 +76,33 @@ class AlertWriter:
         return await future
 
     async def run(self) -> None:
-        """Run the writer loops until cancelled."""
-        await asyncio.gather(*(self._loop() for _ in range(self._concurrency)))
+        """Run the writer loops (and the last-seen flusher) until cancelled."""
+        await asyncio.gather(
+            *(self._loop() for _ in range(self._concurrency)), self._flush_last_seen_forever()
+        )
+
+    async def _flush_last_seen_forever(self, every: float = 2.0) -> None:
+        # Off the hot path and in a stable order: updating integration rows inside the
+        # group-commit transactions made concurrent batches deadlock on them.
+        while True:
+            await asyncio.sleep(every)
+            await self.flush_last_seen()
+
+    async def flush_last_seen(self) -> None:
+        """Record when each integration last delivered (best effort, retried next time)."""
+        if not self._last_seen:
+            return
+        pending, self._last_seen = self._last_seen, {}
+        try:
+            async with self._db.system_transaction() as session:
+                for integration_id in sorted(pending):
+                    await store.touch_integrations(
+                        session, [integration_id], pending[integration_id]
+                    )
+        except Exception:
+            log.warning("could not record last webhook times", exc_info=True)
+            for key, value in pending.items():
+                self._last_seen.setdefault(key, value)
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -170,9 +196,8 @@ class AlertWriter:
                     *(_received(r) for r, _ in fresh),
                     trace_headers=[h for _, h in fresh],
                 )
-                await store.touch_integrations(
-                    session, sorted({r.integration_id for r, _ in pairs}), now
-                )
+                for record, _ in pairs:
+                    self._last_seen[record.integration_id] = now
 
         answered: set[tuple[str, str]] = set()
         results: list[list[WriteResult]] = []

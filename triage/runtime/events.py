@@ -18,6 +18,7 @@ M = TypeVar("M", bound=Message)
 STREAMS: dict[str, str] = {
     "TRIAGE_TENANT": "triage.tenant.>",
     "TRIAGE_ALERT": "triage.alert.>",
+    "TRIAGE_RULES": "triage.rules.>",
     "TRIAGE_TICKET": "triage.ticket.>",
     "TRIAGE_SLA": "triage.sla.>",
     "TRIAGE_NOTIFY": "triage.notify.>",

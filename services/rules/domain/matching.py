@@ -7,6 +7,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from datetime import tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from services.rules.domain.model import (
     ALERT_KINDS,
@@ -317,11 +318,12 @@ class LabelMatchersCheck(Check):
 class ScheduleCheck(Check):
     """The alert's local time must fall on a listed day within a listed time range."""
 
-    __slots__ = ("_days", "_ranges", "schedule")
+    __slots__ = ("_days", "_ranges", "_zone", "schedule")
 
-    def __init__(self, schedule: Schedule) -> None:
+    def __init__(self, schedule: Schedule, zone: tzinfo | None = None) -> None:
         super().__init__("schedule")
         self.schedule = schedule
+        self._zone = zone
         self._days = schedule.days or frozenset(range(7))
         self._ranges = tuple(
             (
@@ -346,16 +348,23 @@ class ScheduleCheck(Check):
                 return True
         return False
 
+    def _local(self, facts: Facts) -> tuple[int, int]:
+        if self._zone is None:
+            return facts.local()
+        at = facts.alert.event_time.astimezone(self._zone)
+        return at.weekday(), at.hour * 3600 + at.minute * 60 + at.second
+
     def test(self, facts: Facts) -> bool:
         """Whether the alert's local time is covered."""
-        weekday, second = facts.local()
+        weekday, second = self._local(facts)
         return self.covers(weekday, second)
 
     def detail(self, facts: Facts, matched: bool) -> str:
         """Explain with the local time used."""
-        weekday, second = facts.local()
+        weekday, second = self._local(facts)
         hhmm = f"{second // 3600:02d}:{second % 3600 // 60:02d}"
-        return f"local time {_DAY_NAMES[weekday]} {hhmm} ({facts.zone}) {_is(matched)} in schedule"
+        zone = self._zone or facts.zone
+        return f"local time {_DAY_NAMES[weekday]} {hhmm} ({zone}) {_is(matched)} in schedule"
 
 
 def compile_regex(
@@ -465,7 +474,17 @@ def scope_checks(
     return checks
 
 
-def _validate_schedule(schedule: Schedule, path: str, violations: list[FieldViolation]) -> None:
+def _validate_schedule(
+    schedule: Schedule, path: str, violations: list[FieldViolation]
+) -> tzinfo | None:
+    zone: tzinfo | None = None
+    if schedule.time_zone:
+        try:
+            zone = ZoneInfo(schedule.time_zone)
+        except (ZoneInfoNotFoundError, ValueError, TypeError):
+            violations.append(
+                FieldViolation(f"{path}.time_zone", f"unknown time zone {schedule.time_zone!r}")
+            )
     for day in sorted(schedule.days):
         if not 0 <= day <= 6:
             violations.append(
@@ -481,6 +500,7 @@ def _validate_schedule(schedule: Schedule, path: str, violations: list[FieldViol
                         "must be a local time without a zone (the tenant's zone applies)",
                     )
                 )
+    return zone
 
 
 def condition_checks(
@@ -542,6 +562,6 @@ def condition_checks(
         if regex is not None:
             checks.append(MessageRegexCheck(regex))
     if c.schedule is not None:
-        _validate_schedule(c.schedule, f"{path}.schedule", violations)
-        checks.append(ScheduleCheck(c.schedule))
+        zone = _validate_schedule(c.schedule, f"{path}.schedule", violations)
+        checks.append(ScheduleCheck(c.schedule, zone))
     return checks

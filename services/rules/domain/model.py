@@ -87,7 +87,9 @@ class TimeRange:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Schedule:
-    """Days of week (0 = Monday) and time ranges, in the tenant's zone; empty parts match all.
+    """Days of week (0 = Monday) and time ranges, in `time_zone` (else the tenant's zone).
+
+    Empty parts match all.
 
     A range that crosses midnight belongs to the day it starts on: Friday 22:00-06:00
     covers Saturday 03:00.
@@ -95,6 +97,7 @@ class Schedule:
 
     days: frozenset[int] = frozenset()
     ranges: tuple[TimeRange, ...] = ()
+    time_zone: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -44,7 +44,8 @@ class MaintenanceWindow:
     Durations are exact elapsed time, as RFC 5545 defines for hours and minutes.
     `ended_early_at` cuts the occurrence in progress at that instant (a one-off window
     ended before it starts never opens). `extended_until` pushes the end of the latest
-    occurrence that started before it.
+    occurrence that started before it. Occurrences starting at or after `cancelled_from`
+    do not happen (a recurrence ended for good).
     """
 
     id: str
@@ -57,6 +58,7 @@ class MaintenanceWindow:
     scope: WindowScope = field(default_factory=WindowScope)
     ended_early_at: datetime | None = None
     extended_until: datetime | None = None
+    cancelled_from: datetime | None = None
 
     def is_active(self, at: datetime) -> bool:
         """Whether the window is in force at `at`."""
@@ -188,13 +190,16 @@ class _OneOff:
 
 
 class _Recurrence:
-    __slots__ = ("_ext_start", "_ext_until", "duration", "early", "rule", "zone")
+    __slots__ = ("_ext_start", "_ext_until", "cancel", "duration", "early", "rule", "zone")
 
     def __init__(self, window: MaintenanceWindow, rule: Any, zone: ZoneInfo) -> None:
         assert window.duration is not None
         self.rule = rule
         self.zone = zone
         self.duration = window.duration
+        self.cancel = (
+            None if window.cancelled_from is None else window.cancelled_from.astimezone(UTC)
+        )
         self.early = (
             None if window.ended_early_at is None else window.ended_early_at.astimezone(UTC)
         )
@@ -213,9 +218,14 @@ class _Recurrence:
         naive = self.rule.between(
             _local(lo, self.zone) - _SLACK, _local(hi, self.zone) + _SLACK, inc=True
         )
-        return sorted({s for n in naive if lo <= (s := self._utc(n)) <= hi})
+        cancel = self.cancel
+        return sorted(
+            {s for n in naive if lo <= (s := self._utc(n)) <= hi and (cancel is None or s < cancel)}
+        )
 
     def latest_start_before(self, at: datetime) -> datetime | None:
+        if self.cancel is not None:
+            at = min(at, self.cancel)
         hi = _local(at, self.zone) + _SLACK
         anchor = self.rule.before(hi, inc=True)
         while anchor is not None:
@@ -261,7 +271,7 @@ class _Recurrence:
                 if start > cursor and (best is None or start < best):
                     best = start
                     horizon = naive + 2 * _SLACK
-            if best is None:
+            if best is None or (self.cancel is not None and best >= self.cancel):
                 return None
             if self.end_of(best) > best:
                 return best
@@ -325,7 +335,7 @@ def _build(window: MaintenanceWindow, violations: list[FieldViolation]) -> Compi
     if not window.id:
         violations.append(FieldViolation("id", "must not be empty"))
     zone = _zone(window.time_zone, "time_zone", violations)
-    for name in ("starts_at", "ends_at", "ended_early_at", "extended_until"):
+    for name in ("starts_at", "ends_at", "ended_early_at", "extended_until", "cancelled_from"):
         _aware(getattr(window, name), name, violations)
     timing: _OneOff | _Recurrence | None = None
     if window.rrule is None:

@@ -1,0 +1,17 @@
+"""Rules schema: settings, rules, windows, series projection, decision log, outbox/inbox."""
+
+from alembic import op
+
+from services.rules.models import SCHEMA, TENANT_TABLES, metadata
+from triage.runtime.migrations import tenant_rls_sql
+
+revision = "0001"
+down_revision = None
+
+
+def upgrade() -> None:
+    """Create every table with row-level security on each tenant-owned one."""
+    metadata.create_all(op.get_bind())
+    for table in TENANT_TABLES:
+        for statement in tenant_rls_sql(f"{SCHEMA}.{table}"):
+            op.execute(statement)

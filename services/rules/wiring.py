@@ -1,0 +1,26 @@
+"""Builds the rules service from the runtime: servicer, consumers, window-end task."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from services.rules.api import SERVICE_NAME, RulesApi
+from services.rules.clock import Clock, SystemClock
+from services.rules.events import consumers
+from services.rules.service import RulesService
+from triage.rules.v1.rules_service_pb2_grpc import add_RulesServiceServicer_to_server
+from triage.runtime.app import Runtime
+
+
+def build(rt: Runtime, clock: Clock) -> RulesService:
+    """Register the servicer, consumers and window-end task; return the service."""
+    service = RulesService(db=rt.db, outbox=rt.outbox, clock=clock)
+    rt.add_servicer(partial(add_RulesServiceServicer_to_server, RulesApi(service)), [SERVICE_NAME])
+    rt.consumers.extend(consumers(rt.bus, service, rt.settings))
+    rt.tasks.append(service.run_window_ends)
+    return service
+
+
+async def wire(rt: Runtime) -> None:
+    """Wire the rules service on the real clock."""
+    build(rt, SystemClock())
