@@ -1,0 +1,350 @@
+"""Subjects and consumers of the notify service, and envelope <-> notification mapping."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from google.protobuf.message import Message
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.notify.domain.model import NotificationMessage, Severity
+from services.notify.domain.policy import (
+    ALERT_RESET_FAILED,
+    ALERT_ROUTED,
+    SLA_BREACHED,
+    SLA_THRESHOLD,
+    EventFacts,
+)
+from services.notify.models import inbox
+from services.notify.planning import Notifiable, create_deliveries
+from triage.events.v1.envelope_pb2 import Envelope
+from triage.ingest.v1 import events_pb2 as ingest_events
+from triage.ingest.v1 import resources_pb2 as ingest_pb
+from triage.notify.v1 import events_pb2 as notify_events
+from triage.notify.v1 import resources_pb2 as pb
+from triage.rules.v1 import events_pb2 as rules_events
+from triage.rules.v1 import resources_pb2 as rules_pb
+from triage.runtime.bus import BatchConsumer, Bus
+from triage.runtime.consume import transactional_handler
+from triage.runtime.db import Database, after_commit
+from triage.runtime.events import ReceivedEvent, from_timestamp, new_envelope, unpack
+from triage.runtime.outbox import Inbox
+from triage.sla.v1 import events_pb2 as sla_events
+from triage.sla.v1 import resources_pb2 as sla_pb
+from triage.tickets.v1 import events_pb2 as ticket_events
+from triage.tickets.v1 import resources_pb2 as tickets_pb
+
+PRODUCER = "notify"
+DELIVERED = "notify.delivered"
+FAILED = "notify.failed"
+
+#: Durable consumer name -> subject filters (``{tenant}`` is ``*`` in production).
+CONSUMERS: dict[str, tuple[str, ...]] = {
+    "notify-alerts": ("triage.alert.routed.{tenant}", "triage.alert.reset_outcome.{tenant}"),
+    "notify-tickets": ("triage.ticket.*.{tenant}",),
+    "notify-sla": ("triage.sla.threshold.{tenant}", "triage.sla.breached.{tenant}"),
+}
+
+_TICKET_TYPES: dict[str, type[Message]] = {
+    "ticket.opened": ticket_events.TicketOpened,
+    "ticket.occurred": ticket_events.TicketOccurred,
+    "ticket.updated": ticket_events.TicketUpdated,
+    "ticket.commented": ticket_events.TicketCommented,
+    "ticket.closed": ticket_events.TicketClosed,
+    "ticket.reopened": ticket_events.TicketReopened,
+}
+
+
+def build_consumers(
+    *,
+    bus: Bus,
+    db: Database,
+    wake: Callable[[], None],
+    clock: Callable[[], datetime],
+    tenant: str = "*",
+    durable_suffix: str = "",
+    batch_size: int = 256,
+    max_deliveries: int = 10,
+    fetch_timeout_seconds: float = 1.0,
+) -> list[BatchConsumer]:
+    """One durable pull consumer per upstream stream, one transaction per fetched batch."""
+    out: list[BatchConsumer] = []
+    for durable, subjects in CONSUMERS.items():
+        name = durable + durable_suffix
+
+        async def handle(session: AsyncSession, event: ReceivedEvent) -> None:
+            item = notifiable(event.envelope)
+            if item is None:
+                return
+            created = await create_deliveries(
+                session, tenant_id=event.tenant_id, item=item, now=clock()
+            )
+            if created:
+                after_commit(session, wake)
+
+        out.append(
+            BatchConsumer(
+                bus,
+                service=PRODUCER,
+                durable=name,
+                filter_subjects=[s.format(tenant=tenant) for s in subjects],
+                handler=transactional_handler(db, Inbox(inbox, name), handle),
+                batch_size=batch_size,
+                max_deliveries=max_deliveries,
+                fetch_timeout_seconds=fetch_timeout_seconds,
+            )
+        )
+    return out
+
+
+def _severity(value: int) -> int:
+    return value if 1 <= value <= 5 else int(Severity.MEDIUM)
+
+
+def _priority(value: int) -> int | None:
+    return value if 1 <= value <= 5 else None
+
+
+def _priority_name(value: int) -> str:
+    return f"P{value}" if 1 <= value <= 5 else ""
+
+
+def _fields(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    return {k: v for k, v in pairs if v}
+
+
+def notifiable(envelope: Envelope) -> Notifiable | None:
+    """What to notify about an envelope, or None if notify ignores it."""
+    kind = envelope.type
+    if kind == ALERT_ROUTED:
+        return _alert_routed(envelope)
+    if kind == "alert.reset_outcome":
+        return _reset_outcome(envelope)
+    if kind in _TICKET_TYPES:
+        return _ticket(envelope)
+    if kind in (SLA_THRESHOLD, SLA_BREACHED):
+        return _sla(envelope)
+    return None
+
+
+def _message(
+    envelope: Envelope,
+    *,
+    event_type: str,
+    severity: int,
+    priority: int | None,
+    title: str,
+    body: str,
+    fields: dict[str, str],
+    url: str | None = None,
+) -> NotificationMessage:
+    return NotificationMessage(
+        event_id=envelope.event_id,
+        event_type=event_type,
+        tenant_id=envelope.tenant_id,
+        occurred_at=from_timestamp(envelope.occurred_time),
+        severity=severity,
+        priority=priority,
+        title=" ".join(title.split())[:300] or event_type,
+        body=body,
+        url=url or None,
+        fields=fields,
+    )
+
+
+def _alert_routed(envelope: Envelope) -> Notifiable | None:
+    routed = unpack(envelope, rules_events.AlertRouted)
+    decision = routed.decision
+    if decision.kind == rules_pb.DECISION_KIND_SUPPRESSED or routed.alert.suppressed:
+        return None
+    alert = routed.alert
+    severity = _severity(alert.severity)
+    priority = _priority(decision.priority)
+    rule_ids = tuple(decision.rule_ids)
+    title = decision.rendered_title or f"{alert.device_name or alert.device_id}: {alert.summary}"
+    message = _message(
+        envelope,
+        event_type=ALERT_ROUTED,
+        severity=severity,
+        priority=priority,
+        title=title,
+        body=decision.rendered_description or alert.message or alert.summary,
+        fields=_fields(
+            [
+                ("Client", alert.client_name or alert.client_id),
+                ("Device", alert.device_name or alert.device_id),
+                ("Condition", alert.condition_name or alert.condition),
+                ("Priority", _priority_name(decision.priority)),
+                ("Queue", decision.actions.queue),
+            ]
+        ),
+        url=alert.source_url,
+    )
+    facts = EventFacts(
+        event_type=ALERT_ROUTED,
+        severity=severity,
+        priority=priority,
+        client_id=alert.client_id or None,
+        queue=decision.actions.queue or None,
+        rule_ids=rule_ids,
+        critical=severity >= Severity.CRITICAL or priority == 1,
+        target_channel_ids=tuple(decision.actions.notification_channel_ids),
+        target_rule_id=rule_ids[0] if rule_ids else None,
+    )
+    return Notifiable(message, facts, alert_id=alert.alert_id or None)
+
+
+def _reset_outcome(envelope: Envelope) -> Notifiable | None:
+    outcome = unpack(envelope, ingest_events.AlertResetOutcome)
+    reset = outcome.outbound_reset
+    if reset.state != ingest_pb.OUTBOUND_RESET_STATE_FAILED:
+        return None
+    message = _message(
+        envelope,
+        event_type=ALERT_RESET_FAILED,
+        severity=int(Severity.HIGH),
+        priority=None,
+        title=f"Resetting the alert in the RMM failed after {reset.attempt_count} attempts",
+        body=reset.last_outcome or "The RMM did not accept the reset.",
+        fields=_fields(
+            [
+                ("Series", outcome.series_key),
+                ("Ticket", outcome.ticket_id),
+                ("Last response", str(reset.last_response_code or "")),
+            ]
+        ),
+    )
+    facts = EventFacts(event_type=ALERT_RESET_FAILED, severity=int(Severity.HIGH))
+    return Notifiable(
+        message, facts, ticket_id=outcome.ticket_id or None, alert_id=outcome.alert_id or None
+    )
+
+
+def _ticket(envelope: Envelope) -> Notifiable:
+    payload: Message = unpack(envelope, _TICKET_TYPES[envelope.type])
+    ticket: tickets_pb.Ticket = (
+        payload.after
+        if isinstance(payload, ticket_events.TicketUpdated)
+        else getattr(payload, "ticket")  # noqa: B009
+    )
+    verb = envelope.type.split(".", 1)[1]
+    body = ticket.description
+    if isinstance(payload, ticket_events.TicketOccurred):
+        verb = f"occurred again ({payload.occurrence_count}x)"
+    elif isinstance(payload, ticket_events.TicketUpdated):
+        verb = "updated: " + ", ".join(payload.changed_paths)
+    elif isinstance(payload, ticket_events.TicketCommented):
+        body = payload.comment.body
+        verb = "commented"
+    elif isinstance(payload, ticket_events.TicketClosed):
+        body = f"Closed by {payload.actor or 'triage'}."
+    elif isinstance(payload, ticket_events.TicketReopened):
+        body = payload.reason or body
+    severity = _severity(ticket.severity)
+    priority = _priority(ticket.priority)
+    message = _message(
+        envelope,
+        event_type=envelope.type,
+        severity=severity,
+        priority=priority,
+        title=f"Ticket #{ticket.number} {verb}: {ticket.title}",
+        body=body,
+        fields=_fields(
+            [
+                ("Ticket", f"#{ticket.number}" if ticket.number else ""),
+                ("Client", ticket.client_name or ticket.client_id),
+                ("Device", ticket.device_name or ticket.device_id),
+                ("Priority", _priority_name(ticket.priority)),
+                ("Queue", ticket.queue),
+                ("Assignee", ticket.assignee),
+            ]
+        ),
+    )
+    facts = EventFacts(
+        event_type=envelope.type,
+        severity=severity,
+        priority=priority,
+        client_id=ticket.client_id or None,
+        queue=ticket.queue or None,
+        rule_ids=(ticket.rule_id,) if ticket.rule_id else (),
+        critical=severity >= Severity.CRITICAL or priority == 1,
+    )
+    return Notifiable(message, facts, ticket_id=ticket.id or None)
+
+
+def _sla(envelope: Envelope) -> Notifiable:
+    payload: sla_events.SlaThreshold | sla_events.SlaBreached
+    if envelope.type == SLA_THRESHOLD:
+        threshold = unpack(envelope, sla_events.SlaThreshold)
+        payload, headline = threshold, f"SLA {threshold.percent}% used"
+    else:
+        payload, headline = unpack(envelope, sla_events.SlaBreached), "SLA breached"
+    ref = payload.ticket
+    target = sla_pb.SlaTargetKind.Name(payload.target_kind).removeprefix("SLA_TARGET_KIND_")
+    due = from_timestamp(payload.due_time).isoformat() if payload.HasField("due_time") else ""
+    priority = _priority(ref.priority)
+    breached = envelope.type == SLA_BREACHED
+    severity = int(Severity.HIGH) if breached else (6 - priority if priority else 3)
+    targets = tuple(
+        channel
+        for action in payload.actions
+        if action.HasField("notify")
+        for channel in action.notify.channel_ids
+    )
+    message = _message(
+        envelope,
+        event_type=envelope.type,
+        severity=severity,
+        priority=priority,
+        title=f"{headline} ({target.lower()}): Ticket #{ref.number} {ref.title}",
+        body=f"The {target.lower()} target is due at {due}." if due else headline,
+        fields=_fields(
+            [
+                ("Ticket", f"#{ref.number}" if ref.number else ""),
+                ("Client", ref.client_name or ref.client_id),
+                ("Priority", _priority_name(ref.priority)),
+                ("Queue", ref.queue),
+                ("Assignee", ref.assignee),
+                ("Due", due),
+            ]
+        ),
+    )
+    facts = EventFacts(
+        event_type=envelope.type,
+        severity=severity,
+        priority=priority,
+        client_id=ref.client_id or None,
+        queue=ref.queue or None,
+        critical=breached or priority == 1,
+        target_channel_ids=targets,
+    )
+    return Notifiable(message, facts, ticket_id=ref.ticket_id or None)
+
+
+def delivered_envelope(tenant_id: str, delivery: pb.Delivery) -> Envelope:
+    """``notify.delivered`` for a delivery whose last attempt succeeded."""
+    return new_envelope(
+        tenant_id=tenant_id,
+        event_type=DELIVERED,
+        payload=notify_events.NotificationDelivered(delivery=delivery),
+        producer=PRODUCER,
+        ordering_key=delivery.id,
+    )
+
+
+def failed_envelope(
+    tenant_id: str, delivery: pb.Delivery, *, permanent: bool, error_class: int
+) -> Envelope:
+    """``notify.failed`` for a delivery whose last attempt failed."""
+    return new_envelope(
+        tenant_id=tenant_id,
+        event_type=FAILED,
+        payload=notify_events.NotificationFailed(
+            delivery=delivery,
+            permanent=permanent,
+            error_class=error_class,  # type: ignore[arg-type]
+        ),
+        producer=PRODUCER,
+        ordering_key=delivery.id,
+    )
