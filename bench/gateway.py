@@ -48,22 +48,23 @@ async def run(stack: Stack, *, quick: bool) -> dict[str, Any]:
             if profile and concurrency == 32:
                 pid = stack.supervisor.pid("ingest")
                 spy = subprocess.Popen(
-                    ["py-spy", "record", "-d", "6", "-p", str(pid), "-f", "raw", "-o", profile],
+                    ["py-spy", "record", "-r", "400", "-d", "4", "-p", str(pid), "-f", "raw",
+                     "-o", profile],
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )
-            floor_result = await asyncio.to_thread(
-                run_load,
-                f"http://127.0.0.1:{floor_port}",
-                requests,
-                concurrency=concurrency,
-                count=count,
-                seconds=seconds,
-            )
             gateway_result = await asyncio.to_thread(
                 run_load,
                 stack.endpoints.http,
                 mixed_requests(targets, count, seed=100 + concurrency),
+                concurrency=concurrency,
+                count=count,
+                seconds=seconds,
+            )
+            floor_result = await asyncio.to_thread(
+                run_load,
+                f"http://127.0.0.1:{floor_port}",
+                requests,
                 concurrency=concurrency,
                 count=count,
                 seconds=seconds,
@@ -82,7 +83,23 @@ async def run(stack: Stack, *, quick: bool) -> dict[str, Any]:
                     else 0.0,
                 }
             )
+        metrics = await _scrape(stack.endpoints.metrics["ingest"])
     finally:
         floor.terminate()
         floor.wait(timeout=20)
-    return {"scenario": "gateway", "rows": rows}
+    return {"scenario": "gateway", "rows": rows, "ingest_batches": metrics}
+
+
+async def _scrape(address: str) -> dict[str, float]:
+    import httpx
+
+    url = address if address.startswith("http") else f"http://{address}"
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(url + "/metrics")).text
+    wanted = {}
+    for line in text.splitlines():
+        for name in ("triage_ingest_batch_alerts", "triage_ingest_batch_seconds"):
+            if line.startswith((name + "_sum", name + "_count")):
+                key, value = line.split(" ")
+                wanted[key] = float(value)
+    return wanted

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 
 from sqlalchemy import text
@@ -42,7 +42,8 @@ class Database:
             url,
             pool_size=pool_size,
             max_overflow=pool_size,
-            pool_pre_ping=True,
+            pool_pre_ping=False,
+            pool_recycle=1800,
             connect_args={"prepare_threshold": None},
         )
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
@@ -79,6 +80,12 @@ class Database:
 async def bind_tenant(session: AsyncSession, tenant_id: str) -> None:
     """Re-bind the tenant inside an open transaction (batch consumers handle many tenants)."""
     await session.execute(_SWITCH_TENANT, {"tenant": tenant_id})
+
+
+async def bind_tenants(session: AsyncSession, tenant_ids: Iterable[str]) -> None:
+    """Bind a set of tenants at once: for a group commit whose every row's tenant was
+    authenticated by the caller (the webhook gateway); reads see all of them."""
+    await session.execute(_SWITCH_TENANT, {"tenant": ",".join(sorted(set(tenant_ids)))})
 
 
 def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
