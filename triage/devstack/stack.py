@@ -319,7 +319,11 @@ async def start_stack(
             await wait_healthy(stack.endpoints, within=health_timeout, supervisor=supervisor)
             stack.timings["healthy"] = time.monotonic() - started
             if seed:
-                stack.seed = await seed_demo(stack.endpoints)
+                stack.seed = await seed_demo(
+                    stack.endpoints,
+                    signing_key=stack.keys.auth_signing_key,
+                    data_dir=stack.data_dir,
+                )
         yield stack
     finally:
         await stack.aclose()
