@@ -182,7 +182,7 @@ async def seed_demo(
 
 
 async def _ensure_catch_all_rule(
-    stub: rules_grpc.RulesServiceStub, metadata: tuple[tuple[str, str], ...]
+    stub: rules_grpc.RulesServiceAsyncStub, metadata: tuple[tuple[str, str], ...]
 ) -> None:
     existing = await stub.ListRules(rules_api.ListRulesRequest(), metadata=metadata)
     if any(r.display_name == "Ticket every alert" for r in existing.rules):
