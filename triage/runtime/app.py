@@ -73,7 +73,6 @@ async def run_service(
     if install_signal_handlers:
         configure_logging(settings.service_name, settings.log_level)
     setup_tracing(settings.service_name, otlp_endpoint=settings.otlp_endpoint)
-    _instrument_sqlalchemy()
     serve_metrics(settings.grpc_host, settings.metrics_port)
     stop = stop_event or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -139,11 +138,3 @@ async def _wait_for_stop(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -
 
 def _name(task: Callable[[], Coroutine[Any, Any, None]]) -> str:
     return str(getattr(task, "__name__", "task"))
-
-
-def _instrument_sqlalchemy() -> None:
-    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
-
-    instrumentor = SQLAlchemyInstrumentor()
-    if not instrumentor.is_instrumented_by_opentelemetry:
-        instrumentor.instrument(enable_commenter=False)

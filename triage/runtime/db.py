@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
+from typing import Any
 
-from sqlalchemy import text
+from opentelemetry import trace
+from sqlalchemy import Engine, event, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -15,6 +17,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 log = logging.getLogger(__name__)
+_tracer = trace.get_tracer("triage.db")
 
 TENANT_SETTING = "triage.tenant_id"
 AfterCommit = Callable[[], Awaitable[None] | None]
@@ -47,6 +50,7 @@ class Database:
             connect_args={"prepare_threshold": None},
         )
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        trace_statements(self.engine.sync_engine, schema)
 
     @asynccontextmanager
     async def transaction(self, tenant_id: str | None) -> AsyncIterator[AsyncSession]:
@@ -75,6 +79,41 @@ class Database:
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
+
+
+def trace_statements(engine: Engine, schema: str) -> None:
+    """One client span per SQL statement, child of the current span (the upstream
+    SQLAlchemy instrumentation does not support SQLAlchemy 2.1)."""
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _start(
+        conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
+    ) -> None:
+        verb = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else "SQL"
+        span = _tracer.start_span(
+            f"{verb} {schema}",
+            kind=trace.SpanKind.CLIENT,
+            attributes={
+                "db.system": "postgresql",
+                "db.namespace": schema,
+                "db.query.text": statement[:1000],
+            },
+        )
+        context._triage_span = span
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _end(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+        span = getattr(context, "_triage_span", None)
+        if span is not None:
+            span.end()
+
+    @event.listens_for(engine, "handle_error")
+    def _error(exception_context: Any) -> None:
+        span = getattr(exception_context.execution_context, "_triage_span", None)
+        if span is not None:
+            span.record_exception(exception_context.original_exception)
+            span.set_status(trace.StatusCode.ERROR)
+            span.end()
 
 
 async def bind_tenant(session: AsyncSession, tenant_id: str) -> None:

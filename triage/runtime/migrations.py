@@ -10,7 +10,10 @@ from sqlalchemy.pool import NullPool
 
 from triage.runtime.db import TENANT_SETTING, app_role
 
-_TENANT_EXPR = f"NULLIF(current_setting('{TENANT_SETTING}', true), '')::uuid"
+# The bound tenant is one id, or (for group commits) a comma-separated set of ids.
+_TENANT_EXPR = (
+    f"ANY (string_to_array(NULLIF(current_setting('{TENANT_SETTING}', true), ''), ',')::uuid[])"
+)
 
 
 def upgrade(database_url: str, *, schema: str, script_location: str) -> None:

@@ -124,3 +124,20 @@ async def test_trace_continues_through_nats(mesh: Mesh, spans: InMemorySpanExpor
     assert publish.parent is not None and publish.parent.span_id == server.context.span_id
     assert consume.parent is not None and consume.parent.span_id == publish.context.span_id
     assert consume.context.trace_id == client.context.trace_id
+
+
+async def test_sql_statements_are_spans_of_the_calling_trace(
+    mesh: Mesh, spans: InMemorySpanExporter
+) -> None:
+    token = AUTHORITY.issue(subject="u", tenant_id=str(uuid.uuid4()), scopes=[])
+    async with open_channel(f"127.0.0.1:{mesh.server.port}") as channel:
+        await mesh.call(channel)(b"hello", metadata=[("authorization", f"Bearer {token}")])
+    finished = spans.get_finished_spans()
+    server = next(s for s in finished if s.name == "/demo.Demo/Write" and s.kind.name == "SERVER")
+    inserts = [s for s in finished if s.name == "INSERT demo"]
+    assert server.context is not None
+    assert len(inserts) >= 2
+    assert all(
+        s.context is not None and s.context.trace_id == server.context.trace_id for s in inserts
+    )
+    assert all(s.attributes and s.attributes["db.system"] == "postgresql" for s in inserts)
