@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from services.ingest.api import IngestApi, TenantApi
 from services.ingest.gateway.asgi import Gateway
+from services.ingest.outbound import outbound_reset
 from services.ingest.service import IngestService
 from services.ingest.writer import AlertWriter
 from triage.ingest.v1 import ingest_service_pb2_grpc, tenant_service_pb2_grpc
@@ -99,4 +100,7 @@ async def wire(rt: Runtime) -> None:
 
     rt.tasks.append(writer.run)
     rt.tasks.append(serve_http)
+    reset_consumer, reset_worker = outbound_reset(rt, service.box)
+    rt.consumers.append(reset_consumer)
+    rt.tasks.append(reset_worker)
     rt.on_stop.insert(0, stop_http)

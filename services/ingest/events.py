@@ -1,0 +1,72 @@
+"""Subjects, durable consumers, and events <-> records for the ingest service."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.ingest.mapping import provider_to_proto, row_to_proto
+from triage.events.v1.envelope_pb2 import Envelope
+from triage.ingest.v1 import events_pb2
+from triage.runtime.bus import BatchConsumer, Bus
+from triage.runtime.consume import transactional_handler
+from triage.runtime.db import Database
+from triage.runtime.events import ReceivedEvent, new_envelope, to_timestamp, unpack
+from triage.runtime.outbox import Inbox
+from triage.tickets.v1 import events_pb2 as ticket_events
+
+PRODUCER = "ingest"
+TICKET_CLOSED_SUBJECT = "triage.ticket.closed.>"
+OUTBOUND_RESET_DURABLE = "ingest-outbound-reset"
+RESET_OUTCOME = "alert.reset_outcome"
+
+TicketClosedHandler = Callable[[AsyncSession, str, ticket_events.TicketClosed], Awaitable[None]]
+
+
+def reset_outcome(row: Mapping[Any, Any], *, completed_at: datetime) -> Envelope:
+    """``alert.reset_outcome`` for an alert event whose reset reached a final state."""
+    alert = row_to_proto(row)
+    return new_envelope(
+        tenant_id=str(row["tenant_id"]),
+        event_type=RESET_OUTCOME,
+        payload=events_pb2.AlertResetOutcome(
+            alert_id=alert.alert_id,
+            series_key=alert.series_key,
+            integration_id=alert.integration_id,
+            provider=provider_to_proto(row["provider"]),
+            ticket_id=alert.outbound_reset.ticket_id,
+            outbound_reset=alert.outbound_reset,
+            complete_time=to_timestamp(completed_at),
+        ),
+        producer=PRODUCER,
+        ordering_key=alert.series_key,
+    )
+
+
+def ticket_closed_consumer(
+    bus: Bus,
+    db: Database,
+    inbox: Table,
+    handle: TicketClosedHandler,
+    *,
+    batch_size: int = 256,
+    max_deliveries: int = 10,
+) -> BatchConsumer:
+    """The durable consumer of ``ticket.closed`` that requests outbound resets."""
+
+    async def on_event(session: AsyncSession, event: ReceivedEvent) -> None:
+        await handle(session, event.tenant_id, unpack(event.envelope, ticket_events.TicketClosed))
+
+    return BatchConsumer(
+        bus,
+        service=PRODUCER,
+        durable=OUTBOUND_RESET_DURABLE,
+        filter_subjects=[TICKET_CLOSED_SUBJECT],
+        handler=transactional_handler(db, Inbox(inbox, OUTBOUND_RESET_DURABLE), on_event),
+        batch_size=batch_size,
+        max_deliveries=max_deliveries,
+    )

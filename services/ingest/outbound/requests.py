@@ -1,0 +1,99 @@
+"""Turns a closed ticket into outbound reset requests on the series' latest triggers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.ingest import store
+from services.ingest.events import reset_outcome
+from services.ingest.outbound.clients import ResetClient, reset_blocker
+from services.ingest.outbound.policy import ResetState, initial_state
+from triage.runtime.db import after_commit
+from triage.runtime.outbox import Outbox
+from triage.tickets.v1 import events_pb2 as ticket_events
+
+log = logging.getLogger(__name__)
+
+ACTIVE_KINDS = ("trigger", "reset")
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class ResetRequests:
+    """Handles ``ticket.closed`` inside the consumer's transaction."""
+
+    def __init__(
+        self,
+        *,
+        outbox: Outbox,
+        clients: Mapping[str, ResetClient],
+        wake: Callable[[], None],
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self._outbox = outbox
+        self._clients = clients
+        self._wake = wake
+        self._clock = clock
+
+    async def on_ticket_closed(
+        self, session: AsyncSession, tenant_id: str, closed: ticket_events.TicketClosed
+    ) -> None:
+        """Request a reset of each linked series' latest trigger, if the ticket asked."""
+        if not closed.reset_alert:
+            return
+        for series_key in dict.fromkeys(closed.linked_series_keys):
+            await self._request(session, series_key=series_key, ticket_id=closed.ticket.id)
+
+    async def _request(self, session: AsyncSession, *, series_key: str, ticket_id: str) -> None:
+        latest = await store.latest_series_alert(
+            session, series_key=series_key, kinds=ACTIVE_KINDS, lock=True
+        )
+        if latest is None:
+            log.info("no alert to reset", extra={"series_key": series_key})
+            return
+        target = latest
+        if latest.kind == "reset":
+            trigger = await store.latest_series_alert(
+                session, series_key=series_key, kinds=("trigger",), lock=True
+            )
+            target = trigger or latest
+        if target.reset_state != ResetState.NOT_REQUESTED:
+            return
+        state, outcome = initial_state(
+            latest_is_reset=latest.kind == "reset",
+            blocker=await self._blocker(session, target.integration_id),
+        )
+        now = self._clock()
+        values: dict[str, Any] = {
+            "reset_state": state.value,
+            "reset_ticket_id": ticket_id or None,
+            "reset_last_outcome": outcome,
+        }
+        if state is ResetState.PENDING:
+            values["reset_next_attempt_at"] = now
+        else:
+            values["reset_completed_at"] = now
+        row = await store.set_reset(session, alert_id=str(target.id), values=values)
+        if state.final:
+            await self._outbox.add(session, reset_outcome(row._mapping, completed_at=now))
+        else:
+            after_commit(session, self._wake)
+
+    async def _blocker(self, session: AsyncSession, integration_id: Any) -> str | None:
+        integration = await store.get_integration(session, str(integration_id))
+        if integration is None:
+            return "the integration was deleted"
+        return reset_blocker(
+            provider=integration.provider,
+            settings=integration.settings,
+            has_secret=integration.api_secret is not None,
+            disabled=integration.disabled,
+            clients=self._clients,
+        )
