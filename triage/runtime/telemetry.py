@@ -16,13 +16,17 @@ def setup_tracing(
     *,
     otlp_endpoint: str | None = None,
     exporter: SpanExporter | None = None,
-) -> TracerProvider:
+) -> trace.TracerProvider:
     """Install a tracer provider; export over OTLP/gRPC when an endpoint is configured.
 
-    If this process already has an SDK provider (tests run several services in one
-    process), the exporters are added to it instead of replacing it.
+    With neither an endpoint nor an exporter, nothing is installed: the API's no-op
+    tracer still forwards incoming trace context, at almost no cost per request. If this
+    process already has an SDK provider (tests run several services in one process), the
+    exporters are added to it instead of replacing it.
     """
     existing = trace.get_tracer_provider()
+    if not otlp_endpoint and exporter is None:
+        return existing
     provider = (
         existing
         if isinstance(existing, TracerProvider)
