@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pytest
 
 from tests.integration.runtime.harness import Demo, poll
+from triage.events.v1.envelope_pb2 import Envelope
+from triage.runtime.bus import BatchConsumer
 from triage.runtime.events import ReceivedEvent
 
 pytestmark = pytest.mark.integration
@@ -126,3 +129,41 @@ async def _all_published(demo: Demo) -> bool:
 
 def _long_ago() -> datetime:
     return datetime(2000, 1, 1, tzinfo=UTC)
+
+
+async def test_an_event_that_keeps_failing_is_dead_lettered(fresh_db: str, nats_url: str) -> None:
+    demo = await Demo.start(fresh_db, nats_url)
+    try:
+        await demo.bus.js.purge_stream("TRIAGE_DEADLETTER")
+        attempts: list[int] = []
+
+        async def always_fail(events: Sequence[ReceivedEvent]) -> None:
+            attempts.extend(e.num_delivered for e in events)
+            raise RuntimeError("handler bug")
+
+        consumer = BatchConsumer(
+            demo.bus,
+            service="demo",
+            durable="poison",
+            filter_subjects=["triage.alert.received.>"],
+            handler=always_fail,
+            max_deliveries=3,
+            fetch_timeout_seconds=0.2,
+        )
+        demo.tasks.append(asyncio.create_task(consumer.run()))
+        event_id = await demo.write_note(str(uuid.uuid4()), "poison")
+
+        async def dead_lettered() -> bool:
+            info = await demo.bus.js.stream_info("TRIAGE_DEADLETTER")
+            return bool(info.state.messages) and await _zero(demo, "poison")
+
+        await poll(dead_lettered, timeout=20)
+        message = await demo.bus.js.get_last_msg("TRIAGE_DEADLETTER", "triage.deadletter.poison")
+        envelope = Envelope()
+        envelope.ParseFromString(message.data or b"")
+        assert envelope.event_id == event_id
+        assert message.headers is not None
+        assert message.headers["Triage-Dead-Reason"] == "RuntimeError: handler bug"
+        assert max(attempts) == 3
+    finally:
+        await demo.stop()
