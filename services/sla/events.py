@@ -1,0 +1,330 @@
+"""Subjects, durable consumers, and events <-> domain for the sla service."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from google.protobuf import timestamp_pb2
+from google.protobuf.message import Message
+from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.sla.convert import (
+    KIND_TO_PB,
+    actions_to_proto,
+    clock_to_proto,
+    stamp,
+    ticket_ref,
+    ticket_sla_to_proto,
+)
+from services.sla.domain.clock import TargetKind
+from services.sla.domain.ticket import (
+    HUMAN_CAUSE,
+    ChangeKind,
+    ClockRecord,
+    TicketChange,
+    TicketFacts,
+    TicketView,
+)
+from triage.events.v1.envelope_pb2 import Envelope
+from triage.ingest.v1 import events_pb2 as ingest_events
+from triage.runtime.bus import BatchConsumer, BatchHandler, Bus
+from triage.runtime.consume import transactional_handler
+from triage.runtime.db import Database
+from triage.runtime.events import ReceivedEvent, from_timestamp, new_envelope, unpack
+from triage.runtime.outbox import Inbox
+from triage.sla.v1 import events_pb2 as pb
+from triage.tickets.v1 import events_pb2 as tickets_events
+from triage.tickets.v1 import resources_pb2 as tickets_pb
+
+PRODUCER = "sla"
+TICKET_SUBJECT = "triage.ticket.>"
+TENANT_SUBJECT = "triage.tenant.changed.>"
+TICKETS_DURABLE = "sla-tickets"
+TENANTS_DURABLE = "sla-tenants"
+
+# --- events in ---------------------------------------------------------------------------------
+
+
+def _when(message: timestamp_pb2.Timestamp, fallback: datetime) -> datetime:
+    return from_timestamp(message) if message.seconds or message.nanos else fallback
+
+
+def ticket_facts(ticket: tickets_pb.Ticket, fallback: datetime) -> TicketFacts:
+    """The fields of a ticket the sla service keeps."""
+    opened = _when(ticket.create_time, fallback)
+    return TicketFacts(
+        ticket_id=ticket.id,
+        number=ticket.number,
+        title=ticket.title,
+        priority=int(ticket.priority),
+        status=int(ticket.status),
+        client_id=ticket.client_id,
+        client_name=ticket.client_name,
+        queue=ticket.queue,
+        assignee=ticket.assignee,
+        reopen_count=ticket.reopen_count,
+        opened_at=opened,
+        updated_at=_when(ticket.update_time, opened),
+    )
+
+
+def ticket_change(envelope: Envelope) -> TicketChange | None:
+    """A ``ticket.*`` envelope reduced to what moves clocks (None for other types)."""
+    occurred = from_timestamp(envelope.occurred_time)
+    kind = envelope.type.removeprefix("ticket.")
+    if kind == "opened":
+        opened = unpack(envelope, tickets_events.TicketOpened)
+        facts = ticket_facts(opened.ticket, occurred)
+        return TicketChange(ChangeKind.OPENED, envelope.event_id, facts.opened_at, facts)
+    if kind == "updated":
+        updated = unpack(envelope, tickets_events.TicketUpdated)
+        facts = ticket_facts(updated.after, occurred)
+        return TicketChange(
+            ChangeKind.UPDATED,
+            envelope.event_id,
+            _when(updated.after.update_time, occurred),
+            facts,
+            before_status=int(updated.before.status),
+            before_priority=int(updated.before.priority),
+            changed_paths=tuple(updated.changed_paths),
+            human=updated.cause == HUMAN_CAUSE,
+        )
+    if kind == "commented":
+        commented = unpack(envelope, tickets_events.TicketCommented)
+        return TicketChange(
+            ChangeKind.COMMENTED,
+            envelope.event_id,
+            _when(commented.comment.create_time, occurred),
+            ticket_facts(commented.ticket, occurred),
+            human=commented.by_human,
+            public=commented.public,
+        )
+    if kind == "closed":
+        closed = unpack(envelope, tickets_events.TicketClosed)
+        return TicketChange(
+            ChangeKind.CLOSED,
+            envelope.event_id,
+            _when(closed.ticket.close_time, occurred),
+            ticket_facts(closed.ticket, occurred),
+            auto=closed.auto,
+        )
+    if kind == "reopened":
+        reopened = unpack(envelope, tickets_events.TicketReopened)
+        return TicketChange(
+            ChangeKind.REOPENED,
+            envelope.event_id,
+            _when(reopened.ticket.update_time, occurred),
+            ticket_facts(reopened.ticket, occurred),
+            human=reopened.cause == HUMAN_CAUSE,
+        )
+    if kind == "occurred":
+        occurrence = unpack(envelope, tickets_events.TicketOccurred)
+        facts = ticket_facts(occurrence.ticket, occurred)
+        return TicketChange(ChangeKind.OCCURRED, envelope.event_id, facts.updated_at, facts)
+    return None
+
+
+def tenant_zone(envelope: Envelope) -> str:
+    """The time zone a ``tenant.changed`` event carries (empty if none)."""
+    return unpack(envelope, ingest_events.TenantChanged).tenant.time_zone
+
+
+# --- events out --------------------------------------------------------------------------------
+
+
+def _envelope(tenant_id: str, ticket_id: str, event_type: str, payload: Message) -> Envelope:
+    return new_envelope(
+        tenant_id=tenant_id,
+        event_type=event_type,
+        payload=payload,
+        producer=PRODUCER,
+        ordering_key=ticket_id,
+    )
+
+
+def started(view: TicketView, records: Sequence[ClockRecord], now: datetime) -> Envelope:
+    """``sla.started``."""
+    return _envelope(
+        view.tenant_id,
+        view.facts.ticket_id,
+        "sla.started",
+        pb.SlaStarted(ticket_sla=ticket_sla_to_proto(view, records, now)),
+    )
+
+
+def paused(view: TicketView, kinds: Sequence[TargetKind], at: datetime) -> Envelope:
+    """``sla.paused``."""
+    return _envelope(
+        view.tenant_id,
+        view.facts.ticket_id,
+        "sla.paused",
+        pb.SlaPaused(
+            ticket=ticket_ref(view.facts),
+            target_kinds=[KIND_TO_PB[k] for k in kinds],
+            pause_time=stamp(at),
+        ),
+    )
+
+
+def resumed(view: TicketView, records: Sequence[ClockRecord], at: datetime) -> Envelope:
+    """``sla.resumed``."""
+    return _envelope(
+        view.tenant_id,
+        view.facts.ticket_id,
+        "sla.resumed",
+        pb.SlaResumed(
+            ticket=ticket_ref(view.facts),
+            clocks=[clock_to_proto(r, at) for r in records],
+            resume_time=stamp(at),
+        ),
+    )
+
+
+def threshold(
+    view: TicketView,
+    kind: TargetKind,
+    *,
+    percent: int,
+    due: datetime,
+    fired: datetime,
+    late: bool,
+    target_due: datetime | None,
+    actions: Sequence[dict[str, Any]],
+) -> Envelope:
+    """``sla.threshold``."""
+    return _envelope(
+        view.tenant_id,
+        view.facts.ticket_id,
+        "sla.threshold",
+        pb.SlaThreshold(
+            ticket=ticket_ref(view.facts),
+            target_kind=KIND_TO_PB[kind],
+            percent=percent,
+            threshold_time=stamp(due),
+            fire_time=stamp(fired),
+            late=late,
+            due_time=stamp(target_due),
+            actions=actions_to_proto(actions),
+        ),
+    )
+
+
+def breached(
+    view: TicketView,
+    kind: TargetKind,
+    *,
+    due: datetime | None,
+    recorded: datetime,
+    late: bool,
+    actions: Sequence[dict[str, Any]],
+) -> Envelope:
+    """``sla.breached``."""
+    return _envelope(
+        view.tenant_id,
+        view.facts.ticket_id,
+        "sla.breached",
+        pb.SlaBreached(
+            ticket=ticket_ref(view.facts),
+            target_kind=KIND_TO_PB[kind],
+            due_time=stamp(due),
+            breach_time=stamp(recorded),
+            late=late,
+            actions=actions_to_proto(actions),
+        ),
+    )
+
+
+def met(view: TicketView, record: ClockRecord, *, at: datetime, after_breach: bool) -> Envelope:
+    """``sla.met``."""
+    return _envelope(
+        view.tenant_id,
+        view.facts.ticket_id,
+        "sla.met",
+        pb.SlaMet(
+            ticket=ticket_ref(view.facts),
+            target_kind=KIND_TO_PB[record.kind],
+            met_time=stamp(at),
+            due_time=stamp(record.clock.due_at),
+            after_breach=after_breach,
+            clock=clock_to_proto(record, at),
+        ),
+    )
+
+
+# --- consumers ---------------------------------------------------------------------------------
+
+ChangeHandler = Callable[[AsyncSession, str, TicketChange], Awaitable[None]]
+ZoneHandler = Callable[[AsyncSession, str, str], Awaitable[None]]
+
+
+def _ticket_order(event: ReceivedEvent) -> str:
+    try:
+        change = ticket_change(event.envelope)
+    except ValueError:
+        return ""
+    return "" if change is None else f"{event.tenant_id}/{change.ticket.ticket_id}"
+
+
+def _sorted(handler: BatchHandler) -> BatchHandler:
+    # Replicas lock tickets in one global order, so two batches never deadlock on them; the
+    # stable sort keeps each ticket's events in delivery order.
+    async def handle(events: Sequence[ReceivedEvent]) -> None:
+        await handler(sorted(events, key=_ticket_order))
+
+    return handle
+
+
+def ticket_consumer(
+    bus: Bus,
+    db: Database,
+    inbox_table: Table,
+    on_change: ChangeHandler,
+    *,
+    batch_size: int = 256,
+    max_deliveries: int = 10,
+    fetch_timeout_seconds: float = 1.0,
+) -> BatchConsumer:
+    """The durable consumer of ``ticket.*``: one transaction per fetched batch."""
+
+    async def handle(session: AsyncSession, event: ReceivedEvent) -> None:
+        change = ticket_change(event.envelope)
+        if change is not None and change.ticket.ticket_id:
+            await on_change(session, event.tenant_id, change)
+
+    return BatchConsumer(
+        bus,
+        service=PRODUCER,
+        durable=TICKETS_DURABLE,
+        filter_subjects=[TICKET_SUBJECT],
+        handler=_sorted(transactional_handler(db, Inbox(inbox_table, TICKETS_DURABLE), handle)),
+        batch_size=batch_size,
+        max_deliveries=max_deliveries,
+        fetch_timeout_seconds=fetch_timeout_seconds,
+    )
+
+
+def tenant_consumer(
+    bus: Bus,
+    db: Database,
+    inbox_table: Table,
+    on_zone: ZoneHandler,
+    *,
+    fetch_timeout_seconds: float = 1.0,
+) -> BatchConsumer:
+    """The durable consumer of ``tenant.changed`` (the zone of default calendars)."""
+
+    async def handle(session: AsyncSession, event: ReceivedEvent) -> None:
+        if event.type == "tenant.changed" and (zone := tenant_zone(event.envelope)):
+            await on_zone(session, event.tenant_id, zone)
+
+    return BatchConsumer(
+        bus,
+        service=PRODUCER,
+        durable=TENANTS_DURABLE,
+        filter_subjects=[TENANT_SUBJECT],
+        handler=transactional_handler(db, Inbox(inbox_table, TENANTS_DURABLE), handle),
+        fetch_timeout_seconds=fetch_timeout_seconds,
+    )

@@ -1,0 +1,39 @@
+"""Builds the sla service on the shared runtime: servicer, consumers, scheduler."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from services.sla import events
+from services.sla.api import SERVICE_NAME, SlaApi
+from services.sla.models import inbox
+from services.sla.scheduler import Scheduler
+from services.sla.service import SlaService
+from services.sla.timesource import SystemTime, TimeSource
+from triage.runtime.app import Runtime
+from triage.sla.v1.sla_service_pb2_grpc import add_SlaServiceServicer_to_server
+
+
+def build(rt: Runtime, *, time: TimeSource | None = None) -> tuple[SlaService, Scheduler]:
+    """The service and its scheduler, with consumers and tasks registered on ``rt``."""
+    service = SlaService(db=rt.db, outbox=rt.outbox, time=time or SystemTime())
+    scheduler = Scheduler(service)
+    rt.add_servicer(partial(add_SlaServiceServicer_to_server, SlaApi(service)), [SERVICE_NAME])
+    rt.consumers.append(
+        events.ticket_consumer(
+            rt.bus,
+            rt.db,
+            inbox,
+            service.on_ticket_change,
+            batch_size=rt.settings.consumer_batch_size,
+            max_deliveries=rt.settings.consumer_max_deliveries,
+        )
+    )
+    rt.consumers.append(events.tenant_consumer(rt.bus, rt.db, inbox, service.on_tenant_zone))
+    rt.tasks.append(scheduler.run)
+    return service, scheduler
+
+
+async def wire(rt: Runtime) -> None:
+    """The runtime's wiring hook for the sla service."""
+    build(rt)
