@@ -6,33 +6,77 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, func, literal_column, or_, select, update
-from sqlalchemy.dialects.postgresql import insert
+from opentelemetry import trace
+from psycopg.rows import namedtuple_row
+from psycopg.types.json import Jsonb
+from sqlalchemy import Row, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ingest.models import alert_events, integrations, tenants
 
+_tracer = trace.get_tracer("triage.ingest.store")
+_ALERT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("id", "uuid"),
+    ("tenant_id", "uuid"),
+    ("integration_id", "uuid"),
+    ("provider", "text"),
+    ("kind", "text"),
+    ("series_key", "text"),
+    ("delivery_key", "text"),
+    ("source_event_id", "text"),
+    ("source_ref", "text"),
+    ("device_id", "text"),
+    ("device_name", "text"),
+    ("client_id", "text"),
+    ("client_name", "text"),
+    ("site_id", "text"),
+    ("site_name", "text"),
+    ("condition", "text"),
+    ("severity", "smallint"),
+    ("raw_severity", "text"),
+    ("summary", "text"),
+    ("message", "text"),
+    ("labels", "jsonb"),
+    ("occurred_at", "timestamptz"),
+    ("received_at", "timestamptz"),
+    ("content_type", "text"),
+    ("raw_body", "bytea"),
+)
+# One statement whatever the batch size: columns travel as arrays and are unnested, so
+# the text never changes (psycopg and PostgreSQL cache it) and there is one round trip.
+_INSERT_ALERTS = (
+    "INSERT INTO ingest.alert_events ("
+    + ", ".join(name for name, _ in _ALERT_COLUMNS)
+    + ") SELECT * FROM unnest("
+    + ", ".join(f"%({name})s::{kind}[]" for name, kind in _ALERT_COLUMNS)
+    + ") ON CONFLICT ON CONSTRAINT alert_events_delivery_key DO UPDATE"
+    " SET redelivery_count = ingest.alert_events.redelivery_count + 1"
+    " RETURNING id, integration_id, delivery_key, (xmax = 0) AS inserted"
+)
 
-async def insert_alerts(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[Row[Any]]:
+
+async def insert_alerts(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[Any]:
     """Insert alert rows; a known (integration, delivery key) counts a redelivery instead.
 
-    Returns ``(id, integration_id, delivery_key, inserted)`` for every row.
+    Returns ``(id, integration_id, delivery_key, inserted)`` for every row. Rows must have
+    distinct (integration, delivery key) pairs.
     """
-    statement = (
-        insert(alert_events)
-        .on_conflict_do_update(
-            constraint="alert_events_delivery_key",
-            set_={"redelivery_count": alert_events.c.redelivery_count + 1},
-        )
-        .returning(
-            alert_events.c.id,
-            alert_events.c.integration_id,
-            alert_events.c.delivery_key,
-            literal_column("(xmax = 0)").label("inserted"),
-        )
-    )
-    # executemany with RETURNING: compiled once and cached, sent as multi-row VALUES.
-    return list((await session.execute(statement, list(rows))).all())
+    params: dict[str, list[Any]] = {name: [] for name, _ in _ALERT_COLUMNS}
+    for row in rows:
+        for name, _ in _ALERT_COLUMNS:
+            value = row[name]
+            params[name].append(Jsonb(value) if name == "labels" else value)
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver: Any = raw.driver_connection
+    with _tracer.start_as_current_span(
+        "INSERT ingest",
+        kind=trace.SpanKind.CLIENT,
+        attributes={"db.system": "postgresql", "db.query.text": _INSERT_ALERTS[:1000]},
+    ):
+        async with driver.cursor(row_factory=namedtuple_row) as cursor:
+            await cursor.execute(_INSERT_ALERTS, params)
+            return list(await cursor.fetchall())
 
 
 async def touch_integrations(
