@@ -6,15 +6,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from opentelemetry import trace
 from psycopg.rows import namedtuple_row
 from psycopg.types.json import Jsonb
 from sqlalchemy import Row, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ingest.models import alert_events, integrations, tenants
+from triage.runtime.db import raw_cursor
 
-_tracer = trace.get_tracer("triage.ingest.store")
 _ALERT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("id", "uuid"),
     ("tenant_id", "uuid"),
@@ -66,17 +65,11 @@ async def insert_alerts(session: AsyncSession, rows: Sequence[dict[str, Any]]) -
         for name, _ in _ALERT_COLUMNS:
             value = row[name]
             params[name].append(Jsonb(value) if name == "labels" else value)
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    driver: Any = raw.driver_connection
-    with _tracer.start_as_current_span(
-        "INSERT ingest",
-        kind=trace.SpanKind.CLIENT,
-        attributes={"db.system": "postgresql", "db.query.text": _INSERT_ALERTS[:1000]},
-    ):
-        async with driver.cursor(row_factory=namedtuple_row) as cursor:
-            await cursor.execute(_INSERT_ALERTS, params)
-            return list(await cursor.fetchall())
+    async with raw_cursor(
+        session, schema="ingest", statement=_INSERT_ALERTS, row_factory=namedtuple_row
+    ) as cursor:
+        await cursor.execute(_INSERT_ALERTS, params)
+        return list(await cursor.fetchall())
 
 
 async def touch_integrations(

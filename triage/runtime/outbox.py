@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from opentelemetry import propagate, trace
+from psycopg.types.json import Jsonb
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -31,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from triage.events.v1.envelope_pb2 import Envelope
 from triage.runtime.bus import Bus
-from triage.runtime.db import Database, after_commit
+from triage.runtime.db import Database, after_commit, raw_cursor
 from triage.runtime.events import subject_for
 from triage.runtime.metrics import EVENTS_PUBLISHED, OUTBOX_LAG
 from triage.runtime.telemetry import extract_context, inject_headers
@@ -76,6 +77,13 @@ class Outbox:
     def __init__(self, table: Table) -> None:
         self.table = table
         self._wake = asyncio.Event()
+        # One statement for any number of events (arrays unnested): a fixed text, one trip.
+        self._insert_sql = (
+            f"INSERT INTO {table.schema}.{table.name} "
+            "(event_id, tenant_id, subject, type, envelope, headers) "
+            "SELECT * FROM unnest(%(event_id)s::uuid[], %(tenant_id)s::uuid[], "
+            "%(subject)s::text[], %(type)s::text[], %(envelope)s::bytea[], %(headers)s::jsonb[])"
+        )
 
     async def add(
         self,
@@ -91,20 +99,25 @@ class Outbox:
         if not envelopes:
             return
         current = inject_headers()
-        await session.execute(
-            self.table.insert(),
-            [
-                {
-                    "event_id": e.event_id,
-                    "tenant_id": e.tenant_id,
-                    "subject": subject_for(e.type, e.tenant_id),
-                    "type": e.type,
-                    "envelope": e.SerializeToString(),
-                    "headers": trace_headers[i] if trace_headers else current,
-                }
-                for i, e in enumerate(envelopes)
-            ],
-        )
+        params: dict[str, list[Any]] = {
+            "event_id": [],
+            "tenant_id": [],
+            "subject": [],
+            "type": [],
+            "envelope": [],
+            "headers": [],
+        }
+        for i, e in enumerate(envelopes):
+            params["event_id"].append(e.event_id)
+            params["tenant_id"].append(e.tenant_id)
+            params["subject"].append(subject_for(e.type, e.tenant_id))
+            params["type"].append(e.type)
+            params["envelope"].append(e.SerializeToString())
+            params["headers"].append(Jsonb(trace_headers[i] if trace_headers else current))
+        async with raw_cursor(
+            session, schema=str(self.table.schema), statement=self._insert_sql
+        ) as cursor:
+            await cursor.execute(self._insert_sql, params)
         after_commit(session, self.wake)
 
     def wake(self) -> None:
