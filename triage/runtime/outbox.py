@@ -21,13 +21,15 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
+    any_,
+    bindparam,
     delete,
     func,
     select,
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID, insert
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triage.events.v1.envelope_pb2 import Envelope
@@ -197,8 +199,12 @@ class OutboxRelay:
                 return 0
             await asyncio.gather(*(self._publish(r) for r in rows))
             now = datetime.now(UTC)
+            # = ANY(array): one parameter, so the statement text is the same for any batch.
             await session.execute(
-                update(t).where(t.c.id.in_([r.id for r in rows])).values(published_at=now)
+                update(t)
+                .where(t.c.id == any_(bindparam("ids", type_=ARRAY(BigInteger))))
+                .values(published_at=now),
+                {"ids": [r.id for r in rows]},
             )
         self._record(rows)
         return len(rows)
