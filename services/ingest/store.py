@@ -6,13 +6,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from psycopg.rows import namedtuple_row
 from psycopg.types.json import Jsonb
 from sqlalchemy import Row, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ingest.models import alert_events, integrations, tenants
-from triage.runtime.db import raw_cursor
 
 _ALERT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("id", "uuid"),
@@ -54,22 +52,48 @@ _INSERT_ALERTS = (
 )
 
 
-async def insert_alerts(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[Any]:
-    """Insert alert rows; a known (integration, delivery key) counts a redelivery instead.
+_EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("integration_id", "uuid"),
+    ("delivery_key", "text"),
+    ("event_id", "uuid"),
+    ("tenant_id", "uuid"),
+    ("subject", "text"),
+    ("type", "text"),
+    ("envelope", "bytea"),
+    ("headers", "jsonb"),
+)
+# Alerts and the alert.received events of the fresh ones, in one statement: the outbox
+# rows are joined to the rows the INSERT really created, so a redelivery writes no event.
+_INSERT_ALERTS_WITH_EVENTS = (
+    "WITH ins AS ("
+    + _INSERT_ALERTS
+    + "), ev AS (SELECT * FROM unnest("
+    + ", ".join(f"%(ev_{name})s::{kind}[]" for name, kind in _EVENT_COLUMNS)
+    + ") AS e("
+    + ", ".join(name for name, _ in _EVENT_COLUMNS)
+    + ")), ob AS (INSERT INTO ingest.outbox (event_id, tenant_id, subject, type, envelope, headers)"
+    " SELECT e.event_id, e.tenant_id, e.subject, e.type, e.envelope, e.headers FROM ev e"
+    " JOIN ins i ON i.integration_id = e.integration_id AND i.delivery_key = e.delivery_key"
+    " WHERE i.inserted RETURNING 1)"
+    " SELECT id, integration_id, delivery_key, inserted FROM ins"
+)
 
-    Returns ``(id, integration_id, delivery_key, inserted)`` for every row. Rows must have
-    distinct (integration, delivery key) pairs.
-    """
+
+def alert_batch_params(
+    rows: Sequence[dict[str, Any]], events: Sequence[dict[str, Any]]
+) -> tuple[str, dict[str, list[Any]]]:
+    """The statement and array parameters that store ``rows`` and, for the rows that are
+    new, their events (``events[i]`` belongs to ``rows[i]``)."""
     params: dict[str, list[Any]] = {name: [] for name, _ in _ALERT_COLUMNS}
     for row in rows:
         for name, _ in _ALERT_COLUMNS:
             value = row[name]
             params[name].append(Jsonb(value) if name == "labels" else value)
-    async with raw_cursor(
-        session, schema="ingest", statement=_INSERT_ALERTS, row_factory=namedtuple_row
-    ) as cursor:
-        await cursor.execute(_INSERT_ALERTS, params)
-        return list(await cursor.fetchall())
+    for name, _ in _EVENT_COLUMNS:
+        params[f"ev_{name}"] = [
+            Jsonb(event[name]) if name == "headers" else event[name] for event in events
+        ]
+    return _INSERT_ALERTS_WITH_EVENTS, params
 
 
 async def touch_integrations(

@@ -15,9 +15,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
+import psycopg
 from opentelemetry import trace
 from prometheus_client import Histogram
+from psycopg.rows import namedtuple_row
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from services.ingest import store
@@ -26,8 +29,8 @@ from services.ingest.mapping import record_to_proto
 from services.ingest.records import AlertRecord, WriteResult
 from triage.events.v1.envelope_pb2 import Envelope
 from triage.ingest.v1 import events_pb2
-from triage.runtime.db import Database, bind_tenants
-from triage.runtime.events import new_envelope
+from triage.runtime.db import Database
+from triage.runtime.events import new_envelope, subject_for
 from triage.runtime.outbox import Outbox
 from triage.runtime.telemetry import extract_context, inject_headers
 
@@ -147,7 +150,7 @@ class AlertWriter:
             results = await self._store(items)
             BATCH_SIZE.observe(sum(len(i.records) for i in items))
             BATCH_SECONDS.observe(time.perf_counter() - started)
-        except (OperationalError, DBAPIError, OSError) as exc:
+        except (OperationalError, DBAPIError, psycopg.OperationalError, OSError) as exc:
             log.warning("alert batch not stored: database unavailable", exc_info=True)
             error = StorageUnavailable("alert storage is unavailable; retry later")
             error.__cause__ = exc
@@ -192,20 +195,14 @@ class AlertWriter:
         stored: dict[tuple[str, str], tuple[str, bool]] = {}
         now = datetime.now(UTC)
         pairs = list(unique.values())
-        async with self._db.transaction(None) as session:
-            await bind_tenants(session, {r.tenant_id for r, _ in pairs})
-            rows = await store.insert_alerts(session, [r.row() for r, _ in pairs])
-            for row in rows:
-                stored[(str(row.integration_id), row.delivery_key)] = (
-                    str(row.id),
-                    bool(row.inserted),
-                )
-            fresh = [(r, h) for r, h in pairs if stored[(r.integration_id, r.delivery_key)][1]]
-            await self._outbox.add(
-                session,
-                *(_received(r) for r, _ in fresh),
-                trace_headers=[h for _, h in fresh],
-            )
+        events = [_event_row(record, headers) for record, headers in pairs]
+        statement, params = store.alert_batch_params([r.row() for r, _ in pairs], events)
+        async with self._db.pipelined_transaction({r.tenant_id for r, _ in pairs}) as tx:
+            cursor = await tx.execute(statement, params, row_factory=namedtuple_row)
+        for row in await cursor.fetchall():
+            stored[(str(row.integration_id), row.delivery_key)] = (str(row.id), bool(row.inserted))
+        if any(inserted for _, inserted in stored.values()):
+            self._outbox.wake()
         for record, _ in pairs:
             self._last_seen[record.integration_id] = now
 
@@ -226,6 +223,20 @@ class AlertWriter:
                 answered.add(key)
             results.append(out)
         return results
+
+
+def _event_row(record: AlertRecord, headers: dict[str, str]) -> dict[str, Any]:
+    envelope = _received(record)
+    return {
+        "integration_id": record.integration_id,
+        "delivery_key": record.delivery_key,
+        "event_id": envelope.event_id,
+        "tenant_id": record.tenant_id,
+        "subject": subject_for(envelope.type, record.tenant_id),
+        "type": envelope.type,
+        "envelope": envelope.SerializeToString(),
+        "headers": headers,
+    }
 
 
 def _received(record: AlertRecord) -> Envelope:
