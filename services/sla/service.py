@@ -474,12 +474,16 @@ class SlaService:
         self, *, tenant_id: str, ticket_id: str
     ) -> tuple[TicketView, list[ClockRecord], datetime]:
         """A ticket's projection and clocks, and the instant to report them at."""
+        number = ticket_id.removeprefix("#")
         async with self._db.transaction(tenant_id) as session:
-            view = (
-                await store.get_ticket(session, tenant_id=tenant_id, ticket_id=ticket_id)
-                if _is_uuid(ticket_id)
-                else None
-            )
+            if _is_uuid(ticket_id):
+                view = await store.get_ticket(session, tenant_id=tenant_id, ticket_id=ticket_id)
+            elif number.isdigit():
+                view = await store.get_ticket_by_number(
+                    session, tenant_id=tenant_id, number=int(number)
+                )
+            else:
+                view = None
             if view is None:
                 raise TicketSlaNotFound(f"ticket {ticket_id!r} has no SLA")
             return view, await store.get_clocks(session, view=view), self._time.now()

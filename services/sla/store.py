@@ -411,6 +411,18 @@ async def get_ticket(
     return None if row is None else _view(row)
 
 
+async def get_ticket_by_number(
+    session: AsyncSession, *, tenant_id: str, number: int
+) -> TicketView | None:
+    """The ticket projection by the ticket's per-tenant number (``#1042``)."""
+    row = (
+        await session.execute(
+            select(tickets).where(tickets.c.tenant_id == tenant_id, tickets.c.number == number)
+        )
+    ).first()
+    return None if row is None else _view(row)
+
+
 async def insert_ticket(session: AsyncSession, *, view: TicketView) -> bool:
     """Insert the projection with its snapshot; False if a concurrent handler was first."""
     snapshot = view.snapshot
