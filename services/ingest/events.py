@@ -6,12 +6,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ingest.mapping import provider_to_proto, row_to_proto
 from triage.events.v1.envelope_pb2 import Envelope
 from triage.ingest.v1 import events_pb2
+from triage.rules.v1 import events_pb2 as rule_events
+from triage.rules.v1 import resources_pb2 as rule_pb
 from triage.runtime.bus import BatchConsumer, Bus
 from triage.runtime.consume import transactional_handler
 from triage.runtime.db import Database
@@ -67,6 +69,47 @@ def ticket_closed_consumer(
         durable=OUTBOUND_RESET_DURABLE,
         filter_subjects=[TICKET_CLOSED_SUBJECT],
         handler=transactional_handler(db, Inbox(inbox, OUTBOUND_RESET_DURABLE), on_event),
+        batch_size=batch_size,
+        max_deliveries=max_deliveries,
+    )
+
+
+ROUTED_SUBJECT = "triage.alert.routed.>"
+SUPPRESSION_DURABLE = "ingest-suppression"
+
+
+def suppression_consumer(
+    bus: Bus,
+    db: Database,
+    inbox: Table,
+    alerts: Table,
+    *,
+    batch_size: int = 256,
+    max_deliveries: int = 10,
+) -> BatchConsumer:
+    """Mirrors the rules' window decisions onto the stored alert: suppressed by window W,
+    or routed after all when W ended (ordinary routed alerts need no write)."""
+
+    async def on_event(session: AsyncSession, event: ReceivedEvent) -> None:
+        routed = unpack(event.envelope, rule_events.AlertRouted)
+        suppressed = routed.decision.kind == rule_pb.DECISION_KIND_SUPPRESSED
+        if not suppressed and routed.cause != rule_events.ROUTING_CAUSE_WINDOW_ENDED:
+            return
+        await session.execute(
+            update(alerts)
+            .where(alerts.c.id == routed.alert.alert_id)
+            .values(
+                suppressed=suppressed,
+                suppression_window_id=routed.decision.window_id if suppressed else None,
+            )
+        )
+
+    return BatchConsumer(
+        bus,
+        service=PRODUCER,
+        durable=SUPPRESSION_DURABLE,
+        filter_subjects=[ROUTED_SUBJECT],
+        handler=transactional_handler(db, Inbox(inbox, SUPPRESSION_DURABLE), on_event),
         batch_size=batch_size,
         max_deliveries=max_deliveries,
     )

@@ -11,7 +11,9 @@ import uvicorn
 from sqlalchemy import text
 
 from services.ingest.api import IngestApi, TenantApi
+from services.ingest.events import suppression_consumer
 from services.ingest.gateway.asgi import Gateway
+from services.ingest.models import alert_events, inbox
 from services.ingest.outbound import outbound_reset
 from services.ingest.service import IngestService
 from services.ingest.writer import AlertWriter
@@ -102,5 +104,6 @@ async def wire(rt: Runtime) -> None:
     rt.tasks.append(serve_http)
     reset_consumer, reset_worker = outbound_reset(rt, service.box)
     rt.consumers.append(reset_consumer)
+    rt.consumers.append(suppression_consumer(rt.bus, rt.db, inbox, alert_events))
     rt.tasks.append(reset_worker)
     rt.on_stop.insert(0, stop_http)

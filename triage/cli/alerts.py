@@ -33,11 +33,12 @@ def list_(ctx: CliContext, args: argparse.Namespace) -> int:
                 enum_name(pb.AlertKind, a.kind, "ALERT_KIND_"),
                 enum_name(pb.Severity, a.severity, "SEVERITY_"),
                 a.device_name or a.device_id,
+                "suppressed" if a.suppressed else "",
                 a.summary[:60],
             ]
             for a in reply.alert_events
         ],
-        headers=["id", "received", "provider", "kind", "severity", "device", "summary"],
+        headers=["id", "received", "provider", "kind", "severity", "device", "", "summary"],
     )
     return 0
 
