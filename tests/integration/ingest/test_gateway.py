@@ -8,7 +8,7 @@ import hmac
 import grpc
 import orjson
 import pytest
-from google.protobuf import duration_pb2
+from google.protobuf import duration_pb2, field_mask_pb2
 from nats.js.api import StreamInfo
 
 from tests.integration.ingest.conftest import Ingest, new_id, ninja_trigger
@@ -239,6 +239,28 @@ async def test_integration_crud_and_scopes(ingest: Ingest) -> None:
     )
     assert got.integration.settings.time_zone == "Europe/London"
     assert got.integration.webhook_path == f"/v1/webhooks/datto/{integration_id}"
+    renamed = await ingest.stub.UpdateIntegration(
+        api.UpdateIntegrationRequest(
+            integration=pb.Integration(
+                id=integration_id, display_name="Datto EU", etag=got.integration.etag
+            ),
+            update_mask=field_mask_pb2.FieldMask(paths=["display_name"]),
+        ),
+        metadata=ingest.md(),
+    )
+    assert renamed.integration.display_name == "Datto EU"
+    assert renamed.integration.settings.time_zone == "Europe/London"
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await ingest.stub.UpdateIntegration(
+            api.UpdateIntegrationRequest(
+                integration=pb.Integration(
+                    id=integration_id, display_name="stale", etag=got.integration.etag
+                ),
+                update_mask=field_mask_pb2.FieldMask(paths=["display_name"]),
+            ),
+            metadata=ingest.md(),
+        )
+    assert caught.value.code() == grpc.StatusCode.ABORTED
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await ingest.stub.CreateIntegration(
             api.CreateIntegrationRequest(
