@@ -114,7 +114,11 @@ class IngestApi(api_grpc.IngestServiceServicer):
                     FieldViolation("update_mask", f"unknown or immutable path {p!r}")
                     for p in unknown
                 ]
-                or [FieldViolation("update_mask", "name at least one of " + ", ".join(sorted(allowed)))],
+                or [
+                    FieldViolation(
+                        "update_mask", "name at least one of " + ", ".join(sorted(allowed))
+                    )
+                ],
             )
         top = {p.split(".", 1)[0] for p in paths}
         # Settings are replaced as a whole; an empty api.client_secret keeps the stored one.
