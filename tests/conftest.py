@@ -6,6 +6,9 @@
 from __future__ import annotations
 
 import os
+
+# Tests fork service processes while gRPC is active in this process (see triage.devstack).
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
 import uuid
 from collections.abc import Iterator
 from pathlib import Path

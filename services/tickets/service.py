@@ -572,6 +572,12 @@ class TicketService:
         await store.clear_triggers(session, tenant_id=tenant, dedup_key=key)
         ticket = await store.open_ticket_for_key(session, tenant_id=tenant, dedup_key=key)
         if ticket is None:
+            # Some resets name only their series (a PagerDuty-style resolve carries no
+            # device or payload), so their (device, condition) key differs from the trigger's.
+            ticket = await store.open_ticket_for_series(
+                session, tenant_id=tenant, series_key=alert.series_key
+            )
+        if ticket is None:
             return
         actions = alert.actions
         decision = domain.decide_reset(

@@ -180,6 +180,24 @@ async def open_ticket_for_key(
     return None if row is None else _ticket(row)
 
 
+async def open_ticket_for_series(
+    session: AsyncSession, *, tenant_id: str, series_key: str
+) -> Ticket | None:
+    """The open ticket linked to alert series ``series_key``, locked (newest first)."""
+    t = m.tickets
+    row = (
+        await session.execute(
+            select(t)
+            .where(t.c.tenant_id == tenant_id, t.c.linked_series_keys.contains([series_key]))
+            .where(t.c.closed_at.is_(None))
+            .order_by(t.c.created_at.desc())
+            .limit(1)
+            .with_for_update()
+        )
+    ).first()
+    return None if row is None else _ticket(row)
+
+
 async def last_closed_for_key(
     session: AsyncSession, *, tenant_id: str, dedup_key: str
 ) -> Ticket | None:

@@ -15,23 +15,7 @@ pytestmark = pytest.mark.e2e
 CLOSED = tickets_pb.TICKET_STATUS_CLOSED
 
 
-# A PagerDuty-style resolve names only the dedup key: no device, no condition class. Tickets
-# finds a reset's ticket by (tenant, device, condition) only, so the ticket stays open.
-BARE_RESOLVE_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="generic resolve without payload does not reach its ticket: tickets matches a "
-    "reset by dedup key (device/condition), not by series (services/tickets/service.py "
-    "_on_reset)",
-)
-
-
-def _cases() -> list[object]:
-    return [
-        pytest.param(c, marks=BARE_RESOLVE_BUG) if str(c) == "generic" else c for c in all_cases()
-    ]
-
-
-@pytest.mark.parametrize("case", _cases(), ids=str)
+@pytest.mark.parametrize("case", all_cases(), ids=str)
 async def test_lifecycle(mesh: Mesh, case: ProviderCase) -> None:
     tenant = await mesh.new_tenant(f"e2e {case.provider}")
     await tenant.catch_all_rule()

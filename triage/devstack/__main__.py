@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
+# The supervisor forks service processes while this process has gRPC channels open (health
+# checks, seeding); gRPC's fork handlers can then abort the child. Nothing here needs them.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
+
 import argparse
 import asyncio
 import signal

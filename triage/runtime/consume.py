@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 
+from opentelemetry import trace
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triage.runtime.bus import BatchHandler
 from triage.runtime.db import Database, bind_tenant
 from triage.runtime.events import ReceivedEvent
 from triage.runtime.outbox import Inbox
+from triage.runtime.telemetry import extract_context
 
+_tracer = trace.get_tracer("triage.consume")
 EventHandler = Callable[[AsyncSession, ReceivedEvent], Awaitable[None]]
 
 
@@ -22,10 +25,24 @@ def transactional_handler(db: Database, inbox: Inbox, handle: EventHandler) -> B
     """
 
     async def handle_batch(events: Sequence[ReceivedEvent]) -> None:
+        batch = trace.get_current_span().get_span_context()
+        links = [trace.Link(batch)] if batch.is_valid and len(events) > 1 else []
         async with db.transaction(None) as session:
             for event in events:
-                await bind_tenant(session, event.tenant_id)
-                if await inbox.claim(session, event_id=event.event_id, tenant_id=event.tenant_id):
-                    await handle(session, event)
+                # Each event's work (its SQL, the events it stages) continues its own trace,
+                # also when it shares a batch transaction with other alerts' events.
+                with _tracer.start_as_current_span(
+                    f"handle {event.type}",
+                    context=extract_context(event.headers) if len(events) > 1 else None,
+                    kind=trace.SpanKind.CONSUMER,
+                    links=links,
+                    attributes={"triage.event_id": event.event_id},
+                ):
+                    await bind_tenant(session, event.tenant_id)
+                    claimed = await inbox.claim(
+                        session, event_id=event.event_id, tenant_id=event.tenant_id
+                    )
+                    if claimed:
+                        await handle(session, event)
 
     return handle_batch
