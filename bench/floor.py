@@ -30,7 +30,9 @@ class Floor:
 
     async def _setup(self) -> None:
         for _ in range(8):
-            self._pool.append(await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True))
+            self._pool.append(
+                await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+            )
         await self._pool[0].execute(_TABLE)
         nc = await nats.connect(self._nats_url)
         self._js = nc.jetstream()
@@ -61,8 +63,10 @@ class Floor:
             body += message.get("body", b"")
             more = message.get("more_body", False)
         event_id = str(uuid.uuid4())
-        conn = self._pool.pop() if self._pool else await psycopg.AsyncConnection.connect(
-            self._conninfo, autocommit=True
+        conn = (
+            self._pool.pop()
+            if self._pool
+            else await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
         )
         try:
             await conn.execute(
@@ -76,7 +80,10 @@ class Floor:
             {
                 "type": "http.response.start",
                 "status": 202,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(answer)).encode())],
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(answer)).encode()),
+                ],
             }
         )
         await send({"type": "http.response.body", "body": answer})

@@ -4,73 +4,58 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 from typing import Any
 
-from sqlalchemy.engine import make_url
-
-from bench.harness import run_load, seed_targets, wait_ready
+from bench.harness import floor_process, run_load_async, seed_targets
 from bench.workload import mixed_requests
-from triage.devstack._util import free_port
 from triage.devstack.stack import Stack
 
 CONCURRENCY = (8, 32, 128)
+QUICK_CONCURRENCY = (32,)
 
 
 async def run(stack: Stack, *, quick: bool) -> dict[str, Any]:
     """Measure the floor and the gateway at each concurrency level."""
     count = 3000 if quick else 20000
     seconds = 5.0 if quick else 12.0
+    levels = QUICK_CONCURRENCY if quick else CONCURRENCY
     targets = await seed_targets(stack, tenants=10, providers=("ninjaone", "generic"))
     requests = mixed_requests(targets, count, seed=11)
-    floor_port = free_port()
-    conninfo = make_url(stack.database_url).set(drivername="postgresql").render_as_string(False)
-    floor = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bench.floor",
-            "--port",
-            str(floor_port),
-            "--conninfo",
-            conninfo,
-            "--nats-url",
-            stack.nats_url,
-        ]
-    )
     rows: list[dict[str, Any]] = []
-    try:
-        await wait_ready(f"http://127.0.0.1:{floor_port}/", within=30)
+    async with floor_process(stack) as (floor_url, _):
         profile = os.environ.get("TRIAGE_BENCH_PROFILE")
-        for concurrency in CONCURRENCY:
+        for concurrency in levels:
             spy = None
-            if profile and concurrency == 32:
-                pid = stack.supervisor.pid("ingest")
-                spy = subprocess.Popen(
-                    ["py-spy", "record", "-r", "400", "-d", "4", "-p", str(pid), "-f", "raw",
-                     "-o", profile],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
+            pid = stack.supervisor.pid("ingest")
+            if profile and concurrency == 32 and pid:
+                spy = await asyncio.create_subprocess_exec(
+                    "py-spy",
+                    "record",
+                    "-r",
+                    "400",
+                    "-d",
+                    "4",
+                    "-p",
+                    str(pid),
+                    "-f",
+                    "raw",
+                    "-o",
+                    profile,
+                    stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.DEVNULL,
                 )
-            gateway_result = await asyncio.to_thread(
-                run_load,
+            gateway_result = await run_load_async(
                 stack.endpoints.http,
-                mixed_requests(targets, count, seed=100 + concurrency),
+                mixed_requests(targets, count, seed=100 + concurrency, offset=count * concurrency),
                 concurrency=concurrency,
                 count=count,
                 seconds=seconds,
             )
-            floor_result = await asyncio.to_thread(
-                run_load,
-                f"http://127.0.0.1:{floor_port}",
-                requests,
-                concurrency=concurrency,
-                count=count,
-                seconds=seconds,
+            floor_result = await run_load_async(
+                floor_url, requests, concurrency=concurrency, count=count, seconds=seconds
             )
             if spy is not None:
-                spy.wait(timeout=60)
+                await asyncio.wait_for(spy.wait(), 60)
             floor_result.pop("accepted")
             gateway_result.pop("accepted")
             rows.append(
@@ -83,10 +68,7 @@ async def run(stack: Stack, *, quick: bool) -> dict[str, Any]:
                     else 0.0,
                 }
             )
-        metrics = await _scrape(stack.endpoints.metrics["ingest"])
-    finally:
-        floor.terminate()
-        floor.wait(timeout=20)
+    metrics = await _scrape(stack.endpoints.metrics["ingest"])
     return {"scenario": "gateway", "rows": rows, "ingest_batches": metrics}
 
 

@@ -4,8 +4,9 @@ Keep-alive connections, one request in flight per connection, raw sockets on uvl
 HTTP client library would be the bottleneck). Bounded by a request count and a deadline.
 
 Input: a JSON file of requests ``[{"path", "headers", "body_b64"}]`` cycled in order.
-Output (stdout): JSON with counts per status, throughput and latency percentiles, and the
-send/answer instants of each 202 (for end-to-end latency matching).
+Output (stdout): JSON with counts per status, throughput and latency percentiles, and for
+each accepted alert the instant its request was due (open loop, ``--rate``) or sent, its
+id and the request's index (for end-to-end latency matching).
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+_GRACE = 10.0
+"""Seconds past the deadline an open-loop run still sends what was due before it."""
+
 
 @dataclass
 class Stats:
@@ -26,7 +30,8 @@ class Stats:
 
     latencies: list[float] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
-    accepted: list[tuple[float, str]] = field(default_factory=list)
+    accepted: list[tuple[float, str, int]] = field(default_factory=list)
+    """(wall-clock instant the request was due or sent, alert id, request index)."""
     errors: int = 0
 
 
@@ -57,16 +62,25 @@ async def _worker(
     limit: int,
     deadline: float,
     stats: Stats,
-    rate_gate: asyncio.Semaphore | None,
+    schedule: asyncio.Queue[float] | None,
 ) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     try:
-        while next_index[0] < limit and time.monotonic() < deadline:
-            if rate_gate is not None:
-                await rate_gate.acquire()
+        while True:
+            if schedule is not None:
+                # Open loop: the request was due at ``due``; time it from then, so a queue
+                # in front of a slow server counts (no coordinated omission). A negative
+                # instant means stop; so does falling far behind.
+                due = await schedule.get()
+                if due < 0 or time.monotonic() > deadline + _GRACE:
+                    break
+            elif next_index[0] >= limit or time.monotonic() >= deadline:
+                break
             i = next_index[0]
             next_index[0] += 1
             started = time.monotonic()
+            if schedule is None:
+                due = started
             writer.write(payloads[i % len(payloads)])
             try:
                 status, body = await _read_response(reader)
@@ -75,25 +89,31 @@ async def _worker(
                 writer.close()
                 reader, writer = await asyncio.open_connection(host, port)
                 continue
-            elapsed = time.monotonic() - started
+            now = time.monotonic()
+            elapsed = now - due
             stats.latencies.append(elapsed)
             stats.statuses[status] = stats.statuses.get(status, 0) + 1
             if status == 202:
+                sent = time.time() - elapsed
                 for alert_id in json.loads(body)["alert_ids"]:
-                    stats.accepted.append((time.time() - elapsed, alert_id))
+                    stats.accepted.append((sent, alert_id, i))
     finally:
         writer.close()
 
 
-async def _refill(gate: asyncio.Semaphore, rate: float, deadline: float) -> None:
-    interval = 0.005
-    carry = 0.0
-    while time.monotonic() < deadline:
-        await asyncio.sleep(interval)
-        carry += rate * interval
-        while carry >= 1:
-            gate.release()
-            carry -= 1
+async def _schedule(queue: asyncio.Queue[float], rate: float, limit: int, deadline: float) -> int:
+    """Put the due instant of request k (``start + k / rate``) on ``queue`` when it is due."""
+    start = time.monotonic()
+    k = 0
+    while k < limit:
+        now = time.monotonic()
+        if now >= deadline:
+            return k
+        while k < limit and start + k / rate <= now:
+            queue.put_nowait(start + k / rate)
+            k += 1
+        await asyncio.sleep(min(0.002, max(0.0, start + k / rate - time.monotonic())))
+    return k
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -106,7 +126,12 @@ def percentile(values: list[float], p: float) -> float:
 
 
 async def run(
-    url: str, requests: list[dict[str, Any]], *, concurrency: int, count: int, seconds: float,
+    url: str,
+    requests: list[dict[str, Any]],
+    *,
+    concurrency: int,
+    count: int,
+    seconds: float,
     rate: float | None,
 ) -> dict[str, Any]:
     """Send up to ``count`` requests within ``seconds``; return the measurements."""
@@ -117,17 +142,25 @@ async def run(
     counter = [0]
     started = time.monotonic()
     deadline = started + seconds
-    gate = asyncio.Semaphore(0) if rate else None
+    schedule: asyncio.Queue[float] | None = asyncio.Queue() if rate else None
     tasks = [
         asyncio.create_task(
-            _worker(host, int(port), payloads, counter, count, deadline, stats, gate)
+            _worker(host, int(port), payloads, counter, count, deadline, stats, schedule)
         )
         for _ in range(concurrency)
     ]
-    refill = asyncio.create_task(_refill(gate, rate, deadline)) if gate and rate else None
+    feeder = (
+        asyncio.create_task(_schedule(schedule, rate, count, deadline))
+        if schedule is not None and rate
+        else None
+    )
+    scheduled = 0
+    if feeder is not None and schedule is not None:
+        scheduled = await feeder
+        for _ in tasks:
+            schedule.put_nowait(-1.0)  # after every due request: FIFO
     await asyncio.gather(*tasks)
-    if refill:
-        refill.cancel()
+    dropped = max(0, scheduled - len(stats.latencies) - stats.errors) if scheduled else 0
     elapsed = time.monotonic() - started
     done = len(stats.latencies)
     return {
@@ -139,6 +172,7 @@ async def run(
         "p99_ms": percentile(stats.latencies, 99) * 1000,
         "statuses": {str(k): v for k, v in sorted(stats.statuses.items())},
         "errors": stats.errors,
+        "dropped": dropped,
         "accepted": stats.accepted,
     }
 

@@ -84,17 +84,24 @@ def _alertmanager(series: str, status: str, n: int) -> bytes:
 
 
 def mixed_requests(
-    targets: list[Target], count: int, *, seed: int = 7, open_problems: int = 200
+    targets: list[Target],
+    count: int,
+    *,
+    seed: int = 7,
+    open_problems: int = 200,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
     """``count`` requests: ~70 % repeats of open problems, ~20 % new problems, ~10 % resets.
 
     Every request is a distinct delivery (repeats carry a new event id), so each one is a
-    real occurrence, not a duplicate.
+    real occurrence, not a duplicate. ``offset`` numbers the requests from there, so
+    several mixes sent to one gateway never collide. Each request says its ``kind``
+    (``trigger`` or ``reset``); the load generator ignores it.
     """
     rng = random.Random(seed)
     open_by_target: dict[int, list[str]] = {i: [] for i in range(len(targets))}
     requests: list[dict[str, Any]] = []
-    for n in range(count):
+    for n in range(offset, offset + count):
         index = rng.randrange(len(targets))
         target = targets[index]
         problems = open_by_target[index]
@@ -121,6 +128,7 @@ def _request(target: Target, series: str, kind: str, n: int) -> dict[str, Any]:
         if kind == "trigger":
             body = body.replace(b'"dedup_key"', f'"client":"n{n}","dedup_key"'.encode(), 1)
     return {
+        "kind": kind,
         "path": f"/v1/webhooks/{target.provider}/{target.integration_id}",
         "headers": {"Content-Type": "application/json", "X-Triage-Secret": target.secret},
         "body_b64": base64.b64encode(body).decode(),
