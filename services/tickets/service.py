@@ -227,7 +227,7 @@ class TicketService:
             if settings.is_closed(draft.status):
                 raise InvalidArgument.field("ticket.status", "a new ticket must be open")
             now = self._clock()
-            number = await store.next_number(session, tenant_id=tenant_id)
+            number = await self._next_number(tenant_id)
             ticket = replace(
                 draft,
                 id=str(uuid.uuid4()),
@@ -608,6 +608,13 @@ class TicketService:
                 auto=True,
             )
 
+    async def _next_number(self, tenant_id: str) -> int:
+        # Its own short transaction: holding the tenant's counter row until a batch commits
+        # serialized (and could deadlock) concurrent batches of one tenant. A rolled-back
+        # batch leaves a gap in the numbers, as PSA ticket numbers may have.
+        async with self._db.autonomous_transaction(tenant_id) as session:
+            return await store.next_number(session, tenant_id=tenant_id)
+
     async def _open_from_alert(
         self, session: AsyncSession, alert: RoutedAlert, times: Sequence[datetime]
     ) -> Ticket:
@@ -615,7 +622,7 @@ class TicketService:
         now = self._clock()
         tenant = alert.tenant_id
         first = min(times) if times else alert.occurred_at
-        number = await store.next_number(session, tenant_id=tenant)
+        number = await self._next_number(tenant)
         ticket = Ticket(
             id=str(uuid.uuid4()),
             tenant_id=tenant,

@@ -124,6 +124,7 @@ class BatchConsumer:
         max_deliveries: int = 10,
         ack_wait_seconds: float = 30.0,
         fetch_timeout_seconds: float = 1.0,
+        concurrency: int = 4,
     ) -> None:
         self._bus = bus
         self._service = service
@@ -134,6 +135,7 @@ class BatchConsumer:
         self._max_deliveries = max_deliveries
         self._ack_wait = ack_wait_seconds
         self._fetch_timeout = fetch_timeout_seconds
+        self._concurrency = max(1, concurrency)
 
     async def run(self) -> None:
         """Fetch and handle batches until cancelled."""
@@ -148,6 +150,12 @@ class BatchConsumer:
             filter_subject=self._filters[0] if len(self._filters) == 1 else None,
         )
         await self._bus.js.add_consumer(stream, config)
+        # Several fetchers per process: a batch's transaction is bound by round trips, not
+        # CPU, so batches in flight together multiply throughput like extra replicas would
+        # (handlers already tolerate other replicas handling neighbouring events).
+        await asyncio.gather(*(self._fetch_loop(stream) for _ in range(self._concurrency)))
+
+    async def _fetch_loop(self, stream: str) -> None:
         sub = await self._bus.js.pull_subscribe_bind(self.durable, stream)
         try:
             while True:

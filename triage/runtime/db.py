@@ -67,6 +67,8 @@ class Database:
         )
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         trace_statements(self.engine.sync_engine, schema)
+        self._url = url
+        self._autonomous: async_sessionmaker[AsyncSession] | None = None
 
     @asynccontextmanager
     async def transaction(self, tenant_id: str | None) -> AsyncIterator[AsyncSession]:
@@ -106,6 +108,25 @@ class Database:
                     yield PipelinedTransaction(driver)
 
     @asynccontextmanager
+    async def autonomous_transaction(self, tenant_id: str) -> AsyncIterator[AsyncSession]:
+        """A short transaction that commits on its own, from a separate small pool.
+
+        For allocations (counters) that must not stay locked until the caller's own
+        transaction commits; the separate pool means it never waits behind the caller's
+        connections. If the caller then rolls back, what was allocated stays consumed.
+        """
+        if self._autonomous is None:
+            engine = create_async_engine(
+                self._url, pool_size=2, max_overflow=2, connect_args={"prepare_threshold": None}
+            )
+            trace_statements(engine.sync_engine, self.schema)
+            self._autonomous = async_sessionmaker(engine, expire_on_commit=False)
+        async with self._autonomous() as session:
+            async with session.begin():
+                await session.execute(_ENTER_TENANT, {"role": self.role, "tenant": tenant_id})
+                yield session
+
+    @asynccontextmanager
     async def system_transaction(self) -> AsyncIterator[AsyncSession]:
         """One transaction as the schema owner, across tenants.
 
@@ -120,6 +141,9 @@ class Database:
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
+        if self._autonomous is not None:
+            bind = self._autonomous.kw["bind"]
+            await bind.dispose()
 
 
 def trace_statements(engine: Engine, schema: str) -> None:
