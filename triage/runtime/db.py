@@ -121,10 +121,9 @@ class Database:
             )
             trace_statements(engine.sync_engine, self.schema)
             self._autonomous = async_sessionmaker(engine, expire_on_commit=False)
-        async with self._autonomous() as session:
-            async with session.begin():
-                await session.execute(_ENTER_TENANT, {"role": self.role, "tenant": tenant_id})
-                yield session
+        async with self._autonomous() as session, session.begin():
+            await session.execute(_ENTER_TENANT, {"role": self.role, "tenant": tenant_id})
+            yield session
 
     @asynccontextmanager
     async def system_transaction(self) -> AsyncIterator[AsyncSession]:

@@ -18,6 +18,18 @@ EVENTS_CONSUMED = Counter(
     "Events handled by consumers",
     ["service", "consumer", "outcome"],
 )
+CONSUMER_BATCH = Histogram(
+    "triage_consumer_batch_events",
+    "Events per fetched batch",
+    ["service", "consumer"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+)
+CONSUMER_BATCH_SECONDS = Histogram(
+    "triage_consumer_batch_seconds",
+    "Time to handle one batch (its transaction, commit and acks)",
+    ["service", "consumer"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
 OUTBOX_LAG = Histogram(
     "triage_outbox_publish_lag_seconds",
     "Time from outbox commit to JetStream publish acknowledgement",
