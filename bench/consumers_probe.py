@@ -1,0 +1,129 @@
+"""Probe the consumers under mesh load: events per batch, time per batch, lock waits.
+
+``python -m bench.consumers_probe [--profile SERVICE]`` starts the whole mesh on free
+ports, sends 1,500 webhooks at 250/s, samples ``pg_stat_activity`` for waits, optionally
+records a py-spy profile of one service, and prints each consumer's batch metrics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import httpx
+import psycopg
+from sqlalchemy.engine import make_url
+
+from bench import harness
+from bench.workload import mixed_requests
+from triage.devstack.endpoints import Ports
+from triage.devstack.stack import start_stack
+
+METRICS = ("triage_consumer_batch_events", "triage_consumer_batch_seconds")
+
+
+async def _waits(dsn: str, rounds: int) -> collections.Counter[tuple[object, ...]]:
+    waits: collections.Counter[tuple[object, ...]] = collections.Counter()
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+        for _ in range(rounds):
+            rows = await (
+                await conn.execute(
+                    "SELECT state, wait_event_type, wait_event, left(query, 60) "
+                    "FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ).fetchall()
+            for state, kind, event, query in rows:
+                if state == "active" or kind == "Lock":
+                    waits[(kind, event, query)] += 1
+            await asyncio.sleep(0.1)
+    return waits
+
+
+async def probe(profile: str | None) -> None:
+    """Run the probe and print what it saw."""
+    with tempfile.TemporaryDirectory() as data, open(os.devnull, "w") as quiet:  # noqa: ASYNC230
+        async with start_stack(
+            Path(data), services=True, seed=False, ports=Ports.free(), output=quiet
+        ) as stack:
+            targets = await harness.seed_targets(
+                stack, tenants=10, providers=("ninjaone", "generic")
+            )
+            await harness.seed_catch_all_rules(stack, sorted({t.tenant_id for t in targets}))
+            requests = mixed_requests(targets, 1500)
+            dsn = make_url(stack.database_url).set(drivername="postgresql").render_as_string(False)
+            sampler = asyncio.create_task(_waits(dsn, 40))
+            spy = None
+            if profile:
+                spy = subprocess.Popen(  # noqa: ASYNC220
+                    [
+                        "py-spy",
+                        "record",
+                        "-r",
+                        "300",
+                        "-d",
+                        "6",
+                        "-p",
+                        str(stack.supervisor.pid(profile)),
+                        "-f",
+                        "raw",
+                        "-o",
+                        str(Path(tempfile.gettempdir()) / f"{profile}.prof"),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            sent = await asyncio.to_thread(
+                harness.run_load,
+                stack.endpoints.http,
+                requests,
+                concurrency=16,
+                count=1500,
+                seconds=6,
+                rate=250,
+            )
+            print("sent", sent["requests"], "at", round(sent["throughput"]), "/s")
+            for key, count in (await sampler).most_common(12):
+                print("wait", count, key)
+            if spy is not None:
+                spy.wait()
+                print(f"profile: {Path(tempfile.gettempdir()) / f'{profile}.prof'}")
+            await asyncio.sleep(8)
+            async with httpx.AsyncClient() as client:
+                for name in ("rules", "tickets", "sla", "notify"):
+                    address = stack.endpoints.metrics[name]
+                    url = address if address.startswith("http") else f"http://{address}"
+                    values: dict[tuple[str, str], float] = {}
+                    for line in (await client.get(url + "/metrics")).text.splitlines():
+                        if line.startswith(METRICS) and ("_sum{" in line or "_count{" in line):
+                            metric, _, value = line.rpartition(" ")
+                            consumer = metric.split('consumer="')[1].split('"')[0]
+                            values[(consumer, metric.split("{")[0])] = float(value)
+                    for consumer in sorted({c for c, _ in values}):
+                        events = values.get((consumer, "triage_consumer_batch_events_sum"), 0)
+                        batches = values.get((consumer, "triage_consumer_batch_events_count"), 0)
+                        seconds = values.get((consumer, "triage_consumer_batch_seconds_sum"), 0)
+                        if events:
+                            per_event = seconds / events * 1000
+                            print(
+                                f"{name:8} {consumer:28} events {events:6.0f}"
+                                f" batches {batches:4.0f} ms/event {per_event:6.2f}"
+                            )
+
+
+def main() -> None:
+    """CLI entry point."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--profile", default=None, help="service to record with py-spy")
+    args = parser.parse_args()
+    asyncio.run(probe(args.profile))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
