@@ -12,7 +12,6 @@ import asyncio
 import collections
 import os
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -126,4 +125,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
