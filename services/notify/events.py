@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+import uuid
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from google.protobuf.message import Message
+from sqlalchemy import Table, TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notify.domain.model import NotificationMessage, Severity
@@ -17,7 +20,7 @@ from services.notify.domain.policy import (
     EventFacts,
 )
 from services.notify.models import inbox
-from services.notify.planning import Notifiable, create_deliveries
+from services.notify.planning import Notifiable, create_deliveries_batch
 from triage.events.v1.envelope_pb2 import Envelope
 from triage.ingest.v1 import events_pb2 as ingest_events
 from triage.ingest.v1 import resources_pb2 as ingest_pb
@@ -25,9 +28,8 @@ from triage.notify.v1 import events_pb2 as notify_events
 from triage.notify.v1 import resources_pb2 as pb
 from triage.rules.v1 import events_pb2 as rules_events
 from triage.rules.v1 import resources_pb2 as rules_pb
-from triage.runtime.bus import BatchConsumer, Bus
-from triage.runtime.consume import transactional_handler
-from triage.runtime.db import Database, after_commit
+from triage.runtime.bus import BatchConsumer, BatchHandler, Bus
+from triage.runtime.db import Database, after_commit, bind_tenants
 from triage.runtime.events import ReceivedEvent, from_timestamp, new_envelope, unpack
 from triage.runtime.outbox import Inbox
 from triage.sla.v1 import events_pb2 as sla_events
@@ -72,30 +74,75 @@ def build_consumers(
     out: list[BatchConsumer] = []
     for durable, subjects in CONSUMERS.items():
         name = durable + durable_suffix
-
-        async def handle(session: AsyncSession, event: ReceivedEvent) -> None:
-            item = notifiable(event.envelope)
-            if item is None:
-                return
-            created = await create_deliveries(
-                session, tenant_id=event.tenant_id, item=item, now=clock()
-            )
-            if created:
-                after_commit(session, wake)
-
         out.append(
             BatchConsumer(
                 bus,
                 service=PRODUCER,
                 durable=name,
                 filter_subjects=[s.format(tenant=tenant) for s in subjects],
-                handler=transactional_handler(db, Inbox(inbox, name), handle),
+                handler=batch_handler(db, Inbox(inbox, name), wake=wake, clock=clock),
                 batch_size=batch_size,
                 max_deliveries=max_deliveries,
                 fetch_timeout_seconds=fetch_timeout_seconds,
             )
         )
     return out
+
+
+def batch_handler(
+    db: Database, inbox: Inbox, *, wake: Callable[[], None], clock: Callable[[], datetime]
+) -> BatchHandler:
+    """One transaction per batch, as :func:`triage.runtime.consume.transactional_handler`.
+
+    The batch's tenants are bound together, the inbox claims every event in one statement
+    (a redelivered event is skipped), the tenants' policies are read once and matched in
+    Python, and only events with targets reach the channel lookup and delivery insert.
+    """
+
+    async def handle_batch(events: Sequence[ReceivedEvent]) -> None:
+        async with db.transaction(None) as session:
+            await bind_tenants(session, {e.tenant_id for e in events})
+            fresh = await claim_events(session, inbox, events)
+            items = [
+                (event.tenant_id, item)
+                for event in fresh
+                if (item := notifiable(event.envelope)) is not None
+            ]
+            if await create_deliveries_batch(session, items=items, now=clock()):
+                after_commit(session, wake)
+
+    return handle_batch
+
+
+@functools.cache
+def _claim_sql(table: Table) -> TextClause:
+    return text(
+        f"INSERT INTO {table.schema}.{table.name} (consumer, event_id, tenant_id) "
+        "SELECT :consumer, e, t FROM unnest(CAST(:event_ids AS uuid[]), "
+        "CAST(:tenant_ids AS uuid[])) AS x(e, t) "
+        "ON CONFLICT DO NOTHING RETURNING event_id::text"
+    )
+
+
+async def claim_events(
+    session: AsyncSession, inbox: Inbox, events: Sequence[ReceivedEvent]
+) -> list[ReceivedEvent]:
+    """The events ``inbox`` had not seen (first occurrence of each id), claimed at once."""
+    first: dict[str, ReceivedEvent] = {}
+    for event in events:
+        first.setdefault(str(uuid.UUID(event.event_id)), event)
+    if not first:
+        return []
+    rows = await session.execute(
+        _claim_sql(inbox.table),
+        {
+            "consumer": inbox.consumer,
+            "event_ids": list(first),
+            "tenant_ids": [e.tenant_id for e in first.values()],
+        },
+    )
+    claimed = set(rows.scalars())
+    return [event for key, event in first.items() if key in claimed]
 
 
 def _severity(value: int) -> int:

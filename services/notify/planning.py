@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notify import store
 from services.notify.convert import message_to_json, policy_from_row
 from services.notify.domain.idempotency import idempotency_key
 from services.notify.domain.model import NotificationMessage
-from services.notify.domain.policy import EventFacts, plan_targets
+from services.notify.domain.policy import EventFacts, Policy, Target, plan_targets
+from services.notify.models import channels as channels_table
+from services.notify.models import policies as policies_table
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +50,17 @@ async def create_deliveries(
         return []
     wanted = [t.channel_id for t in targets if _uuid(t.channel_id)]
     channels = await store.channels_by_id(session, tenant_id=tenant_id, channel_ids=wanted)
+    rows = _rows(tenant_id, item, targets, channels, now)
+    return await store.insert_deliveries(session, rows)
+
+
+def _rows(
+    tenant_id: str,
+    item: Notifiable,
+    targets: Sequence[Target],
+    channels: Mapping[str, Any],
+    now: datetime,
+) -> list[dict[str, Any]]:
     message = item.message
     rows: list[dict[str, Any]] = []
     for target in targets:
@@ -79,7 +95,90 @@ async def create_deliveries(
                 "updated_at": now,
             }
         )
-    return await store.insert_deliveries(session, rows)
+    return rows
+
+
+# Prebuilt once: every enabled policy of a set of tenants (the batch's), oldest first, and
+# the channels a batch's deliveries name. Matching by event type happens in Python.
+_UUIDS = ARRAY(UUID(as_uuid=False))
+_ENABLED_POLICIES = (
+    select(
+        policies_table.c.id,
+        policies_table.c.tenant_id,
+        policies_table.c.event_types,
+        policies_table.c.channel_ids,
+        policies_table.c.disabled,
+        policies_table.c.filter,
+    )
+    .where(
+        policies_table.c.tenant_id == any_(bindparam("tenants", type_=_UUIDS)),
+        policies_table.c.disabled.is_(False),
+    )
+    .order_by(policies_table.c.created_at, policies_table.c.id)
+)
+_CHANNELS = select(
+    channels_table.c.id,
+    channels_table.c.tenant_id,
+    channels_table.c.kind,
+    channels_table.c.destination,
+    channels_table.c.disabled,
+).where(
+    channels_table.c.tenant_id == any_(bindparam("tenants", type_=_UUIDS)),
+    channels_table.c.id == any_(bindparam("ids", type_=_UUIDS)),
+)
+
+
+async def enabled_policies(
+    session: AsyncSession, *, tenant_ids: Sequence[str]
+) -> dict[str, list[Policy]]:
+    """Each tenant's enabled policies, oldest first, in one statement."""
+    found: dict[str, list[Policy]] = {t: [] for t in tenant_ids}
+    if not tenant_ids:
+        return found
+    for row in await session.execute(_ENABLED_POLICIES, {"tenants": list(tenant_ids)}):
+        found.setdefault(str(row.tenant_id), []).append(policy_from_row(row))
+    return found
+
+
+async def create_deliveries_batch(
+    session: AsyncSession,
+    *,
+    items: Sequence[tuple[str, Notifiable]],
+    now: datetime,
+    policies: Mapping[str, Sequence[Policy]] | None = None,
+) -> list[str]:
+    """:func:`create_deliveries` for many (tenant, item) pairs, in at most three statements.
+
+    The tenants' policies are read once (or taken from ``policies``) and matched in Python;
+    the channels and the delivery inserts are only touched when some item has targets.
+    """
+    if not items:
+        return []
+    if policies is None:
+        policies = await enabled_policies(
+            session, tenant_ids=sorted({tenant for tenant, _ in items})
+        )
+    planned: list[tuple[str, Notifiable, list[Target]]] = []
+    for tenant_id, item in items:
+        targets = plan_targets(policies.get(tenant_id, ()), item.facts)
+        if targets:
+            planned.append((tenant_id, item, targets))
+    if not planned:
+        return []
+    wanted = sorted(
+        {t.channel_id for _, _, targets in planned for t in targets if _uuid(t.channel_id)}
+    )
+    by_tenant: dict[str, dict[str, Any]] = {}
+    if wanted:
+        rows = await session.execute(
+            _CHANNELS, {"tenants": sorted({t for t, _, _ in planned}), "ids": wanted}
+        )
+        for row in rows:
+            by_tenant.setdefault(str(row.tenant_id), {})[str(row.id)] = row._mapping
+    deliveries: list[dict[str, Any]] = []
+    for tenant_id, item, targets in planned:
+        deliveries.extend(_rows(tenant_id, item, targets, by_tenant.get(tenant_id, {}), now))
+    return await store.insert_deliveries(session, deliveries)
 
 
 def _uuid(value: str) -> bool:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from google.protobuf import timestamp_pb2
 from google.protobuf.message import Message
-from sqlalchemy import Table
+from sqlalchemy import Table, TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.sla.convert import (
@@ -32,7 +34,7 @@ from triage.events.v1.envelope_pb2 import Envelope
 from triage.ingest.v1 import events_pb2 as ingest_events
 from triage.runtime.bus import BatchConsumer, BatchHandler, Bus
 from triage.runtime.consume import transactional_handler
-from triage.runtime.db import Database
+from triage.runtime.db import Database, bind_tenants
 from triage.runtime.events import ReceivedEvent, from_timestamp, new_envelope, unpack
 from triage.runtime.outbox import Inbox
 from triage.sla.v1 import events_pb2 as pb
@@ -256,8 +258,11 @@ def met(view: TicketView, record: ClockRecord, *, at: datetime, after_breach: bo
 
 # --- consumers ---------------------------------------------------------------------------------
 
-ChangeHandler = Callable[[AsyncSession, str, TicketChange], Awaitable[None]]
+ChangesHandler = Callable[
+    [AsyncSession, Sequence[tuple[str, TicketChange, dict[str, str] | None]]], Awaitable[None]
+]
 ZoneHandler = Callable[[AsyncSession, str, str], Awaitable[None]]
+_TRACE_KEYS = ("traceparent", "tracestate", "baggage")
 
 
 def _ticket_order(event: ReceivedEvent) -> str:
@@ -277,29 +282,82 @@ def _sorted(handler: BatchHandler) -> BatchHandler:
     return handle
 
 
+@functools.cache
+def _claim_sql(table: Table) -> TextClause:
+    return text(
+        f"INSERT INTO {table.schema}.{table.name} (consumer, event_id, tenant_id) "
+        "SELECT :consumer, e, t FROM unnest(CAST(:event_ids AS uuid[]), "
+        "CAST(:tenant_ids AS uuid[])) AS x(e, t) "
+        "ON CONFLICT DO NOTHING RETURNING event_id::text"
+    )
+
+
+async def claim_events(
+    session: AsyncSession, inbox: Inbox, events: Sequence[ReceivedEvent]
+) -> list[ReceivedEvent]:
+    """The events ``inbox`` had not seen (first occurrence of each id), claimed at once."""
+    first: dict[str, ReceivedEvent] = {}
+    for event in events:
+        first.setdefault(str(uuid.UUID(event.event_id)), event)
+    if not first:
+        return []
+    rows = await session.execute(
+        _claim_sql(inbox.table),
+        {
+            "consumer": inbox.consumer,
+            "event_ids": list(first),
+            "tenant_ids": [e.tenant_id for e in first.values()],
+        },
+    )
+    claimed = set(rows.scalars())
+    return [event for key, event in first.items() if key in claimed]
+
+
+def changes_handler(db: Database, inbox: Inbox, on_changes: ChangesHandler) -> BatchHandler:
+    """One transaction per batch, as :func:`triage.runtime.consume.transactional_handler`:
+    the batch's tenants bound together, the inbox claiming every event in one statement (a
+    redelivery is skipped), and the ticket changes handed over together, in order, each
+    with its own trace context."""
+
+    async def handle_batch(events: Sequence[ReceivedEvent]) -> None:
+        async with db.transaction(None) as session:
+            await bind_tenants(session, {e.tenant_id for e in events})
+            fresh = await claim_events(session, inbox, events)
+            single = len(events) == 1
+            changes = [
+                (
+                    event.tenant_id,
+                    change,
+                    None
+                    if single
+                    else {k: v for k in _TRACE_KEYS if (v := event.headers.get(k)) is not None},
+                )
+                for event in fresh
+                if (change := ticket_change(event.envelope)) is not None and change.ticket.ticket_id
+            ]
+            if changes:
+                await on_changes(session, changes)
+
+    return handle_batch
+
+
 def ticket_consumer(
     bus: Bus,
     db: Database,
     inbox_table: Table,
-    on_change: ChangeHandler,
+    on_changes: ChangesHandler,
     *,
     batch_size: int = 256,
     max_deliveries: int = 10,
     fetch_timeout_seconds: float = 1.0,
 ) -> BatchConsumer:
     """The durable consumer of ``ticket.*``: one transaction per fetched batch."""
-
-    async def handle(session: AsyncSession, event: ReceivedEvent) -> None:
-        change = ticket_change(event.envelope)
-        if change is not None and change.ticket.ticket_id:
-            await on_change(session, event.tenant_id, change)
-
     return BatchConsumer(
         bus,
         service=PRODUCER,
         durable=TICKETS_DURABLE,
         filter_subjects=[TICKET_SUBJECT],
-        handler=_sorted(transactional_handler(db, Inbox(inbox_table, TICKETS_DURABLE), handle)),
+        handler=_sorted(changes_handler(db, Inbox(inbox_table, TICKETS_DURABLE), on_changes)),
         batch_size=batch_size,
         max_deliveries=max_deliveries,
         fetch_timeout_seconds=fetch_timeout_seconds,

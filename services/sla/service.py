@@ -60,6 +60,7 @@ from triage.events.v1.envelope_pb2 import Envelope
 from triage.runtime.db import Database, after_commit
 from triage.runtime.idempotency import remember, replay
 from triage.runtime.outbox import Outbox
+from triage.runtime.telemetry import inject_headers
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,28 @@ class FireResult:
     fired: int
     lateness: tuple[float, ...] = ()
     """Seconds between each fired threshold's instant and its firing."""
+
+
+IncomingChange = tuple[str, TicketChange, dict[str, str] | None]
+"""(tenant, change, trace headers of the event or None for the current context)."""
+
+
+class ConcurrentStart(RuntimeError):
+    """Another transaction inserted a ticket this batch meant to start; retry the events."""
+
+
+def _after_change(
+    records: Sequence[ClockRecord],
+    saved: Sequence[tuple[str, ClockRecord]],
+    stopped: Sequence[tuple[str, str, TargetKind]],
+) -> list[ClockRecord]:
+    """A ticket's clocks after one change staged ``saved`` and ``stopped`` for it."""
+    by_kind = {r.kind: r for r in records}
+    for _, _, kind in stopped:
+        by_kind.pop(kind, None)
+    for _, record in saved:
+        by_kind[record.kind] = record
+    return [by_kind[k] for k in sorted(by_kind, key=lambda k: k.value)]
 
 
 class SlaService:
@@ -525,49 +548,101 @@ class SlaService:
         self, session: AsyncSession, tenant_id: str, change: TicketChange
     ) -> None:
         """Move a ticket's clocks for one ticket event (inside the consumer's transaction)."""
-        batch = _Batch()
-        ticket_id = change.ticket.ticket_id
-        view = await store.get_ticket(session, tenant_id=tenant_id, ticket_id=ticket_id, lock=True)
-        if view is None:
-            started = await self._start(session, tenant_id, change, batch)
-            if started is None:
-                view = await store.get_ticket(
-                    session, tenant_id=tenant_id, ticket_id=ticket_id, lock=True
-                )
-                assert view is not None
-                records = await store.get_clocks(session, view=view, lock=True)
-            else:
-                view, records = started
-                if change.kind is ChangeKind.OPENED:
-                    await self._flush(session, batch)
-                    return
-        else:
-            records = await store.get_clocks(session, view=view, lock=True)
-        if change.kind is not ChangeKind.OPENED:
-            view = await self._apply(session, view, records, change, batch)
-            await store.save_ticket(session, view=view)
-        await self._flush(session, batch)
+        await self.on_ticket_changes(session, [(tenant_id, change, None)])
 
-    async def _start(
-        self, session: AsyncSession, tenant_id: str, change: TicketChange, batch: _Batch
-    ) -> tuple[TicketView, list[ClockRecord]] | None:
-        facts = change.ticket
-        zone = await store.tenant_zone(session, tenant_id=tenant_id) or DEFAULT_ZONE
-        candidates = await store.candidate_policies(
-            session, tenant_id=tenant_id, client_id=facts.client_id, queue=facts.queue
+    async def on_ticket_changes(
+        self, session: AsyncSession, changes: Sequence[IncomingChange]
+    ) -> None:
+        """Move clocks for a batch of ticket events, in order, inside one transaction.
+
+        The batch's tickets and clocks are read (and locked, in key order) in two statements,
+        policies and zones for new tickets once per tenant, and every write at the end in
+        one statement per table; a change that moves nothing writes nothing but the ticket's
+        facts. Each event's outgoing events carry its own trace headers (None: current).
+        """
+        if not changes:
+            return
+        keys = sorted({(tenant_id, change.ticket.ticket_id) for tenant_id, change, _ in changes})
+        loaded = await store.tickets_for_update(session, keys=keys)
+        views: dict[tuple[str, str], TicketView] = dict(loaded)
+        clocks = await store.clocks_for_update(session, views=loaded)
+        starting = sorted({k[0] for k in keys if k not in loaded})
+        zones = await store.tenant_zones(session, tenant_ids=starting)
+        candidates = await store.tenant_policies(session, tenant_ids=starting)
+        calendars: dict[tuple[str, str], CalendarSpec | None] = {}
+        created: dict[tuple[str, str], None] = {}
+        batch = _Batch()
+        headers: list[dict[str, str] | None] = []
+        for tenant_id, change, trace_headers in changes:
+            key = (tenant_id, change.ticket.ticket_id)
+            view = views.get(key)
+            first_envelope = len(batch.envelopes)
+            first_clock = len(batch.clocks)
+            first_stop = len(batch.stopped)
+            if view is None:
+                view, records = await self._start_in_batch(
+                    session,
+                    tenant_id,
+                    change,
+                    batch,
+                    zone=zones.get(tenant_id) or DEFAULT_ZONE,
+                    candidates=candidates.get(tenant_id, []),
+                    calendars=calendars,
+                )
+                created[key] = None
+                views[key] = view
+            else:
+                records = clocks[key]
+            if change.kind is not ChangeKind.OPENED:
+                view = await self._apply(session, view, list(records), change, batch)
+                views[key] = view
+            clocks[key] = _after_change(
+                records, batch.clocks[first_clock:], batch.stopped[first_stop:]
+            )
+            headers.extend([trace_headers] * (len(batch.envelopes) - first_envelope))
+        inserted = await store.insert_tickets(session, views=[views[k] for k in created])
+        if len(inserted) != len(created):
+            raise ConcurrentStart("another handler started one of these tickets first")
+        await store.save_tickets(
+            session,
+            views=[v for k, v in views.items() if k in loaded and v != loaded[k]],
         )
+        # One row per clock: the last state each touched clock reached in this batch.
+        touched = {(t, r.ticket_id, r.kind) for t, r in batch.clocks}
+        batch.clocks = [
+            (tenant_id, record)
+            for (tenant_id, ticket_id), records in clocks.items()
+            for record in records
+            if (tenant_id, ticket_id, record.kind) in touched
+        ]
+        await self._flush(session, batch, headers)
+
+    async def _start_in_batch(
+        self,
+        session: AsyncSession,
+        tenant_id: str,
+        change: TicketChange,
+        batch: _Batch,
+        *,
+        zone: str,
+        candidates: Sequence[PolicySpec],
+        calendars: dict[tuple[str, str], CalendarSpec | None],
+    ) -> tuple[TicketView, list[ClockRecord]]:
+        """The projection and clocks of a ticket new to the sla service (not yet inserted)."""
+        facts = change.ticket
         policy = select_policy(candidates, client_id=facts.client_id, queue=facts.queue)
         policy = policy or default_policy()
         calendar: CalendarSpec | None = None
         if policy.calendar_id:
-            found = await store.get_calendar(
-                session, tenant_id=tenant_id, calendar_id=policy.calendar_id
-            )
-            calendar = found.value if found else None
+            cache_key = (tenant_id, policy.calendar_id)
+            if cache_key not in calendars:
+                found = await store.get_calendar(
+                    session, tenant_id=tenant_id, calendar_id=policy.calendar_id
+                )
+                calendars[cache_key] = found.value if found else None
+            calendar = calendars[cache_key]
         snapshot = Snapshot(policy, calendar or default_calendar(zone))
         view = TicketView(tenant_id=tenant_id, facts=facts, closed=False, snapshot=snapshot)
-        if not await store.insert_ticket(session, view=view):
-            return None
         at = facts.opened_at
         paused = change.kind is ChangeKind.OPENED and facts.status in policy.pause_statuses
         records: list[ClockRecord] = []
@@ -669,13 +744,26 @@ class SlaService:
         tracker.finish()
         return view
 
-    async def _flush(self, session: AsyncSession, batch: _Batch) -> None:
-        for tenant_id, ticket_id, kind in batch.stopped:
+    async def _flush(
+        self,
+        session: AsyncSession,
+        batch: _Batch,
+        trace_headers: Sequence[dict[str, str] | None] | None = None,
+    ) -> None:
+        for tenant_id, ticket_id, kind in dict.fromkeys(batch.stopped):
             await store.delete_clock(session, tenant_id=tenant_id, ticket_id=ticket_id, kind=kind)
         await store.save_clocks(session, records=batch.clocks)
         await store.set_timers(session, records=batch.clocks)
         await store.insert_audit(session, entries=batch.audit)
-        await self._outbox.add(session, *batch.envelopes)
+        if trace_headers is not None and any(h is not None for h in trace_headers):
+            current = inject_headers()
+            await self._outbox.add(
+                session,
+                *batch.envelopes,
+                trace_headers=[current if h is None else h for h in trace_headers],
+            )
+        else:
+            await self._outbox.add(session, *batch.envelopes)
         dues = [nxt[1] for _, r in batch.clocks if (nxt := r.clock.next_threshold()) is not None]
         if dues and self._timer_listeners:
             earliest = min(dues)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import and_, delete, func, literal, or_, select, tuple_, update
+from sqlalchemy import and_, bindparam, delete, func, literal, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -501,18 +501,39 @@ def _clock_values(tenant_id: str, record: ClockRecord) -> dict[str, Any]:
     }
 
 
+def _save_clocks_statement() -> Any:
+    statement = insert(clocks)
+    columns = ("state", "data", "due_at", "breached_at", "breach_due_at", "met_at", "fence")
+    return statement.on_conflict_do_update(
+        index_elements=[clocks.c.tenant_id, clocks.c.ticket_id, clocks.c.kind],
+        set_={**{c: statement.excluded[c] for c in columns}, "updated_at": func.now()},
+    )
+
+
+def _set_timers_statement() -> Any:
+    statement = insert(timers)
+    return statement.on_conflict_do_update(
+        index_elements=[timers.c.tenant_id, timers.c.ticket_id, timers.c.kind],
+        set_={c: statement.excluded[c] for c in ("percent", "due_at", "fence")},
+    )
+
+
+# Built once: the statements every ticket batch runs.
+_SAVE_CLOCKS = _save_clocks_statement()
+_SET_TIMERS = _set_timers_statement()
+_DROP_TIMERS = delete(timers).where(
+    tuple_(timers.c.tenant_id, timers.c.ticket_id, timers.c.kind).in_(
+        bindparam("keys", expanding=True)
+    )
+)
+
+
 async def save_clocks(session: AsyncSession, *, records: Sequence[tuple[str, ClockRecord]]) -> None:
     """Insert or update (tenant, clock) rows; the caller bumped each fence."""
     if not records:
         return
-    statement = insert(clocks)
-    columns = ("state", "data", "due_at", "breached_at", "breach_due_at", "met_at", "fence")
     await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[clocks.c.tenant_id, clocks.c.ticket_id, clocks.c.kind],
-            set_={**{c: statement.excluded[c] for c in columns}, "updated_at": func.now()},
-        ),
-        [_clock_values(tenant, record) for tenant, record in records],
+        _SAVE_CLOCKS, [_clock_values(tenant, record) for tenant, record in records]
     )
 
 
@@ -553,20 +574,12 @@ async def set_timers(session: AsyncSession, *, records: Sequence[tuple[str, Cloc
                 }
             )
     if drops:
-        await session.execute(
-            delete(timers).where(
-                tuple_(timers.c.tenant_id, timers.c.ticket_id, timers.c.kind).in_(drops)
-            )
-        )
+        await session.execute(_DROP_TIMERS, {"keys": drops})
     if upserts:
-        statement = insert(timers)
-        await session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[timers.c.tenant_id, timers.c.ticket_id, timers.c.kind],
-                set_={c: statement.excluded[c] for c in ("percent", "due_at", "fence")},
-            ),
-            upserts,
-        )
+        await session.execute(_SET_TIMERS, upserts)
+
+
+_INSERT_AUDIT = audit.insert()
 
 
 async def insert_audit(session: AsyncSession, *, entries: Sequence[tuple[str, AuditEntry]]) -> None:
@@ -574,7 +587,7 @@ async def insert_audit(session: AsyncSession, *, entries: Sequence[tuple[str, Au
     if not entries:
         return
     await session.execute(
-        audit.insert(),
+        _INSERT_AUDIT,
         [
             {
                 "id": e.id,
@@ -800,3 +813,143 @@ async def delete_timer_if(
             timers.c.fence == fence,
         )
     )
+
+
+# --- batch reads and writes of the ticket consumer ---------------------------------------------
+
+_TICKETS_FOR_UPDATE = (
+    select(tickets)
+    .where(tuple_(tickets.c.tenant_id, tickets.c.ticket_id).in_(bindparam("keys", expanding=True)))
+    .order_by(tickets.c.tenant_id, tickets.c.ticket_id)
+    .with_for_update()
+)
+_CLOCKS_FOR_UPDATE = (
+    select(clocks)
+    .where(tuple_(clocks.c.tenant_id, clocks.c.ticket_id).in_(bindparam("keys", expanding=True)))
+    .order_by(clocks.c.tenant_id, clocks.c.ticket_id, clocks.c.kind)
+    .with_for_update()
+)
+_TENANT_ZONES = select(tenants.c.tenant_id, tenants.c.time_zone).where(
+    tenants.c.tenant_id.in_(bindparam("tenants", expanding=True))
+)
+_TENANT_POLICIES = select(policies).where(
+    policies.c.tenant_id.in_(bindparam("tenants", expanding=True))
+)
+_INSERT_TICKETS = (
+    insert(tickets).on_conflict_do_nothing().returning(tickets.c.tenant_id, tickets.c.ticket_id)
+)
+_SAVED_COLUMNS = (
+    "closed",
+    "first_response_at",
+    "number",
+    "title",
+    "priority",
+    "status",
+    "client_id",
+    "client_name",
+    "queue",
+    "assignee",
+    "reopen_count",
+    "opened_at",
+    "ticket_updated_at",
+)
+_SAVE_TICKET = (
+    update(tickets)
+    .where(
+        tickets.c.tenant_id == bindparam("k_tenant_id"),
+        tickets.c.ticket_id == bindparam("k_ticket_id"),
+    )
+    .values({name: bindparam(f"v_{name}") for name in _SAVED_COLUMNS})
+)
+
+
+async def tickets_for_update(
+    session: AsyncSession, *, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], TicketView]:
+    """Ticket projections by (tenant, ticket), locked in (tenant, ticket) order."""
+    if not keys:
+        return {}
+    rows = await session.execute(_TICKETS_FOR_UPDATE, {"keys": list(keys)})
+    return {(str(r.tenant_id), r.ticket_id): _view(r) for r in rows}
+
+
+async def clocks_for_update(
+    session: AsyncSession, *, views: dict[tuple[str, str], TicketView]
+) -> dict[tuple[str, str], list[ClockRecord]]:
+    """The clocks of ``views``' tickets (first response first), locked in key order."""
+    found: dict[tuple[str, str], list[ClockRecord]] = {k: [] for k in views}
+    if not views:
+        return found
+    rows = await session.execute(_CLOCKS_FOR_UPDATE, {"keys": sorted(views)})
+    for r in rows:
+        key = (str(r.tenant_id), r.ticket_id)
+        found[key].append(_record(r, views[key].snapshot.business))
+    return found
+
+
+async def tenant_zones(session: AsyncSession, *, tenant_ids: Sequence[str]) -> dict[str, str]:
+    """The zones of the tenants among ``tenant_ids`` that told us one."""
+    if not tenant_ids:
+        return {}
+    rows = await session.execute(_TENANT_ZONES, {"tenants": list(tenant_ids)})
+    return {str(r.tenant_id): r.time_zone for r in rows}
+
+
+async def tenant_policies(
+    session: AsyncSession, *, tenant_ids: Sequence[str]
+) -> dict[str, list[PolicySpec]]:
+    """Every policy of each tenant among ``tenant_ids``."""
+    found: dict[str, list[PolicySpec]] = {t: [] for t in tenant_ids}
+    if not tenant_ids:
+        return found
+    for r in await session.execute(_TENANT_POLICIES, {"tenants": list(tenant_ids)}):
+        found.setdefault(str(r.tenant_id), []).append(_policy(r).value)
+    return found
+
+
+def _ticket_values(view: TicketView) -> dict[str, Any]:
+    snapshot = view.snapshot
+    return {
+        "tenant_id": view.tenant_id,
+        "ticket_id": view.facts.ticket_id,
+        "closed": view.closed,
+        "first_response_at": view.first_response_at,
+        "policy_id": snapshot.policy.id,
+        "policy_version": snapshot.policy.version,
+        "calendar_id": snapshot.calendar.id,
+        "calendar_version": snapshot.calendar.version,
+        "policy_snapshot": snapshot.policy.to_json(),
+        "calendar_snapshot": snapshot.calendar.to_json(),
+        **_facts_values(view.facts),
+    }
+
+
+async def insert_tickets(
+    session: AsyncSession, *, views: Sequence[TicketView]
+) -> set[tuple[str, str]]:
+    """Insert projections with their snapshots; the (tenant, ticket) keys actually inserted."""
+    if not views:
+        return set()
+    rows = await session.execute(_INSERT_TICKETS, [_ticket_values(v) for v in views])
+    return {(str(r.tenant_id), r.ticket_id) for r in rows}
+
+
+async def save_tickets(session: AsyncSession, *, views: Sequence[TicketView]) -> None:
+    """:func:`save_ticket` for many projections, in one executemany."""
+    if not views:
+        return
+    params = []
+    for view in views:
+        values = {
+            "closed": view.closed,
+            "first_response_at": view.first_response_at,
+            **_facts_values(view.facts),
+        }
+        params.append(
+            {
+                "k_tenant_id": view.tenant_id,
+                "k_ticket_id": view.facts.ticket_id,
+                **{f"v_{name}": values[name] for name in _SAVED_COLUMNS},
+            }
+        )
+    await session.execute(_SAVE_TICKET, params)

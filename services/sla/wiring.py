@@ -24,7 +24,7 @@ def build(rt: Runtime, *, time: TimeSource | None = None) -> tuple[SlaService, S
             rt.bus,
             rt.db,
             inbox,
-            service.on_ticket_change,
+            service.on_ticket_changes,
             batch_size=rt.settings.consumer_batch_size,
             max_deliveries=rt.settings.consumer_max_deliveries,
         )

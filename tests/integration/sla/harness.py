@@ -233,7 +233,7 @@ class Sla:
         if consume:
             for consumer in (
                 events.ticket_consumer(
-                    bus, db, inbox, service.on_ticket_change, fetch_timeout_seconds=0.2
+                    bus, db, inbox, service.on_ticket_changes, fetch_timeout_seconds=0.2
                 ),
                 events.tenant_consumer(
                     bus, db, inbox, service.on_tenant_zone, fetch_timeout_seconds=0.2
