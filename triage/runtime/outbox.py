@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from triage.events.v1.envelope_pb2 import Envelope
 from triage.runtime.bus import Bus
 from triage.runtime.db import Database, after_commit, raw_cursor
-from triage.runtime.events import subject_for
+from triage.runtime.events import ReceivedEvent, subject_for
 from triage.runtime.metrics import EVENTS_PUBLISHED, OUTBOX_LAG
 from triage.runtime.telemetry import extract_context, inject_headers
 
@@ -259,6 +260,36 @@ class Inbox:
     def __init__(self, table: Table, consumer: str) -> None:
         self.table = table
         self.consumer = consumer
+        self._claim_many_sql = text(
+            f"INSERT INTO {table.schema}.{table.name} (consumer, event_id, tenant_id) "
+            "SELECT :consumer, e, t FROM unnest(CAST(:event_ids AS uuid[]), "
+            "CAST(:tenant_ids AS uuid[])) AS x(e, t) "
+            "ON CONFLICT DO NOTHING RETURNING event_id::text"
+        )
+
+    async def claim_many(
+        self, session: AsyncSession, events: Sequence[ReceivedEvent]
+    ) -> list[ReceivedEvent]:
+        """The events not handled before (first occurrence of each id), claimed at once.
+
+        For batch handlers: one statement for the whole batch. The batch's tenants must be
+        bound (:func:`triage.runtime.db.bind_tenants`).
+        """
+        first: dict[str, ReceivedEvent] = {}
+        for event in events:
+            first.setdefault(str(uuid.UUID(event.event_id)), event)
+        if not first:
+            return []
+        rows = await session.execute(
+            self._claim_many_sql,
+            {
+                "consumer": self.consumer,
+                "event_ids": list(first),
+                "tenant_ids": [e.tenant_id for e in first.values()],
+            },
+        )
+        claimed = set(rows.scalars())
+        return [event for key, event in first.items() if key in claimed]
 
     async def claim(self, session: AsyncSession, *, event_id: str, tenant_id: str) -> bool:
         """True the first time this consumer sees ``event_id``; False for a redelivery."""

@@ -167,3 +167,39 @@ async def test_an_event_that_keeps_failing_is_dead_lettered(fresh_db: str, nats_
         assert max(attempts) == 3
     finally:
         await demo.stop()
+
+
+async def test_inbox_claims_a_batch_once(fresh_db: str, nats_url: str) -> None:
+    from tests.integration.runtime.demo_schema import inbox
+    from triage.runtime.db import bind_tenants
+    from triage.runtime.events import new_envelope
+    from triage.runtime.outbox import Inbox
+
+    demo = await Demo.start(fresh_db, nats_url)
+    try:
+        tenants = [str(uuid.uuid4()), str(uuid.uuid4())]
+        events = [
+            ReceivedEvent(
+                envelope=new_envelope(
+                    tenant_id=tenants[i % 2],
+                    event_type="alert.received",
+                    payload=Envelope(),
+                    producer="test",
+                ),
+                subject="s",
+                headers={},
+                num_delivered=1,
+            )
+            for i in range(4)
+        ]
+        box = Inbox(inbox, "batch")
+        async with demo.db.transaction(None) as session:
+            await bind_tenants(session, tenants)
+            first = await box.claim_many(session, [*events, events[0]])
+        async with demo.db.transaction(None) as session:
+            await bind_tenants(session, tenants)
+            again = await box.claim_many(session, events)
+        assert [e.event_id for e in first] == [e.event_id for e in events]
+        assert again == []
+    finally:
+        await demo.stop()
