@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import functools
-import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from google.protobuf.message import Message
-from sqlalchemy import Table, TextClause, text
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notify.domain.model import NotificationMessage, Severity
 from services.notify.domain.policy import (
@@ -102,7 +98,7 @@ def batch_handler(
     async def handle_batch(events: Sequence[ReceivedEvent]) -> None:
         async with db.transaction(None) as session:
             await bind_tenants(session, {e.tenant_id for e in events})
-            fresh = await claim_events(session, inbox, events)
+            fresh = await inbox.claim_many(session, events)
             items = [
                 (event.tenant_id, item)
                 for event in fresh
@@ -112,37 +108,6 @@ def batch_handler(
                 after_commit(session, wake)
 
     return handle_batch
-
-
-@functools.cache
-def _claim_sql(table: Table) -> TextClause:
-    return text(
-        f"INSERT INTO {table.schema}.{table.name} (consumer, event_id, tenant_id) "
-        "SELECT :consumer, e, t FROM unnest(CAST(:event_ids AS uuid[]), "
-        "CAST(:tenant_ids AS uuid[])) AS x(e, t) "
-        "ON CONFLICT DO NOTHING RETURNING event_id::text"
-    )
-
-
-async def claim_events(
-    session: AsyncSession, inbox: Inbox, events: Sequence[ReceivedEvent]
-) -> list[ReceivedEvent]:
-    """The events ``inbox`` had not seen (first occurrence of each id), claimed at once."""
-    first: dict[str, ReceivedEvent] = {}
-    for event in events:
-        first.setdefault(str(uuid.UUID(event.event_id)), event)
-    if not first:
-        return []
-    rows = await session.execute(
-        _claim_sql(inbox.table),
-        {
-            "consumer": inbox.consumer,
-            "event_ids": list(first),
-            "tenant_ids": [e.tenant_id for e in first.values()],
-        },
-    )
-    claimed = set(rows.scalars())
-    return [event for key, event in first.items() if key in claimed]
 
 
 def _severity(value: int) -> int:

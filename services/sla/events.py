@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import functools
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from google.protobuf import timestamp_pb2
 from google.protobuf.message import Message
-from sqlalchemy import Table, TextClause, text
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.sla.convert import (
@@ -282,37 +280,6 @@ def _sorted(handler: BatchHandler) -> BatchHandler:
     return handle
 
 
-@functools.cache
-def _claim_sql(table: Table) -> TextClause:
-    return text(
-        f"INSERT INTO {table.schema}.{table.name} (consumer, event_id, tenant_id) "
-        "SELECT :consumer, e, t FROM unnest(CAST(:event_ids AS uuid[]), "
-        "CAST(:tenant_ids AS uuid[])) AS x(e, t) "
-        "ON CONFLICT DO NOTHING RETURNING event_id::text"
-    )
-
-
-async def claim_events(
-    session: AsyncSession, inbox: Inbox, events: Sequence[ReceivedEvent]
-) -> list[ReceivedEvent]:
-    """The events ``inbox`` had not seen (first occurrence of each id), claimed at once."""
-    first: dict[str, ReceivedEvent] = {}
-    for event in events:
-        first.setdefault(str(uuid.UUID(event.event_id)), event)
-    if not first:
-        return []
-    rows = await session.execute(
-        _claim_sql(inbox.table),
-        {
-            "consumer": inbox.consumer,
-            "event_ids": list(first),
-            "tenant_ids": [e.tenant_id for e in first.values()],
-        },
-    )
-    claimed = set(rows.scalars())
-    return [event for key, event in first.items() if key in claimed]
-
-
 def changes_handler(db: Database, inbox: Inbox, on_changes: ChangesHandler) -> BatchHandler:
     """One transaction per batch, as :func:`triage.runtime.consume.transactional_handler`:
     the batch's tenants bound together, the inbox claiming every event in one statement (a
@@ -322,7 +289,7 @@ def changes_handler(db: Database, inbox: Inbox, on_changes: ChangesHandler) -> B
     async def handle_batch(events: Sequence[ReceivedEvent]) -> None:
         async with db.transaction(None) as session:
             await bind_tenants(session, {e.tenant_id for e in events})
-            fresh = await claim_events(session, inbox, events)
+            fresh = await inbox.claim_many(session, events)
             single = len(events) == 1
             changes = [
                 (
