@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager
 from datetime import timedelta
+from typing import Any, Protocol
 
 from google.protobuf.message import Message
+from opentelemetry import trace
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,7 +20,7 @@ from triage.rules.v1 import events_pb2 as rules_events
 from triage.rules.v1 import resources_pb2 as rules_pb
 from triage.runtime.bus import BatchConsumer, BatchHandler, Bus
 from triage.runtime.consume import transactional_handler
-from triage.runtime.db import Database
+from triage.runtime.db import Database, bind_tenants
 from triage.runtime.events import (
     ReceivedEvent,
     from_timestamp,
@@ -26,6 +29,7 @@ from triage.runtime.events import (
     unpack,
 )
 from triage.runtime.outbox import Inbox
+from triage.runtime.telemetry import extract_context
 from triage.sla.v1 import events_pb2 as sla_events
 from triage.sla.v1 import resources_pb2 as sla_pb
 from triage.tickets.v1 import events_pb2 as pb
@@ -288,34 +292,68 @@ def _sorted(handler: BatchHandler, key: Callable[[ReceivedEvent], str]) -> Batch
     return handle
 
 
-AlertHandler = Callable[[AsyncSession, RoutedAlert], Awaitable[None]]
 EscalationHandler = Callable[[AsyncSession, str, Escalation], Awaitable[None]]
+_tracer = trace.get_tracer("triage.consume")
+
+
+class AlertService(Protocol):
+    """What the ``alert.routed`` consumer needs of the tickets service."""
+
+    async def on_alert_batch(
+        self,
+        session: AsyncSession,
+        alerts: Sequence[tuple[RoutedAlert, AbstractContextManager[Any]]],
+    ) -> None:
+        """Apply a batch's alerts (their tenants bound, sorted by dedup key)."""
+
+
+def alert_batch_handler(db: Database, inbox: Inbox, service: AlertService) -> BatchHandler:
+    """As :func:`transactional_handler`, batch-aware: one transaction per batch, its tenants
+    bound together, the inbox claiming every event in one statement (a redelivery is
+    skipped), then the alerts handed over together, each with its own ``handle alert.routed``
+    span (continuing its trace)."""
+
+    async def handle_batch(events: Sequence[ReceivedEvent]) -> None:
+        batch = trace.get_current_span().get_span_context()
+        links = [trace.Link(batch)] if batch.is_valid and len(events) > 1 else []
+        async with db.transaction(None) as session:
+            await bind_tenants(session, {e.tenant_id for e in events})
+            alerts: list[tuple[RoutedAlert, AbstractContextManager[Any]]] = []
+            for event in await inbox.claim_many(session, events):
+                if event.type != "alert.routed":
+                    continue
+                scope = _tracer.start_as_current_span(
+                    f"handle {event.type}",
+                    context=extract_context(event.headers) if len(events) > 1 else None,
+                    kind=trace.SpanKind.CONSUMER,
+                    links=links,
+                    attributes={"triage.event_id": event.event_id},
+                )
+                alerts.append((routed_alert(event.envelope), scope))
+            if alerts:
+                await service.on_alert_batch(session, alerts)
+
+    return handle_batch
 
 
 def alert_consumer(
     bus: Bus,
     db: Database,
     inbox_table: Table,
-    on_alert: AlertHandler,
+    service: AlertService,
     *,
     batch_size: int = 256,
     max_deliveries: int = 10,
     fetch_timeout_seconds: float = 1.0,
 ) -> BatchConsumer:
     """The durable consumer of ``alert.routed``."""
-
-    async def handle(session: AsyncSession, event: ReceivedEvent) -> None:
-        if event.type != "alert.routed":
-            return
-        await on_alert(session, routed_alert(event.envelope))
-
     return BatchConsumer(
         bus,
         service=PRODUCER,
         durable=ALERTS_DURABLE,
         filter_subjects=[ALERT_ROUTED_SUBJECT],
         handler=_sorted(
-            transactional_handler(db, Inbox(inbox_table, ALERTS_DURABLE), handle), _alert_order
+            alert_batch_handler(db, Inbox(inbox_table, ALERTS_DURABLE), service), _alert_order
         ),
         batch_size=batch_size,
         max_deliveries=max_deliveries,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
@@ -38,10 +39,12 @@ from services.tickets.domain import (
 )
 from services.tickets.errors import EtagMismatch, TicketNotFound, TicketStateConflict
 from services.tickets.models import requests
-from triage.runtime.db import Database
+from triage.events.v1.envelope_pb2 import Envelope
+from triage.runtime.db import Database, bind_tenants
 from triage.runtime.errors import InvalidArgument
 from triage.runtime.idempotency import remember, replay
 from triage.runtime.outbox import Outbox
+from triage.runtime.telemetry import inject_headers
 
 R = TypeVar("R")
 M = TypeVar("M", bound=Message)
@@ -115,6 +118,62 @@ class Page(Generic[R]):
 
     items: list[R]
     next_position: Any
+
+
+class _Staged:
+    """Writes of the alert batch's occurrence path, held until :meth:`flush`."""
+
+    def __init__(self, session: AsyncSession, outbox: Outbox) -> None:
+        self._session = session
+        self._outbox = outbox
+        self.tickets: dict[str, Ticket] = {}
+        #: Tickets opened in the batch, inserted (in their latest state) at flush.
+        self.new: dict[str, Ticket] = {}
+        self.history: list[tuple[str, HistoryEntry]] = []
+        self.comments: list[tuple[str, Comment]] = []
+        self.events: list[Envelope] = []
+        self.headers: list[dict[str, str]] = []
+        #: Ticket numbers allocated ahead for the tickets this batch will open, by tenant.
+        self.numbers: dict[str, list[int]] = {}
+        #: Dedup keys whose trigger log is cleared (after opening their ticket).
+        self.cleared: dict[tuple[str, str], None] = {}
+
+    def save(self, ticket: Ticket) -> None:
+        """Write ``ticket`` back at flush (its latest state only)."""
+        if ticket.id in self.new:
+            self.new[ticket.id] = ticket
+        else:
+            self.tickets[ticket.id] = ticket
+
+    def event(self, envelope: Envelope) -> None:
+        """Stage ``envelope`` with the trace context current now (the alert's own)."""
+        self.events.append(envelope)
+        self.headers.append(inject_headers())
+
+    async def flush(self) -> None:
+        """Write everything staged, one statement per table, in the order it was staged."""
+        if self.tickets:
+            await store.save_tickets(self._session, list(self.tickets.values()))
+            self.tickets.clear()
+        if self.new:
+            # After the updates: a ticket closed in the batch gave up its key first.
+            inserted = await store.insert_tickets(self._session, list(self.new.values()))
+            if inserted != len(self.new):
+                # Unreachable while the batch holds its keys' locks.
+                raise RuntimeError("an open ticket already holds the key of a new ticket")
+            self.new.clear()
+        if self.comments:
+            await store.add_comments_many(self._session, self.comments)
+            self.comments = []
+        if self.history:
+            await store.add_history_many(self._session, self.history)
+            self.history = []
+        if self.cleared:
+            await store.clear_triggers_many(self._session, list(self.cleared))
+            self.cleared.clear()
+        if self.events:
+            await self._outbox.add(self._session, *self.events, trace_headers=self.headers)
+            self.events, self.headers = [], []
 
 
 class TicketService:
@@ -459,6 +518,91 @@ class TicketService:
         elif alert.kind is domain.AlertKind.RESET:
             await self._on_reset(session, alert)
 
+    async def on_alert_batch(
+        self,
+        session: AsyncSession,
+        alerts: Sequence[tuple[RoutedAlert, AbstractContextManager[Any]]],
+    ) -> None:
+        """Apply a batch's routed alerts, in order, each as :meth:`on_alert` would.
+
+        The alerts' tenants are bound and the alerts sorted by dedup key (each key's in
+        delivery order). The keys are locked up front in that order; the tenants' settings,
+        the keys' open tickets and the series' tombstones are read once. A trigger that adds
+        an occurrence to an open ticket (the common case) or opens one is applied in memory
+        and its writes are staged: each ticket is written once, history, comments and events
+        in one statement each, ticket numbers allocated together. A reset stages its comment
+        and close. Anything else (reopening, persistence) takes the one-alert path after the
+        staged writes are flushed. Each alert's work runs inside its ``scope`` (its trace
+        span); its staged events carry that trace context.
+        """
+        relevant = [
+            a
+            for a, _ in alerts
+            if a.kind is domain.AlertKind.RESET
+            or (a.kind is domain.AlertKind.TRIGGER and a.actions.wants_ticket)
+        ]
+        if not relevant:
+            for _, scope in alerts:
+                with scope:
+                    pass
+            return
+        keys = sorted({(a.tenant_id, a.dedup_key) for a in relevant}, key=lambda k: k[1])
+        series = list(
+            dict.fromkeys(
+                (a.tenant_id, a.series_key) for a in relevant if a.kind is domain.AlertKind.TRIGGER
+            )
+        )
+        await store.lock_many(session, keys)
+        settings = await store.get_settings_many(session, {t for t, _ in keys})
+        stones = await store.tombstones_for(session, series)
+        found = await store.open_tickets_for_keys(session, keys)
+        # The key's open ticket as this transaction has it (staged writes included).
+        open_for: dict[str, Ticket | None] = {k: found.get(k) for _, k in keys}
+        staged = _Staged(session, self._outbox)
+        # A trigger of a key with no open ticket opens one right here when nothing else can
+        # apply: no persistence delay, no reopening (the tenant never reopens).
+        counts = _predicted_opens(relevant, open_for, stones, settings)
+        if counts:
+            staged.numbers = await self._next_numbers(counts)
+        for alert, scope in alerts:
+            with scope:
+                if alert.kind is domain.AlertKind.TRIGGER:
+                    if not alert.actions.wants_ticket or _superseded(alert, stones):
+                        continue
+                    key, tenant_settings = alert.dedup_key, settings[alert.tenant_id]
+                    current = open_for.get(key)
+                    if current is not None:
+                        open_for[key] = await self._occur(
+                            session, current, alert, tenant_settings, staged
+                        )
+                    elif (
+                        tenant_settings.reopen_within <= timedelta(0)
+                        and key in open_for
+                        and alert.actions.persistence_count <= 1
+                    ):
+                        open_for[key] = await self._open_from_alert(
+                            session, alert, (alert.occurred_at,), staged
+                        )
+                        staged.cleared[(alert.tenant_id, key)] = None
+                    else:
+                        await staged.flush()
+                        open_for[key] = await self._on_trigger(session, alert)
+                elif alert.kind is domain.AlertKind.RESET:
+                    touched = await self._on_reset(session, alert, staged, open_for)
+                    stone = stones.get((alert.tenant_id, alert.series_key))
+                    if stone is None or (alert.occurred_at, alert.sequence) > (
+                        stone.reset_at,
+                        stone.reset_sequence,
+                    ):
+                        stones[(alert.tenant_id, alert.series_key)] = store.Tombstone(
+                            alert.occurred_at, alert.sequence
+                        )
+                    if touched is not None and touched.dedup_key in open_for:
+                        open_for[touched.dedup_key] = touched if touched.is_open else None
+        if any(staged.numbers.values()):
+            raise RuntimeError("ticket numbers allocated for the batch were left unused")
+        await staged.flush()
+
     async def on_escalation(
         self, session: AsyncSession, tenant_id: str, escalation: Escalation
     ) -> None:
@@ -488,10 +632,11 @@ class TicketService:
             detail=escalation.label,
         )
 
-    async def _on_trigger(self, session: AsyncSession, alert: RoutedAlert) -> None:
+    async def _on_trigger(self, session: AsyncSession, alert: RoutedAlert) -> Ticket | None:
+        """Apply a trigger; returns the key's open ticket afterwards (None: none is open)."""
         actions = alert.actions
         if not actions.wants_ticket:
-            return
+            return None
         tenant, key = alert.tenant_id, alert.dedup_key
         await store.lock(session, tenant_id=tenant, key=key)
         stone = await store.get_tombstone(session, tenant_id=tenant, series_key=alert.series_key)
@@ -542,8 +687,8 @@ class TicketService:
             ),
         )
         if action is TriggerAction.OCCUR and current is not None:
-            await self._occur(session, current, alert, settings)
-        elif action is TriggerAction.REOPEN and previous is not None:
+            return await self._occur(session, current, alert, settings)
+        if action is TriggerAction.REOPEN and previous is not None:
             reopened = await self._reopen(
                 session,
                 previous,
@@ -553,14 +698,28 @@ class TicketService:
                 author_kind=AuthorKind.SYSTEM,
                 alert_id=alert.alert_id,
             )
-            await self._occur(session, reopened, alert, settings)
-        elif action is TriggerAction.OPEN:
-            await self._open_from_alert(session, alert, times)
+            return await self._occur(session, reopened, alert, settings)
+        if action is TriggerAction.OPEN:
+            opened = await self._open_from_alert(session, alert, times)
             await store.clear_triggers(session, tenant_id=tenant, dedup_key=key)
+            return opened
+        return current
 
-    async def _on_reset(self, session: AsyncSession, alert: RoutedAlert) -> None:
+    async def _on_reset(
+        self,
+        session: AsyncSession,
+        alert: RoutedAlert,
+        staged: _Staged | None = None,
+        open_for: Mapping[str, Ticket | None] | None = None,
+    ) -> Ticket | None:
+        """Apply a reset; returns the ticket it commented on (and maybe closed), if any.
+
+        In a batch (``staged``) the key is already locked and ``open_for`` has the open
+        tickets of the batch's keys as the batch left them.
+        """
         tenant, key = alert.tenant_id, alert.dedup_key
-        await store.lock(session, tenant_id=tenant, key=key)
+        if staged is None:
+            await store.lock(session, tenant_id=tenant, key=key)
         await store.put_tombstone(
             session,
             tenant_id=tenant,
@@ -569,16 +728,26 @@ class TicketService:
             reset_sequence=alert.sequence,
             alert_id=alert.alert_id,
         )
-        await store.clear_triggers(session, tenant_id=tenant, dedup_key=key)
-        ticket = await store.open_ticket_for_key(session, tenant_id=tenant, dedup_key=key)
+        if staged is None:
+            await store.clear_triggers(session, tenant_id=tenant, dedup_key=key)
+        else:
+            staged.cleared[(tenant, key)] = None
+        if staged is not None and open_for is not None and key in open_for:
+            ticket = open_for[key]
+        else:
+            if staged is not None:
+                await staged.flush()
+            ticket = await store.open_ticket_for_key(session, tenant_id=tenant, dedup_key=key)
         if ticket is None:
             # Some resets name only their series (a PagerDuty-style resolve carries no
             # device or payload), so their (device, condition) key differs from the trigger's.
+            if staged is not None:
+                await staged.flush()
             ticket = await store.open_ticket_for_series(
                 session, tenant_id=tenant, series_key=alert.series_key
             )
         if ticket is None:
-            return
+            return None
         actions = alert.actions
         decision = domain.decide_reset(
             origin=domain.reset_origin(alert.labels),
@@ -594,10 +763,16 @@ class TicketService:
             series_key=alert.series_key,
         )
         ticket, _ = await self._comment(
-            session, ticket, decision.comment, Visibility.INTERNAL, AuthorKind.SYSTEM, SYSTEM_ACTOR
+            session,
+            ticket,
+            decision.comment,
+            Visibility.INTERNAL,
+            AuthorKind.SYSTEM,
+            SYSTEM_ACTOR,
+            staged=staged,
         )
         if decision.closes:
-            await self._close(
+            ticket = await self._close(
                 session,
                 ticket,
                 status=Status.CLOSED,
@@ -606,7 +781,18 @@ class TicketService:
                 actor=SYSTEM_ACTOR,
                 reset_alert=decision.reset_alert,
                 auto=True,
+                staged=staged,
             )
+        return ticket
+
+    async def _next_numbers(self, counts: Mapping[str, int]) -> dict[str, list[int]]:
+        # As _next_number, for ``counts[tenant]`` tickets of each tenant at once
+        # (consecutive numbers per tenant), in one short transaction.
+        tenants = sorted(counts)
+        async with self._db.autonomous_transaction(tenants[0]) as session:
+            await bind_tenants(session, tenants)
+            last = await store.next_numbers(session, {t: counts[t] for t in tenants})
+        return {t: list(range(last[t] - counts[t] + 1, last[t] + 1)) for t in tenants}
 
     async def _next_number(self, tenant_id: str) -> int:
         # Its own short transaction: holding the tenant's counter row until a batch commits
@@ -616,13 +802,20 @@ class TicketService:
             return await store.next_number(session, tenant_id=tenant_id)
 
     async def _open_from_alert(
-        self, session: AsyncSession, alert: RoutedAlert, times: Sequence[datetime]
+        self,
+        session: AsyncSession,
+        alert: RoutedAlert,
+        times: Sequence[datetime],
+        staged: _Staged | None = None,
     ) -> Ticket:
         actions = alert.actions
         now = self._clock()
         tenant = alert.tenant_id
         first = min(times) if times else alert.occurred_at
-        number = await self._next_number(tenant)
+        if staged is not None and staged.numbers.get(tenant):
+            number = staged.numbers[tenant].pop(0)
+        else:
+            number = await self._next_number(tenant)
         ticket = Ticket(
             id=str(uuid.uuid4()),
             tenant_id=tenant,
@@ -659,7 +852,9 @@ class TicketService:
             updated_at=now,
             occurrence_comment_at=alert.occurred_at,
         )
-        if not await store.insert_ticket(session, ticket):
+        if staged is not None:
+            staged.new[ticket.id] = ticket
+        elif not await store.insert_ticket(session, ticket):
             # Unreachable while the key lock is held; the unique index is the last word.
             current = await store.open_ticket_for_key(
                 session, tenant_id=tenant, dedup_key=alert.dedup_key
@@ -685,20 +880,27 @@ class TicketService:
             actions.rule_id or SYSTEM_ACTOR,
             changes=assigned,
             detail=f"alert {alert.alert_id}",
+            staged=staged,
         )
-        await self._outbox.add(
-            session,
-            ev.opened(
-                ticket,
-                alert_id=alert.alert_id,
-                series_key=alert.series_key,
-                rule_set_version=alert.rule_set_version,
-            ),
+        opened = ev.opened(
+            ticket,
+            alert_id=alert.alert_id,
+            series_key=alert.series_key,
+            rule_set_version=alert.rule_set_version,
         )
+        if staged is None:
+            await self._outbox.add(session, opened)
+        else:
+            staged.event(opened)
         return ticket
 
     async def _occur(
-        self, session: AsyncSession, ticket: Ticket, alert: RoutedAlert, settings: TenantSettings
+        self,
+        session: AsyncSession,
+        ticket: Ticket,
+        alert: RoutedAlert,
+        settings: TenantSettings,
+        staged: _Staged | None = None,
     ) -> Ticket:
         now = self._clock()
         series = ticket.linked_series_keys
@@ -726,7 +928,10 @@ class TicketService:
             after = replace(
                 after, uncommented_occurrences=0, occurrence_comment_at=alert.occurred_at
             )
-        await store.save_ticket(session, after)
+        if staged is None:
+            await store.save_ticket(session, after)
+        else:
+            staged.save(after)
         await self._history(
             session,
             after,
@@ -734,8 +939,12 @@ class TicketService:
             Cause.ALERT,
             SYSTEM_ACTOR,
             detail=f"alert {alert.alert_id}",
+            staged=staged,
         )
-        await self._outbox.add(session, ev.occurred(after, alert))
+        if staged is None:
+            await self._outbox.add(session, ev.occurred(after, alert))
+        else:
+            staged.event(ev.occurred(after, alert))
         if due:
             body = domain.occurrence_comment(
                 count=ticket.uncommented_occurrences + 1,
@@ -743,7 +952,13 @@ class TicketService:
                 total=after.occurrence_count,
             )
             after, _ = await self._comment(
-                session, after, body, Visibility.INTERNAL, AuthorKind.SYSTEM, SYSTEM_ACTOR
+                session,
+                after,
+                body,
+                Visibility.INTERNAL,
+                AuthorKind.SYSTEM,
+                SYSTEM_ACTOR,
+                staged=staged,
             )
         return after
 
@@ -788,28 +1003,33 @@ class TicketService:
         visibility: Visibility,
         author_kind: AuthorKind,
         author: str,
+        *,
+        staged: _Staged | None = None,
     ) -> tuple[Ticket, Comment]:
         now = self._clock()
-        comment = await store.add_comment(
-            session,
-            tenant_id=ticket.tenant_id,
-            comment=Comment(
-                id=str(uuid.uuid4()),
-                ticket_id=ticket.id,
-                body=body,
-                visibility=visibility,
-                author_kind=author_kind,
-                author=author,
-                created_at=now,
-            ),
+        comment = Comment(
+            id=str(uuid.uuid4()),
+            ticket_id=ticket.id,
+            body=body,
+            visibility=visibility,
+            author_kind=author_kind,
+            author=author,
+            created_at=now,
         )
+        if staged is None:
+            comment = await store.add_comment(session, tenant_id=ticket.tenant_id, comment=comment)
+        else:
+            staged.comments.append((ticket.tenant_id, comment))
         after = replace(
             ticket,
             human_touched=ticket.human_touched or domain.comment_touches(author_kind),
             version=ticket.version + 1,
             updated_at=now,
         )
-        await store.save_ticket(session, after)
+        if staged is None:
+            await store.save_ticket(session, after)
+        else:
+            staged.save(after)
         await self._history(
             session,
             after,
@@ -817,8 +1037,12 @@ class TicketService:
             Cause.HUMAN if author_kind is AuthorKind.HUMAN else Cause.SYSTEM,
             author,
             detail=comment.id,
+            staged=staged,
         )
-        await self._outbox.add(session, ev.commented(after, comment))
+        if staged is None:
+            await self._outbox.add(session, ev.commented(after, comment))
+        else:
+            staged.event(ev.commented(after, comment))
         return after, comment
 
     async def _close(
@@ -832,6 +1056,7 @@ class TicketService:
         actor: str,
         reset_alert: bool,
         auto: bool,
+        staged: _Staged | None = None,
     ) -> Ticket:
         now = self._clock()
         after = replace(
@@ -842,7 +1067,10 @@ class TicketService:
             version=ticket.version + 1,
             updated_at=now,
         )
-        await store.save_ticket(session, after)
+        if staged is None:
+            await store.save_ticket(session, after)
+        else:
+            staged.save(after)
         await self._history(
             session,
             after,
@@ -851,11 +1079,13 @@ class TicketService:
             actor,
             changes=domain.diff(ticket, after, ("status", "close_reason")),
             detail=reason.name,
+            staged=staged,
         )
-        await self._outbox.add(
-            session,
-            ev.closed(after, reason=reason, reset_alert=reset_alert, auto=auto, actor=actor),
-        )
+        closed = ev.closed(after, reason=reason, reset_alert=reset_alert, auto=auto, actor=actor)
+        if staged is None:
+            await self._outbox.add(session, closed)
+        else:
+            staged.event(closed)
         return after
 
     async def _reopen(
@@ -908,21 +1138,22 @@ class TicketService:
         *,
         changes: tuple[FieldChange, ...] = (),
         detail: str = "",
+        staged: _Staged | None = None,
     ) -> None:
-        await store.add_history(
-            session,
-            tenant_id=ticket.tenant_id,
-            entry=HistoryEntry(
-                id=str(uuid.uuid4()),
-                ticket_id=ticket.id,
-                kind=kind,
-                cause=cause,
-                actor=actor,
-                changes=changes,
-                detail=detail,
-                created_at=self._clock(),
-            ),
+        entry = HistoryEntry(
+            id=str(uuid.uuid4()),
+            ticket_id=ticket.id,
+            kind=kind,
+            cause=cause,
+            actor=actor,
+            changes=changes,
+            detail=detail,
+            created_at=self._clock(),
         )
+        if staged is None:
+            await store.add_history(session, tenant_id=ticket.tenant_id, entry=entry)
+        else:
+            staged.history.append((ticket.tenant_id, entry))
 
     async def _find(
         self, session: AsyncSession, tenant_id: str, ref: TicketRef, *, for_update: bool = False
@@ -938,6 +1169,41 @@ class TicketService:
         if found is None:
             raise TicketNotFound(f"ticket {ref} not found")
         return found
+
+
+def _superseded(alert: RoutedAlert, stones: Mapping[tuple[str, str], store.Tombstone]) -> bool:
+    stone = stones.get((alert.tenant_id, alert.series_key))
+    return stone is not None and domain.is_superseded(
+        occurred_at=alert.occurred_at,
+        sequence=alert.sequence,
+        reset_at=stone.reset_at,
+        reset_sequence=stone.reset_sequence,
+    )
+
+
+def _predicted_opens(
+    alerts: Sequence[RoutedAlert],
+    open_for: Mapping[str, Ticket | None],
+    stones: Mapping[tuple[str, str], store.Tombstone],
+    settings: Mapping[str, TenantSettings],
+) -> dict[str, int]:
+    """How many tickets each tenant's alerts of a batch certainly open without the one-alert
+    path, counting only keys that no reset of the batch can affect (a reset can only close
+    tickets, so other keys can open more tickets than counted, never fewer)."""
+    resets = [a for a in alerts if a.kind is domain.AlertKind.RESET]
+    reset_keys = {a.dedup_key for a in resets}
+    reset_series = {(a.tenant_id, a.series_key) for a in resets}
+    unopened = {k for k, t in open_for.items() if t is None and k not in reset_keys}
+    counts: dict[str, int] = {}
+    for a in alerts:
+        if a.dedup_key not in unopened or _superseded(a, stones):
+            continue
+        unopened.discard(a.dedup_key)
+        if (a.tenant_id, a.series_key) in reset_series:
+            continue  # a reset of its series may supersede it: not predictable
+        if a.actions.persistence_count <= 1 and settings[a.tenant_id].reopen_within <= timedelta(0):
+            counts[a.tenant_id] = counts.get(a.tenant_id, 0) + 1
+    return counts
 
 
 def _check_etag(ticket: Ticket, etag: str) -> None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, delete, func, or_, select, text
-from sqlalchemy.dialects.postgresql import insert
+from psycopg.types.json import Jsonb
+from sqlalchemy import Row, Text, and_, any_, bindparam, delete, func, or_, select, text
+from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.tickets import models as m
@@ -29,6 +30,7 @@ from services.tickets.domain import (
     TimeEntry,
     Visibility,
 )
+from triage.runtime.db import raw_cursor
 
 _LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
 _TICKET_ENUMS: dict[str, Any] = {
@@ -55,6 +57,10 @@ async def get_settings(session: AsyncSession, *, tenant_id: str) -> TenantSettin
     ).first()
     if row is None:
         return TenantSettings()
+    return _settings(row)
+
+
+def _settings(row: Row[Any]) -> TenantSettings:
     return TenantSettings(
         closed_statuses=frozenset(Status(s) for s in row.closed_statuses),
         pausing_statuses=frozenset(Status(s) for s in row.pausing_statuses),
@@ -79,18 +85,38 @@ async def put_settings(session: AsyncSession, *, tenant_id: str, settings: Tenan
     )
 
 
+_NEXT_NUMBER = (
+    insert(m.counters)
+    .values(tenant_id=bindparam("tenant_id"), last_number=bindparam("count"))
+    .on_conflict_do_update(
+        index_elements=[m.counters.c.tenant_id],
+        set_={"last_number": m.counters.c.last_number + bindparam("count")},
+    )
+    .returning(m.counters.c.last_number)
+)
+
+
 async def next_number(session: AsyncSession, *, tenant_id: str) -> int:
     """The tenant's next human ticket number (from its counter row, locked until commit)."""
-    c = m.counters
-    result = await session.execute(
-        insert(c)
-        .values(tenant_id=tenant_id, last_number=1)
-        .on_conflict_do_update(
-            index_elements=[c.c.tenant_id], set_={"last_number": c.c.last_number + 1}
-        )
-        .returning(c.c.last_number)
-    )
+    result = await session.execute(_NEXT_NUMBER, {"tenant_id": tenant_id, "count": 1})
     return int(result.scalar_one())
+
+
+_NEXT_NUMBERS = (
+    f"INSERT INTO {m.SCHEMA}.ticket_counters AS c (tenant_id, last_number) "
+    "SELECT * FROM unnest(%(tenants)s::uuid[], %(counts)s::bigint[]) "
+    "ON CONFLICT (tenant_id) DO UPDATE SET last_number = c.last_number + excluded.last_number "
+    "RETURNING tenant_id::text, last_number"
+)
+
+
+async def next_numbers(session: AsyncSession, counts: Mapping[str, int]) -> dict[str, int]:
+    """For each tenant (all bound), the last of its next ``counts[tenant]`` consecutive
+    ticket numbers; the counter rows are taken in the mapping's order."""
+    params = {"tenants": list(counts), "counts": list(counts.values())}
+    async with raw_cursor(session, schema=m.SCHEMA, statement=_NEXT_NUMBERS) as cursor:
+        await cursor.execute(_NEXT_NUMBERS, params)
+        return {str(tenant): int(last) for tenant, last in await cursor.fetchall()}
 
 
 # --- tickets -----------------------------------------------------------------------------
@@ -114,30 +140,47 @@ def _values(ticket: Ticket) -> dict[str, Any]:
     return values
 
 
+# Statements built once; each execution only binds its values.
+_INSERT_TICKET = (
+    insert(m.tickets)
+    .values({name: bindparam(name) for name in _TICKET_COLUMNS})
+    .on_conflict_do_nothing(
+        index_elements=[m.tickets.c.tenant_id, m.tickets.c.dedup_key],
+        index_where=text("closed_at IS NULL AND dedup_key IS NOT NULL"),
+    )
+    .returning(m.tickets.c.id)
+)
+_SAVE_TICKET = (
+    m.tickets.update()
+    .where(m.tickets.c.tenant_id == bindparam("b_tenant_id"), m.tickets.c.id == bindparam("b_id"))
+    .values({name: bindparam(name) for name in _TICKET_COLUMNS if name not in ("id", "tenant_id")})
+)
+
+
 async def insert_ticket(session: AsyncSession, ticket: Ticket) -> bool:
     """Insert ``ticket``; False when an open ticket already holds its dedup key."""
-    t = m.tickets
-    result = await session.execute(
-        insert(t)
-        .values(**_values(ticket))
-        .on_conflict_do_nothing(
-            index_elements=[t.c.tenant_id, t.c.dedup_key],
-            index_where=text("closed_at IS NULL AND dedup_key IS NOT NULL"),
-        )
-        .returning(t.c.id)
-    )
+    result = await session.execute(_INSERT_TICKET, _values(ticket))
     return result.first() is not None
+
+
+async def insert_tickets(session: AsyncSession, tickets: Sequence[Ticket]) -> int:
+    """Insert ``tickets`` at once; how many were inserted (not taken by an open ticket)."""
+    if len(tickets) == 1:
+        return int(await insert_ticket(session, tickets[0]))
+    result = await session.execute(_INSERT_TICKET, [_values(t) for t in tickets])
+    return len(result.all())
+
+
+def _save_params(ticket: Ticket) -> dict[str, Any]:
+    values = _values(ticket)
+    values["b_id"] = values.pop("id")
+    values["b_tenant_id"] = values.pop("tenant_id")
+    return values
 
 
 async def save_ticket(session: AsyncSession, ticket: Ticket) -> None:
     """Write every field of ``ticket`` back to its row."""
-    t = m.tickets
-    values = _values(ticket)
-    values.pop("id")
-    values.pop("tenant_id")
-    await session.execute(
-        t.update().where(t.c.tenant_id == ticket.tenant_id, t.c.id == ticket.id).values(**values)
-    )
+    await session.execute(_SAVE_TICKET, _save_params(ticket))
 
 
 async def get_ticket(
@@ -393,22 +436,7 @@ async def list_time_entries(
 
 async def add_history(session: AsyncSession, *, tenant_id: str, entry: HistoryEntry) -> None:
     """Append a history entry."""
-    await session.execute(
-        m.history.insert().values(
-            id=entry.id,
-            tenant_id=tenant_id,
-            ticket_id=entry.ticket_id,
-            kind=int(entry.kind),
-            cause=int(entry.cause),
-            actor=entry.actor,
-            changes=[
-                {"field_path": c.field_path, "before": c.before, "after": c.after}
-                for c in entry.changes
-            ],
-            detail=entry.detail,
-            created_at=entry.created_at,
-        )
-    )
+    await add_history_many(session, [(tenant_id, entry)])
 
 
 async def list_history(
@@ -466,6 +494,30 @@ async def get_tombstone(
     return None if row is None else Tombstone(row.reset_at, row.reset_sequence)
 
 
+_PUT_TOMBSTONE_INSERT = insert(m.tombstones).values(
+    tenant_id=bindparam("tenant_id"),
+    series_key=bindparam("series_key"),
+    reset_at=bindparam("reset_at"),
+    reset_sequence=bindparam("reset_sequence"),
+    alert_id=bindparam("alert_id"),
+)
+_PUT_TOMBSTONE = _PUT_TOMBSTONE_INSERT.on_conflict_do_update(
+    index_elements=[m.tombstones.c.tenant_id, m.tombstones.c.series_key],
+    set_={
+        "reset_at": _PUT_TOMBSTONE_INSERT.excluded.reset_at,
+        "reset_sequence": _PUT_TOMBSTONE_INSERT.excluded.reset_sequence,
+        "alert_id": _PUT_TOMBSTONE_INSERT.excluded.alert_id,
+    },
+    where=or_(
+        _PUT_TOMBSTONE_INSERT.excluded.reset_at > m.tombstones.c.reset_at,
+        and_(
+            _PUT_TOMBSTONE_INSERT.excluded.reset_at == m.tombstones.c.reset_at,
+            _PUT_TOMBSTONE_INSERT.excluded.reset_sequence > m.tombstones.c.reset_sequence,
+        ),
+    ),
+)
+
+
 async def put_tombstone(
     session: AsyncSession,
     *,
@@ -476,31 +528,15 @@ async def put_tombstone(
     alert_id: str,
 ) -> None:
     """Record a reset of the series, keeping the latest one."""
-    s = m.tombstones
-    statement = insert(s).values(
-        tenant_id=tenant_id,
-        series_key=series_key,
-        reset_at=reset_at,
-        reset_sequence=reset_sequence,
-        alert_id=alert_id,
-    )
-    excluded = statement.excluded
     await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[s.c.tenant_id, s.c.series_key],
-            set_={
-                "reset_at": excluded.reset_at,
-                "reset_sequence": excluded.reset_sequence,
-                "alert_id": excluded.alert_id,
-            },
-            where=or_(
-                excluded.reset_at > s.c.reset_at,
-                and_(
-                    excluded.reset_at == s.c.reset_at,
-                    excluded.reset_sequence > s.c.reset_sequence,
-                ),
-            ),
-        )
+        _PUT_TOMBSTONE,
+        {
+            "tenant_id": tenant_id,
+            "series_key": series_key,
+            "reset_at": reset_at,
+            "reset_sequence": reset_sequence,
+            "alert_id": alert_id,
+        },
     )
 
 
@@ -539,3 +575,202 @@ async def clear_triggers(
     if before is not None:
         statement = statement.where(g.c.occurred_at < before)
     await session.execute(statement)
+
+
+# --- batch forms for the alert consumer (statements built once, one round trip each) -------
+
+_LOCK_MANY = (
+    "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest(%(keys)s::text[]) AS k"
+)
+_SETTINGS_FOR = select(m.settings).where(
+    m.settings.c.tenant_id == any_(bindparam("tenants", type_=ARRAY(UUID(as_uuid=False))))
+)
+_OPEN_FOR_KEYS = (
+    select(m.tickets)
+    .where(
+        m.tickets.c.tenant_id == any_(bindparam("tenants", type_=ARRAY(UUID(as_uuid=False)))),
+        m.tickets.c.dedup_key == any_(bindparam("keys", type_=ARRAY(Text))),
+        m.tickets.c.closed_at.is_(None),
+    )
+    .order_by(m.tickets.c.dedup_key)
+    .with_for_update()
+)
+_TOMBSTONES_FOR = select(
+    m.tombstones.c.tenant_id,
+    m.tombstones.c.series_key,
+    m.tombstones.c.reset_at,
+    m.tombstones.c.reset_sequence,
+).where(
+    m.tombstones.c.tenant_id == any_(bindparam("tenants", type_=ARRAY(UUID(as_uuid=False)))),
+    m.tombstones.c.series_key == any_(bindparam("keys", type_=ARRAY(Text))),
+)
+_INSERT_HISTORY = (
+    f"INSERT INTO {m.SCHEMA}.history "
+    "(id, tenant_id, ticket_id, kind, cause, actor, changes, detail, created_at) "
+    "SELECT * FROM unnest(%(id)s::uuid[], %(tenant_id)s::uuid[], %(ticket_id)s::uuid[], "
+    "%(kind)s::smallint[], %(cause)s::smallint[], %(actor)s::text[], %(changes)s::jsonb[], "
+    "%(detail)s::text[], %(created_at)s::timestamptz[])"
+)
+_INSERT_COMMENTS = (
+    f"INSERT INTO {m.SCHEMA}.comments "
+    "(id, tenant_id, ticket_id, body, visibility, author_kind, author, created_at) "
+    "SELECT * FROM unnest(%(id)s::uuid[], %(tenant_id)s::uuid[], %(ticket_id)s::uuid[], "
+    "%(body)s::text[], %(visibility)s::smallint[], %(author_kind)s::smallint[], "
+    "%(author)s::text[], %(created_at)s::timestamptz[])"
+)
+
+
+async def lock_many(session: AsyncSession, keys: Sequence[tuple[str, str]]) -> None:
+    """:func:`lock` for each ``(tenant_id, key)``, taken one after another in the given order."""
+    if not keys:
+        return
+    names = [f"tickets:{tenant_id}:{key}" for tenant_id, key in keys]
+    async with raw_cursor(session, schema=m.SCHEMA, statement=_LOCK_MANY) as cursor:
+        await cursor.execute(_LOCK_MANY, {"keys": names})
+
+
+async def get_settings_many(
+    session: AsyncSession, tenant_ids: Iterable[str]
+) -> dict[str, TenantSettings]:
+    """:func:`get_settings` of each of ``tenant_ids`` (all bound), in one query."""
+    tenants = sorted(set(tenant_ids))
+    found = {t: TenantSettings() for t in tenants}
+    for row in (await session.execute(_SETTINGS_FOR, {"tenants": tenants})).all():
+        found[str(row.tenant_id)] = _settings(row)
+    return found
+
+
+async def open_tickets_for_keys(
+    session: AsyncSession, keys: Sequence[tuple[str, str]]
+) -> dict[str, Ticket]:
+    """The open tickets holding any ``(tenant_id, dedup_key)``, locked in key order, by key."""
+    if not keys:
+        return {}
+    wanted = set(keys)
+    rows = await session.execute(
+        _OPEN_FOR_KEYS,
+        {"tenants": sorted({t for t, _ in keys}), "keys": sorted({k for _, k in keys})},
+    )
+    found = {}
+    for ticket in map(_ticket, rows.all()):
+        if ticket.dedup_key is not None and (ticket.tenant_id, ticket.dedup_key) in wanted:
+            found[ticket.dedup_key] = ticket
+    return found
+
+
+async def tombstones_for(
+    session: AsyncSession, series: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], Tombstone]:
+    """The latest resets of each ``(tenant_id, series_key)`` that has one."""
+    if not series:
+        return {}
+    wanted = set(series)
+    rows = await session.execute(
+        _TOMBSTONES_FOR,
+        {"tenants": sorted({t for t, _ in series}), "keys": sorted({k for _, k in series})},
+    )
+    found = {}
+    for r in rows.all():
+        pair = (str(r.tenant_id), r.series_key)
+        if pair in wanted:
+            found[pair] = Tombstone(r.reset_at, r.reset_sequence)
+    return found
+
+
+async def save_tickets(session: AsyncSession, tickets: Sequence[Ticket]) -> None:
+    """:func:`save_ticket` for each of ``tickets``, in one executemany."""
+    if not tickets:
+        return
+    if len(tickets) == 1:
+        await session.execute(_SAVE_TICKET, _save_params(tickets[0]))
+        return
+    await session.execute(_SAVE_TICKET, [_save_params(t) for t in tickets])
+
+
+async def add_history_many(
+    session: AsyncSession, entries: Sequence[tuple[str, HistoryEntry]]
+) -> None:
+    """:func:`add_history` for each ``(tenant_id, entry)``, in order, in one statement."""
+    if not entries:
+        return
+    params: dict[str, list[Any]] = {
+        k: []
+        for k in (
+            "id",
+            "tenant_id",
+            "ticket_id",
+            "kind",
+            "cause",
+            "actor",
+            "changes",
+            "detail",
+            "created_at",
+        )
+    }
+    for tenant_id, entry in entries:
+        params["id"].append(entry.id)
+        params["tenant_id"].append(tenant_id)
+        params["ticket_id"].append(entry.ticket_id)
+        params["kind"].append(int(entry.kind))
+        params["cause"].append(int(entry.cause))
+        params["actor"].append(entry.actor)
+        params["changes"].append(
+            Jsonb(
+                [
+                    {"field_path": c.field_path, "before": c.before, "after": c.after}
+                    for c in entry.changes
+                ]
+            )
+        )
+        params["detail"].append(entry.detail)
+        params["created_at"].append(entry.created_at)
+    async with raw_cursor(session, schema=m.SCHEMA, statement=_INSERT_HISTORY) as cursor:
+        await cursor.execute(_INSERT_HISTORY, params)
+
+
+async def add_comments_many(session: AsyncSession, comments: Sequence[tuple[str, Comment]]) -> None:
+    """:func:`add_comment` for each ``(tenant_id, comment)``, in order, in one statement."""
+    if not comments:
+        return
+    params: dict[str, list[Any]] = {
+        k: []
+        for k in (
+            "id",
+            "tenant_id",
+            "ticket_id",
+            "body",
+            "visibility",
+            "author_kind",
+            "author",
+            "created_at",
+        )
+    }
+    for tenant_id, comment in comments:
+        params["id"].append(comment.id)
+        params["tenant_id"].append(tenant_id)
+        params["ticket_id"].append(comment.ticket_id)
+        params["body"].append(comment.body)
+        params["visibility"].append(int(comment.visibility))
+        params["author_kind"].append(int(comment.author_kind))
+        params["author"].append(comment.author)
+        params["created_at"].append(comment.created_at)
+    async with raw_cursor(session, schema=m.SCHEMA, statement=_INSERT_COMMENTS) as cursor:
+        await cursor.execute(_INSERT_COMMENTS, params)
+
+
+_CLEAR_TRIGGERS_MANY = delete(m.trigger_log).where(
+    m.trigger_log.c.tenant_id == any_(bindparam("tenants", type_=ARRAY(UUID(as_uuid=False)))),
+    m.trigger_log.c.dedup_key == any_(bindparam("keys", type_=ARRAY(Text))),
+)
+
+
+async def clear_triggers_many(session: AsyncSession, keys: Sequence[tuple[str, str]]) -> None:
+    """:func:`clear_triggers` (all of them) for each ``(tenant_id, dedup_key)``, at once.
+
+    Dedup keys begin with their tenant id, so tenants x keys selects exactly these pairs.
+    """
+    if keys:
+        await session.execute(
+            _CLEAR_TRIGGERS_MANY,
+            {"tenants": sorted({t for t, _ in keys}), "keys": sorted({k for _, k in keys})},
+        )

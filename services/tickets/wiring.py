@@ -22,5 +22,5 @@ async def wire(rt: Runtime) -> None:
         "batch_size": rt.settings.consumer_batch_size,
         "max_deliveries": rt.settings.consumer_max_deliveries,
     }
-    rt.consumers.append(alert_consumer(rt.bus, rt.db, models.inbox, service.on_alert, **options))
+    rt.consumers.append(alert_consumer(rt.bus, rt.db, models.inbox, service, **options))
     rt.consumers.append(sla_consumer(rt.bus, rt.db, models.inbox, service.on_escalation, **options))

@@ -152,7 +152,7 @@ class Harness:
                     bus,
                     db,
                     models.inbox,
-                    service.on_alert,
+                    service,
                     batch_size=8,
                     fetch_timeout_seconds=0.2,
                 ),
