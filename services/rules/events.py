@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from opentelemetry import propagate, trace
+from opentelemetry.context import Context
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.rules.models import inbox
-from services.rules.service import RulesService
+from services.rules.service import Received, RulesService, canonical
 from triage.ingest.v1 import events_pb2 as ingest_events
-from triage.runtime.bus import BatchConsumer, Bus
+from triage.runtime.bus import BatchConsumer, BatchHandler, Bus
 from triage.runtime.config import Settings
 from triage.runtime.consume import transactional_handler
 from triage.runtime.events import ReceivedEvent, from_timestamp, unpack
 from triage.runtime.outbox import Inbox
+from triage.runtime.telemetry import extract_context
 
 ALERT_RECEIVED_SUBJECT = "triage.alert.received.>"
 TENANT_CHANGED_SUBJECT = "triage.tenant.changed.>"
 ALERT_DURABLE = "rules-alert-received"
 TENANT_DURABLE = "rules-tenant-changed"
+_tracer = trace.get_tracer("triage.consume")
 
 
 def alert_consumer(
@@ -29,22 +35,81 @@ def alert_consumer(
 ) -> BatchConsumer:
     """The durable consumer that routes every ``alert.received`` (one transaction a batch)."""
 
-    async def handle(session: AsyncSession, event: ReceivedEvent) -> None:
-        received = unpack(event.envelope, ingest_events.AlertReceived)
-        alert = received.alert
-        alert.tenant_id = event.tenant_id
-        await service.route_received(session, alert)
-
     return BatchConsumer(
         bus,
         service="rules",
         durable=ALERT_DURABLE,
         filter_subjects=[ALERT_RECEIVED_SUBJECT],
-        handler=transactional_handler(service.db, Inbox(inbox, ALERT_DURABLE), handle),
+        handler=alert_batch_handler(service, Inbox(inbox, ALERT_DURABLE)),
         batch_size=batch_size,
         max_deliveries=max_deliveries,
         fetch_timeout_seconds=fetch_timeout_seconds,
     )
+
+
+def alert_batch_handler(service: RulesService, inbox: Inbox) -> BatchHandler:
+    """Route a batch of ``alert.received`` in one transaction, in set-based steps.
+
+    Like :func:`transactional_handler` (one transaction, the inbox skips redeliveries, one
+    ``handle`` span per event continuing its alert's trace) but with the batch's tenant set
+    bound once, one inbox claim, one decision insert, one series lock and upsert and one
+    outbox insert for the whole batch.
+    """
+
+    async def handle_batch(events: Sequence[ReceivedEvent]) -> None:
+        batch = trace.get_current_span().get_span_context()
+        many = len(events) > 1
+        links = [trace.Link(batch)] if batch.is_valid and many else []
+        contexts = [extract_context(e.headers) if many else None for e in events]
+        spans = [
+            _tracer.start_span(
+                f"handle {event.type}",
+                context=context,
+                kind=trace.SpanKind.CONSUMER,
+                links=links,
+                attributes={"triage.event_id": event.event_id},
+            )
+            for event, context in zip(events, contexts, strict=True)
+        ]
+        try:
+            if many:
+                await route(events, spans, contexts)
+            else:
+                # A batch of one: its SQL runs in its own handling span, as before.
+                with trace.use_span(
+                    spans[0], record_exception=False, set_status_on_exception=False
+                ):
+                    await route(events, spans, contexts)
+        except Exception as exc:
+            for span in spans:
+                span.record_exception(exc)
+                span.set_status(trace.StatusCode.ERROR, f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            for span in spans:
+                span.end()
+
+    async def route(
+        events: Sequence[ReceivedEvent],
+        spans: Sequence[trace.Span],
+        contexts: Sequence[Context | None],
+    ) -> None:
+        # The first delivery of an event id in the batch counts; a repeat is a redelivery.
+        received: dict[str, Received] = {}
+        for event, span, context in zip(events, spans, contexts, strict=True):
+            event_id = canonical(event.event_id)
+            if event_id in received:
+                continue
+            alert = unpack(event.envelope, ingest_events.AlertReceived).alert
+            alert.tenant_id = event.tenant_id
+            # Each alert.routed continues its own alert's trace, from its handling span.
+            carrier: dict[str, str] = {}
+            propagate.inject(carrier, context=trace.set_span_in_context(span, context))
+            received[event_id] = Received(event_id, alert, carrier)
+        async with service.db.transaction(None) as session:
+            await service.route_received(session, list(received.values()), inbox=inbox)
+
+    return handle_batch
 
 
 def tenant_consumer(

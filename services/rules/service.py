@@ -8,10 +8,12 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 from google.protobuf import field_mask_pb2
 from google.protobuf.message import Message
+from psycopg.types.json import Jsonb
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.rules import convert, store
@@ -45,12 +47,12 @@ from services.rules.models import requests
 from triage.ingest.v1 import resources_pb2 as ingest_pb
 from triage.rules.v1 import events_pb2, resources_pb2, rules_service_pb2
 from triage.runtime import paging
-from triage.runtime.db import Database, after_commit
+from triage.runtime.db import Database, after_commit, bind_tenant, bind_tenants
 from triage.runtime.errors import FieldViolation as RpcViolation
 from triage.runtime.errors import InvalidArgument
 from triage.runtime.events import from_timestamp, new_envelope
 from triage.runtime.idempotency import remember, replay
-from triage.runtime.outbox import Outbox
+from triage.runtime.outbox import Inbox, Outbox
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +132,38 @@ class RuleSetCache:
             self._entries[tenant_id] = cached
         memo[tenant_id] = cached
         return cached
+
+    async def get_many(
+        self, session: AsyncSession, tenant_ids: Sequence[str]
+    ) -> dict[str, Compiled]:
+        """Bind the batch's tenant set ``tenant_ids`` and :meth:`get` each tenant's rules.
+
+        One round trip binds the set and reads every tenant's settings; a tenant whose rules
+        changed is compiled with only its own tenant bound (rules and windows are read
+        under RLS), then the whole set is bound again.
+        """
+        memo: dict[str, Compiled] = session.info.setdefault("rules_compiled", {})
+        missing = [t for t in dict.fromkeys(tenant_ids) if t not in memo]
+        rows = await store.bind_settings(
+            session, tenant_ids=tenant_ids, read=[canonical(t) for t in missing]
+        )
+        stale: list[tuple[str, int, Any]] = []
+        for tenant_id in missing:
+            row = rows.get(canonical(tenant_id))
+            version = 0 if row is None else int(row.rule_set_version)
+            cached = self._entries.get(tenant_id)
+            if cached is None or cached.version != version:
+                stale.append((tenant_id, version, row))
+            else:
+                memo[tenant_id] = cached
+        for tenant_id, version, row in stale:
+            await bind_tenant(session, tenant_id)
+            compiled = await self._compile(session, tenant_id, version, row)
+            self._entries[tenant_id] = compiled
+            memo[tenant_id] = compiled
+        if stale:
+            await bind_tenants(session, tenant_ids)
+        return {t: memo[t] for t in tenant_ids}
 
     async def _compile(
         self, session: AsyncSession, tenant_id: str, version: int, row: Any
@@ -754,77 +788,133 @@ class RulesService:
         message = convert.decision(decision, compiled.rules, compiled.windows, routable, at)
         return decision, message
 
-    async def route_received(self, session: AsyncSession, alert: ingest_pb.AlertEvent) -> None:
-        """Decide one received alert, project its series, log it and emit ``alert.routed``."""
-        tenant_id = alert.tenant_id
-        compiled = await self.cache.get(session, tenant_id)
-        now = self.clock.now()
-        decision, message = self._decide(compiled, alert, now)
-        occurred = (
-            from_timestamp(alert.occurred_time)
-            if alert.HasField("occurred_time")
-            else from_timestamp(alert.received_time)
-            if alert.HasField("received_time")
-            else now
-        )
-        logged = await store.insert_decision(
-            session,
-            {
-                "tenant_id": tenant_id,
-                "alert_id": alert.alert_id,
-                "series_key": alert.series_key,
-                "occurred_at": occurred,
-                "alert": alert.SerializeToString(),
-                "kind": decision.kind,
-                "window_id": decision.window_id,
-                "rule_ids": list(decision.matched_rule_ids),
-                "rule_set_version": decision.rule_set_version,
-                "create_ticket": bool(decision.actions and decision.actions.create_ticket),
-                "decided_at": now,
-            },
-        )
-        if not logged:
-            log.info("alert already routed", extra={"alert_id": alert.alert_id})
+    async def route_received(
+        self, session: AsyncSession, received: Sequence[Received], *, inbox: Inbox
+    ) -> None:
+        """Route a batch of received alerts, in order, in set-based steps.
+
+        Binds the batch's tenant set in the session. Same effects as handling the events one
+        after another: an event the ``inbox`` already holds (or a repeat in the batch) is
+        skipped, so is an alert already decided; the rest are decided and logged, project
+        their series (an older trigger or reset never overwrites a newer one) and emit
+        ``alert.routed``, each carrying its own event's ``trace_headers``.
+        """
+        if not received:
             return
-        await self._project_series(session, compiled, alert, decision, occurred, now)
-        await self.outbox.add(
+        compiled_of = await self.cache.get_many(session, [r.alert.tenant_id for r in received])
+        columns: dict[str, list[Any]] = {name: [] for name in _DECISION_COLUMNS}
+        decided: list[_Decided] = []
+        lock_keys: set[tuple[str, str]] = set()
+        for r in received:
+            alert = r.alert
+            compiled = compiled_of[alert.tenant_id]
+            now = self.clock.now()
+            decision, message = self._decide(compiled, alert, now)
+            occurred = _occurred(alert, now)
+            columns["decision_event_id"].append(r.event_id)
+            columns["tenant_id"].append(alert.tenant_id)
+            columns["alert_id"].append(alert.alert_id)
+            columns["series_key"].append(alert.series_key)
+            columns["occurred_at"].append(occurred)
+            columns["alert"].append(alert.SerializeToString())
+            columns["kind"].append(decision.kind)
+            columns["window_id"].append(decision.window_id)
+            columns["rule_ids"].append(Jsonb(list(decision.matched_rule_ids)))
+            columns["rule_set_version"].append(decision.rule_set_version)
+            columns["create_ticket"].append(
+                bool(decision.actions and decision.actions.create_ticket)
+            )
+            columns["decided_at"].append(now)
+            key = (canonical(alert.tenant_id), alert.series_key)
+            if alert.kind in (ingest_pb.ALERT_KIND_TRIGGER, ingest_pb.ALERT_KIND_RESET):
+                lock_keys.add(key)
+            decided.append(_Decided(r, compiled, decision, message, occurred, now, key))
+        found = await store.claim_decide_lock(
             session,
-            routed_envelope(alert, message, events_pb2.ROUTING_CAUSE_ALERT_RECEIVED, now),
+            inbox=f"{inbox.table.schema}.{inbox.table.name}",
+            consumer=inbox.consumer,
+            event_ids=[r.event_id for r in received],
+            event_tenant_ids=[r.alert.tenant_id for r in received],
+            decisions=columns,
+            lock_keys=sorted(lock_keys),
         )
+        routed: list[_Decided] = []
+        taken: set[tuple[str, str]] = set()
+        for d in decided:
+            if d.received.event_id not in found.event_ids:
+                continue  # a redelivery
+            alert_key = (d.key[0], d.received.alert.alert_id)
+            if alert_key not in found.logged or alert_key in taken:
+                log.info("alert already routed", extra={"alert_id": d.received.alert.alert_id})
+                continue
+            taken.add(alert_key)
+            routed.append(d)
+        if not routed:
+            return
+        # The series upsert and the outbox insert travel together.
+        async with store.pipelined(session):
+            await self._project_series(session, routed, found.series)
+            await self.outbox.add(
+                session,
+                *(
+                    routed_envelope(
+                        d.received.alert, d.message, events_pb2.ROUTING_CAUSE_ALERT_RECEIVED, d.now
+                    )
+                    for d in routed
+                ),
+                trace_headers=[d.received.trace_headers for d in routed],
+            )
 
     async def _project_series(
         self,
         session: AsyncSession,
-        compiled: Compiled,
-        alert: ingest_pb.AlertEvent,
-        decision: Decision,
-        occurred: datetime,
-        now: datetime,
+        routed: Sequence[_Decided],
+        stored: dict[tuple[str, str], tuple[datetime, int]],
     ) -> None:
-        if alert.kind not in (ingest_pb.ALERT_KIND_TRIGGER, ingest_pb.ALERT_KIND_RESET):
+        """Move the series of ``routed`` alerts, in order, from their ``stored`` (locked)
+        state: the latest trigger or reset of each series wins; one upsert for all."""
+        # Each series' last event: (event time, sequence), stored or projected in this batch.
+        latest: dict[tuple[str, str], tuple[datetime, int]] = dict(stored)
+        changed: dict[tuple[str, str], _SeriesRow] = {}
+        held = False
+        for d in routed:
+            alert = d.received.alert
+            if alert.kind not in (ingest_pb.ALERT_KIND_TRIGGER, ingest_pb.ALERT_KIND_RESET):
+                continue
+            last = latest.get(d.key)
+            if last is not None and _older(alert, d.occurred, last[0], last[1]):
+                continue
+            previous = changed.get(d.key)
+            row = _SeriesRow(
+                tenant_id=alert.tenant_id,
+                series_key=alert.series_key,
+                state="reset",
+                last_alert_id=alert.alert_id,
+                last_event_at=d.occurred,
+                last_sequence=alert.series_sequence,
+                # A reset keeps the trigger it ends: this batch's, else (None) the stored one.
+                trigger_alert=None if previous is None else previous.trigger_alert,
+                suppressed_window_id=None,
+                suppressed_until=None,
+            )
+            if alert.kind == ingest_pb.ALERT_KIND_TRIGGER:
+                row.state = "firing"
+                row.trigger_alert = alert.SerializeToString()
+                if d.decision.window_id is not None:
+                    row.suppressed_window_id = d.decision.window_id
+                    row.suppressed_until = _hold_end(d.compiled, d.decision.window_id, d.now)
+                    held = True
+            changed[d.key] = row
+            latest[d.key] = (d.occurred, alert.series_sequence)
+        if not changed:
             return
-        row = await store.lock_series(session, series_key=alert.series_key)
-        if row is not None and _older(alert, occurred, row):
-            return
-        values: dict[str, Any] = {
-            "tenant_id": alert.tenant_id,
-            "series_key": alert.series_key,
-            "last_alert_id": alert.alert_id,
-            "last_event_at": occurred,
-            "last_sequence": alert.series_sequence,
-            "suppressed_window_id": None,
-            "suppressed_until": None,
-        }
-        if alert.kind == ingest_pb.ALERT_KIND_RESET:
-            values["state"] = "reset"
-        else:
-            values["state"] = "firing"
-            values["trigger_alert"] = alert.SerializeToString()
-            if decision.window_id is not None:
-                values["suppressed_window_id"] = decision.window_id
-                values["suppressed_until"] = _hold_end(compiled, decision.window_id, now)
-                after_commit(session, self.windows_changed.set)
-        await store.upsert_series(session, values)
+        columns: dict[str, list[Any]] = {name: [] for name in _SERIES_COLUMNS}
+        for row in changed.values():
+            for name in _SERIES_COLUMNS:
+                columns[name].append(getattr(row, name))
+        await store.upsert_series_many(session, columns)
+        if held:
+            after_commit(session, self.windows_changed.set)
 
     async def reroute_due(self, *, limit: int = 500) -> int:
         """Re-evaluate held series whose window ended; returns how many were routed."""
@@ -1078,6 +1168,82 @@ class RulesService:
         return compile_windows(domain)
 
 
+_DECISION_COLUMNS = (
+    "decision_event_id",
+    "tenant_id",
+    "alert_id",
+    "series_key",
+    "occurred_at",
+    "alert",
+    "kind",
+    "window_id",
+    "rule_ids",
+    "rule_set_version",
+    "create_ticket",
+    "decided_at",
+)
+_SERIES_COLUMNS = (
+    "tenant_id",
+    "series_key",
+    "state",
+    "last_alert_id",
+    "last_event_at",
+    "last_sequence",
+    "trigger_alert",
+    "suppressed_window_id",
+    "suppressed_until",
+)
+
+
+class Received(NamedTuple):
+    """One received alert of a batch: its event id (canonical), the alert, and the trace
+    headers its ``alert.routed`` carries."""
+
+    event_id: str
+    alert: ingest_pb.AlertEvent
+    trace_headers: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Decided:
+    received: Received
+    compiled: Compiled
+    decision: Decision
+    message: resources_pb2.Decision
+    occurred: datetime
+    now: datetime
+    key: tuple[str, str]  # (canonical tenant, series key)
+
+
+@dataclass(slots=True)
+class _SeriesRow:
+    """A series row as a batch projects it (``trigger_alert`` None: keep the stored one)."""
+
+    tenant_id: str
+    series_key: str
+    state: str
+    last_alert_id: str
+    last_event_at: datetime
+    last_sequence: int
+    trigger_alert: bytes | None
+    suppressed_window_id: str | None
+    suppressed_until: datetime | None
+
+
+@lru_cache(maxsize=4096)
+def canonical(tenant_id: str) -> str:
+    """A UUID's canonical text (as PostgreSQL prints it), to match rows to events."""
+    return str(uuid.UUID(tenant_id))
+
+
+def _occurred(alert: ingest_pb.AlertEvent, now: datetime) -> datetime:
+    if alert.HasField("occurred_time"):
+        return from_timestamp(alert.occurred_time)
+    if alert.HasField("received_time"):
+        return from_timestamp(alert.received_time)
+    return now
+
+
 def _uuid(value: str, field: str) -> str:
     try:
         return str(uuid.UUID(value))
@@ -1085,10 +1251,12 @@ def _uuid(value: str, field: str) -> str:
         raise InvalidArgument.field(field, "must be a UUID") from exc
 
 
-def _older(alert: ingest_pb.AlertEvent, occurred: datetime, row: Any) -> bool:
-    if alert.series_sequence and row.last_sequence:
-        return bool(alert.series_sequence < row.last_sequence)
-    return bool(occurred < row.last_event_at)
+def _older(
+    alert: ingest_pb.AlertEvent, occurred: datetime, last_event_at: datetime, last_sequence: int
+) -> bool:
+    if alert.series_sequence and last_sequence:
+        return bool(alert.series_sequence < last_sequence)
+    return bool(occurred < last_event_at)
 
 
 def _hold_end(compiled: Compiled, window_id: str, now: datetime) -> datetime:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from psycopg.rows import namedtuple_row
 from sqlalchemy import Row, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.rules.models import decisions, rules, series, settings, windows
+from services.rules.models import SCHEMA, decisions, rules, series, settings, windows
+from triage.runtime.db import raw_cursor
 
 HELD = (series.c.state == "firing") & series.c.suppressed_window_id.is_not(None)
 
@@ -199,27 +203,6 @@ async def recheck_held_by(session: AsyncSession, *, window_id: str, at: datetime
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def lock_series(session: AsyncSession, *, series_key: str) -> Row[Any] | None:
-    """The bound tenant's series row, locked."""
-    return (
-        await session.execute(
-            select(series).where(series.c.series_key == series_key).with_for_update()
-        )
-    ).first()
-
-
-async def upsert_series(session: AsyncSession, values: dict[str, Any]) -> None:
-    """Insert or replace a series row."""
-    stmt = insert(series).values(**values)
-    keys = {k: stmt.excluded[k] for k in values if k not in ("tenant_id", "series_key")}
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[series.c.tenant_id, series.c.series_key],
-            set_={**keys, "updated_at": func.now()},
-        )
-    )
-
-
 async def due_series(session: AsyncSession, *, now: datetime, limit: int) -> Sequence[Any]:
     """(tenant, series key) of held series whose hold is due, across tenants (owner only)."""
     return (
@@ -262,14 +245,6 @@ async def update_series(session: AsyncSession, *, series_key: str, values: dict[
     )
 
 
-async def insert_decision(session: AsyncSession, values: dict[str, Any]) -> bool:
-    """Log a decision; False if the alert was already decided."""
-    result = await session.execute(
-        insert(decisions).values(**values).on_conflict_do_nothing().returning(decisions.c.alert_id)
-    )
-    return result.first() is not None
-
-
 async def get_decision(session: AsyncSession, *, alert_id: str) -> Row[Any] | None:
     """The logged decision (and stored alert) of one alert of the bound tenant."""
     return (
@@ -289,3 +264,149 @@ async def decisions_between(
             .limit(limit)
         )
     ).all()
+
+
+# ---- batch routing (the alert.received consumer) ---------------------------------------
+# Fixed statement texts over unnest()ed arrays: one round trip and no SQLAlchemy statement
+# construction per batch, whatever its size. They run on the session's connection
+# (``raw_cursor``), so they share its transaction and the tenant set bound in it.
+
+_BIND_TENANTS = "SELECT set_config('triage.tenant_id', %(tenant)s, true)"
+
+_SETTINGS_OF = (
+    "SELECT tenant_id::text AS tenant_id, time_zone, default_actions, rule_set_version "
+    "FROM rules.tenant_settings WHERE tenant_id = ANY(%(tenant_id)s::uuid[])"
+)
+
+# Claim the batch's events in the inbox, log the decisions of the claimed ones (the first
+# event of each alert; an alert already logged is skipped) and lock the series they may move,
+# in key order so that concurrent batches never deadlock: one statement, one round trip.
+_CLAIM_DECIDE_LOCK = (
+    "WITH claimed AS ("
+    " INSERT INTO {inbox} (consumer, event_id, tenant_id)"
+    " SELECT %(consumer)s, e.event_id, e.tenant_id"
+    " FROM unnest(%(event_id)s::uuid[], %(event_tenant_id)s::uuid[]) AS e(event_id, tenant_id)"
+    " ON CONFLICT DO NOTHING RETURNING event_id"
+    "), firsts AS ("
+    " SELECT DISTINCT ON (d.tenant_id, d.alert_id) d.*"
+    " FROM unnest(%(decision_event_id)s::uuid[], %(tenant_id)s::uuid[], %(alert_id)s::text[],"
+    " %(series_key)s::text[], %(occurred_at)s::timestamptz[], %(alert)s::bytea[],"
+    " %(kind)s::text[], %(window_id)s::uuid[], %(rule_ids)s::jsonb[],"
+    " %(rule_set_version)s::bigint[], %(create_ticket)s::boolean[],"
+    " %(decided_at)s::timestamptz[]) WITH ORDINALITY AS d(event_id, tenant_id, alert_id,"
+    " series_key, occurred_at, alert, kind, window_id, rule_ids, rule_set_version,"
+    " create_ticket, decided_at, ord)"
+    " WHERE d.event_id IN (SELECT event_id FROM claimed)"
+    " ORDER BY d.tenant_id, d.alert_id, d.ord"
+    "), logged AS ("
+    " INSERT INTO rules.decisions (tenant_id, alert_id, series_key, occurred_at, alert, kind,"
+    " window_id, rule_ids, rule_set_version, create_ticket, decided_at)"
+    " SELECT tenant_id, alert_id, series_key, occurred_at, alert, kind, window_id, rule_ids,"
+    " rule_set_version, create_ticket, decided_at FROM firsts"
+    " ON CONFLICT DO NOTHING RETURNING tenant_id, alert_id"
+    "), locked AS ("
+    " SELECT tenant_id, series_key, last_event_at, last_sequence FROM rules.series"
+    " WHERE (tenant_id, series_key) IN"
+    " (SELECT * FROM unnest(%(lock_tenant_id)s::uuid[], %(lock_series_key)s::text[]))"
+    " ORDER BY tenant_id, series_key FOR UPDATE"
+    ") "
+    "SELECT 'claimed', event_id::text, NULL::text, NULL::timestamptz, NULL::bigint FROM claimed "
+    "UNION ALL SELECT 'logged', tenant_id::text, alert_id, NULL, NULL FROM logged "
+    "UNION ALL SELECT 'series', tenant_id::text, series_key, last_event_at, last_sequence "
+    "FROM locked"
+)
+
+# A NULL trigger_alert keeps the stored one (a reset never replaces the trigger it ends).
+_UPSERT_SERIES_MANY = (
+    "INSERT INTO rules.series (tenant_id, series_key, state, last_alert_id, last_event_at, "
+    "last_sequence, trigger_alert, suppressed_window_id, suppressed_until, updated_at) "
+    "SELECT u.*, now() FROM unnest(%(tenant_id)s::uuid[], %(series_key)s::text[], "
+    "%(state)s::text[], %(last_alert_id)s::text[], %(last_event_at)s::timestamptz[], "
+    "%(last_sequence)s::bigint[], %(trigger_alert)s::bytea[], "
+    "%(suppressed_window_id)s::uuid[], %(suppressed_until)s::timestamptz[]) AS u "
+    "ON CONFLICT (tenant_id, series_key) DO UPDATE SET state = EXCLUDED.state, "
+    "last_alert_id = EXCLUDED.last_alert_id, last_event_at = EXCLUDED.last_event_at, "
+    "last_sequence = EXCLUDED.last_sequence, "
+    "trigger_alert = COALESCE(EXCLUDED.trigger_alert, rules.series.trigger_alert), "
+    "suppressed_window_id = EXCLUDED.suppressed_window_id, "
+    "suppressed_until = EXCLUDED.suppressed_until, updated_at = now()"
+)
+
+
+@asynccontextmanager
+async def pipelined(session: AsyncSession) -> AsyncIterator[None]:
+    """Send the raw statements of the block in one round trip (psycopg pipeline mode) on
+    the session's connection and transaction; their errors raise when the block ends."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver: Any = raw.driver_connection
+    async with driver.pipeline():
+        yield
+
+
+async def bind_settings(
+    session: AsyncSession, *, tenant_ids: Sequence[str], read: Sequence[str]
+) -> dict[str, Any]:
+    """Bind the tenant set ``tenant_ids`` (as ``triage.runtime.db.bind_tenants`` does) and
+    read the settings rows of ``read`` (canonical ids; those that have one), by tenant id.
+    One round trip."""
+    async with pipelined(session):
+        async with raw_cursor(session, schema=SCHEMA, statement=_BIND_TENANTS) as cursor:
+            await cursor.execute(_BIND_TENANTS, {"tenant": ",".join(sorted(set(tenant_ids)))})
+        if not read:
+            return {}
+        async with raw_cursor(
+            session, schema=SCHEMA, statement=_SETTINGS_OF, row_factory=namedtuple_row
+        ) as cursor:
+            await cursor.execute(_SETTINGS_OF, {"tenant_id": list(read)})
+            return {row.tenant_id: row for row in await cursor.fetchall()}
+
+
+@dataclass(slots=True)
+class Claimed:
+    """What :func:`claim_decide_lock` found: event ids new to the inbox, (tenant, alert id)
+    pairs newly logged, and the locked series rows by (tenant, series key)."""
+
+    event_ids: set[str] = field(default_factory=set)
+    logged: set[tuple[str, str]] = field(default_factory=set)
+    series: dict[tuple[str, str], tuple[datetime, int]] = field(default_factory=dict)
+
+
+async def claim_decide_lock(
+    session: AsyncSession,
+    *,
+    inbox: str,
+    consumer: str,
+    event_ids: Sequence[str],
+    event_tenant_ids: Sequence[str],
+    decisions: dict[str, list[Any]],
+    lock_keys: Sequence[tuple[str, str]],
+) -> Claimed:
+    """Claim ``event_ids`` in the ``inbox`` table, log the claimed events' ``decisions``
+    (one list per column, plus ``decision_event_id``) and lock the ``lock_keys`` series."""
+    statement = _CLAIM_DECIDE_LOCK.format(inbox=inbox)
+    params = {
+        "consumer": consumer,
+        "event_id": event_ids,
+        "event_tenant_id": event_tenant_ids,
+        "lock_tenant_id": [k[0] for k in lock_keys],
+        "lock_series_key": [k[1] for k in lock_keys],
+        **decisions,
+    }
+    found = Claimed()
+    async with raw_cursor(session, schema=SCHEMA, statement=statement) as cursor:
+        await cursor.execute(statement, params)
+        for what, a, b, at, sequence in await cursor.fetchall():
+            if what == "claimed":
+                found.event_ids.add(a)
+            elif what == "logged":
+                found.logged.add((a, b))
+            else:
+                found.series[(a, b)] = (at, sequence)
+    return found
+
+
+async def upsert_series_many(session: AsyncSession, columns: dict[str, list[Any]]) -> None:
+    """Insert or replace series rows (one list per column, one row per key)."""
+    async with raw_cursor(session, schema=SCHEMA, statement=_UPSERT_SERIES_MANY) as cursor:
+        await cursor.execute(_UPSERT_SERIES_MANY, columns)
