@@ -208,6 +208,8 @@ class Stack:
             exports = [f"TRIAGE_{n.upper()}_ADDR={endpoints.grpc[n]}" for n in self.services]
             if self.seed is not None:
                 exports.insert(0, f"TRIAGE_TOKEN={shlex.quote(self.seed.token)}")
+            # The `triage` command lives in the virtualenv that runs this stack.
+            exports.insert(0, f"PATH={shlex.quote(str(Path(sys.executable).parent))}:$PATH")
             lines += ["", "From another shell:", "  export " + " ".join(exports)]
             if self.seed is not None:
                 lines += [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import stat
+import sys
 from pathlib import Path
 
 import pytest
@@ -105,7 +106,8 @@ def make_stack(services: tuple[str, ...], seed: SeedResult | None) -> Stack:
 def test_banner_prints_the_export_line_and_the_curl():
     seed = SeedResult("t-1", "tok en", "i-1", "s", "curl -X POST http://127.0.0.1:8080/x")
     banner = make_stack(SERVICE_NAMES, seed).banner()
-    assert "export TRIAGE_TOKEN='tok en' TRIAGE_INGEST_ADDR=127.0.0.1:50051" in banner
+    assert f"export PATH={Path(sys.executable).parent}:$PATH " in banner
+    assert "TRIAGE_TOKEN='tok en' TRIAGE_INGEST_ADDR=127.0.0.1:50051" in banner
     assert "TRIAGE_NOTIFY_ADDR=127.0.0.1:50055" in banner
     assert "  curl -X POST http://127.0.0.1:8080/x" in banner
 
