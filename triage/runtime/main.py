@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from collections.abc import Sequence
@@ -29,16 +30,19 @@ def service_settings(name: str) -> Settings:
     return settings.model_copy(update={"database_url": sqlalchemy_url(settings.database_url)})
 
 
-def service_main(
-    argv: Sequence[str],
-    *,
-    name: str,
-    schema: str,
-    migrations: Path,
-    outbox: Table,
-    wire: Wiring,
-) -> int:
-    """Serve until SIGTERM, or with ``migrate`` apply the schema's migrations and exit."""
+def service_main(argv: Sequence[str], name: str) -> int:
+    """Serve ``services.<name>`` until SIGTERM, or with ``migrate`` migrate its schema.
+
+    By convention a service package has ``models`` (``SCHEMA``, ``outbox``), ``wiring``
+    (``wire``) and a ``migrations/`` folder.
+    """
+    package = f"services.{name}"
+    models = importlib.import_module(f"{package}.models")
+    wiring = importlib.import_module(f"{package}.wiring")
+    schema: str = models.SCHEMA
+    outbox: Table = models.outbox
+    wire: Wiring = wiring.wire
+    migrations = Path(str(models.__file__)).parent / "migrations"
     settings = service_settings(name)
     if list(argv[:1]) == ["migrate"]:
         upgrade(settings.database_url, schema=schema, script_location=str(migrations))
