@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +16,7 @@ from triage.rules.v1 import events_pb2 as rule_events
 from triage.rules.v1 import resources_pb2 as rule_pb
 from triage.runtime.bus import BatchConsumer, Bus
 from triage.runtime.consume import transactional_handler
-from triage.runtime.db import Database
+from triage.runtime.db import Database, bind_tenants
 from triage.runtime.events import ReceivedEvent, new_envelope, to_timestamp, unpack
 from triage.runtime.outbox import Inbox
 from triage.tickets.v1 import events_pb2 as ticket_events
@@ -90,26 +90,38 @@ def suppression_consumer(
     """Mirrors the rules' window decisions onto the stored alert: suppressed by window W,
     or routed after all when W ended (ordinary routed alerts need no write)."""
 
-    async def on_event(session: AsyncSession, event: ReceivedEvent) -> None:
-        routed = unpack(event.envelope, rule_events.AlertRouted)
-        suppressed = routed.decision.kind == rule_pb.DECISION_KIND_SUPPRESSED
-        if not suppressed and routed.cause != rule_events.ROUTING_CAUSE_WINDOW_ENDED:
+    claims = Inbox(inbox, SUPPRESSION_DURABLE)
+
+    async def handle_batch(events: Sequence[ReceivedEvent]) -> None:
+        # Almost every routed alert needs no write here: decide before touching the database.
+        changes: dict[str, tuple[rule_events.AlertRouted, ReceivedEvent]] = {}
+        for event in events:
+            routed = unpack(event.envelope, rule_events.AlertRouted)
+            suppressed = routed.decision.kind == rule_pb.DECISION_KIND_SUPPRESSED
+            if suppressed or routed.cause == rule_events.ROUTING_CAUSE_WINDOW_ENDED:
+                changes[event.event_id] = (routed, event)
+        if not changes:
             return
-        await session.execute(
-            update(alerts)
-            .where(alerts.c.id == routed.alert.alert_id)
-            .values(
-                suppressed=suppressed,
-                suppression_window_id=routed.decision.window_id if suppressed else None,
-            )
-        )
+        async with db.transaction(None) as session:
+            await bind_tenants(session, {event.tenant_id for _, event in changes.values()})
+            for event in await claims.claim_many(session, [e for _, e in changes.values()]):
+                routed = changes[event.event_id][0]
+                suppressed = routed.decision.kind == rule_pb.DECISION_KIND_SUPPRESSED
+                await session.execute(
+                    update(alerts)
+                    .where(alerts.c.id == routed.alert.alert_id)
+                    .values(
+                        suppressed=suppressed,
+                        suppression_window_id=routed.decision.window_id if suppressed else None,
+                    )
+                )
 
     return BatchConsumer(
         bus,
         service=PRODUCER,
         durable=SUPPRESSION_DURABLE,
         filter_subjects=[ROUTED_SUBJECT],
-        handler=transactional_handler(db, Inbox(inbox, SUPPRESSION_DURABLE), on_event),
+        handler=handle_batch,
         batch_size=batch_size,
         max_deliveries=max_deliveries,
     )
