@@ -41,6 +41,7 @@ from triage.runtime.metrics import EVENTS_PUBLISHED, OUTBOX_LAG
 from triage.runtime.telemetry import extract_context, inject_headers
 
 log = logging.getLogger(__name__)
+INBOX_RETENTION = timedelta(days=8)
 tracer = trace.get_tracer("triage.outbox")
 
 
@@ -248,10 +249,18 @@ class OutboxRelay:
         self._last_cleanup = time.monotonic()
         cutoff = datetime.now(UTC) - self._retention
         t = self._table
+        inbox = f"{t.schema}.inbox"
         async with self._db.system_transaction() as session:
             await session.execute(
                 delete(t).where(t.c.published_at.is_not(None), t.c.published_at < cutoff)
             )
+            # Inbox rows only need to outlive any possible redelivery: the streams keep
+            # events for 7 days, so older ids can never come back.
+            if (await session.execute(text("SELECT to_regclass(:t)"), {"t": inbox})).scalar():
+                await session.execute(
+                    text(f"DELETE FROM {inbox} WHERE handled_at < :cutoff"),
+                    {"cutoff": datetime.now(UTC) - INBOX_RETENTION},
+                )
 
 
 class Inbox:

@@ -203,3 +203,42 @@ async def test_inbox_claims_a_batch_once(fresh_db: str, nats_url: str) -> None:
         assert again == []
     finally:
         await demo.stop()
+
+
+async def test_cleanup_drops_old_published_rows_and_old_inbox_ids(
+    fresh_db: str, nats_url: str
+) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import func, select, update
+
+    from tests.integration.runtime.demo_schema import inbox, outbox
+    from triage.runtime.outbox import INBOX_RETENTION
+
+    demo = await Demo.start(fresh_db, nats_url)
+    try:
+        consumer = demo.consumer("cleanup")
+        demo.tasks.append(asyncio.create_task(consumer.run()))
+        event_id = await demo.write_note(str(uuid.uuid4()), "old news")
+
+        async def applied() -> bool:
+            return await demo.effect_count(event_id) == 1
+
+        await poll(applied)
+        await poll(lambda: _all_published(demo))
+        long_ago = datetime.now(UTC) - INBOX_RETENTION - timedelta(days=1)
+        async with demo.db.system_transaction() as session:
+            await session.execute(update(outbox).values(published_at=long_ago))
+            await session.execute(update(inbox).values(handled_at=long_ago))
+        demo.relay._last_cleanup = 0.0
+        await demo.relay._maybe_cleanup()
+        async with demo.db.system_transaction() as session:
+            left_outbox = (
+                await session.execute(select(func.count()).select_from(outbox))
+            ).scalar_one()
+            left_inbox = (
+                await session.execute(select(func.count()).select_from(inbox))
+            ).scalar_one()
+        assert (left_outbox, left_inbox) == (0, 0)
+    finally:
+        await demo.stop()
