@@ -345,13 +345,16 @@ def settings_of(
     quiet_hours: Mapping[str, Any] | None,
     rate_limit: Mapping[str, Any] | None,
     digest: Mapping[str, Any] | None,
+    *,
+    default_zone: str = "UTC",
 ) -> ChannelSettings:
-    """A channel's stored settings as domain values (invalid ones count as unset)."""
+    """A channel's stored settings as domain values (invalid ones count as unset); quiet
+    hours that name no zone are in ``default_zone`` (the tenant's)."""
     windows: list[QuietHours] = []
     hold_critical = False
     if quiet_hours:
         try:
-            windows = quiet_windows(quiet_hours)
+            windows = quiet_windows(quiet_hours, default_zone)
         except ValueError:
             windows = []
         hold_critical = bool(quiet_hours.get("hold_critical"))

@@ -6,6 +6,9 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from google.protobuf.message import Message
+from sqlalchemy import func
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notify.domain.model import NotificationMessage, Severity
 from services.notify.domain.policy import (
@@ -15,7 +18,7 @@ from services.notify.domain.policy import (
     SLA_THRESHOLD,
     EventFacts,
 )
-from services.notify.models import inbox
+from services.notify.models import inbox, tenant_zones
 from services.notify.planning import Notifiable, create_deliveries_batch
 from triage.events.v1.envelope_pb2 import Envelope
 from triage.ingest.v1 import events_pb2 as ingest_events
@@ -25,6 +28,7 @@ from triage.notify.v1 import resources_pb2 as pb
 from triage.rules.v1 import events_pb2 as rules_events
 from triage.rules.v1 import resources_pb2 as rules_pb
 from triage.runtime.bus import BatchConsumer, BatchHandler, Bus
+from triage.runtime.consume import transactional_handler
 from triage.runtime.db import Database, after_commit, bind_tenants
 from triage.runtime.events import ReceivedEvent, from_timestamp, new_envelope, unpack
 from triage.runtime.outbox import Inbox
@@ -82,7 +86,34 @@ def build_consumers(
                 fetch_timeout_seconds=fetch_timeout_seconds,
             )
         )
+    zones = "notify-tenants" + durable_suffix
+    out.append(
+        BatchConsumer(
+            bus,
+            service=PRODUCER,
+            durable=zones,
+            filter_subjects=[f"triage.tenant.changed.{tenant}"],
+            handler=transactional_handler(db, Inbox(inbox, zones), _remember_zone),
+            max_deliveries=max_deliveries,
+            fetch_timeout_seconds=fetch_timeout_seconds,
+        )
+    )
     return out
+
+
+async def _remember_zone(session: AsyncSession, event: ReceivedEvent) -> None:
+    changed = unpack(event.envelope, ingest_events.TenantChanged)
+    if not changed.tenant.time_zone:
+        return
+    statement = insert(tenant_zones).values(
+        tenant_id=event.tenant_id, time_zone=changed.tenant.time_zone
+    )
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[tenant_zones.c.tenant_id],
+            set_={"time_zone": statement.excluded.time_zone, "updated_at": func.now()},
+        )
+    )
 
 
 def batch_handler(

@@ -166,7 +166,17 @@ outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
 requests = requests_table(metadata)
 
+#: Each tenant's IANA zone (from ``tenant.changed``): quiet hours without a zone use it.
+tenant_zones = Table(
+    "tenant_zones",
+    metadata,
+    Column("tenant_id", UUID(as_uuid=False), primary_key=True),
+    Column("time_zone", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
 TENANT_OWNED = (
+    "tenant_zones",
     "channels",
     "channel_state",
     "policies",

@@ -45,7 +45,7 @@ from services.notify.domain.policy import CHANNEL_FAILING, EventFacts, quiet_rel
 from services.notify.domain.ratelimit import TokenBucket
 from services.notify.domain.retry import DEFAULT_MAX_AGE, next_attempt_delay, should_give_up
 from services.notify.events import delivered_envelope, failed_envelope
-from services.notify.models import attempts, channel_state, channels, deliveries
+from services.notify.models import attempts, channel_state, channels, deliveries, tenant_zones
 from services.notify.planning import Notifiable, create_deliveries
 from services.notify.service import Clock, spec_of, utcnow
 from triage.runtime.db import Database, after_commit
@@ -225,6 +225,16 @@ class DeliveryWorker:
             ).all()
         }
         rows = (await session.execute(select(*channels.c).where(channels.c.id.in_(ids)))).all()
+        zones = {
+            str(r.tenant_id): str(r.time_zone)
+            for r in (
+                await session.execute(
+                    select(tenant_zones.c.tenant_id, tenant_zones.c.time_zone).where(
+                        tenant_zones.c.tenant_id.in_({str(r.tenant_id) for r in rows})
+                    )
+                )
+            ).all()
+        }
         out: dict[str, _Channel] = {}
         for r in rows:
             state = states.get(str(r.id))
@@ -233,7 +243,14 @@ class DeliveryWorker:
             state.pop("channel_id", None)
             state.pop("tenant_id", None)
             out[str(r.id)] = _Channel(
-                r._mapping, settings_of(r.quiet_hours, r.rate_limit, r.digest), state
+                r._mapping,
+                settings_of(
+                    r.quiet_hours,
+                    r.rate_limit,
+                    r.digest,
+                    default_zone=zones.get(str(r.tenant_id), "UTC"),
+                ),
+                state,
             )
         return out
 

@@ -140,7 +140,7 @@ class Harness:
         await self.server.stop(0)
         await self.notify.close()
         for consumer in self.notify.consumers:
-            for stream in ("TRIAGE_ALERT", "TRIAGE_TICKET", "TRIAGE_SLA"):
+            for stream in ("TRIAGE_ALERT", "TRIAGE_TICKET", "TRIAGE_SLA", "TRIAGE_TENANT"):
                 with contextlib.suppress(Exception):
                     await self.bus.js.delete_consumer(stream, consumer.durable)
         await self.bus.close()
@@ -219,7 +219,9 @@ class Harness:
     async def idle(self) -> bool:
         """Whether every consumer has handled and acked everything it was sent."""
         for consumer, stream in zip(
-            self.notify.consumers, ("TRIAGE_ALERT", "TRIAGE_TICKET", "TRIAGE_SLA"), strict=True
+            self.notify.consumers,
+            ("TRIAGE_ALERT", "TRIAGE_TICKET", "TRIAGE_SLA", "TRIAGE_TENANT"),
+            strict=True,
         ):
             info = await self.bus.js.consumer_info(stream, consumer.durable)
             if (info.num_pending or 0) + (info.num_ack_pending or 0):

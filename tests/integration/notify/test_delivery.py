@@ -219,3 +219,60 @@ async def test_quiet_hours_hold_non_critical_until_they_end(
         assert receiver.event_counts()[calm.event_id] == 1
     finally:
         await harness.stop()
+
+
+async def test_quiet_hours_without_a_zone_follow_the_tenants_zone(
+    fresh_db: str, nats_url: str, receiver_factory: Callable[..., HttpReceiver]
+) -> None:
+    from sqlalchemy import select
+
+    from services.notify.models import tenant_zones
+    from triage.ingest.v1 import events_pb2 as ingest_events
+    from triage.ingest.v1 import resources_pb2 as ingest_pb
+    from triage.notify.v1 import resources_pb2 as pb
+    from triage.types.v1 import time_pb2
+
+    clock = Clock(datetime(2030, 1, 7, 23, 0, tzinfo=UTC))
+    harness = await Harness.start(fresh_db, nats_url, clock=clock)
+    try:
+        await harness.publish(
+            "tenant.changed",
+            ingest_events.TenantChanged(
+                change=ingest_events.TENANT_CHANGE_UPDATED,
+                tenant=ingest_pb.Tenant(id=harness.tenant_id, time_zone="Asia/Tokyo"),
+            ),
+        )
+
+        async def zone_known() -> bool:
+            async with harness.db.system_transaction() as session:
+                zone = (await session.execute(select(tenant_zones.c.time_zone))).scalar()
+            return zone == "Asia/Tokyo"
+
+        await poll(zone_known)
+        receiver = receiver_factory(secret=SECRET).start()
+        # 09:00-18:00 with no zone: the tenant's, Tokyo. 2030-01-07 23:00 UTC is 08:00 on
+        # the 8th in Tokyo: not quiet yet; at 00:30 UTC (09:30 Tokyo) it is.
+        quiet = pb.QuietHours(
+            ranges=[
+                time_pb2.WeeklyTimeRange(
+                    start=time_pb2.TimeOfDay(hours=9), end=time_pb2.TimeOfDay(hours=18)
+                )
+            ],
+        )
+        channel = await webhook_channel(harness, receiver.url, quiet_hours=quiet)
+        await policy(harness, [channel.id])
+        clock.set(datetime(2030, 1, 8, 0, 30, tzinfo=UTC))
+        calm = await harness.publish("ticket.opened", opened(1, severity=3))
+
+        async def held() -> bool:
+            rows = await harness.deliveries(calm.event_id)
+            return bool(rows) and rows[0]["hold_until"] is not None
+
+        await poll(held)
+        # 18:00 in Tokyo on 8 January is 09:00 UTC.
+        assert (await harness.deliveries(calm.event_id))[0]["hold_until"] == datetime(
+            2030, 1, 8, 9, 0, tzinfo=UTC
+        )
+        assert receiver.event_counts()[calm.event_id] == 0
+    finally:
+        await harness.stop()
