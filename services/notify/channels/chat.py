@@ -7,6 +7,7 @@ overrides; Slack text is mrkdwn, interpolated values are escaped).
 
 from __future__ import annotations
 
+import abc
 import hashlib
 import json
 from collections.abc import Mapping
@@ -137,14 +138,15 @@ def teams_payload(message: NotificationMessage, rendered: Rendered) -> dict[str,
     }
 
 
-class _ChatSender(HttpClientOwner):
+class _ChatSender(HttpClientOwner, abc.ABC):
     kind: ChannelKind
 
     def __init__(self, client: httpx.AsyncClient | None = None) -> None:
         super().__init__(client)
 
+    @abc.abstractmethod
     def _payload(self, message: NotificationMessage, rendered: Rendered) -> dict[str, Any]:
-        raise NotImplementedError
+        """The chat service's JSON body for ``message``."""
 
     def validate(self, config: Mapping[str, Any], secrets: Mapping[str, str]) -> None:
         """Raise `ChannelConfigError` if the configuration cannot work."""
