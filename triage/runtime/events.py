@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -11,6 +10,7 @@ from google.protobuf import any_pb2, timestamp_pb2
 from google.protobuf.message import Message
 
 from triage.events.v1.envelope_pb2 import Envelope
+from triage.runtime.ids import new_id
 
 M = TypeVar("M", bound=Message)
 
@@ -62,7 +62,7 @@ def new_envelope(
     packed = any_pb2.Any()
     packed.Pack(payload)
     return Envelope(
-        event_id=event_id or str(uuid.uuid4()),
+        event_id=event_id or new_id(),
         tenant_id=tenant_id,
         occurred_time=to_timestamp(occurred_at or datetime.now(UTC)),
         type=event_type,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +27,7 @@ from services.ingest.ratelimit import RateLimiter
 from services.ingest.records import AlertRecord
 from services.ingest.service import IngestService
 from services.ingest.webhook_auth import authenticate
+from triage.runtime.ids import new_id
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -230,7 +230,7 @@ class Gateway:
         keys = delivery_keys(integration_id, body, alerts)
         records = [
             AlertRecord(
-                alert_id=str(uuid.uuid4()),
+                alert_id=new_id(),
                 tenant_id=credentials.tenant_id,
                 integration_id=integration_id,
                 provider=provider,

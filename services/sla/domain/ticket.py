@@ -32,7 +32,6 @@ class ChangeKind(StrEnum):
     COMMENTED = "commented"
     CLOSED = "closed"
     REOPENED = "reopened"
-    OCCURRED = "occurred"
 
 
 @dataclass(frozen=True, slots=True)

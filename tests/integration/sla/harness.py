@@ -105,6 +105,16 @@ class TicketMaker:
             occurred_at=at,
         )
 
+    def occurred(self, at: datetime) -> Envelope:
+        """``ticket.occurred``: the ticket's alert repeated at ``at``."""
+        self.ticket.occurrence_count += 1
+        self.ticket.update_time.CopyFrom(to_timestamp(at))
+        return self._envelope(
+            "ticket.occurred",
+            tev.TicketOccurred(ticket=self.ticket, occurrence_count=self.ticket.occurrence_count),
+            at,
+        )
+
     def opened(self) -> Envelope:
         """``ticket.opened``."""
         at = self.ticket.create_time.ToDatetime(tzinfo=UTC)

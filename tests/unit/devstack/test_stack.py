@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from triage.devstack.endpoints import Endpoints, Ports
+from triage.devstack.postgres import extra_settings
 from triage.devstack.seed import SeedResult
 from triage.devstack.stack import Keys, Stack, build_service_env, load_or_create_keys
 from triage.devstack.supervisor import Supervisor
@@ -116,3 +117,10 @@ def test_banner_without_services_exports_the_server_urls():
     banner = make_stack((), None).banner()
     assert "export DATABASE_URL='postgresql+psycopg://" in banner
     assert "NATS_URL=nats://127.0.0.1:4" in banner
+
+
+def test_extra_postgres_settings_parse_and_reject_garbage():
+    assert extra_settings("") == {}
+    assert extra_settings(" a=1 ; b = x=y ;") == {"a": "1", "b": "x=y"}
+    with pytest.raises(ValueError, match="key=value"):
+        extra_settings("shared_preload_libraries")

@@ -1,0 +1,79 @@
+"""The sla consumer receives only the ticket events that can move a clock."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from nats.js.api import AckPolicy, ConsumerConfig
+from sqlalchemy import func, select
+
+from services.sla import events
+from services.sla.models import inbox
+from tests.integration.sla.harness import T0, Sla, TicketMaker, poll
+
+
+async def _inbox_ids(sla: Sla) -> set[str]:
+    async with sla.db.system_transaction() as session:
+        rows = await session.execute(select(inbox.c.event_id))
+    return {str(r) for r in rows.scalars()}
+
+
+async def test_occurrences_never_reach_the_sla_consumer(sla: Sla, tenant: str) -> None:
+    repeating = TicketMaker.new(tenant, at=T0)
+    await sla.send(repeating.opened())
+    occurrences = [repeating.occurred(T0 + timedelta(minutes=n)) for n in range(1, 4)]
+    for envelope in occurrences:
+        await sla.bus.publish(envelope)
+    # Published after the occurrences on the same stream: once it is handled, the
+    # consumer has moved past them, delivered or not.
+    later = TicketMaker.new(tenant, at=T0 + timedelta(minutes=5))
+    await sla.send(later.opened())
+
+    handled = await _inbox_ids(sla)
+    assert not handled & {e.event_id for e in occurrences}
+    view, records, _ = await sla.service.ticket_sla(tenant_id=tenant, ticket_id=repeating.id)
+    assert view.facts.updated_at == T0  # the occurrences changed nothing
+    assert records
+    info = await sla.bus.js.consumer_info("TRIAGE_TICKET", events.TICKETS_DURABLE)
+    assert info.num_pending == 0
+    assert info.num_ack_pending == 0
+
+
+async def test_a_durable_with_the_old_catch_all_filter_is_narrowed_at_start(
+    fresh_db: str, nats_url: str, tenant: str
+) -> None:
+    sla = await Sla.start(fresh_db, nats_url, consume=False)
+    try:
+        await sla.bus.js.add_consumer(
+            "TRIAGE_TICKET",
+            ConsumerConfig(
+                durable_name=events.TICKETS_DURABLE,
+                ack_policy=AckPolicy.EXPLICIT,
+                filter_subject="triage.ticket.>",
+            ),
+        )
+        consumer = events.ticket_consumer(
+            sla.bus, sla.db, inbox, sla.service.on_ticket_changes, fetch_timeout_seconds=0.2
+        )
+        sla.tasks.append(asyncio.create_task(consumer.run()))
+        ticket = TicketMaker.new(tenant, at=T0)
+        occurrence = ticket.occurred(T0 + timedelta(minutes=1))
+        await sla.bus.publish(ticket.opened())
+        await sla.bus.publish(occurrence)
+
+        async def narrowed() -> bool:
+            info = await sla.bus.js.consumer_info("TRIAGE_TICKET", events.TICKETS_DURABLE)
+            return sorted(info.config.filter_subjects or []) == sorted(events.TICKET_SUBJECTS)
+
+        await poll(narrowed)
+
+        async def opened_handled() -> bool:
+            async with sla.db.system_transaction() as session:
+                count = await session.execute(select(func.count()).select_from(inbox))
+            return int(count.scalar_one()) == 1
+
+        await poll(opened_handled)
+        assert occurrence.event_id not in await _inbox_ids(sla)
+    finally:
+        await sla.stop()
