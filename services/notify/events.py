@@ -17,9 +17,10 @@ from services.notify.domain.policy import (
     SLA_BREACHED,
     SLA_THRESHOLD,
     EventFacts,
+    plan_targets,
 )
 from services.notify.models import inbox, tenant_zones
-from services.notify.planning import Notifiable, create_deliveries_batch
+from services.notify.planning import Notifiable, create_deliveries_batch, enabled_policies
 from triage.events.v1.envelope_pb2 import Envelope
 from triage.ingest.v1 import events_pb2 as ingest_events
 from triage.ingest.v1 import resources_pb2 as ingest_pb
@@ -121,21 +122,36 @@ def batch_handler(
 ) -> BatchHandler:
     """One transaction per batch, as :func:`triage.runtime.consume.transactional_handler`.
 
-    The batch's tenants are bound together, the inbox claims every event in one statement
-    (a redelivered event is skipped), the tenants' policies are read once and matched in
-    Python, and only events with targets reach the channel lookup and delivery insert.
+    The batch's tenants are bound together and their policies read once and matched in
+    Python. Only events with targets are claimed in the inbox (one statement; a redelivered
+    event is skipped) and reach the channel lookup and delivery insert: an event nothing
+    wants (most alert and occurrence events) writes nothing, so its redelivery is harmless.
     """
 
     async def handle_batch(events: Sequence[ReceivedEvent]) -> None:
+        items = {
+            id(event): item for event in events if (item := notifiable(event.envelope)) is not None
+        }
+        if not items:
+            return
         async with db.transaction(None) as session:
             await bind_tenants(session, {e.tenant_id for e in events})
-            fresh = await inbox.claim_many(session, events)
-            items = [
-                (event.tenant_id, item)
-                for event in fresh
-                if (item := notifiable(event.envelope)) is not None
+            policies = await enabled_policies(
+                session, tenant_ids=sorted({e.tenant_id for e in events if id(e) in items})
+            )
+            wanted = [
+                event
+                for event in events
+                if id(event) in items
+                and plan_targets(policies.get(event.tenant_id, ()), items[id(event)].facts)
             ]
-            if await create_deliveries_batch(session, items=items, now=clock()):
+            if not wanted:
+                return
+            fresh = await inbox.claim_many(session, wanted)
+            planned = [(event.tenant_id, items[id(event)]) for event in fresh]
+            if await create_deliveries_batch(
+                session, items=planned, now=clock(), policies=policies
+            ):
                 after_commit(session, wake)
 
     return handle_batch

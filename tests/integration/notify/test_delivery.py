@@ -276,3 +276,33 @@ async def test_quiet_hours_without_a_zone_follow_the_tenants_zone(
         assert receiver.event_counts()[calm.event_id] == 0
     finally:
         await harness.stop()
+
+
+async def test_an_event_no_policy_wants_writes_nothing(
+    harness: Harness, receiver_factory: Callable[..., HttpReceiver]
+) -> None:
+    from sqlalchemy import select
+
+    from services.notify.models import inbox
+    from triage.tickets.v1 import events_pb2 as ticket_events
+
+    receiver = receiver_factory(secret=SECRET).start()
+    channel = await webhook_channel(harness, receiver.url)
+    await policy(harness, [channel.id])  # ticket.opened only
+    ignored = await harness.publish(
+        "ticket.occurred", ticket_events.TicketOccurred(ticket=opened().ticket, occurrence_count=2)
+    )
+    wanted = await harness.publish("ticket.opened", opened())
+
+    async def delivered() -> bool:
+        rows = await harness.deliveries(wanted.event_id)
+        return bool(rows) and rows[0]["status"] == "delivered"
+
+    await poll(delivered)
+    await poll(harness.idle)
+    async with harness.db.system_transaction() as session:
+        claimed = {str(e) for e in (await session.execute(select(inbox.c.event_id))).scalars()}
+    assert wanted.event_id in claimed
+    assert ignored.event_id not in claimed
+    assert await harness.deliveries(ignored.event_id) == []
+    assert receiver.event_counts() == {wanted.event_id: 1}
