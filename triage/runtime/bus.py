@@ -9,7 +9,7 @@ import random
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import nats
 from nats.aio.client import Client as NatsClient
@@ -106,15 +106,36 @@ class Bus:
             await self.nc.drain()
 
 
+E = TypeVar("E", bound=tuple[Any, ReceivedEvent])
+
+
+def partition(events: Sequence[E], partitions: int, min_group_size: int) -> list[list[E]]:
+    """Split a batch into at most ``partitions`` groups of about ``min_group_size`` or more.
+
+    Events with the same ordering key (an alert series, a ticket) stay in one group, in
+    order, so concurrent groups' transactions never wait on each other's rows. A small batch
+    stays whole: every group is a transaction with its own fixed cost, which only pays off
+    when the batch is large enough for the round trips to matter more than the CPU.
+    """
+    count = min(partitions, len(events) // min_group_size)
+    if count <= 1:
+        return [list(events)] if events else []
+    groups: dict[int, list[E]] = {}
+    for pair in events:
+        key = pair[1].envelope.ordering_key or pair[1].event_id
+        groups.setdefault(zlib.crc32(key.encode()) % count, []).append(pair)
+    return list(groups.values())
+
+
 class BatchConsumer:
     """A durable pull consumer that hands batches of events to one handler.
 
     The handler is expected to commit its effects (and inbox rows) before it returns; only
     then are the messages acked. If it raises, the messages are nak'ed with backoff; a
     message delivered ``max_deliveries`` times is copied to the dead-letter stream and
-    terminated. A batch is split into ``partitions`` groups by ordering key, handled in
-    concurrent transactions: a batch's time is round trips, not CPU, and one key's events
-    never sit in two groups, so the groups never wait on each other's rows.
+    terminated. A large batch is split into up to ``partitions`` groups by ordering key
+    (:func:`partition`), handled in concurrent transactions; one key's events never sit in
+    two groups, so the groups never wait on each other's rows.
     """
 
     def __init__(
@@ -130,6 +151,7 @@ class BatchConsumer:
         ack_wait_seconds: float = 30.0,
         fetch_timeout_seconds: float = 1.0,
         partitions: int = 4,
+        min_group_size: int = 64,
     ) -> None:
         self._bus = bus
         self._service = service
@@ -141,6 +163,7 @@ class BatchConsumer:
         self._ack_wait = ack_wait_seconds
         self._fetch_timeout = fetch_timeout_seconds
         self._partitions = max(1, partitions)
+        self._min_group = max(1, min_group_size)
 
     async def run(self) -> None:
         """Fetch and handle batches until cancelled."""
@@ -208,16 +231,11 @@ class BatchConsumer:
                 await self._dead_letter(msg, "undecodable envelope")
                 continue
             events.append((msg, event))
-        if len(events) <= 1 or self._partitions == 1:
-            await self._process_group(events)
+        groups = partition(events, self._partitions, self._min_group)
+        if len(groups) == 1:
+            await self._process_group(groups[0])
             return
-        # Events with the same ordering key (an alert series, a ticket) stay in one group,
-        # so the groups' transactions never wait on each other's rows.
-        groups: dict[int, list[tuple[Msg, ReceivedEvent]]] = {}
-        for pair in events:
-            key = pair[1].envelope.ordering_key or pair[1].event_id
-            groups.setdefault(zlib.crc32(key.encode()) % self._partitions, []).append(pair)
-        await asyncio.gather(*(self._process_group(group) for group in groups.values()))
+        await asyncio.gather(*(self._process_group(group) for group in groups))
 
     async def _process_group(self, events: list[tuple[Msg, ReceivedEvent]]) -> None:
         if not events:
