@@ -80,7 +80,12 @@ async def run_service(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
 
-    db = Database(settings.database_url, schema=schema, pool_size=settings.database_pool_size)
+    db = Database(
+        settings.database_url,
+        schema=schema,
+        pool_size=settings.database_pool_size,
+        prepare_threshold=settings.database_prepare_threshold,
+    )
     bus = await Bus.connect(settings.nats_url, name=f"triage-{settings.service_name}")
     authority = authority_from(settings)
     server = GrpcServer(

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     env: str = "dev"
     database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/triage"
     database_pool_size: int = 10
+    #: A statement run this many times on a connection is prepared on the server (parsed and
+    #: planned once). 0 turns it off, e.g. behind PgBouncer older than 1.21 in transaction mode.
+    database_prepare_threshold: int = Field(default=5, ge=0)
     nats_url: str = "nats://127.0.0.1:4222"
     grpc_host: str = "127.0.0.1"
     grpc_port: int = 50051

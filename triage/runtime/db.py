@@ -54,16 +54,23 @@ def app_role(schema: str) -> str:
 class Database:
     """One engine per service; tenant transactions run as the service's RLS-bound role."""
 
-    def __init__(self, url: str, *, schema: str, pool_size: int = 10) -> None:
+    def __init__(
+        self, url: str, *, schema: str, pool_size: int = 10, prepare_threshold: int = 5
+    ) -> None:
         self.schema = schema
         self.role = app_role(schema)
+        # Prepared on the server after ``prepare_threshold`` runs on a connection: the hot
+        # statements (batch inserts, claims, reads) are parsed and planned once, not per batch.
+        # Plans stay correct across the per-transaction role switch: PostgreSQL re-plans a
+        # statement that row-level security applies to when the role differs.
+        self._connect_args = {"prepare_threshold": prepare_threshold or None}
         self.engine: AsyncEngine = create_async_engine(
             url,
             pool_size=pool_size,
             max_overflow=pool_size,
             pool_pre_ping=False,
             pool_recycle=1800,
-            connect_args={"prepare_threshold": None},
+            connect_args=self._connect_args,
         )
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         trace_statements(self.engine.sync_engine, schema)
@@ -117,7 +124,7 @@ class Database:
         """
         if self._autonomous is None:
             engine = create_async_engine(
-                self._url, pool_size=2, max_overflow=2, connect_args={"prepare_threshold": None}
+                self._url, pool_size=2, max_overflow=2, connect_args=self._connect_args
             )
             trace_statements(engine.sync_engine, self.schema)
             self._autonomous = async_sessionmaker(engine, expire_on_commit=False)
