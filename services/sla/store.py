@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Any, Generic, TypeVar
 
+from psycopg.types.json import Jsonb
 from sqlalchemy import and_, bindparam, delete, func, literal, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,6 +33,7 @@ from services.sla.domain.ticket import (
     TicketView,
 )
 from services.sla.models import (
+    SCHEMA,
     audit,
     calendars,
     clocks,
@@ -41,6 +43,7 @@ from services.sla.models import (
     tickets,
     timers,
 )
+from triage.runtime.db import raw_cursor
 
 T = TypeVar("T")
 
@@ -485,56 +488,115 @@ async def get_clocks(
     return [_record(r, calendar) for r in rows]
 
 
-def _clock_values(tenant_id: str, record: ClockRecord) -> dict[str, Any]:
-    clock = record.clock
-    return {
-        "tenant_id": tenant_id,
-        "ticket_id": record.ticket_id,
-        "kind": clock.kind.value,
-        "state": clock.state.value,
-        "data": clock_to_json(clock),
-        "due_at": clock.due_at,
-        "breached_at": record.breached_at,
-        "breach_due_at": record.breach_due_at,
-        "met_at": record.met_at,
-        "fence": record.fence,
-    }
+def _unnest(columns: Sequence[tuple[str, str]], prefix: str = "") -> str:
+    """``unnest(%(a)s::uuid[], ...)`` over ``(name, type)`` columns, each one array param."""
+    return "unnest(" + ", ".join(f"%({prefix}{n})s::{t}[]" for n, t in columns) + ")"
 
 
-def _save_clocks_statement() -> Any:
-    statement = insert(clocks)
-    columns = ("state", "data", "due_at", "breached_at", "breach_due_at", "met_at", "fence")
-    return statement.on_conflict_do_update(
-        index_elements=[clocks.c.tenant_id, clocks.c.ticket_id, clocks.c.kind],
-        set_={**{c: statement.excluded[c] for c in columns}, "updated_at": func.now()},
-    )
+def _names(columns: Sequence[tuple[str, str]]) -> str:
+    return ", ".join(name for name, _ in columns)
 
 
-def _set_timers_statement() -> Any:
-    statement = insert(timers)
-    return statement.on_conflict_do_update(
-        index_elements=[timers.c.tenant_id, timers.c.ticket_id, timers.c.kind],
-        set_={c: statement.excluded[c] for c in ("percent", "due_at", "fence")},
-    )
+# Batch writes: one statement whatever the row count, columns travelling as arrays that are
+# unnest()ed. The texts are fixed, so they are parsed (and can be prepared) once, and each
+# call is one round trip with no per-row work beyond building the arrays. They run on the
+# session's connection (``raw_cursor``): same transaction, same bound tenants.
 
+_CLOCK_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("tenant_id", "uuid"),
+    ("ticket_id", "uuid"),
+    ("kind", "text"),
+    ("state", "text"),
+    ("data", "jsonb"),
+    ("due_at", "timestamptz"),
+    ("breached_at", "timestamptz"),
+    ("breach_due_at", "timestamptz"),
+    ("met_at", "timestamptz"),
+    ("fence", "bigint"),
+)
+_SAVE_CLOCKS = (
+    f"INSERT INTO {SCHEMA}.clocks ({_names(_CLOCK_COLUMNS)}) "
+    f"SELECT * FROM {_unnest(_CLOCK_COLUMNS)} "
+    "ON CONFLICT (tenant_id, ticket_id, kind) DO UPDATE SET "
+    + ", ".join(f"{n} = EXCLUDED.{n}" for n, _ in _CLOCK_COLUMNS[3:])
+    + ", updated_at = now()"
+)
 
-# Built once: the statements every ticket batch runs.
-_SAVE_CLOCKS = _save_clocks_statement()
-_SET_TIMERS = _set_timers_statement()
-_DROP_TIMERS = delete(timers).where(
-    tuple_(timers.c.tenant_id, timers.c.ticket_id, timers.c.kind).in_(
-        bindparam("keys", expanding=True)
-    )
+_TIMER_KEY: tuple[tuple[str, str], ...] = (
+    ("tenant_id", "uuid"),
+    ("ticket_id", "uuid"),
+    ("kind", "text"),
+)
+_TIMER_COLUMNS = (
+    *_TIMER_KEY,
+    ("percent", "smallint"),
+    ("due_at", "timestamptz"),
+    ("fence", "bigint"),
+)
+# Drops and upserts in one statement. The data-modifying CTE always runs to completion; the
+# caller passes disjoint keys, so the DELETE and the INSERT never touch the same row.
+_SET_TIMERS = (
+    f"WITH dropped AS (DELETE FROM {SCHEMA}.timers AS t "
+    f"USING {_unnest(_TIMER_KEY, 'drop_')} AS d({_names(_TIMER_KEY)}) "
+    "WHERE t.tenant_id = d.tenant_id AND t.ticket_id = d.ticket_id AND t.kind = d.kind) "
+    f"INSERT INTO {SCHEMA}.timers ({_names(_TIMER_COLUMNS)}) "
+    f"SELECT * FROM {_unnest(_TIMER_COLUMNS)} "
+    "ON CONFLICT (tenant_id, ticket_id, kind) DO UPDATE SET "
+    "percent = EXCLUDED.percent, due_at = EXCLUDED.due_at, fence = EXCLUDED.fence"
+)
+
+_AUDIT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("id", "uuid"),
+    ("tenant_id", "uuid"),
+    ("ticket_id", "uuid"),
+    ("target_kind", "text"),
+    ("kind", "smallint"),
+    ("cause", "text"),
+    ("cause_event_id", "text"),
+    ("before_state", "text"),
+    ("after_state", "text"),
+    ("before_due_at", "timestamptz"),
+    ("after_due_at", "timestamptz"),
+    ("percent", "smallint"),
+    ("late", "boolean"),
+    ("event_at", "timestamptz"),
+)
+_INSERT_AUDIT = (
+    f"INSERT INTO {SCHEMA}.audit ({_names(_AUDIT_COLUMNS)}) SELECT * FROM {_unnest(_AUDIT_COLUMNS)}"
 )
 
 
+def _arrays(columns: Sequence[tuple[str, str]], prefix: str = "") -> dict[str, list[Any]]:
+    return {f"{prefix}{name}": [] for name, _ in columns}
+
+
+async def _execute(session: AsyncSession, statement: str, params: dict[str, list[Any]]) -> None:
+    async with raw_cursor(session, schema=SCHEMA, statement=statement) as cursor:
+        await cursor.execute(statement, params)
+
+
 async def save_clocks(session: AsyncSession, *, records: Sequence[tuple[str, ClockRecord]]) -> None:
-    """Insert or update (tenant, clock) rows; the caller bumped each fence."""
+    """Insert or update (tenant, clock) rows; the caller bumped each fence.
+
+    One statement; of several records of one clock the last is stored.
+    """
     if not records:
         return
-    await session.execute(
-        _SAVE_CLOCKS, [_clock_values(tenant, record) for tenant, record in records]
-    )
+    latest = {(tenant, r.ticket_id, r.kind): (tenant, r) for tenant, r in records}
+    params = _arrays(_CLOCK_COLUMNS)
+    for tenant, record in latest.values():
+        clock = record.clock
+        params["tenant_id"].append(tenant)
+        params["ticket_id"].append(record.ticket_id)
+        params["kind"].append(clock.kind.value)
+        params["state"].append(clock.state.value)
+        params["data"].append(Jsonb(clock_to_json(clock)))
+        params["due_at"].append(clock.due_at)
+        params["breached_at"].append(record.breached_at)
+        params["breach_due_at"].append(record.breach_due_at)
+        params["met_at"].append(record.met_at)
+        params["fence"].append(record.fence)
+    await _execute(session, _SAVE_CLOCKS, params)
 
 
 async def delete_clock(
@@ -555,59 +617,57 @@ async def set_timers(session: AsyncSession, *, records: Sequence[tuple[str, Cloc
     """Point each clock's timer at its next threshold, or drop it when there is none.
 
     The timer carries the clock's fence: a worker holding an older fence acts on nothing.
+    One statement. As if every drop ran before every upsert: a clock with any record that
+    has a next threshold keeps a timer, set from the last such record.
     """
-    upserts: list[dict[str, Any]] = []
-    drops: list[tuple[str, str, str]] = []
+    upserts: dict[tuple[str, str, str], tuple[str, ClockRecord, tuple[int, datetime]]] = {}
+    drops: dict[tuple[str, str, str], None] = {}
     for tenant, record in records:
+        key = (tenant, record.ticket_id, record.kind.value)
         nxt = record.clock.next_threshold()
         if nxt is None:
-            drops.append((tenant, record.ticket_id, record.kind.value))
+            drops[key] = None
         else:
-            upserts.append(
-                {
-                    "tenant_id": tenant,
-                    "ticket_id": record.ticket_id,
-                    "kind": record.kind.value,
-                    "percent": nxt[0],
-                    "due_at": nxt[1],
-                    "fence": record.fence,
-                }
-            )
-    if drops:
-        await session.execute(_DROP_TIMERS, {"keys": drops})
-    if upserts:
-        await session.execute(_SET_TIMERS, upserts)
-
-
-_INSERT_AUDIT = audit.insert()
+            upserts[key] = (tenant, record, nxt)
+    if not upserts and not drops:
+        return
+    params = {**_arrays(_TIMER_COLUMNS), **_arrays(_TIMER_KEY, "drop_")}
+    for tenant, ticket_id, kind in drops:
+        if (tenant, ticket_id, kind) not in upserts:
+            params["drop_tenant_id"].append(tenant)
+            params["drop_ticket_id"].append(ticket_id)
+            params["drop_kind"].append(kind)
+    for (tenant, ticket_id, kind), (_, record, (percent, due_at)) in upserts.items():
+        params["tenant_id"].append(tenant)
+        params["ticket_id"].append(ticket_id)
+        params["kind"].append(kind)
+        params["percent"].append(percent)
+        params["due_at"].append(due_at)
+        params["fence"].append(record.fence)
+    await _execute(session, _SET_TIMERS, params)
 
 
 async def insert_audit(session: AsyncSession, *, entries: Sequence[tuple[str, AuditEntry]]) -> None:
-    """Append (tenant, entry) audit rows."""
+    """Append (tenant, entry) audit rows, in order, in one statement."""
     if not entries:
         return
-    await session.execute(
-        _INSERT_AUDIT,
-        [
-            {
-                "id": e.id,
-                "tenant_id": tenant,
-                "ticket_id": e.ticket_id,
-                "target_kind": e.target_kind.value,
-                "kind": int(e.kind),
-                "cause": e.cause,
-                "cause_event_id": e.cause_event_id,
-                "before_state": e.before_state.value if e.before_state else None,
-                "after_state": e.after_state.value if e.after_state else None,
-                "before_due_at": e.before_due_at,
-                "after_due_at": e.after_due_at,
-                "percent": e.percent,
-                "late": e.late,
-                "event_at": e.event_at,
-            }
-            for tenant, e in entries
-        ],
-    )
+    params = _arrays(_AUDIT_COLUMNS)
+    for tenant, e in entries:
+        params["id"].append(e.id)
+        params["tenant_id"].append(tenant)
+        params["ticket_id"].append(e.ticket_id)
+        params["target_kind"].append(e.target_kind.value)
+        params["kind"].append(int(e.kind))
+        params["cause"].append(e.cause)
+        params["cause_event_id"].append(e.cause_event_id)
+        params["before_state"].append(e.before_state.value if e.before_state else None)
+        params["after_state"].append(e.after_state.value if e.after_state else None)
+        params["before_due_at"].append(e.before_due_at)
+        params["after_due_at"].append(e.after_due_at)
+        params["percent"].append(e.percent)
+        params["late"].append(e.late)
+        params["event_at"].append(e.event_at)
+    await _execute(session, _INSERT_AUDIT, params)
 
 
 async def list_audit(
@@ -835,31 +895,43 @@ _TENANT_ZONES = select(tenants.c.tenant_id, tenants.c.time_zone).where(
 _TENANT_POLICIES = select(policies).where(
     policies.c.tenant_id.in_(bindparam("tenants", expanding=True))
 )
+_TICKET_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("tenant_id", "uuid"),
+    ("ticket_id", "uuid"),
+    ("policy_id", "text"),
+    ("policy_version", "bigint"),
+    ("calendar_id", "text"),
+    ("calendar_version", "bigint"),
+    ("policy_snapshot", "jsonb"),
+    ("calendar_snapshot", "jsonb"),
+)
+# What save_tickets writes: everything but the key and the snapshot, which never changes.
+_SAVED_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("closed", "boolean"),
+    ("first_response_at", "timestamptz"),
+    ("number", "bigint"),
+    ("title", "text"),
+    ("priority", "smallint"),
+    ("status", "smallint"),
+    ("client_id", "text"),
+    ("client_name", "text"),
+    ("queue", "text"),
+    ("assignee", "text"),
+    ("reopen_count", "integer"),
+    ("opened_at", "timestamptz"),
+    ("ticket_updated_at", "timestamptz"),
+)
 _INSERT_TICKETS = (
-    insert(tickets).on_conflict_do_nothing().returning(tickets.c.tenant_id, tickets.c.ticket_id)
+    f"INSERT INTO {SCHEMA}.tickets ({_names(_TICKET_COLUMNS + _SAVED_COLUMNS)}) "
+    f"SELECT * FROM {_unnest(_TICKET_COLUMNS + _SAVED_COLUMNS)} "
+    "ON CONFLICT DO NOTHING RETURNING tenant_id::text, ticket_id::text"
 )
-_SAVED_COLUMNS = (
-    "closed",
-    "first_response_at",
-    "number",
-    "title",
-    "priority",
-    "status",
-    "client_id",
-    "client_name",
-    "queue",
-    "assignee",
-    "reopen_count",
-    "opened_at",
-    "ticket_updated_at",
-)
-_SAVE_TICKET = (
-    update(tickets)
-    .where(
-        tickets.c.tenant_id == bindparam("k_tenant_id"),
-        tickets.c.ticket_id == bindparam("k_ticket_id"),
-    )
-    .values({name: bindparam(f"v_{name}") for name in _SAVED_COLUMNS})
+_SAVE_TICKETS = (
+    f"UPDATE {SCHEMA}.tickets AS t SET "
+    + ", ".join(f"{n} = v.{n}" for n, _ in _SAVED_COLUMNS)
+    + f" FROM {_unnest(_TICKET_COLUMNS[:2] + _SAVED_COLUMNS)}"
+    f" AS v({_names(_TICKET_COLUMNS[:2] + _SAVED_COLUMNS)})"
+    " WHERE t.tenant_id = v.tenant_id AND t.ticket_id = v.ticket_id"
 )
 
 
@@ -907,49 +979,56 @@ async def tenant_policies(
     return found
 
 
-def _ticket_values(view: TicketView) -> dict[str, Any]:
-    snapshot = view.snapshot
-    return {
-        "tenant_id": view.tenant_id,
-        "ticket_id": view.facts.ticket_id,
-        "closed": view.closed,
-        "first_response_at": view.first_response_at,
-        "policy_id": snapshot.policy.id,
-        "policy_version": snapshot.policy.version,
-        "calendar_id": snapshot.calendar.id,
-        "calendar_version": snapshot.calendar.version,
-        "policy_snapshot": snapshot.policy.to_json(),
-        "calendar_snapshot": snapshot.calendar.to_json(),
-        **_facts_values(view.facts),
-    }
+def _add_saved(params: dict[str, list[Any]], view: TicketView) -> None:
+    facts = view.facts
+    params["tenant_id"].append(view.tenant_id)
+    params["ticket_id"].append(facts.ticket_id)
+    params["closed"].append(view.closed)
+    params["first_response_at"].append(view.first_response_at)
+    params["number"].append(facts.number)
+    params["title"].append(facts.title)
+    params["priority"].append(facts.priority)
+    params["status"].append(facts.status)
+    params["client_id"].append(facts.client_id)
+    params["client_name"].append(facts.client_name)
+    params["queue"].append(facts.queue)
+    params["assignee"].append(facts.assignee)
+    params["reopen_count"].append(facts.reopen_count)
+    params["opened_at"].append(facts.opened_at)
+    params["ticket_updated_at"].append(facts.updated_at)
 
 
 async def insert_tickets(
     session: AsyncSession, *, views: Sequence[TicketView]
 ) -> set[tuple[str, str]]:
-    """Insert projections with their snapshots; the (tenant, ticket) keys actually inserted."""
+    """Insert projections with their snapshots; the (tenant, ticket) keys actually inserted.
+
+    One statement, whatever the number of views.
+    """
     if not views:
         return set()
-    rows = await session.execute(_INSERT_TICKETS, [_ticket_values(v) for v in views])
-    return {(str(r.tenant_id), r.ticket_id) for r in rows}
+    params = _arrays(_TICKET_COLUMNS + _SAVED_COLUMNS)
+    for view in views:
+        _add_saved(params, view)
+        snapshot = view.snapshot
+        params["policy_id"].append(snapshot.policy.id)
+        params["policy_version"].append(snapshot.policy.version)
+        params["calendar_id"].append(snapshot.calendar.id)
+        params["calendar_version"].append(snapshot.calendar.version)
+        params["policy_snapshot"].append(Jsonb(snapshot.policy.to_json()))
+        params["calendar_snapshot"].append(Jsonb(snapshot.calendar.to_json()))
+    async with raw_cursor(session, schema=SCHEMA, statement=_INSERT_TICKETS) as cursor:
+        await cursor.execute(_INSERT_TICKETS, params)
+        return {(tenant, ticket) for tenant, ticket in await cursor.fetchall()}
 
 
 async def save_tickets(session: AsyncSession, *, views: Sequence[TicketView]) -> None:
-    """:func:`save_ticket` for many projections, in one executemany."""
+    """:func:`save_ticket` for many projections, in one statement (of several views of
+    one ticket the last is stored)."""
     if not views:
         return
-    params = []
-    for view in views:
-        values = {
-            "closed": view.closed,
-            "first_response_at": view.first_response_at,
-            **_facts_values(view.facts),
-        }
-        params.append(
-            {
-                "k_tenant_id": view.tenant_id,
-                "k_ticket_id": view.facts.ticket_id,
-                **{f"v_{name}": values[name] for name in _SAVED_COLUMNS},
-            }
-        )
-    await session.execute(_SAVE_TICKET, params)
+    latest = {(v.tenant_id, v.facts.ticket_id): v for v in views}
+    params = _arrays(_TICKET_COLUMNS[:2] + _SAVED_COLUMNS)
+    for view in latest.values():
+        _add_saved(params, view)
+    await _execute(session, _SAVE_TICKETS, params)
