@@ -63,7 +63,8 @@ _EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("headers", "jsonb"),
 )
 # Alerts and the alert.received events of the fresh ones, in one statement: the outbox
-# rows are joined to the rows the INSERT really created, so a redelivery writes no event.
+# rows are joined to the rows the INSERT really created, so a redelivery writes no event,
+# and their ids join the relay's pending queue (as ``Outbox.add`` does).
 _INSERT_ALERTS_WITH_EVENTS = (
     "WITH ins AS ("
     + _INSERT_ALERTS
@@ -74,7 +75,8 @@ _INSERT_ALERTS_WITH_EVENTS = (
     + ")), ob AS (INSERT INTO ingest.outbox (event_id, tenant_id, subject, type, envelope, headers)"
     " SELECT e.event_id, e.tenant_id, e.subject, e.type, e.envelope, e.headers FROM ev e"
     " JOIN ins i ON i.integration_id = e.integration_id AND i.delivery_key = e.delivery_key"
-    " WHERE i.inserted RETURNING 1)"
+    " WHERE i.inserted RETURNING id),"
+    " q AS (INSERT INTO ingest.outbox_pending (id) SELECT id FROM ob)"
     " SELECT id, integration_id, delivery_key, inserted FROM ins"
 )
 

@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from triage.runtime.idempotency import requests_table
-from triage.runtime.outbox import inbox_table, outbox_table
+from triage.runtime.outbox import inbox_table, outbox_pending_table, outbox_table
 
 SCHEMA = "rules"
 metadata = MetaData(schema=SCHEMA)
@@ -124,6 +124,7 @@ decisions = Table(
 )
 
 outbox = outbox_table(metadata)
+outbox_pending = outbox_pending_table(metadata)
 inbox = inbox_table(metadata)
 requests = requests_table(metadata)
 

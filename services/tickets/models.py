@@ -22,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
 from triage.runtime.idempotency import requests_table
-from triage.runtime.outbox import inbox_table, outbox_table
+from triage.runtime.outbox import inbox_table, outbox_pending_table, outbox_table
 
 SCHEMA = "tickets"
 metadata = MetaData(schema=SCHEMA)
@@ -172,6 +172,7 @@ trigger_log = Table(
 )
 
 outbox = outbox_table(metadata)
+outbox_pending = outbox_pending_table(metadata)
 inbox = inbox_table(metadata)
 requests = requests_table(metadata)
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from alembic import command, context
+from alembic import command, context, op
 from alembic.config import Config
-from sqlalchemy import MetaData, create_engine, text
+from sqlalchemy import MetaData, create_engine, inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
 
 from triage.runtime.db import TENANT_SETTING, app_role
+from triage.runtime.outbox import outbox_pending_table
 
 # The bound tenant is one id, or (for group commits) a comma-separated set of ids.
 _TENANT_EXPR = (
@@ -87,3 +88,85 @@ def tenant_rls_sql(qualified_table: str) -> list[str]:
         f"CREATE POLICY tenant_isolation ON {qualified_table} "
         f"USING (tenant_id = {_TENANT_EXPR}) WITH CHECK (tenant_id = {_TENANT_EXPR})",
     ]
+
+
+def upgrade_outbox_to_pending(schema: str, bind: Connection | None = None) -> None:
+    """Give ``schema``'s outbox its pending queue: the body of every service's
+    ``outbox_pending`` migration (idempotent; ``bind`` defaults to Alembic's connection).
+
+    Creates ``outbox_pending`` with row-level security that lets tenant transactions add
+    ids and nothing else (they never read it; only the relay, as the owner, dequeues).
+
+    On a database whose outbox still has ``published_at`` (made by an earlier release) the
+    unpublished rows move into the queue. The column itself stays until the next release
+    (:func:`drop_outbox_published_at`), because migrations are expand/contract and the
+    previous release's pods keep writing events while the new ones roll out: the column
+    gets a default, so their relays find nothing left to claim, and a transitional trigger
+    queues every row they insert, so none of their events is left unpublished (they wait in
+    the queue until the first relay of this release runs).
+    """
+    bind = bind if bind is not None else op.get_bind()
+    outbox, pending = f"{schema}.outbox", f"{schema}.outbox_pending"
+    outbox_pending_table(MetaData(schema=schema)).create(bind, checkfirst=True)
+    bind.execute(text(f"ALTER TABLE {pending} ENABLE ROW LEVEL SECURITY"))
+    has_policy = bind.execute(
+        text(
+            "SELECT 1 FROM pg_policies WHERE schemaname = :s "
+            "AND tablename = 'outbox_pending' AND policyname = 'enqueue_only'"
+        ),
+        {"s": schema},
+    ).first()
+    if has_policy is None:
+        bind.execute(text(f"CREATE POLICY enqueue_only ON {pending} FOR INSERT WITH CHECK (true)"))
+    columns = {c["name"] for c in inspect(bind).get_columns("outbox", schema=schema)}
+    if "published_at" not in columns:
+        return
+    bind.execute(text(f"ALTER TABLE {outbox} ALTER COLUMN published_at SET DEFAULT now()"))
+    bind.execute(
+        text(
+            f"CREATE OR REPLACE FUNCTION {schema}.outbox_enqueue_legacy() RETURNS trigger "
+            "LANGUAGE plpgsql AS $$ BEGIN "
+            f"INSERT INTO {pending} (id) SELECT id FROM inserted ON CONFLICT DO NOTHING; "
+            "RETURN NULL; END $$"
+        )
+    )
+    bind.execute(
+        text(
+            f"CREATE OR REPLACE TRIGGER outbox_enqueue_legacy AFTER INSERT ON {outbox} "
+            "REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT "
+            f"EXECUTE FUNCTION {schema}.outbox_enqueue_legacy()"
+        )
+    )
+    _queue_unpublished(bind, schema)
+
+
+def drop_outbox_published_at(schema: str, bind: Connection | None = None) -> None:
+    """The contract step of :func:`upgrade_outbox_to_pending`, for the release after it:
+    drop ``published_at``, its partial index and the transitional trigger (idempotent).
+
+    Safe once no pod older than the pending queue runs; a row an old relay was asked to
+    republish (``published_at`` reset) is queued first.
+    """
+    bind = bind if bind is not None else op.get_bind()
+    columns = {c["name"] for c in inspect(bind).get_columns("outbox", schema=schema)}
+    if "published_at" not in columns:
+        return
+    _queue_unpublished(bind, schema)
+    for statement in (
+        f"DROP TRIGGER IF EXISTS outbox_enqueue_legacy ON {schema}.outbox",
+        f"DROP FUNCTION IF EXISTS {schema}.outbox_enqueue_legacy()",
+        f"DROP INDEX IF EXISTS {schema}.outbox_unpublished",
+        f"ALTER TABLE {schema}.outbox DROP COLUMN published_at",
+    ):
+        bind.execute(text(statement))
+
+
+def _queue_unpublished(bind: Connection, schema: str) -> None:
+    # Marking them keeps a relay of the previous release from claiming them as well.
+    bind.execute(
+        text(
+            f"WITH q AS (UPDATE {schema}.outbox SET published_at = now() "
+            "WHERE published_at IS NULL RETURNING id) "
+            f"INSERT INTO {schema}.outbox_pending (id) SELECT id FROM q ON CONFLICT DO NOTHING"
+        )
+    )

@@ -17,20 +17,14 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
-    Index,
     LargeBinary,
     MetaData,
     Table,
     Text,
-    any_,
-    bindparam,
-    delete,
     func,
-    select,
     text,
-    update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID, insert
+from sqlalchemy.dialects.postgresql import JSONB, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triage.events.v1.envelope_pb2 import Envelope
@@ -46,7 +40,11 @@ tracer = trace.get_tracer("triage.outbox")
 
 
 def outbox_table(metadata: MetaData) -> Table:
-    """The outbox table in the service's schema (the metadata carries the schema)."""
+    """The outbox table in the service's schema (the metadata carries the schema).
+
+    Insert-only: what is still to publish is the set of ids in :func:`outbox_pending_table`,
+    so publishing never rewrites these wide rows.
+    """
     return Table(
         "outbox",
         metadata,
@@ -58,8 +56,20 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("envelope", LargeBinary, nullable=False),
         Column("headers", JSONB, nullable=False),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-        Column("published_at", DateTime(timezone=True)),
-        Index("outbox_unpublished", "id", postgresql_where=text("published_at IS NULL")),
+    )
+
+
+def outbox_pending_table(metadata: MetaData) -> Table:
+    """The ids of outbox rows still to publish: a narrow queue the relay deletes from.
+
+    Named after the outbox (:class:`Outbox` and the relay derive it). Its row-level
+    security comes from :func:`triage.runtime.migrations.upgrade_outbox_to_pending`:
+    tenant transactions may only add ids.
+    """
+    return Table(
+        "outbox_pending",
+        metadata,
+        Column("id", BigInteger, primary_key=True, autoincrement=False),
     )
 
 
@@ -80,13 +90,16 @@ class Outbox:
 
     def __init__(self, table: Table) -> None:
         self.table = table
+        self.pending = f"{table.schema}.{table.name}_pending"
         self._wake = asyncio.Event()
-        # One statement for any number of events (arrays unnested): a fixed text, one trip.
+        # One statement for any number of events (arrays unnested) that also queues their
+        # ids: a fixed text, one trip.
         self._insert_sql = (
-            f"INSERT INTO {table.schema}.{table.name} "
+            f"WITH ins AS (INSERT INTO {table.schema}.{table.name} "
             "(event_id, tenant_id, subject, type, envelope, headers) "
             "SELECT * FROM unnest(%(event_id)s::uuid[], %(tenant_id)s::uuid[], "
             "%(subject)s::text[], %(type)s::text[], %(envelope)s::bytea[], %(headers)s::jsonb[])"
+            f" RETURNING id) INSERT INTO {self.pending} (id) SELECT id FROM ins"
         )
 
     async def add(
@@ -138,7 +151,9 @@ class Outbox:
 class OutboxRelay:
     """Publishes committed outbox rows to JetStream promptly, across replicas (SKIP LOCKED).
 
-    Published rows are kept for ``retention`` so events can be replayed after a NATS loss.
+    A row is to publish while its id is in the pending queue; publishing deletes the id and
+    leaves the row, which is kept for ``retention`` so events can be replayed after a NATS
+    loss.
     """
 
     def __init__(
@@ -161,6 +176,28 @@ class OutboxRelay:
         self._idle_poll = idle_poll_seconds
         self._retention = retention
         self._last_cleanup = 0.0
+        outbox_name = f"{self._table.schema}.{self._table.name}"
+        pending = outbox.pending
+        # Fixed texts: this is the hot path. Locking only the queue rows keeps replicas apart
+        # without touching the wide outbox rows. The claim is a materialized CTE so the plan
+        # always starts from the queue: as a plain join, stale statistics of the queue (after
+        # a backlog drained) made PostgreSQL walk the whole outbox index in id order instead.
+        self._claim_sql = text(
+            f"WITH p AS MATERIALIZED (SELECT id FROM {pending} ORDER BY id LIMIT :limit "
+            "FOR UPDATE SKIP LOCKED) "
+            "SELECT o.id, o.subject, o.type, o.envelope, o.headers, o.event_id, o.created_at "
+            f"FROM p JOIN {outbox_name} o USING (id) ORDER BY o.id"
+        )
+        # = ANY(array): one parameter, so the statement text is the same for any batch.
+        self._done_sql = text(f"DELETE FROM {pending} WHERE id = ANY(CAST(:ids AS bigint[]))")
+        self._requeue_sql = text(
+            f"INSERT INTO {pending} (id) SELECT id FROM {outbox_name} "
+            "WHERE created_at >= :since ON CONFLICT DO NOTHING"
+        )
+        self._cleanup_sql = text(
+            f"DELETE FROM {outbox_name} o WHERE o.created_at < :cutoff "
+            f"AND NOT EXISTS (SELECT 1 FROM {pending} p WHERE p.id = o.id)"
+        )
 
     async def run(self) -> None:
         """Publish forever: after every wake-up, and on an idle poll for other replicas' rows."""
@@ -177,37 +214,13 @@ class OutboxRelay:
             await self._outbox.wait(self._idle_poll)
 
     async def publish_pending(self) -> int:
-        """Publish one batch of unpublished rows; returns how many were published."""
-        t = self._table
+        """Publish one batch of pending rows; returns how many were published."""
         async with self._db.system_transaction() as session:
-            rows = (
-                await session.execute(
-                    select(
-                        t.c.id,
-                        t.c.subject,
-                        t.c.type,
-                        t.c.envelope,
-                        t.c.headers,
-                        t.c.event_id,
-                        t.c.created_at,
-                    )
-                    .where(t.c.published_at.is_(None))
-                    .order_by(t.c.id)
-                    .limit(self._batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
+            rows = (await session.execute(self._claim_sql, {"limit": self._batch_size})).all()
             if not rows:
                 return 0
             await asyncio.gather(*(self._publish(r) for r in rows))
-            now = datetime.now(UTC)
-            # = ANY(array): one parameter, so the statement text is the same for any batch.
-            await session.execute(
-                update(t)
-                .where(t.c.id == any_(bindparam("ids", type_=ARRAY(BigInteger))))
-                .values(published_at=now),
-                {"ids": [r.id for r in rows]},
-            )
+            await session.execute(self._done_sql, {"ids": [r.id for r in rows]})
         self._record(rows)
         return len(rows)
 
@@ -228,12 +241,10 @@ class OutboxRelay:
             span.end()
 
     async def republish_since(self, since: datetime) -> int:
-        """Mark rows committed since ``since`` unpublished again (replay after a NATS loss)."""
-        t = self._table
+        """Queue rows committed since ``since`` for publishing again (replay after a NATS
+        loss); returns how many were queued (rows still pending are not counted)."""
         async with self._db.system_transaction() as session:
-            result = await session.execute(
-                update(t).where(t.c.created_at >= since).values(published_at=None)
-            )
+            result = await session.execute(self._requeue_sql, {"since": since})
         self._outbox.wake()
         return int(getattr(result, "rowcount", 0) or 0)
 
@@ -248,12 +259,10 @@ class OutboxRelay:
             return
         self._last_cleanup = time.monotonic()
         cutoff = datetime.now(UTC) - self._retention
-        t = self._table
-        inbox = f"{t.schema}.inbox"
+        inbox = f"{self._table.schema}.inbox"
         async with self._db.system_transaction() as session:
-            await session.execute(
-                delete(t).where(t.c.published_at.is_not(None), t.c.published_at < cutoff)
-            )
+            # A row still pending is kept whatever its age: it has not been published yet.
+            await session.execute(self._cleanup_sql, {"cutoff": cutoff})
             # Inbox rows only need to outlive any possible redelivery: the streams keep
             # events for 7 days, so older ids can never come back.
             if (await session.execute(text("SELECT to_regclass(:t)"), {"t": inbox})).scalar():

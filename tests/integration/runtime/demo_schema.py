@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Column, DateTime, MetaData, Table, Text, func
 from sqlalchemy.dialects.postgresql import UUID
 
-from triage.runtime.outbox import inbox_table, outbox_table
+from triage.runtime.outbox import inbox_table, outbox_pending_table, outbox_table
 
 SCHEMA = "demo"
 metadata = MetaData(schema=SCHEMA)
@@ -26,4 +26,5 @@ effects = Table(
     Column("applied_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
 )
 outbox = outbox_table(metadata)
+outbox_pending = outbox_pending_table(metadata)
 inbox = inbox_table(metadata)

@@ -116,15 +116,13 @@ async def test_relay_publishing_twice_has_no_second_effect(fresh_db: str, nats_u
 async def _all_published(demo: Demo) -> bool:
     from sqlalchemy import func, select
 
-    from tests.integration.runtime.demo_schema import outbox
+    from tests.integration.runtime.demo_schema import outbox_pending
 
     async with demo.db.system_transaction() as session:
-        unpublished = (
-            await session.execute(
-                select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
-            )
+        pending = (
+            await session.execute(select(func.count()).select_from(outbox_pending))
         ).scalar_one()
-    return unpublished == 0
+    return pending == 0
 
 
 def _long_ago() -> datetime:
@@ -228,7 +226,7 @@ async def test_cleanup_drops_old_published_rows_and_old_inbox_ids(
         await poll(lambda: _all_published(demo))
         long_ago = datetime.now(UTC) - INBOX_RETENTION - timedelta(days=1)
         async with demo.db.system_transaction() as session:
-            await session.execute(update(outbox).values(published_at=long_ago))
+            await session.execute(update(outbox).values(created_at=long_ago))
             await session.execute(update(inbox).values(handled_at=long_ago))
         demo.relay._last_cleanup = 0.0
         await demo.relay._maybe_cleanup()
