@@ -114,6 +114,11 @@ async def probe(profiles: list[str], rate: int = 250, *, statements: bool = Fals
                     for row in await (await c.execute(_STATEMENTS_SQL)).fetchall():
                         print("statement", *row)
             async with httpx.AsyncClient() as client:
+                address = stack.endpoints.metrics["ingest"]
+                url = address if address.startswith("http") else f"http://{address}"
+                text = (await client.get(url + "/metrics")).text
+                for histogram in ("triage_webhook_seconds", "triage_ingest_batch_seconds"):
+                    print(histogram, _quantiles(text, histogram))
                 for name in ("rules", "tickets", "sla", "notify"):
                     address = stack.endpoints.metrics[name]
                     url = address if address.startswith("http") else f"http://{address}"
@@ -133,6 +138,23 @@ async def probe(profiles: list[str], rate: int = 250, *, statements: bool = Fals
                                 f"{name:8} {consumer:28} events {events:6.0f}"
                                 f" batches {batches:4.0f} ms/event {per_event:6.2f}"
                             )
+
+
+def _quantiles(text: str, histogram: str) -> str:
+    """p50/p90/p99 upper bucket bounds of a Prometheus histogram (labels summed)."""
+    buckets: dict[float, float] = collections.defaultdict(float)
+    for line in text.splitlines():
+        if line.startswith(histogram + "_bucket{"):
+            le = line.split('le="')[1].split('"')[0]
+            buckets[float(le)] += float(line.rpartition(" ")[2])
+    total = buckets.get(float("inf"), 0.0)
+    if not total:
+        return "no samples"
+    found = []
+    for q in (0.5, 0.9, 0.99):
+        bound = next(b for b in sorted(buckets) if buckets[b] >= q * total)
+        found.append(f"p{round(q * 100)}<={bound * 1000:g} ms")
+    return f"{total:.0f} samples, " + ", ".join(found)
 
 
 def main() -> None:

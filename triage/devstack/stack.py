@@ -71,6 +71,10 @@ def load_or_create_keys(path: Path) -> Keys:
     return keys
 
 
+#: CPU niceness of the services other than ingest in the dev stack.
+CONSUMER_NICE = 5
+
+
 def build_service_env(
     name: str,
     *,
@@ -98,6 +102,10 @@ def build_service_env(
     env.pop("TRIAGE_HTTP_PORT", None)
     if name == "ingest":
         env["TRIAGE_HTTP_PORT"] = str(ports.http)
+    else:
+        # Everything shares this machine's cores: webhooks are answered first (see
+        # Settings.cpu_nice); TRIAGE_CPU_NICE in the environment applies to all instead.
+        env.setdefault("TRIAGE_CPU_NICE", str(CONSUMER_NICE))
     for peer, port in ports.grpc.items():
         env[f"TRIAGE_PEERS__{peer.upper()}"] = f"127.0.0.1:{port}"
     return env

@@ -53,6 +53,9 @@ def service_main(argv: Sequence[str], name: str) -> int:
         return 2
     import uvloop
 
+    if settings.cpu_nice:
+        os.nice(settings.cpu_nice)
+
     # Long-lived objects built at start (modules, compiled protos, SQLAlchemy tables) leave
     # the collector's generations; fewer, larger young collections keep pauses short.
     gc.collect()

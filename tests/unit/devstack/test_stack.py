@@ -54,6 +54,13 @@ def test_only_ingest_gets_the_http_port():
     assert all("TRIAGE_HTTP_PORT" not in env_for(n) for n in SERVICE_NAMES if n != "ingest")
 
 
+def test_consumers_run_nicer_than_the_webhook_gateway():
+    assert "TRIAGE_CPU_NICE" not in env_for("ingest")
+    assert {env_for(n)["TRIAGE_CPU_NICE"] for n in SERVICE_NAMES if n != "ingest"} == {"5"}
+    # An operator's explicit choice wins.
+    assert env_for("sla", {"TRIAGE_CPU_NICE": "0"})["TRIAGE_CPU_NICE"] == "0"
+
+
 def test_service_env_is_what_the_runtime_settings_read(monkeypatch: pytest.MonkeyPatch):
     for key, value in env_for("sla").items():
         monkeypatch.setenv(key, value)
