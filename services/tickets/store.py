@@ -9,7 +9,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from psycopg.types.json import Jsonb
-from sqlalchemy import Row, Text, and_, any_, bindparam, delete, func, or_, select, text
+from sqlalchemy import (
+    Row,
+    Text,
+    and_,
+    any_,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    text,
+)
+from sqlalchemy import column as sql_column
 from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -164,11 +176,13 @@ async def insert_ticket(session: AsyncSession, ticket: Ticket) -> bool:
 
 
 async def insert_tickets(session: AsyncSession, tickets: Sequence[Ticket]) -> int:
-    """Insert ``tickets`` at once; how many were inserted (not taken by an open ticket)."""
-    if len(tickets) == 1:
-        return int(await insert_ticket(session, tickets[0]))
-    result = await session.execute(_INSERT_TICKET, [_values(t) for t in tickets])
-    return len(result.all())
+    """Insert ``tickets`` in one statement; how many were inserted (not taken by an open
+    ticket, nor by one earlier in ``tickets``)."""
+    if not tickets:
+        return 0
+    async with raw_cursor(session, schema=m.SCHEMA, statement=_INSERT_TICKETS) as cursor:
+        await cursor.execute(_INSERT_TICKETS, _batch_params(tickets))
+        return len(await cursor.fetchall())
 
 
 def _save_params(ticket: Ticket) -> dict[str, Any]:
@@ -620,6 +634,107 @@ _INSERT_COMMENTS = (
 )
 
 
+# Every column of a ticket, as its own array. A text[] column cannot travel as a text[][]
+# (unnest would flatten it, and the rows' arrays differ in length), so each row's array
+# travels as its text form and is cast back.
+_TICKET_ARRAY_COLUMNS = ("linked_series_keys", "notification_channel_ids")
+_TICKET_TYPES: tuple[tuple[str, str], ...] = (
+    ("id", "uuid"),
+    ("tenant_id", "uuid"),
+    ("number", "bigint"),
+    ("title", "text"),
+    ("description", "text"),
+    ("client_id", "text"),
+    ("client_name", "text"),
+    ("site_id", "text"),
+    ("site_name", "text"),
+    ("device_id", "text"),
+    ("device_name", "text"),
+    ("priority", "smallint"),
+    ("status", "smallint"),
+    ("queue", "text"),
+    ("assignee", "text"),
+    ("source", "smallint"),
+    ("severity", "smallint"),
+    ("condition", "text"),
+    ("dedup_key", "text"),
+    ("occurrence_count", "bigint"),
+    ("first_occurrence_at", "timestamptz"),
+    ("last_occurrence_at", "timestamptz"),
+    ("linked_series_keys", "text"),
+    ("rule_id", "text"),
+    ("close_on_reset", "boolean"),
+    ("reset_in_rmm_on_close", "boolean"),
+    ("notification_channel_ids", "text"),
+    ("human_touched", "boolean"),
+    ("close_reason", "smallint"),
+    ("reopen_count", "integer"),
+    ("created_at", "timestamptz"),
+    ("updated_at", "timestamptz"),
+    ("closed_at", "timestamptz"),
+    ("version", "bigint"),
+    ("occurrence_comment_at", "timestamptz"),
+    ("uncommented_occurrences", "integer"),
+)
+_TICKET_ROWS = (
+    "unnest("
+    + ", ".join(f"%({name})s::{kind}[]" for name, kind in _TICKET_TYPES)
+    + ") AS v("
+    + ", ".join(name for name, _ in _TICKET_TYPES)
+    + ")"
+)
+
+
+def _from_v(name: str) -> str:
+    return f"v.{name}::text[]" if name in _TICKET_ARRAY_COLUMNS else f"v.{name}"
+
+
+_INSERT_TICKETS = (
+    f"INSERT INTO {m.SCHEMA}.tickets ("
+    + ", ".join(name for name, _ in _TICKET_TYPES)
+    + ") SELECT "
+    + ", ".join(_from_v(name) for name, _ in _TICKET_TYPES)
+    + f" FROM {_TICKET_ROWS}"
+    " ON CONFLICT (tenant_id, dedup_key) WHERE closed_at IS NULL AND dedup_key IS NOT NULL"
+    " DO NOTHING RETURNING id"
+)
+_SAVE_TICKETS = (
+    f"UPDATE {m.SCHEMA}.tickets AS t SET "
+    + ", ".join(
+        f"{name} = {_from_v(name)}" for name, _ in _TICKET_TYPES if name not in ("id", "tenant_id")
+    )
+    + f" FROM {_TICKET_ROWS} WHERE t.tenant_id = v.tenant_id AND t.id = v.id"
+)
+# The lateral subquery is open_ticket_for_series's, run once per pair (in pair order, so
+# concurrent batches take the row locks in one order).
+_OPEN_FOR_SERIES = text(
+    "SELECT p.series_key AS for_series, "
+    + ", ".join(f"t.{c.name}" for c in m.tickets.c)
+    + " FROM unnest(CAST(:tenants AS uuid[]), CAST(:keys AS text[])) AS p(tenant_id, series_key)"
+    f" CROSS JOIN LATERAL (SELECT * FROM {m.SCHEMA}.tickets AS o"
+    " WHERE o.tenant_id = p.tenant_id AND o.linked_series_keys @> ARRAY[p.series_key]"
+    " AND o.closed_at IS NULL ORDER BY o.created_at DESC LIMIT 1 FOR UPDATE) AS t"
+).columns(sql_column("for_series", Text), *m.tickets.c)
+
+
+def _array_text(values: Sequence[str]) -> str:
+    """``values`` as a PostgreSQL array literal (every element quoted and escaped)."""
+    quoted = (v.replace("\\", "\\\\").replace('"', '\\"') for v in values)
+    return "{" + ",".join(f'"{v}"' for v in quoted) + "}"
+
+
+def _batch_params(tickets: Sequence[Ticket]) -> dict[str, list[Any]]:
+    params: dict[str, list[Any]] = {name: [] for name, _ in _TICKET_TYPES}
+    for ticket in tickets:
+        for name, _ in _TICKET_TYPES:
+            params[name].append(getattr(ticket, name))
+    for name in _TICKET_ENUMS:
+        params[name] = [int(v) for v in params[name]]
+    for name in _TICKET_ARRAY_COLUMNS:
+        params[name] = [_array_text(v) for v in params[name]]
+    return params
+
+
 async def lock_many(session: AsyncSession, keys: Sequence[tuple[str, str]]) -> None:
     """:func:`lock` for each ``(tenant_id, key)``, taken one after another in the given order."""
     if not keys:
@@ -678,13 +793,28 @@ async def tombstones_for(
 
 
 async def save_tickets(session: AsyncSession, tickets: Sequence[Ticket]) -> None:
-    """:func:`save_ticket` for each of ``tickets``, in one executemany."""
+    """:func:`save_ticket` for each of ``tickets``, in one statement (of several versions
+    of one ticket the last is written)."""
     if not tickets:
         return
-    if len(tickets) == 1:
-        await session.execute(_SAVE_TICKET, _save_params(tickets[0]))
-        return
-    await session.execute(_SAVE_TICKET, [_save_params(t) for t in tickets])
+    latest = list({(t.tenant_id, t.id): t for t in tickets}.values())
+    async with raw_cursor(session, schema=m.SCHEMA, statement=_SAVE_TICKETS) as cursor:
+        await cursor.execute(_SAVE_TICKETS, _batch_params(latest))
+
+
+async def open_tickets_for_series_many(
+    session: AsyncSession, pairs: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], Ticket]:
+    """:func:`open_ticket_for_series` for each ``(tenant_id, series_key)`` (tenants bound),
+    in one query: the newest open ticket linked to each series that has one, locked."""
+    wanted = sorted(set(pairs))
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        _OPEN_FOR_SERIES,
+        {"tenants": [t for t, _ in wanted], "keys": [k for _, k in wanted]},
+    )
+    return {(str(r.tenant_id), r.for_series): _ticket(r) for r in rows.all()}
 
 
 async def add_history_many(
