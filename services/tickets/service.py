@@ -176,6 +176,53 @@ class _Staged:
             self.events, self.headers = [], []
 
 
+class _SeriesTickets:
+    """The open tickets of a batch's reset series, read once and kept current in memory.
+
+    Holds, for each (tenant, series) asked up front, the newest open ticket linked to it as
+    the database had it (locked), and the latest version of every ticket the batch has
+    written since. :meth:`find` answers only when that is enough to know what
+    ``store.open_ticket_for_series`` would return now.
+    """
+
+    def __init__(
+        self, asked: set[tuple[str, str]], newest: Mapping[tuple[str, str], Ticket]
+    ) -> None:
+        self._asked = asked
+        self._newest = newest
+        self._latest: dict[str, Ticket] = {}
+
+    def note(self, ticket: Ticket | None) -> None:
+        """Remember ``ticket`` as the batch left it (opened, changed, closed)."""
+        if ticket is not None:
+            self._latest[ticket.id] = ticket
+
+    def find(self, tenant_id: str, series_key: str) -> tuple[bool, Ticket | None]:
+        """(known, ticket): the newest open ticket linked to the series; not known when the
+        database must be asked."""
+        if (tenant_id, series_key) not in self._asked:
+            return False, None
+        candidates = [
+            t
+            for t in self._latest.values()
+            if t.tenant_id == tenant_id and t.is_open and series_key in t.linked_series_keys
+        ]
+        newest = self._newest.get((tenant_id, series_key))
+        if newest is not None:
+            newest = self._latest.get(newest.id, newest)
+            if not newest.is_open or series_key not in newest.linked_series_keys:
+                # It no longer counts; the next newest at load time was never read.
+                return False, None
+            candidates.append(newest)
+        if not candidates:
+            return True, None
+        return True, max(candidates, key=_created)
+
+
+def _created(ticket: Ticket) -> datetime:
+    return ticket.created_at or datetime.min.replace(tzinfo=UTC)
+
+
 class TicketService:
     """The tickets service's use cases."""
 
@@ -531,9 +578,10 @@ class TicketService:
         an occurrence to an open ticket (the common case) or opens one is applied in memory
         and its writes are staged: each ticket is written once, history, comments and events
         in one statement each, ticket numbers allocated together. A reset stages its comment
-        and close. Anything else (reopening, persistence) takes the one-alert path after the
-        staged writes are flushed. Each alert's work runs inside its ``scope`` (its trace
-        span); its staged events carry that trace context.
+        and close; when its key has no open ticket, the open tickets of such resets' series
+        were read up front too. Anything else (reopening, persistence) takes the one-alert
+        path after the staged writes are flushed. Each alert's work runs inside its ``scope``
+        (its trace span); its staged events carry that trace context.
         """
         relevant = [
             a
@@ -558,6 +606,13 @@ class TicketService:
         found = await store.open_tickets_for_keys(session, keys)
         # The key's open ticket as this transaction has it (staged writes included).
         open_for: dict[str, Ticket | None] = {k: found.get(k) for _, k in keys}
+        # A reset whose key has no open ticket looks for its series' ticket instead.
+        asked = {
+            (a.tenant_id, a.series_key)
+            for a in relevant
+            if a.kind is domain.AlertKind.RESET and open_for[a.dedup_key] is None
+        }
+        by_series = _SeriesTickets(asked, await store.open_tickets_for_series_many(session, asked))
         staged = _Staged(session, self._outbox)
         # A trigger of a key with no open ticket opens one right here when nothing else can
         # apply: no persistence delay, no reopening (the tenant never reopens).
@@ -587,8 +642,10 @@ class TicketService:
                     else:
                         await staged.flush()
                         open_for[key] = await self._on_trigger(session, alert)
+                    by_series.note(open_for[key])
                 elif alert.kind is domain.AlertKind.RESET:
-                    touched = await self._on_reset(session, alert, staged, open_for)
+                    touched = await self._on_reset(session, alert, staged, open_for, by_series)
+                    by_series.note(touched)
                     stone = stones.get((alert.tenant_id, alert.series_key))
                     if stone is None or (alert.occurred_at, alert.sequence) > (
                         stone.reset_at,
@@ -711,11 +768,13 @@ class TicketService:
         alert: RoutedAlert,
         staged: _Staged | None = None,
         open_for: Mapping[str, Ticket | None] | None = None,
+        by_series: _SeriesTickets | None = None,
     ) -> Ticket | None:
         """Apply a reset; returns the ticket it commented on (and maybe closed), if any.
 
-        In a batch (``staged``) the key is already locked and ``open_for`` has the open
-        tickets of the batch's keys as the batch left them.
+        In a batch (``staged``) the key is already locked, ``open_for`` has the open
+        tickets of the batch's keys as the batch left them and ``by_series`` those of the
+        series of resets whose key had none.
         """
         tenant, key = alert.tenant_id, alert.dedup_key
         if staged is None:
@@ -741,11 +800,15 @@ class TicketService:
         if ticket is None:
             # Some resets name only their series (a PagerDuty-style resolve carries no
             # device or payload), so their (device, condition) key differs from the trigger's.
-            if staged is not None:
-                await staged.flush()
-            ticket = await store.open_ticket_for_series(
-                session, tenant_id=tenant, series_key=alert.series_key
-            )
+            known = False
+            if by_series is not None:
+                known, ticket = by_series.find(tenant, alert.series_key)
+            if not known:
+                if staged is not None:
+                    await staged.flush()
+                ticket = await store.open_ticket_for_series(
+                    session, tenant_id=tenant, series_key=alert.series_key
+                )
         if ticket is None:
             return None
         actions = alert.actions
