@@ -19,6 +19,7 @@ from services.notify.domain.model import NotificationMessage
 from services.notify.domain.policy import EventFacts, Policy, Target, plan_targets
 from services.notify.models import channels as channels_table
 from services.notify.models import policies as policies_table
+from triage.runtime.ids import new_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +71,7 @@ def _rows(
         disabled = bool(channel["disabled"])
         rows.append(
             {
-                "id": str(uuid.uuid4()),
+                "id": new_id(),
                 "tenant_id": tenant_id,
                 "channel_id": target.channel_id,
                 "channel_kind": channel["kind"],

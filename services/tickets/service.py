@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
@@ -43,6 +42,7 @@ from triage.events.v1.envelope_pb2 import Envelope
 from triage.runtime.db import Database, bind_tenants
 from triage.runtime.errors import InvalidArgument
 from triage.runtime.idempotency import remember, replay
+from triage.runtime.ids import new_id
 from triage.runtime.outbox import Outbox
 from triage.runtime.telemetry import inject_headers
 
@@ -336,7 +336,7 @@ class TicketService:
             number = await self._next_number(tenant_id)
             ticket = replace(
                 draft,
-                id=str(uuid.uuid4()),
+                id=new_id(),
                 tenant_id=tenant_id,
                 number=number,
                 source=Source.MANUAL,
@@ -443,7 +443,7 @@ class TicketService:
                 session,
                 tenant_id=tenant_id,
                 entry=TimeEntry(
-                    id=str(uuid.uuid4()),
+                    id=new_id(),
                     ticket_id=ticket.id,
                     duration=duration,
                     start_at=start_at,
@@ -880,7 +880,7 @@ class TicketService:
         else:
             number = await self._next_number(tenant)
         ticket = Ticket(
-            id=str(uuid.uuid4()),
+            id=new_id(),
             tenant_id=tenant,
             number=number,
             title=actions.title,
@@ -1071,7 +1071,7 @@ class TicketService:
     ) -> tuple[Ticket, Comment]:
         now = self._clock()
         comment = Comment(
-            id=str(uuid.uuid4()),
+            id=new_id(),
             ticket_id=ticket.id,
             body=body,
             visibility=visibility,
@@ -1204,7 +1204,7 @@ class TicketService:
         staged: _Staged | None = None,
     ) -> None:
         entry = HistoryEntry(
-            id=str(uuid.uuid4()),
+            id=new_id(),
             ticket_id=ticket.id,
             kind=kind,
             cause=cause,
