@@ -64,7 +64,8 @@ _EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 # Alerts and the alert.received events of the fresh ones, in one statement: the outbox
 # rows are joined to the rows the INSERT really created, so a redelivery writes no event,
-# and their ids join the relay's pending queue (as ``Outbox.add`` does).
+# and their ids join the relay's pending queue (as ``Outbox.add`` does). Each fresh alert
+# comes back with its outbox row's id (its event id is the alert's id).
 _INSERT_ALERTS_WITH_EVENTS = (
     "WITH ins AS ("
     + _INSERT_ALERTS
@@ -75,9 +76,10 @@ _INSERT_ALERTS_WITH_EVENTS = (
     + ")), ob AS (INSERT INTO ingest.outbox (event_id, tenant_id, subject, type, envelope, headers)"
     " SELECT e.event_id, e.tenant_id, e.subject, e.type, e.envelope, e.headers FROM ev e"
     " JOIN ins i ON i.integration_id = e.integration_id AND i.delivery_key = e.delivery_key"
-    " WHERE i.inserted RETURNING id),"
+    " WHERE i.inserted RETURNING id, event_id),"
     " q AS (INSERT INTO ingest.outbox_pending (id) SELECT id FROM ob)"
-    " SELECT id, integration_id, delivery_key, inserted FROM ins"
+    " SELECT i.id, i.integration_id, i.delivery_key, i.inserted, ob.id AS outbox_id"
+    " FROM ins i LEFT JOIN ob ON ob.event_id = i.id"
 )
 
 

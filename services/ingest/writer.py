@@ -31,7 +31,7 @@ from triage.events.v1.envelope_pb2 import Envelope
 from triage.ingest.v1 import events_pb2
 from triage.runtime.db import Database
 from triage.runtime.events import new_envelope, subject_for
-from triage.runtime.outbox import Outbox
+from triage.runtime.outbox import CommittedEvent, Outbox
 from triage.runtime.telemetry import extract_context, inject_headers
 
 log = logging.getLogger(__name__)
@@ -134,7 +134,9 @@ class AlertWriter:
                 if remaining <= 0:
                     break
                 try:
-                    self._add(batch, await asyncio.wait_for(self._queue.get(), remaining))
+                    # Not wait_for: on 3.11 it can swallow the loop's cancellation.
+                    async with asyncio.timeout(remaining):
+                        self._add(batch, await self._queue.get())
                 except TimeoutError:
                     break
             await self._flush(batch.items)
@@ -199,10 +201,26 @@ class AlertWriter:
         statement, params = store.alert_batch_params([r.row() for r, _ in pairs], events)
         async with self._db.pipelined_transaction({r.tenant_id for r, _ in pairs}) as tx:
             cursor = await tx.execute(statement, params, row_factory=namedtuple_row)
+        committed: list[CommittedEvent] = []
+        by_key = {(e["integration_id"], e["delivery_key"]): e for e in events}
         for row in await cursor.fetchall():
-            stored[(str(row.integration_id), row.delivery_key)] = (str(row.id), bool(row.inserted))
-        if any(inserted for _, inserted in stored.values()):
-            self._outbox.wake()
+            key = (str(row.integration_id), row.delivery_key)
+            stored[key] = (str(row.id), bool(row.inserted))
+            if row.outbox_id is not None:
+                event = by_key[key]
+                committed.append(
+                    CommittedEvent(
+                        id=row.outbox_id,
+                        event_id=event["event_id"],
+                        subject=event["subject"],
+                        type=event["type"],
+                        envelope=event["envelope"],
+                        headers=event["headers"],
+                        created_at=now,
+                    )
+                )
+        if committed:
+            self._outbox.committed(committed)
         for record, _ in pairs:
             self._last_seen[record.integration_id] = now
 

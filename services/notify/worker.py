@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -51,6 +50,7 @@ from services.notify.service import Clock, spec_of, utcnow
 from triage.runtime.db import Database, after_commit
 from triage.runtime.outbox import Outbox
 from triage.runtime.secrets import SecretBox
+from triage.runtime.waiting import wait_event
 
 log = logging.getLogger(__name__)
 
@@ -146,8 +146,7 @@ class DeliveryWorker:
             except Exception:
                 log.exception("delivery worker pass failed; retrying")
                 wait = self.options.idle_poll_seconds
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+            await wait_event(self._wake, wait)
             self._wake.clear()
 
     async def run_once(self) -> int:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+
+from triage.runtime.waiting import wait_event
 
 
 class Clock(Protocol):
@@ -35,8 +36,7 @@ class SystemClock:
         seconds = min((deadline - self.now()).total_seconds(), self._max_sleep.total_seconds())
         if seconds <= 0:
             return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), seconds)
+        await wait_event(wake, seconds)
 
 
 class ManualClock:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+
+from triage.runtime.waiting import wait_event
 
 
 class TimeSource(Protocol):
@@ -23,8 +24,7 @@ class TimeSource(Protocol):
 
 
 async def _wait(event: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(event.wait(), max(0.0, seconds))
+    await wait_event(event, seconds)
 
 
 class SystemTime:

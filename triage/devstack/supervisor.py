@@ -14,6 +14,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TextIO
 
+from triage.runtime.waiting import wait_event
+
 _COLORS = ("36", "33", "32", "35", "34", "96", "93", "92", "95", "94")
 _RESET = "\033[0m"
 _OWN_NAME = "devstack"
@@ -343,6 +345,5 @@ class Supervisor:
         return await waiter
 
     async def _stop_requested_within(self, delay: float) -> bool:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop_event.wait(), delay)
+        await wait_event(self._stop_event, delay)
         return self._stopping

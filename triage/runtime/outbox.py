@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from opentelemetry import propagate, trace
@@ -33,6 +35,7 @@ from triage.runtime.db import Database, after_commit, raw_cursor
 from triage.runtime.events import ReceivedEvent, subject_for
 from triage.runtime.metrics import EVENTS_PUBLISHED, OUTBOX_LAG
 from triage.runtime.telemetry import extract_context, inject_headers
+from triage.runtime.waiting import wait_event
 
 log = logging.getLogger(__name__)
 INBOX_RETENTION = timedelta(days=8)
@@ -85,21 +88,46 @@ def inbox_table(metadata: MetaData) -> Table:
     )
 
 
+#: Committed events held in memory for the relay; beyond this, the database queue serves.
+MAX_READY = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class CommittedEvent:
+    """An outbox row this process committed, published from memory (no read of the row)."""
+
+    id: int
+    event_id: str
+    subject: str
+    type: str
+    envelope: bytes
+    headers: dict[str, str]
+    created_at: datetime
+
+
 class Outbox:
-    """Writes events inside the caller's transaction and wakes the relay after commit."""
+    """Writes events inside the caller's transaction and hands them to the relay after commit.
+
+    The relay publishes what this process committed straight from memory; the pending
+    queue in the database stays the source of truth (other replicas' rows, a restart, a
+    failed publish), read by the relay's periodic scan.
+    """
 
     def __init__(self, table: Table) -> None:
         self.table = table
         self.pending = f"{table.schema}.{table.name}_pending"
         self._wake = asyncio.Event()
+        self._ready: deque[CommittedEvent] = deque()
+        self._scan = True  # the first relay pass reads the queue (rows of a previous run)
         # One statement for any number of events (arrays unnested) that also queues their
-        # ids: a fixed text, one trip.
+        # ids and returns them: a fixed text, one trip.
         self._insert_sql = (
             f"WITH ins AS (INSERT INTO {table.schema}.{table.name} "
             "(event_id, tenant_id, subject, type, envelope, headers) "
             "SELECT * FROM unnest(%(event_id)s::uuid[], %(tenant_id)s::uuid[], "
             "%(subject)s::text[], %(type)s::text[], %(envelope)s::bytea[], %(headers)s::jsonb[])"
-            f" RETURNING id) INSERT INTO {self.pending} (id) SELECT id FROM ins"
+            f" RETURNING id, event_id), q AS (INSERT INTO {self.pending} (id) SELECT id FROM ins)"
+            " SELECT id, event_id::text FROM ins"
         )
 
     async def add(
@@ -135,16 +163,48 @@ class Outbox:
             session, schema=str(self.table.schema), statement=self._insert_sql
         ) as cursor:
             await cursor.execute(self._insert_sql, params)
-        after_commit(session, self.wake)
+            ids = {event_id: row_id for row_id, event_id in await cursor.fetchall()}
+        now = datetime.now(UTC)
+        committed = [
+            CommittedEvent(
+                id=ids[str(uuid.UUID(e.event_id))],
+                event_id=e.event_id,
+                subject=params["subject"][i],
+                type=e.type,
+                envelope=params["envelope"][i],
+                headers=params["headers"][i].obj,
+                created_at=now,
+            )
+            for i, e in enumerate(envelopes)
+        ]
+        after_commit(session, partial(self.committed, committed))
+
+    def committed(self, events: Sequence[CommittedEvent]) -> None:
+        """Hand the relay events whose transaction has committed (call only after commit)."""
+        if len(self._ready) + len(events) > MAX_READY:
+            self._scan = True  # still queued in the database; the scan reads them
+        else:
+            self._ready.extend(events)
+        self._wake.set()
 
     def wake(self) -> None:
-        """Tell the relay there is something to publish now."""
+        """Tell the relay to read the database queue now (rows it was not handed)."""
+        self._scan = True
         self._wake.set()
+
+    def take_ready(self, limit: int) -> list[CommittedEvent]:
+        """Up to ``limit`` committed events, oldest first, handed over to the caller."""
+        count = min(limit, len(self._ready))
+        return [self._ready.popleft() for _ in range(count)]
+
+    def take_scan(self) -> bool:
+        """Whether a read of the database queue was asked for since the last call."""
+        scan, self._scan = self._scan, False
+        return scan
 
     async def wait(self, seconds: float) -> None:
         """Wait until woken or ``seconds`` pass."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
+        await wait_event(self._wake, seconds)
         self._wake.clear()
 
 
@@ -190,6 +250,12 @@ class OutboxRelay:
         )
         # = ANY(array): one parameter, so the statement text is the same for any batch.
         self._done_sql = text(f"DELETE FROM {pending} WHERE id = ANY(CAST(:ids AS bigint[]))")
+        # Claims committed events by id (index lookups, never a walk over the queue's dead
+        # entries); an id another replica's scan holds or already published is skipped.
+        self._claim_ids_sql = text(
+            f"DELETE FROM {pending} WHERE id IN (SELECT id FROM {pending} "
+            "WHERE id = ANY(CAST(:ids AS bigint[])) FOR UPDATE SKIP LOCKED) RETURNING id"
+        )
         self._requeue_sql = text(
             f"INSERT INTO {pending} (id) SELECT id FROM {outbox_name} "
             "WHERE created_at >= :since ON CONFLICT DO NOTHING"
@@ -200,18 +266,45 @@ class OutboxRelay:
         )
 
     async def run(self) -> None:
-        """Publish forever: after every wake-up, and on an idle poll for other replicas' rows."""
+        """Publish forever: what this process committed at once, from memory; the database
+        queue when asked (:meth:`Outbox.wake`) and at least every idle-poll interval."""
+        last_scan = float("-inf")
         while True:
             try:
-                while await self.publish_pending() == self._batch_size:
+                while await self.publish_ready():
                     pass
-                await self._maybe_cleanup()
+                if self._outbox.take_scan() or time.monotonic() - last_scan >= self._idle_poll:
+                    last_scan = time.monotonic()
+                    while await self.publish_pending() == self._batch_size:
+                        pass
+                    await self._maybe_cleanup()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("outbox relay pass failed; retrying")
                 await asyncio.sleep(self._idle_poll)
-            await self._outbox.wait(self._idle_poll)
+            await self._outbox.wait(max(0.0, self._idle_poll - (time.monotonic() - last_scan)))
+
+    async def publish_ready(self) -> int:
+        """Publish up to a batch of events this process committed; returns how many were
+        taken. On failure they stay queued in the database and a scan is asked for."""
+        ready = self._outbox.take_ready(self._batch_size)
+        if not ready:
+            return 0
+        try:
+            async with self._db.system_transaction() as session:
+                claimed = set(
+                    (
+                        await session.execute(self._claim_ids_sql, {"ids": [e.id for e in ready]})
+                    ).scalars()
+                )
+                mine = [e for e in ready if e.id in claimed]
+                await asyncio.gather(*(self._publish(e) for e in mine))
+        except Exception:
+            self._outbox.wake()
+            raise
+        self._record(mine)
+        return len(ready)
 
     async def publish_pending(self) -> int:
         """Publish one batch of pending rows; returns how many were published."""

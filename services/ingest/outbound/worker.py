@@ -28,6 +28,7 @@ from services.ingest.outbound.policy import (
 from triage.runtime.db import Database
 from triage.runtime.outbox import Outbox
 from triage.runtime.secrets import SecretBox
+from triage.runtime.waiting import wait_event
 
 log = logging.getLogger(__name__)
 
@@ -253,6 +254,5 @@ class ResetWorker:
 
     async def _sleep(self, seconds: float) -> None:
         if seconds > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), seconds)
+            await wait_event(self._wake, seconds)
         self._wake.clear()
