@@ -96,7 +96,7 @@ async def probe(profiles: list[str], rate: int = 250, *, statements: bool = Fals
                 harness.run_load,
                 stack.endpoints.http,
                 requests,
-                concurrency=16,
+                concurrency=max(16, rate // 10),
                 count=rate * 6,
                 seconds=6,
                 rate=rate,
@@ -119,6 +119,8 @@ async def probe(profiles: list[str], rate: int = 250, *, statements: bool = Fals
                 text = (await client.get(url + "/metrics")).text
                 for histogram in ("triage_webhook_seconds", "triage_ingest_batch_seconds"):
                     print(histogram, _quantiles(text, histogram))
+                sizes = _quantiles(text, "triage_ingest_batch_alerts", 1)
+                print("triage_ingest_batch_alerts", sizes)
                 for name in ("rules", "tickets", "sla", "notify"):
                     address = stack.endpoints.metrics[name]
                     url = address if address.startswith("http") else f"http://{address}"
@@ -140,8 +142,9 @@ async def probe(profiles: list[str], rate: int = 250, *, statements: bool = Fals
                             )
 
 
-def _quantiles(text: str, histogram: str) -> str:
-    """p50/p90/p99 upper bucket bounds of a Prometheus histogram (labels summed)."""
+def _quantiles(text: str, histogram: str, scale: float = 1000) -> str:
+    """p50/p90/p99 upper bucket bounds of a Prometheus histogram (labels summed), in ms
+    (``scale`` 1000) or as counted (``scale`` 1)."""
     buckets: dict[float, float] = collections.defaultdict(float)
     for line in text.splitlines():
         if line.startswith(histogram + "_bucket{"):
@@ -153,7 +156,8 @@ def _quantiles(text: str, histogram: str) -> str:
     found = []
     for q in (0.5, 0.9, 0.99):
         bound = next(b for b in sorted(buckets) if buckets[b] >= q * total)
-        found.append(f"p{round(q * 100)}<={bound * 1000:g} ms")
+        unit = " ms" if scale == 1000 else ""
+        found.append(f"p{round(q * 100)}<={bound * scale:g}{unit}")
     return f"{total:.0f} samples, " + ", ".join(found)
 
 

@@ -45,7 +45,7 @@ _INSERT_ALERTS = (
     "INSERT INTO ingest.alert_events ("
     + ", ".join(name for name, _ in _ALERT_COLUMNS)
     + ") SELECT * FROM unnest("
-    + ", ".join(f"%({name})s::{kind}[]" for name, kind in _ALERT_COLUMNS)
+    + ", ".join(f"%({name})b::{kind}[]" for name, kind in _ALERT_COLUMNS)
     + ") ON CONFLICT ON CONSTRAINT alert_events_delivery_key DO UPDATE"
     " SET redelivery_count = ingest.alert_events.redelivery_count + 1"
     " RETURNING id, integration_id, delivery_key, (xmax = 0) AS inserted"
@@ -70,7 +70,7 @@ _INSERT_ALERTS_WITH_EVENTS = (
     "WITH ins AS ("
     + _INSERT_ALERTS
     + "), ev AS (SELECT * FROM unnest("
-    + ", ".join(f"%(ev_{name})s::{kind}[]" for name, kind in _EVENT_COLUMNS)
+    + ", ".join(f"%(ev_{name})b::{kind}[]" for name, kind in _EVENT_COLUMNS)
     + ") AS e("
     + ", ".join(name for name, _ in _EVENT_COLUMNS)
     + ")), ob AS (INSERT INTO ingest.outbox (event_id, tenant_id, subject, type, envelope, headers)"

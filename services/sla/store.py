@@ -489,8 +489,8 @@ async def get_clocks(
 
 
 def _unnest(columns: Sequence[tuple[str, str]], prefix: str = "") -> str:
-    """``unnest(%(a)s::uuid[], ...)`` over ``(name, type)`` columns, each one array param."""
-    return "unnest(" + ", ".join(f"%({prefix}{n})s::{t}[]" for n, t in columns) + ")"
+    """``unnest(%(a)b::uuid[], ...)`` over ``(name, type)`` columns, each one array param."""
+    return "unnest(" + ", ".join(f"%({prefix}{n})b::{t}[]" for n, t in columns) + ")"
 
 
 def _names(columns: Sequence[tuple[str, str]]) -> str:

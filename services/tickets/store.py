@@ -116,7 +116,7 @@ async def next_number(session: AsyncSession, *, tenant_id: str) -> int:
 
 _NEXT_NUMBERS = (
     f"INSERT INTO {m.SCHEMA}.ticket_counters AS c (tenant_id, last_number) "
-    "SELECT * FROM unnest(%(tenants)s::uuid[], %(counts)s::bigint[]) "
+    "SELECT * FROM unnest(%(tenants)b::uuid[], %(counts)b::bigint[]) "
     "ON CONFLICT (tenant_id) DO UPDATE SET last_number = c.last_number + excluded.last_number "
     "RETURNING tenant_id::text, last_number"
 )
@@ -594,7 +594,7 @@ async def clear_triggers(
 # --- batch forms for the alert consumer (statements built once, one round trip each) -------
 
 _LOCK_MANY = (
-    "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest(%(keys)s::text[]) AS k"
+    "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest(%(keys)b::text[]) AS k"
 )
 _SETTINGS_FOR = select(m.settings).where(
     m.settings.c.tenant_id == any_(bindparam("tenants", type_=ARRAY(UUID(as_uuid=False))))
@@ -621,16 +621,16 @@ _TOMBSTONES_FOR = select(
 _INSERT_HISTORY = (
     f"INSERT INTO {m.SCHEMA}.history "
     "(id, tenant_id, ticket_id, kind, cause, actor, changes, detail, created_at) "
-    "SELECT * FROM unnest(%(id)s::uuid[], %(tenant_id)s::uuid[], %(ticket_id)s::uuid[], "
-    "%(kind)s::smallint[], %(cause)s::smallint[], %(actor)s::text[], %(changes)s::jsonb[], "
-    "%(detail)s::text[], %(created_at)s::timestamptz[])"
+    "SELECT * FROM unnest(%(id)b::uuid[], %(tenant_id)b::uuid[], %(ticket_id)b::uuid[], "
+    "%(kind)b::smallint[], %(cause)b::smallint[], %(actor)b::text[], %(changes)b::jsonb[], "
+    "%(detail)b::text[], %(created_at)b::timestamptz[])"
 )
 _INSERT_COMMENTS = (
     f"INSERT INTO {m.SCHEMA}.comments "
     "(id, tenant_id, ticket_id, body, visibility, author_kind, author, created_at) "
-    "SELECT * FROM unnest(%(id)s::uuid[], %(tenant_id)s::uuid[], %(ticket_id)s::uuid[], "
-    "%(body)s::text[], %(visibility)s::smallint[], %(author_kind)s::smallint[], "
-    "%(author)s::text[], %(created_at)s::timestamptz[])"
+    "SELECT * FROM unnest(%(id)b::uuid[], %(tenant_id)b::uuid[], %(ticket_id)b::uuid[], "
+    "%(body)b::text[], %(visibility)b::smallint[], %(author_kind)b::smallint[], "
+    "%(author)b::text[], %(created_at)b::timestamptz[])"
 )
 
 
@@ -678,7 +678,7 @@ _TICKET_TYPES: tuple[tuple[str, str], ...] = (
 )
 _TICKET_ROWS = (
     "unnest("
-    + ", ".join(f"%({name})s::{kind}[]" for name, kind in _TICKET_TYPES)
+    + ", ".join(f"%({name})b::{kind}[]" for name, kind in _TICKET_TYPES)
     + ") AS v("
     + ", ".join(name for name, _ in _TICKET_TYPES)
     + ")"

@@ -124,8 +124,8 @@ class Outbox:
         self._insert_sql = (
             f"WITH ins AS (INSERT INTO {table.schema}.{table.name} "
             "(event_id, tenant_id, subject, type, envelope, headers) "
-            "SELECT * FROM unnest(%(event_id)s::uuid[], %(tenant_id)s::uuid[], "
-            "%(subject)s::text[], %(type)s::text[], %(envelope)s::bytea[], %(headers)s::jsonb[])"
+            "SELECT * FROM unnest(%(event_id)b::uuid[], %(tenant_id)b::uuid[], "
+            "%(subject)b::text[], %(type)b::text[], %(envelope)b::bytea[], %(headers)b::jsonb[])"
             f" RETURNING id, event_id), q AS (INSERT INTO {self.pending} (id) SELECT id FROM ins)"
             " SELECT id, event_id::text FROM ins"
         )
