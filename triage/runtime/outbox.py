@@ -371,10 +371,11 @@ class Inbox:
     def __init__(self, table: Table, consumer: str) -> None:
         self.table = table
         self.consumer = consumer
-        self._claim_many_sql = text(
+        # Arrays in binary: psycopg's text array dumping costs ~20x more per element.
+        self._claim_many_sql = (
             f"INSERT INTO {table.schema}.{table.name} (consumer, event_id, tenant_id) "
-            "SELECT :consumer, e, t FROM unnest(CAST(:event_ids AS uuid[]), "
-            "CAST(:tenant_ids AS uuid[])) AS x(e, t) "
+            "SELECT %(consumer)s, e, t FROM unnest(%(event_ids)b::uuid[], "
+            "%(tenant_ids)b::uuid[]) AS x(e, t) "
             "ON CONFLICT DO NOTHING RETURNING event_id::text"
         )
 
@@ -391,15 +392,16 @@ class Inbox:
             first.setdefault(str(uuid.UUID(event.event_id)), event)
         if not first:
             return []
-        rows = await session.execute(
-            self._claim_many_sql,
-            {
-                "consumer": self.consumer,
-                "event_ids": list(first),
-                "tenant_ids": [e.tenant_id for e in first.values()],
-            },
-        )
-        claimed = set(rows.scalars())
+        params = {
+            "consumer": self.consumer,
+            "event_ids": list(first),
+            "tenant_ids": [e.tenant_id for e in first.values()],
+        }
+        async with raw_cursor(
+            session, schema=str(self.table.schema), statement=self._claim_many_sql
+        ) as cursor:
+            await cursor.execute(self._claim_many_sql, params)
+            claimed = {row[0] for row in await cursor.fetchall()}
         return [event for key, event in first.items() if key in claimed]
 
     async def claim(self, session: AsyncSession, *, event_id: str, tenant_id: str) -> bool:
