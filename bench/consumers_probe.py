@@ -14,6 +14,7 @@ import collections
 import os
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import httpx
@@ -54,6 +55,25 @@ _STATEMENTS_SQL = (
 )
 
 
+async def _commit_latency(dsn: str, rounds: int) -> str:
+    """How long PostgreSQL takes to commit a one-row transaction while the mesh is loaded."""
+    seconds: list[float] = []
+    async with await psycopg.AsyncConnection.connect(dsn) as conn:
+        await conn.execute("CREATE TEMP TABLE probe (n int)")
+        await conn.commit()
+        for n in range(rounds):
+            started = time.perf_counter()
+            await conn.execute("INSERT INTO probe VALUES (%s)", (n,))
+            await conn.commit()
+            seconds.append(time.perf_counter() - started)
+            await asyncio.sleep(0.02)
+    seconds.sort()
+    return " ".join(
+        f"p{q}={seconds[min(len(seconds) - 1, len(seconds) * q // 100)] * 1000:.1f} ms"
+        for q in (50, 90, 99)
+    )
+
+
 async def probe(profiles: list[str], rate: int = 250, *, statements: bool = False) -> None:
     """Run the probe and print what it saw."""
     with tempfile.TemporaryDirectory() as data, open(os.devnull, "w") as quiet:  # noqa: ASYNC230
@@ -71,6 +91,7 @@ async def probe(profiles: list[str], rate: int = 250, *, statements: bool = Fals
                     await c.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
                     await c.execute("SELECT pg_stat_statements_reset()")
             sampler = asyncio.create_task(_waits(dsn, 40))
+            committer = asyncio.create_task(_commit_latency(dsn, 200))
             spies = [
                 subprocess.Popen(  # noqa: ASYNC220
                     [
@@ -102,6 +123,7 @@ async def probe(profiles: list[str], rate: int = 250, *, statements: bool = Fals
                 rate=rate,
             )
             print("sent", sent["requests"], "at", round(sent["throughput"]), "/s")
+            print("commit latency (one-row transaction, same server):", await committer)
             for key, count in (await sampler).most_common(12):
                 print("wait", count, key)
             for profile, spy in zip(profiles, spies, strict=True):

@@ -192,6 +192,10 @@ class Outbox:
         self._scan = True
         self._wake.set()
 
+    def has_ready(self) -> bool:
+        """Whether committed events wait for the relay."""
+        return bool(self._ready)
+
     def take_ready(self, limit: int) -> list[CommittedEvent]:
         """Up to ``limit`` committed events, oldest first, handed over to the caller."""
         count = min(limit, len(self._ready))
@@ -226,6 +230,7 @@ class OutboxRelay:
         batch_size: int = 500,
         idle_poll_seconds: float = 1.0,
         retention: timedelta = timedelta(hours=72),
+        linger_seconds: float = 0.005,
     ) -> None:
         self._db = db
         self._bus = bus
@@ -235,6 +240,7 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._idle_poll = idle_poll_seconds
         self._retention = retention
+        self._linger = linger_seconds
         self._last_cleanup = 0.0
         outbox_name = f"{self._table.schema}.{self._table.name}"
         pending = outbox.pending
@@ -271,6 +277,10 @@ class OutboxRelay:
         last_scan = float("-inf")
         while True:
             try:
+                if self._linger and self._outbox.has_ready():
+                    # Commits come in bursts: a few ms gathers them into one claim and one
+                    # round of publishes instead of one per commit.
+                    await asyncio.sleep(self._linger)
                 while await self.publish_ready():
                     pass
                 if self._outbox.take_scan() or time.monotonic() - last_scan >= self._idle_poll:
