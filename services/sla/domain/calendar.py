@@ -157,6 +157,36 @@ def _subtract(opened: list[Interval], closed: list[Interval]) -> list[Interval]:
     return result
 
 
+# Every clock of every ticket converts the same few (zone, day, shift edge) triples: the
+# zone arithmetic dominated the sla consumer's profile before this cache.
+@functools.lru_cache(maxsize=65_536)
+def _local_instant(tz: ZoneInfo, day: date, wall: time) -> datetime:
+    naive = datetime.combine(day, wall)
+    first = naive.replace(tzinfo=tz).astimezone(UTC)
+    if first.astimezone(tz).replace(tzinfo=None) == naive:
+        return first
+    return _gap_end(tz, naive)
+
+
+def _gap_end(tz: ZoneInfo, naive: datetime) -> datetime:
+    """The transition instant ending the DST gap that swallows ``naive``."""
+    # fold=1 applies the post-transition offset, landing before the transition;
+    # fold=0 applies the pre-transition one, landing after it.
+    before = naive.replace(tzinfo=tz, fold=1).astimezone(UTC)
+    after = naive.replace(tzinfo=tz, fold=0).astimezone(UTC)
+    second = timedelta(seconds=1)
+    lo = (before - EPOCH) // second
+    hi = -((EPOCH - after) // second)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        instant = EPOCH + timedelta(seconds=mid)
+        if instant.astimezone(tz).replace(tzinfo=None) >= naive:
+            hi = mid
+        else:
+            lo = mid + 1
+    return EPOCH + timedelta(seconds=lo)
+
+
 @dataclass(frozen=True, slots=True)
 class BusinessCalendar:
     """An immutable business-hours calendar in one IANA zone (see the module docstring)."""
@@ -266,29 +296,7 @@ class BusinessCalendar:
 
     def local_instant(self, day: date, wall: time) -> datetime:
         """The first UTC instant at which the local clock reads ``wall`` on ``day`` or later."""
-        naive = datetime.combine(day, wall)
-        first = naive.replace(tzinfo=self._tz).astimezone(UTC)
-        if first.astimezone(self._tz).replace(tzinfo=None) == naive:
-            return first
-        return self._gap_end(naive)
-
-    def _gap_end(self, naive: datetime) -> datetime:
-        """The transition instant ending the DST gap that swallows ``naive``."""
-        # fold=1 applies the post-transition offset, landing before the transition;
-        # fold=0 applies the pre-transition one, landing after it.
-        before = naive.replace(tzinfo=self._tz, fold=1).astimezone(UTC)
-        after = naive.replace(tzinfo=self._tz, fold=0).astimezone(UTC)
-        second = timedelta(seconds=1)
-        lo = (before - EPOCH) // second
-        hi = -((EPOCH - after) // second)
-        while lo < hi:
-            mid = (lo + hi) // 2
-            instant = EPOCH + timedelta(seconds=mid)
-            if instant.astimezone(self._tz).replace(tzinfo=None) >= naive:
-                hi = mid
-            else:
-                lo = mid + 1
-        return EPOCH + timedelta(seconds=lo)
+        return _local_instant(self._tz, day, wall)
 
     def _day_open(self, day: date, lo: datetime, hi: datetime) -> list[Interval]:
         if lo >= hi or self.is_holiday(day):
