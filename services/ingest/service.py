@@ -14,6 +14,7 @@ import zoneinfo
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 from google.protobuf import wrappers_pb2
@@ -34,7 +35,7 @@ from triage.ingest.v1 import resources_pb2 as pb
 from triage.runtime.db import Database
 from triage.runtime.errors import Aborted, FieldViolation, InvalidArgument
 from triage.runtime.events import new_envelope
-from triage.runtime.idempotency import remember, replay
+from triage.runtime.idempotency import IdempotentReply
 from triage.runtime.outbox import Outbox
 from triage.runtime.secrets import SecretBox
 
@@ -121,34 +122,22 @@ class IngestService:
         build: Callable[[], Awaitable[M]],
         sealed: bool = False,
     ) -> M:
-        if request_id:
-            previous = await replay(
-                session,
-                requests,
-                tenant_id=tenant_id,
-                method=method,
-                request_id=request_id,
-                response_type=wrappers_pb2.BytesValue,
-            )
-            if previous is not None:
-                answer = response_type()
-                answer.ParseFromString(
-                    self.box.decrypt(previous.value) if sealed else previous.value
-                )
-                return answer
+        # Stored as the response's bytes in a BytesValue, sealed when the answer carries a
+        # secret: the table never holds a secret in clear.
+        stored = IdempotentReply(
+            method, request_id, wrappers_pb2.BytesValue, partial(self._stored, sealed=sealed)
+        )
+        if (previous := await stored.replay(session, requests, tenant_id)) is not None:
+            answer = response_type()
+            answer.ParseFromString(self.box.decrypt(previous.value) if sealed else previous.value)
+            return answer
         response = await build()
-        if request_id:
-            raw = response.SerializeToString()
-            stored = wrappers_pb2.BytesValue(value=self.box.encrypt(raw) if sealed else raw)
-            await remember(
-                session,
-                requests,
-                tenant_id=tenant_id,
-                method=method,
-                request_id=request_id,
-                response=stored,
-            )
+        await stored.answer(session, requests, tenant_id, response)
         return response
+
+    def _stored(self, response: Message, *, sealed: bool) -> wrappers_pb2.BytesValue:
+        raw = response.SerializeToString()
+        return wrappers_pb2.BytesValue(value=self.box.encrypt(raw) if sealed else raw)
 
     # -- tenants -----------------------------------------------------------------------
 
@@ -511,31 +500,15 @@ class IngestService:
         response_type: type[M],
     ) -> M:
         """IngestAlerts: already-normalized alerts from internal callers, once per request."""
+        reply = IdempotentReply("IngestAlerts", request_id, response_type, respond)
         async with self.db.transaction(tenant_id) as session:
-            if request_id:
-                previous = await replay(
-                    session,
-                    requests,
-                    tenant_id=tenant_id,
-                    method="IngestAlerts",
-                    request_id=request_id,
-                    response_type=response_type,
-                )
-                if previous is not None:
-                    return previous
+            if (previous := await reply.replay(session, requests, tenant_id)) is not None:
+                return previous
         results = await self.writer.write(records)
-        answer = respond(results)
-        if request_id:
-            async with self.db.transaction(tenant_id) as session:
-                await remember(
-                    session,
-                    requests,
-                    tenant_id=tenant_id,
-                    method="IngestAlerts",
-                    request_id=request_id,
-                    response=answer,
-                )
-        return answer
+        if not request_id:
+            return respond(results)
+        async with self.db.transaction(tenant_id) as session:
+            return await reply.answer(session, requests, tenant_id, results)
 
     async def get_alert(self, *, tenant_id: str, alert_id: str) -> Any:
         """One alert event of the tenant."""

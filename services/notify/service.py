@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -27,7 +27,7 @@ from triage.runtime.errors import (
     InvalidArgument,
     NotFound,
 )
-from triage.runtime.idempotency import remember, replay
+from triage.runtime.idempotency import IdempotentReply, built_reply, once
 from triage.runtime.outbox import Outbox
 from triage.runtime.secrets import SecretBox
 
@@ -132,37 +132,6 @@ class NotifyService:
         self.wake = wake
         self.clock = clock
 
-    async def _once(
-        self,
-        session: AsyncSession,
-        *,
-        tenant_id: str,
-        method: str,
-        request_id: str,
-        response_type: type[M],
-        build: Callable[[], Awaitable[M]],
-    ) -> M:
-        previous = await replay(
-            session,
-            requests,
-            tenant_id=tenant_id,
-            method=method,
-            request_id=request_id,
-            response_type=response_type,
-        )
-        if previous is not None:
-            return previous
-        response = await build()
-        await remember(
-            session,
-            requests,
-            tenant_id=tenant_id,
-            method=method,
-            request_id=request_id,
-            response=response,
-        )
-        return response
-
     # -- channels ---------------------------------------------------------------------
 
     async def create_channel(
@@ -177,37 +146,30 @@ class NotifyService:
         """Validate, seal the secrets and store a channel."""
         destination = validate_spec(spec, self.senders[spec.kind])
         try:
-            async with self.db.transaction(tenant_id) as session:
 
-                async def build() -> M:
-                    channel_id = str(uuid.uuid4())
-                    row = await store.insert_channel(
-                        session,
-                        values={
-                            "id": channel_id,
-                            "tenant_id": tenant_id,
-                            "display_name": spec.display_name,
-                            "kind": spec.kind.value,
-                            "config": spec.config,
-                            "secrets": seal(self.box, tenant_id, channel_id, spec.secrets),
-                            "destination": destination,
-                            "disabled": spec.disabled,
-                            "quiet_hours": spec.quiet_hours,
-                            "rate_limit": spec.rate_limit,
-                            "digest": spec.digest,
-                            "template": spec.template,
-                        },
-                    )
-                    return respond(ChannelView({**row, "breaker_state": "closed"}, spec))
-
-                return await self._once(
+            async def work(session: AsyncSession) -> M:
+                channel_id = str(uuid.uuid4())
+                row = await store.insert_channel(
                     session,
-                    tenant_id=tenant_id,
-                    method="CreateChannel",
-                    request_id=request_id,
-                    response_type=response_type,
-                    build=build,
+                    values={
+                        "id": channel_id,
+                        "tenant_id": tenant_id,
+                        "display_name": spec.display_name,
+                        "kind": spec.kind.value,
+                        "config": spec.config,
+                        "secrets": seal(self.box, tenant_id, channel_id, spec.secrets),
+                        "destination": destination,
+                        "disabled": spec.disabled,
+                        "quiet_hours": spec.quiet_hours,
+                        "rate_limit": spec.rate_limit,
+                        "digest": spec.digest,
+                        "template": spec.template,
+                    },
                 )
+                return respond(ChannelView({**row, "breaker_state": "closed"}, spec))
+
+            reply = built_reply("CreateChannel", request_id, response_type)
+            return await once(self.db, requests, tenant_id, reply, work)
         except IntegrityError as exc:
             raise AlreadyExists(
                 f"a channel named {spec.display_name!r} exists", reason="CHANNEL_NAME_TAKEN"
@@ -254,41 +216,34 @@ class NotifyService:
     ) -> M:
         """Apply ``patch`` to the stored spec, validate, and store it."""
         try:
-            async with self.db.transaction(tenant_id) as session:
 
-                async def build() -> M:
-                    row = await self._channel(session, tenant_id, channel_id, for_update=True)
-                    check_etag(etag, row)
-                    spec = patch(spec_of(self.box, row))
-                    destination = validate_spec(spec, self.senders[spec.kind])
-                    await store.update_channel(
-                        session,
-                        tenant_id=tenant_id,
-                        channel_id=channel_id,
-                        values={
-                            "display_name": spec.display_name,
-                            "config": spec.config,
-                            "secrets": seal(self.box, tenant_id, channel_id, spec.secrets),
-                            "destination": destination,
-                            "disabled": spec.disabled,
-                            "quiet_hours": spec.quiet_hours,
-                            "rate_limit": spec.rate_limit,
-                            "digest": spec.digest,
-                            "template": spec.template,
-                        },
-                    )
-                    fresh = await self._channel(session, tenant_id, channel_id)
-                    after_commit(session, self.wake)
-                    return respond(ChannelView(fresh, spec))
-
-                return await self._once(
+            async def work(session: AsyncSession) -> M:
+                row = await self._channel(session, tenant_id, channel_id, for_update=True)
+                check_etag(etag, row)
+                spec = patch(spec_of(self.box, row))
+                destination = validate_spec(spec, self.senders[spec.kind])
+                await store.update_channel(
                     session,
                     tenant_id=tenant_id,
-                    method="UpdateChannel",
-                    request_id=request_id,
-                    response_type=response_type,
-                    build=build,
+                    channel_id=channel_id,
+                    values={
+                        "display_name": spec.display_name,
+                        "config": spec.config,
+                        "secrets": seal(self.box, tenant_id, channel_id, spec.secrets),
+                        "destination": destination,
+                        "disabled": spec.disabled,
+                        "quiet_hours": spec.quiet_hours,
+                        "rate_limit": spec.rate_limit,
+                        "digest": spec.digest,
+                        "template": spec.template,
+                    },
                 )
+                fresh = await self._channel(session, tenant_id, channel_id)
+                after_commit(session, self.wake)
+                return respond(ChannelView(fresh, spec))
+
+            reply = built_reply("UpdateChannel", request_id, response_type)
+            return await once(self.db, requests, tenant_id, reply, work)
         except IntegrityError as exc:
             raise AlreadyExists(
                 "another channel has that name", reason="CHANNEL_NAME_TAKEN"
@@ -305,27 +260,20 @@ class NotifyService:
         response_type: type[M],
     ) -> M:
         """Delete a channel no policy names."""
-        async with self.db.transaction(tenant_id) as session:
 
-            async def build() -> M:
-                row = await self._channel(session, tenant_id, channel_id, for_update=True)
-                check_etag(etag, row)
-                if await store.policies_naming(session, tenant_id=tenant_id, channel_id=channel_id):
-                    raise FailedPrecondition(
-                        "a notification policy delivers to this channel; change it first",
-                        reason="CHANNEL_IN_USE",
-                    )
-                await store.delete_channel(session, tenant_id=tenant_id, channel_id=channel_id)
-                return respond()
+        async def work(session: AsyncSession) -> M:
+            row = await self._channel(session, tenant_id, channel_id, for_update=True)
+            check_etag(etag, row)
+            if await store.policies_naming(session, tenant_id=tenant_id, channel_id=channel_id):
+                raise FailedPrecondition(
+                    "a notification policy delivers to this channel; change it first",
+                    reason="CHANNEL_IN_USE",
+                )
+            await store.delete_channel(session, tenant_id=tenant_id, channel_id=channel_id)
+            return respond()
 
-            return await self._once(
-                session,
-                tenant_id=tenant_id,
-                method="DeleteChannel",
-                request_id=request_id,
-                response_type=response_type,
-                build=build,
-            )
+        reply = built_reply("DeleteChannel", request_id, response_type)
+        return await once(self.db, requests, tenant_id, reply, work)
 
     async def send_test(
         self,
@@ -338,18 +286,10 @@ class NotifyService:
         response_type: type[M],
     ) -> M:
         """Send a synthetic message now and report the outcome (a retry does not resend)."""
+        reply = IdempotentReply("SendTestNotification", request_id, response_type, respond)
         async with self.db.transaction(tenant_id) as session:
-            if request_id:
-                previous = await replay(
-                    session,
-                    requests,
-                    tenant_id=tenant_id,
-                    method="SendTestNotification",
-                    request_id=request_id,
-                    response_type=response_type,
-                )
-                if previous is not None:
-                    return previous
+            if (previous := await reply.replay(session, requests, tenant_id)) is not None:
+                return previous
             row = await self._channel(session, tenant_id, channel_id)
         spec = spec_of(self.box, row)
         now = self.clock()
@@ -366,18 +306,11 @@ class NotifyService:
         config, secrets = sender_inputs(spec)
         started = time.perf_counter()
         result = await self.senders[spec.kind].send(message, config, secrets)
-        response = respond(TestOutcome(result, result.latency or time.perf_counter() - started))
-        if request_id:
-            async with self.db.transaction(tenant_id) as session:
-                await remember(
-                    session,
-                    requests,
-                    tenant_id=tenant_id,
-                    method="SendTestNotification",
-                    request_id=request_id,
-                    response=response,
-                )
-        return response
+        outcome = TestOutcome(result, result.latency or time.perf_counter() - started)
+        if not request_id:
+            return respond(outcome)
+        async with self.db.transaction(tenant_id) as session:
+            return await reply.answer(session, requests, tenant_id, outcome)
 
     # -- policies ---------------------------------------------------------------------
 
@@ -392,28 +325,21 @@ class NotifyService:
         response_type: type[M],
     ) -> M:
         """Store a policy whose channels exist in the tenant."""
-        async with self.db.transaction(tenant_id) as session:
 
-            async def build() -> M:
-                known = await store.channels_by_id(
-                    session,
-                    tenant_id=tenant_id,
-                    channel_ids=[c for c in values["channel_ids"] if _is_uuid(c)],
-                )
-                validate(set(known))
-                row = await store.insert_policy(
-                    session, values={**values, "id": str(uuid.uuid4()), "tenant_id": tenant_id}
-                )
-                return respond(row)
-
-            return await self._once(
+        async def work(session: AsyncSession) -> M:
+            known = await store.channels_by_id(
                 session,
                 tenant_id=tenant_id,
-                method="CreateNotificationPolicy",
-                request_id=request_id,
-                response_type=response_type,
-                build=build,
+                channel_ids=[c for c in values["channel_ids"] if _is_uuid(c)],
             )
+            validate(set(known))
+            row = await store.insert_policy(
+                session, values={**values, "id": str(uuid.uuid4()), "tenant_id": tenant_id}
+            )
+            return respond(row)
+
+        reply = built_reply("CreateNotificationPolicy", request_id, response_type)
+        return await once(self.db, requests, tenant_id, reply, work)
 
     async def _policy(
         self, session: AsyncSession, tenant_id: str, policy_id: str, *, for_update: bool = False
@@ -461,31 +387,24 @@ class NotifyService:
         response_type: type[M],
     ) -> M:
         """Apply ``patch`` (new column values from the stored row) and store it."""
-        async with self.db.transaction(tenant_id) as session:
 
-            async def build() -> M:
-                row = await self._policy(session, tenant_id, policy_id, for_update=True)
-                check_etag(etag, row)
-                values = patch(row)
-                known = await store.channels_by_id(
-                    session,
-                    tenant_id=tenant_id,
-                    channel_ids=[c for c in values["channel_ids"] if _is_uuid(c)],
-                )
-                validate(values, set(known))
-                fresh = await store.update_policy(
-                    session, tenant_id=tenant_id, policy_id=policy_id, values=values
-                )
-                return respond(fresh)
-
-            return await self._once(
+        async def work(session: AsyncSession) -> M:
+            row = await self._policy(session, tenant_id, policy_id, for_update=True)
+            check_etag(etag, row)
+            values = patch(row)
+            known = await store.channels_by_id(
                 session,
                 tenant_id=tenant_id,
-                method="UpdateNotificationPolicy",
-                request_id=request_id,
-                response_type=response_type,
-                build=build,
+                channel_ids=[c for c in values["channel_ids"] if _is_uuid(c)],
             )
+            validate(values, set(known))
+            fresh = await store.update_policy(
+                session, tenant_id=tenant_id, policy_id=policy_id, values=values
+            )
+            return respond(fresh)
+
+        reply = built_reply("UpdateNotificationPolicy", request_id, response_type)
+        return await once(self.db, requests, tenant_id, reply, work)
 
     async def delete_policy(
         self,
@@ -498,22 +417,15 @@ class NotifyService:
         response_type: type[M],
     ) -> M:
         """Delete a policy."""
-        async with self.db.transaction(tenant_id) as session:
 
-            async def build() -> M:
-                row = await self._policy(session, tenant_id, policy_id, for_update=True)
-                check_etag(etag, row)
-                await store.delete_policy(session, tenant_id=tenant_id, policy_id=policy_id)
-                return respond()
+        async def work(session: AsyncSession) -> M:
+            row = await self._policy(session, tenant_id, policy_id, for_update=True)
+            check_etag(etag, row)
+            await store.delete_policy(session, tenant_id=tenant_id, policy_id=policy_id)
+            return respond()
 
-            return await self._once(
-                session,
-                tenant_id=tenant_id,
-                method="DeleteNotificationPolicy",
-                request_id=request_id,
-                response_type=response_type,
-                build=build,
-            )
+        reply = built_reply("DeleteNotificationPolicy", request_id, response_type)
+        return await once(self.db, requests, tenant_id, reply, work)
 
     # -- deliveries -------------------------------------------------------------------
 
@@ -569,29 +481,22 @@ class NotifyService:
         response_type: type[M],
     ) -> M:
         """Queue a FAILED or DEAD delivery for an attempt now; wakes the worker."""
-        async with self.db.transaction(tenant_id) as session:
 
-            async def build() -> M:
-                row = await self._delivery(session, tenant_id, delivery_id, for_update=True)
-                if row["status"] not in ("failed", "dead"):
-                    raise FailedPrecondition(
-                        f"delivery is {row['status']}; only failed or dead ones can be retried",
-                        reason="DELIVERY_NOT_RETRYABLE",
-                    )
-                fresh = await store.requeue_delivery(
-                    session, tenant_id=tenant_id, delivery_id=delivery_id, now=self.clock()
+        async def work(session: AsyncSession) -> M:
+            row = await self._delivery(session, tenant_id, delivery_id, for_update=True)
+            if row["status"] not in ("failed", "dead"):
+                raise FailedPrecondition(
+                    f"delivery is {row['status']}; only failed or dead ones can be retried",
+                    reason="DELIVERY_NOT_RETRYABLE",
                 )
-                attempts = await store.attempts_of(
-                    session, tenant_id=tenant_id, delivery_ids=[delivery_id], last_only=True
-                )
-                after_commit(session, self.wake)
-                return respond(fresh, attempts.get(delivery_id, []))
-
-            return await self._once(
-                session,
-                tenant_id=tenant_id,
-                method="RetryDelivery",
-                request_id=request_id,
-                response_type=response_type,
-                build=build,
+            fresh = await store.requeue_delivery(
+                session, tenant_id=tenant_id, delivery_id=delivery_id, now=self.clock()
             )
+            attempts = await store.attempts_of(
+                session, tenant_id=tenant_id, delivery_ids=[delivery_id], last_only=True
+            )
+            after_commit(session, self.wake)
+            return respond(fresh, attempts.get(delivery_id, []))
+
+        reply = built_reply("RetryDelivery", request_id, response_type)
+        return await once(self.db, requests, tenant_id, reply, work)

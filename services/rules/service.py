@@ -51,7 +51,7 @@ from triage.runtime.db import Database, after_commit, bind_tenant, bind_tenants
 from triage.runtime.errors import FieldViolation as RpcViolation
 from triage.runtime.errors import InvalidArgument
 from triage.runtime.events import from_timestamp, new_envelope
-from triage.runtime.idempotency import remember, replay
+from triage.runtime.idempotency import built_reply, once
 from triage.runtime.outbox import Inbox, Outbox
 
 log = logging.getLogger(__name__)
@@ -273,17 +273,8 @@ class RulesService:
         self._validate_rule(rule, "rule.")
         if position is not None and position < 0:
             raise InvalidArgument.field("position", "must not be negative")
-        async with self.db.transaction(tenant_id) as session:
-            method = "CreateRule"
-            if done := await replay(
-                session,
-                requests,
-                tenant_id=tenant_id,
-                method=method,
-                request_id=request_id,
-                response_type=rules_service_pb2.CreateRuleResponse,
-            ):
-                return done.rule
+
+        async def work(session: AsyncSession) -> rules_service_pb2.CreateRuleResponse:
             _, version = await store.bump_version(session, tenant_id=tenant_id)
             if await store.rule_named(session, name=rule.display_name):
                 raise RuleNameTaken(f"a rule named {rule.display_name!r} exists")
@@ -305,16 +296,10 @@ class RulesService:
                     "rule_set_version": version,
                 },
             )
-            created = convert.rule_from_row(row)
-            await remember(
-                session,
-                requests,
-                tenant_id=tenant_id,
-                method=method,
-                request_id=request_id,
-                response=rules_service_pb2.CreateRuleResponse(rule=created),
-            )
-            return created
+            return rules_service_pb2.CreateRuleResponse(rule=convert.rule_from_row(row))
+
+        reply = built_reply("CreateRule", request_id, rules_service_pb2.CreateRuleResponse)
+        return (await once(self.db, requests, tenant_id, reply, work)).rule
 
     async def get_rule(self, *, tenant_id: str, rule_id: str) -> resources_pb2.Rule:
         """One rule of the tenant."""
@@ -358,17 +343,8 @@ class RulesService:
         """Change the masked fields of a rule, checking its etag."""
         rule_id = _uuid(rule.id, "rule.id")
         paths = _mask_paths(mask, _RULE_MUTABLE, _RULE_MUTABLE)
-        async with self.db.transaction(tenant_id) as session:
-            method = "UpdateRule"
-            if done := await replay(
-                session,
-                requests,
-                tenant_id=tenant_id,
-                method=method,
-                request_id=request_id,
-                response_type=rules_service_pb2.UpdateRuleResponse,
-            ):
-                return done.rule
+
+        async def work(session: AsyncSession) -> rules_service_pb2.UpdateRuleResponse:
             _, version = await store.bump_version(session, tenant_id=tenant_id)
             row = await store.get_rule(session, rule_id=rule_id, for_update=True)
             if row is None:
@@ -396,31 +372,16 @@ class RulesService:
                     "updated_at": self.clock.now(),
                 },
             )
-            result = convert.rule_from_row(updated)
-            await remember(
-                session,
-                requests,
-                tenant_id=tenant_id,
-                method=method,
-                request_id=request_id,
-                response=rules_service_pb2.UpdateRuleResponse(rule=result),
-            )
-            return result
+            return rules_service_pb2.UpdateRuleResponse(rule=convert.rule_from_row(updated))
+
+        reply = built_reply("UpdateRule", request_id, rules_service_pb2.UpdateRuleResponse)
+        return (await once(self.db, requests, tenant_id, reply, work)).rule
 
     async def delete_rule(self, *, tenant_id: str, rule_id: str, etag: str, request_id: str) -> int:
         """Delete a rule (later rules move up); returns the new rule-set version."""
         rid = _uuid(rule_id, "rule_id")
-        async with self.db.transaction(tenant_id) as session:
-            method = "DeleteRule"
-            if done := await replay(
-                session,
-                requests,
-                tenant_id=tenant_id,
-                method=method,
-                request_id=request_id,
-                response_type=rules_service_pb2.DeleteRuleResponse,
-            ):
-                return done.rule_set_version
+
+        async def work(session: AsyncSession) -> rules_service_pb2.DeleteRuleResponse:
             _, version = await store.bump_version(session, tenant_id=tenant_id)
             row = await store.get_rule(session, rule_id=rid, for_update=True)
             if row is None:
@@ -428,31 +389,17 @@ class RulesService:
             _check_etag(etag, row.version)
             await store.delete_rule(session, rule_id=rid)
             await store.shift_positions(session, from_position=row.position + 1, by=-1)
-            await remember(
-                session,
-                requests,
-                tenant_id=tenant_id,
-                method=method,
-                request_id=request_id,
-                response=rules_service_pb2.DeleteRuleResponse(rule_set_version=version),
-            )
-            return version
+            return rules_service_pb2.DeleteRuleResponse(rule_set_version=version)
+
+        reply = built_reply("DeleteRule", request_id, rules_service_pb2.DeleteRuleResponse)
+        return (await once(self.db, requests, tenant_id, reply, work)).rule_set_version
 
     async def reorder_rules(
         self, *, tenant_id: str, rule_ids: Sequence[str], expected_version: int, request_id: str
     ) -> rules_service_pb2.ReorderRulesResponse:
         """Set the complete evaluation order."""
-        async with self.db.transaction(tenant_id) as session:
-            method = "ReorderRules"
-            if done := await replay(
-                session,
-                requests,
-                tenant_id=tenant_id,
-                method=method,
-                request_id=request_id,
-                response_type=rules_service_pb2.ReorderRulesResponse,
-            ):
-                return done
+
+        async def work(session: AsyncSession) -> rules_service_pb2.ReorderRulesResponse:
             before, version = await store.bump_version(session, tenant_id=tenant_id)
             if expected_version and expected_version != before:
                 raise RuleSetVersionMismatch(
@@ -474,18 +421,12 @@ class RulesService:
                 if row.position != index:
                     values.update(version=row.version + 1, rule_set_version=version, updated_at=now)
                 updated.append(await store.update_rule(session, rule_id=rid, values=values))
-            response = rules_service_pb2.ReorderRulesResponse(
+            return rules_service_pb2.ReorderRulesResponse(
                 rules=[convert.rule_from_row(r) for r in updated], rule_set_version=version
             )
-            await remember(
-                session,
-                requests,
-                tenant_id=tenant_id,
-                method=method,
-                request_id=request_id,
-                response=response,
-            )
-            return response
+
+        reply = built_reply("ReorderRules", request_id, rules_service_pb2.ReorderRulesResponse)
+        return await once(self.db, requests, tenant_id, reply, work)
 
     # ---- windows -----------------------------------------------------------------------
 
@@ -548,17 +489,8 @@ class RulesService:
         request_id: str,
     ) -> resources_pb2.MaintenanceWindow:
         """Validate and store a maintenance window."""
-        async with self.db.transaction(tenant_id) as session:
-            method = "CreateMaintenanceWindow"
-            if done := await replay(
-                session,
-                requests,
-                tenant_id=tenant_id,
-                method=method,
-                request_id=request_id,
-                response_type=rules_service_pb2.CreateMaintenanceWindowResponse,
-            ):
-                return done.maintenance_window
+
+        async def work(session: AsyncSession) -> rules_service_pb2.CreateMaintenanceWindowResponse:
             zone = await self._tenant_zone(session, tenant_id)
             values = self._window_values(window, zone, {})
             _, version = await store.bump_version(session, tenant_id=tenant_id)
@@ -572,19 +504,15 @@ class RulesService:
                     "rule_set_version": version,
                 },
             )
-            created = self._window_proto(row, zone)
-            await remember(
-                session,
-                requests,
-                tenant_id=tenant_id,
-                method=method,
-                request_id=request_id,
-                response=rules_service_pb2.CreateMaintenanceWindowResponse(
-                    maintenance_window=created
-                ),
-            )
             self._changed_windows(session)
-            return created
+            return rules_service_pb2.CreateMaintenanceWindowResponse(
+                maintenance_window=self._window_proto(row, zone)
+            )
+
+        reply = built_reply(
+            "CreateMaintenanceWindow", request_id, rules_service_pb2.CreateMaintenanceWindowResponse
+        )
+        return (await once(self.db, requests, tenant_id, reply, work)).maintenance_window
 
     async def get_window(
         self, *, tenant_id: str, window_id: str
@@ -659,17 +587,8 @@ class RulesService:
         """Change the masked fields of a window (extend or shorten with end_override_time)."""
         window_id = _uuid(window.id, "maintenance_window.id")
         paths = _mask_paths(mask, _WINDOW_MUTABLE, _WINDOW_MUTABLE)
-        async with self.db.transaction(tenant_id) as session:
-            method = "UpdateMaintenanceWindow"
-            if done := await replay(
-                session,
-                requests,
-                tenant_id=tenant_id,
-                method=method,
-                request_id=request_id,
-                response_type=rules_service_pb2.UpdateMaintenanceWindowResponse,
-            ):
-                return done.maintenance_window
+
+        async def work(session: AsyncSession) -> rules_service_pb2.UpdateMaintenanceWindowResponse:
             _, version = await store.bump_version(session, tenant_id=tenant_id)
             row = await store.get_window(session, window_id=window_id, for_update=True)
             if row is None:
@@ -685,36 +604,23 @@ class RulesService:
                 values.pop(key, None)
             updated = await store.update_window(session, window_id=window_id, values=values)
             await store.recheck_held_by(session, window_id=window_id, at=now)
-            result = self._window_proto(updated, zone)
-            await remember(
-                session,
-                requests,
-                tenant_id=tenant_id,
-                method=method,
-                request_id=request_id,
-                response=rules_service_pb2.UpdateMaintenanceWindowResponse(
-                    maintenance_window=result
-                ),
-            )
             self._changed_windows(session)
-            return result
+            return rules_service_pb2.UpdateMaintenanceWindowResponse(
+                maintenance_window=self._window_proto(updated, zone)
+            )
+
+        reply = built_reply(
+            "UpdateMaintenanceWindow", request_id, rules_service_pb2.UpdateMaintenanceWindowResponse
+        )
+        return (await once(self.db, requests, tenant_id, reply, work)).maintenance_window
 
     async def end_window(
         self, *, tenant_id: str, window_id: str, end_recurrence: bool, request_id: str
     ) -> resources_pb2.MaintenanceWindow:
         """End the current occurrence now (and, if asked, every later one)."""
         wid = _uuid(window_id, "window_id")
-        async with self.db.transaction(tenant_id) as session:
-            method = "EndMaintenanceWindow"
-            if done := await replay(
-                session,
-                requests,
-                tenant_id=tenant_id,
-                method=method,
-                request_id=request_id,
-                response_type=rules_service_pb2.EndMaintenanceWindowResponse,
-            ):
-                return done.maintenance_window
+
+        async def work(session: AsyncSession) -> rules_service_pb2.EndMaintenanceWindowResponse:
             _, version = await store.bump_version(session, tenant_id=tenant_id)
             row = await store.get_window(session, window_id=wid, for_update=True)
             if row is None:
@@ -733,34 +639,25 @@ class RulesService:
             updated = await store.update_window(session, window_id=wid, values=values)
             await store.recheck_held_by(session, window_id=wid, at=now)
             zone = await self._tenant_zone(session, tenant_id)
-            result = self._window_proto(updated, zone)
-            await remember(
-                session,
-                requests,
-                tenant_id=tenant_id,
-                method=method,
-                request_id=request_id,
-                response=rules_service_pb2.EndMaintenanceWindowResponse(maintenance_window=result),
-            )
             self._changed_windows(session)
-            return result
+            return rules_service_pb2.EndMaintenanceWindowResponse(
+                maintenance_window=self._window_proto(updated, zone)
+            )
+
+        reply = built_reply(
+            "EndMaintenanceWindow", request_id, rules_service_pb2.EndMaintenanceWindowResponse
+        )
+        return (await once(self.db, requests, tenant_id, reply, work)).maintenance_window
 
     async def delete_window(
         self, *, tenant_id: str, window_id: str, etag: str, request_id: str
     ) -> None:
         """Delete a window; series it held are re-evaluated at once."""
         wid = _uuid(window_id, "window_id")
-        async with self.db.transaction(tenant_id) as session:
-            method = "DeleteMaintenanceWindow"
-            if await replay(
-                session,
-                requests,
-                tenant_id=tenant_id,
-                method=method,
-                request_id=request_id,
-                response_type=rules_service_pb2.DeleteMaintenanceWindowResponse,
-            ):
-                return
+
+        async def work(
+            session: AsyncSession,
+        ) -> rules_service_pb2.DeleteMaintenanceWindowResponse:
             await store.bump_version(session, tenant_id=tenant_id)
             row = await store.get_window(session, window_id=wid, for_update=True)
             if row is None:
@@ -768,15 +665,13 @@ class RulesService:
             _check_etag(etag, row.version)
             await store.delete_window(session, window_id=wid)
             await store.recheck_held_by(session, window_id=wid, at=self.clock.now())
-            await remember(
-                session,
-                requests,
-                tenant_id=tenant_id,
-                method=method,
-                request_id=request_id,
-                response=rules_service_pb2.DeleteMaintenanceWindowResponse(),
-            )
             self._changed_windows(session)
+            return rules_service_pb2.DeleteMaintenanceWindowResponse()
+
+        reply = built_reply(
+            "DeleteMaintenanceWindow", request_id, rules_service_pb2.DeleteMaintenanceWindowResponse
+        )
+        await once(self.db, requests, tenant_id, reply, work)
 
     # ---- routing -----------------------------------------------------------------------
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 from google.protobuf.message import Message
 from sqlalchemy.exc import IntegrityError
@@ -58,27 +58,20 @@ from services.sla.store import BreachFilter, DueTimer, Stored
 from services.sla.timesource import TimeSource
 from triage.events.v1.envelope_pb2 import Envelope
 from triage.runtime.db import Database, after_commit
-from triage.runtime.idempotency import remember, replay
+from triage.runtime.idempotency import IdempotentReply, once
 from triage.runtime.ids import new_id
 from triage.runtime.outbox import Outbox
 from triage.runtime.telemetry import inject_headers
 
 log = logging.getLogger(__name__)
 
-R = TypeVar("R")
 M = TypeVar("M", bound=Message)
 KINDS = (TargetKind.FIRST_RESPONSE, TargetKind.RESOLUTION)
 DEFAULT_ZONE = "UTC"
 
 
-@dataclass(frozen=True, slots=True)
-class Answer(Generic[R, M]):
-    """How a mutating call is answered, so a retry with its request id gets the first answer."""
-
-    method: str
-    request_id: str
-    response_type: type[M]
-    render: Callable[[R], M]
+#: How a mutating call is answered (the API layer builds it; this service supplies the table).
+Answer = IdempotentReply
 
 
 @dataclass(slots=True)
@@ -185,36 +178,6 @@ class SlaService:
         """Call ``listener(due)`` after each commit that schedules a timer due at ``due``."""
         self._timer_listeners.append(listener)
 
-    # --- idempotent mutations ------------------------------------------------------------------
-
-    async def _once(
-        self,
-        tenant_id: str,
-        answer: Answer[R, M],
-        work: Callable[[AsyncSession], Awaitable[R]],
-    ) -> M:
-        async with self._db.transaction(tenant_id) as session:
-            prior = await replay(
-                session,
-                requests,
-                tenant_id=tenant_id,
-                method=answer.method,
-                request_id=answer.request_id,
-                response_type=answer.response_type,
-            )
-            if prior is not None:
-                return prior
-            response = answer.render(await work(session))
-            await remember(
-                session,
-                requests,
-                tenant_id=tenant_id,
-                method=answer.method,
-                request_id=answer.request_id,
-                response=response,
-            )
-            return response
-
     # --- calendars -----------------------------------------------------------------------------
 
     @staticmethod
@@ -247,7 +210,7 @@ class SlaService:
                 raise NameTaken(f"a calendar named {spec.name!r} exists") from exc
             return Stored(dataclasses.replace(spec, version=1), now, now)
 
-        return await self._once(tenant_id, answer, work)
+        return await once(self._db, requests, tenant_id, answer, work)
 
     async def get_calendar(self, *, tenant_id: str, calendar_id: str) -> Stored[CalendarSpec]:
         """One calendar; NOT_FOUND for an unknown id or another tenant's."""
@@ -305,7 +268,7 @@ class SlaService:
                 raise NameTaken(f"a calendar named {changed.name!r} exists") from exc
             return Stored(changed, current.created_at, now)
 
-        return await self._once(tenant_id, answer, work)
+        return await once(self._db, requests, tenant_id, answer, work)
 
     async def delete_calendar(
         self, *, tenant_id: str, calendar_id: str, etag: str, answer: Answer[None, M]
@@ -319,7 +282,7 @@ class SlaService:
                 raise CalendarInUse("a policy uses this calendar")
             await store.delete_calendar(session, tenant_id=tenant_id, calendar_id=calendar_id)
 
-        return await self._once(tenant_id, answer, work)
+        return await once(self._db, requests, tenant_id, answer, work)
 
     async def add_holiday(
         self,
@@ -344,7 +307,7 @@ class SlaService:
             await store.replace_calendar(session, tenant_id=tenant_id, spec=changed, at=now)
             return holiday, Stored(changed, current.created_at, now)
 
-        return await self._once(tenant_id, answer, work)
+        return await once(self._db, requests, tenant_id, answer, work)
 
     async def remove_holiday(
         self,
@@ -368,7 +331,7 @@ class SlaService:
             await store.replace_calendar(session, tenant_id=tenant_id, spec=changed, at=now)
             return Stored(changed, current.created_at, now)
 
-        return await self._once(tenant_id, answer, work)
+        return await once(self._db, requests, tenant_id, answer, work)
 
     # --- policies ------------------------------------------------------------------------------
 
@@ -415,7 +378,7 @@ class SlaService:
                 raise ScopeTaken("another policy already has this scope") from exc
             return Stored(spec, now, now)
 
-        return await self._once(tenant_id, answer, work)
+        return await once(self._db, requests, tenant_id, answer, work)
 
     @staticmethod
     async def _policy(
@@ -478,7 +441,7 @@ class SlaService:
                 raise ScopeTaken("another policy already has this scope") from exc
             return Stored(changed, current.created_at, now)
 
-        return await self._once(tenant_id, answer, work)
+        return await once(self._db, requests, tenant_id, answer, work)
 
     async def delete_policy(
         self, *, tenant_id: str, policy_id: str, etag: str, answer: Answer[None, M]
@@ -490,7 +453,7 @@ class SlaService:
             _check_etag(etag, current.value.version)
             await store.delete_policy(session, tenant_id=tenant_id, policy_id=policy_id)
 
-        return await self._once(tenant_id, answer, work)
+        return await once(self._db, requests, tenant_id, answer, work)
 
     # --- queries on clocks ---------------------------------------------------------------------
 

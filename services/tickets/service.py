@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from google.protobuf.message import Message
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.tickets import domain, store
@@ -41,7 +40,7 @@ from services.tickets.models import requests
 from triage.events.v1.envelope_pb2 import Envelope
 from triage.runtime.db import Database, bind_tenants
 from triage.runtime.errors import InvalidArgument
-from triage.runtime.idempotency import remember, replay
+from triage.runtime.idempotency import IdempotentReply
 from triage.runtime.ids import new_id
 from triage.runtime.outbox import Outbox
 from triage.runtime.telemetry import inject_headers
@@ -51,52 +50,14 @@ M = TypeVar("M", bound=Message)
 Clock = Callable[[], datetime]
 TicketRef = str | int
 
-_REQUEST_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
-
 
 def utc_now() -> datetime:
     """The current instant in UTC."""
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class Reply(Generic[R, M]):
-    """How a mutation answers, and remembers its answer under the caller's ``request_id``."""
-
-    method: str
-    request_id: str
-    response_type: type[M]
-    render: Callable[[R], M]
-
-    async def replay(self, session: AsyncSession, tenant_id: str) -> M | None:
-        """The first answer to this request, if it was already handled."""
-        if not self.request_id:
-            return None
-        # Two concurrent retries of one request would both miss the replay; serialize them.
-        await session.execute(
-            _REQUEST_LOCK, {"key": f"tickets-request:{tenant_id}:{self.method}:{self.request_id}"}
-        )
-        return await replay(
-            session,
-            requests,
-            tenant_id=tenant_id,
-            method=self.method,
-            request_id=self.request_id,
-            response_type=self.response_type,
-        )
-
-    async def answer(self, session: AsyncSession, tenant_id: str, result: R) -> M:
-        """Render ``result`` and remember it in the same transaction as the effect."""
-        response = self.render(result)
-        await remember(
-            session,
-            requests,
-            tenant_id=tenant_id,
-            method=self.method,
-            request_id=self.request_id,
-            response=response,
-        )
-        return response
+#: How a mutation answers (the API layer builds it; this service supplies the table).
+Reply = IdempotentReply
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,7 +288,7 @@ class TicketService:
     ) -> M:
         """Open a manual ticket."""
         async with self._db.transaction(tenant_id) as session:
-            if (prior := await reply.replay(session, tenant_id)) is not None:
+            if (prior := await reply.replay(session, requests, tenant_id)) is not None:
                 return prior
             settings = await store.get_settings(session, tenant_id=tenant_id)
             if settings.is_closed(draft.status):
@@ -351,7 +312,7 @@ class TicketService:
                 session, ticket, HistoryKind.CREATED, actor.cause, actor.subject, detail="manual"
             )
             await self._outbox.add(session, ev.opened(ticket))
-            return await reply.answer(session, tenant_id, ticket)
+            return await reply.answer(session, requests, tenant_id, ticket)
 
     async def update_ticket(
         self,
@@ -365,7 +326,7 @@ class TicketService:
     ) -> M:
         """Change the fields in ``values``; a closing status goes through the close path."""
         async with self._db.transaction(tenant_id) as session:
-            if (prior := await reply.replay(session, tenant_id)) is not None:
+            if (prior := await reply.replay(session, requests, tenant_id)) is not None:
                 return prior
             ticket = await self._find(session, tenant_id, ref, for_update=True)
             _check_etag(ticket, etag)
@@ -398,7 +359,7 @@ class TicketService:
                     reset_alert=result.reset_in_rmm_on_close,
                     auto=False,
                 )
-            return await reply.answer(session, tenant_id, result)
+            return await reply.answer(session, requests, tenant_id, result)
 
     async def add_comment(
         self,
@@ -413,13 +374,13 @@ class TicketService:
     ) -> M:
         """Add a comment; a person's comment is a human touch."""
         async with self._db.transaction(tenant_id) as session:
-            if (prior := await reply.replay(session, tenant_id)) is not None:
+            if (prior := await reply.replay(session, requests, tenant_id)) is not None:
                 return prior
             ticket = await self._find(session, tenant_id, ref, for_update=True)
             ticket, comment = await self._comment(
                 session, ticket, body, visibility, author_kind, actor.subject
             )
-            return await reply.answer(session, tenant_id, (comment, ticket))
+            return await reply.answer(session, requests, tenant_id, (comment, ticket))
 
     async def add_time_entry(
         self,
@@ -435,7 +396,7 @@ class TicketService:
     ) -> M:
         """Log time on a ticket (a human touch)."""
         async with self._db.transaction(tenant_id) as session:
-            if (prior := await reply.replay(session, tenant_id)) is not None:
+            if (prior := await reply.replay(session, requests, tenant_id)) is not None:
                 return prior
             ticket = await self._find(session, tenant_id, ref, for_update=True)
             now = self._clock()
@@ -479,7 +440,7 @@ class TicketService:
                         actor=actor.subject,
                     ),
                 )
-            return await reply.answer(session, tenant_id, (entry, after))
+            return await reply.answer(session, requests, tenant_id, (entry, after))
 
     async def close_ticket(
         self,
@@ -494,7 +455,7 @@ class TicketService:
     ) -> M:
         """Close a ticket through the close path (emits ``ticket.closed``)."""
         async with self._db.transaction(tenant_id) as session:
-            if (prior := await reply.replay(session, tenant_id)) is not None:
+            if (prior := await reply.replay(session, requests, tenant_id)) is not None:
                 return prior
             ticket = await self._find(session, tenant_id, ref, for_update=True)
             _check_etag(ticket, etag)
@@ -519,7 +480,7 @@ class TicketService:
                 reset_alert=ticket.reset_in_rmm_on_close if reset_alert is None else reset_alert,
                 auto=False,
             )
-            return await reply.answer(session, tenant_id, closed)
+            return await reply.answer(session, requests, tenant_id, closed)
 
     async def reopen_ticket(
         self,
@@ -533,7 +494,7 @@ class TicketService:
     ) -> M:
         """Reopen a closed ticket (emits ``ticket.reopened``)."""
         async with self._db.transaction(tenant_id) as session:
-            if (prior := await reply.replay(session, tenant_id)) is not None:
+            if (prior := await reply.replay(session, requests, tenant_id)) is not None:
                 return prior
             peek = await self._find(session, tenant_id, ref)
             if peek.dedup_key is not None:
@@ -554,7 +515,7 @@ class TicketService:
                 actor=actor.subject,
                 author_kind=AuthorKind.HUMAN if actor.is_human else AuthorKind.SYSTEM,
             )
-            return await reply.answer(session, tenant_id, reopened)
+            return await reply.answer(session, requests, tenant_id, reopened)
 
     # --- alerts and SLA (inside the consumer's batch transaction) ------------------------------
 

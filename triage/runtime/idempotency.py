@@ -1,15 +1,27 @@
-"""``request_id`` on mutating RPCs: a retry within the retention returns the first answer."""
+"""``request_id`` on mutating RPCs: a retry within the retention returns the first answer.
+
+A use case describes its answer with an :class:`IdempotentReply` and either runs its work
+through :func:`once` or, inside a transaction it opened itself, calls
+:meth:`IdempotentReply.replay` first and :meth:`IdempotentReply.answer` last.
+"""
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from google.protobuf.message import Message
-from sqlalchemy import Column, DateTime, LargeBinary, MetaData, Table, Text, func, select
+from sqlalchemy import Column, DateTime, LargeBinary, MetaData, Table, Text, func, select, text
 from sqlalchemy.dialects.postgresql import UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from triage.runtime.db import Database
+
+R = TypeVar("R")
 M = TypeVar("M", bound=Message)
+
+_REQUEST_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
 
 
 def requests_table(metadata: MetaData) -> Table:
@@ -75,3 +87,83 @@ async def remember(
         )
         .on_conflict_do_nothing()
     )
+
+
+def request_lock_key(table: Table, *, tenant_id: str, method: str, request_id: str) -> str:
+    """The advisory lock key of one request in ``table``'s schema."""
+    # The tickets service used "tickets-request:..." before this helper; keeping the form
+    # lets replicas of both releases serialize the same retries during a rollout.
+    return f"{table.schema or table.name}-request:{tenant_id}:{method}:{request_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotentReply(Generic[R, M]):
+    """How a mutation answers, and remembers its answer under the caller's ``request_id``.
+
+    ``render`` turns the use case's result into the response stored under ``method``; an
+    empty ``request_id`` asks for no idempotency (no lock, nothing stored).
+    """
+
+    method: str
+    request_id: str
+    response_type: type[M]
+    render: Callable[[R], M]
+
+    async def replay(self, session: AsyncSession, table: Table, tenant_id: str) -> M | None:
+        """The first answer to this request, if it was already handled.
+
+        Holds a transaction-scoped lock on the request until ``session``'s transaction ends,
+        so call it first in the transaction that makes the effect.
+        """
+        if not self.request_id:
+            return None
+        # Two concurrent retries of one request would both miss the replay; serialize them.
+        key = request_lock_key(
+            table, tenant_id=tenant_id, method=self.method, request_id=self.request_id
+        )
+        await session.execute(_REQUEST_LOCK, {"key": key})
+        return await replay(
+            session,
+            table,
+            tenant_id=tenant_id,
+            method=self.method,
+            request_id=self.request_id,
+            response_type=self.response_type,
+        )
+
+    async def answer(self, session: AsyncSession, table: Table, tenant_id: str, result: R) -> M:
+        """Render ``result`` and remember it in the same transaction as the effect."""
+        response = self.render(result)
+        await remember(
+            session,
+            table,
+            tenant_id=tenant_id,
+            method=self.method,
+            request_id=self.request_id,
+            response=response,
+        )
+        return response
+
+
+def built_reply(method: str, request_id: str, response_type: type[M]) -> IdempotentReply[M, M]:
+    """The reply of work that builds its response itself: stored and returned as it is."""
+    return IdempotentReply(method, request_id, response_type, _as_built)
+
+
+def _as_built(response: M) -> M:
+    return response
+
+
+async def once(
+    db: Database,
+    table: Table,
+    tenant_id: str,
+    reply: IdempotentReply[R, M],
+    work: Callable[[AsyncSession], Awaitable[R]],
+) -> M:
+    """Run ``work`` in one transaction of ``tenant_id`` and answer, unless the request was
+    already answered: then its first answer, without running ``work``."""
+    async with db.transaction(tenant_id) as session:
+        if (prior := await reply.replay(session, table, tenant_id)) is not None:
+            return prior
+        return await reply.answer(session, table, tenant_id, await work(session))

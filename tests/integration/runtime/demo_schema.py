@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Column, DateTime, MetaData, Table, Text, func
 from sqlalchemy.dialects.postgresql import UUID
 
+from triage.runtime.idempotency import requests_table
 from triage.runtime.outbox import inbox_table, outbox_pending_table, outbox_table
 
 SCHEMA = "demo"
@@ -28,3 +29,4 @@ effects = Table(
 outbox = outbox_table(metadata)
 outbox_pending = outbox_pending_table(metadata)
 inbox = inbox_table(metadata)
+requests = requests_table(metadata)
