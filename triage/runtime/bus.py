@@ -109,10 +109,6 @@ class Bus:
 E = TypeVar("E", bound=tuple[Any, ReceivedEvent])
 
 
-def _ordering_key(event: ReceivedEvent) -> str:
-    return event.envelope.ordering_key or event.event_id
-
-
 def partition(events: Sequence[E], partitions: int, min_group_size: int) -> list[list[E]]:
     """Split a batch into at most ``partitions`` groups of about ``min_group_size`` or more.
 
@@ -126,7 +122,7 @@ def partition(events: Sequence[E], partitions: int, min_group_size: int) -> list
         return [list(events)] if events else []
     groups: dict[int, list[E]] = {}
     for pair in events:
-        key = _ordering_key(pair[1])
+        key = pair[1].envelope.ordering_key or pair[1].event_id
         groups.setdefault(zlib.crc32(key.encode()) % count, []).append(pair)
     return list(groups.values())
 
@@ -137,12 +133,9 @@ class BatchConsumer:
     The handler is expected to commit its effects (and inbox rows) before it returns; only
     then are the messages acked. If it raises, the messages are nak'ed with backoff; a
     message delivered ``max_deliveries`` times is copied to the dead-letter stream and
-    terminated.
-
-    Fetching goes on while batches run: up to ``concurrent_batches`` run at once when enough
-    events wait (see :meth:`_dispatch`), so one slow transaction does not stall the whole
-    consumer, and a key's events are never in two running batches. A large batch is split
-    further into up to ``partitions`` concurrent groups (:func:`partition`).
+    terminated. A large batch is split into up to ``partitions`` groups by ordering key
+    (:func:`partition`), handled in concurrent transactions; one key's events never sit in
+    two groups, so the groups never wait on each other's rows.
     """
 
     def __init__(
@@ -159,7 +152,6 @@ class BatchConsumer:
         fetch_timeout_seconds: float = 1.0,
         partitions: int = 4,
         min_group_size: int = 64,
-        concurrent_batches: int = 2,
     ) -> None:
         self._bus = bus
         self._service = service
@@ -172,16 +164,6 @@ class BatchConsumer:
         self._fetch_timeout = fetch_timeout_seconds
         self._partitions = max(1, partitions)
         self._min_group = max(1, min_group_size)
-        self._max_batches = max(1, concurrent_batches)
-        self._stopping = False
-        # Fetched but not yet handled: bounded so a slow handler is not buried in messages
-        # whose ack deadline runs out while they wait.
-        self._max_in_flight = self._batch_size * 2
-        self._in_flight = 0
-        self._capacity = asyncio.Event()
-        self._pending: list[tuple[Msg, ReceivedEvent]] = []
-        self._busy_keys: set[str] = set()
-        self._batches: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
         """Fetch and handle batches until cancelled."""
@@ -197,15 +179,10 @@ class BatchConsumer:
         )
         await self._bus.js.add_consumer(stream, config)
         sub = await self._bus.js.pull_subscribe_bind(self.durable, stream)
-        self._pending, self._busy_keys, self._batches = [], set(), set()
-        self._in_flight, self._stopping = 0, False
         try:
             while True:
-                while self._in_flight >= self._max_in_flight:
-                    self._capacity.clear()
-                    await self._capacity.wait()
                 try:
-                    msgs = await self._fetch(sub, self._max_in_flight - self._in_flight)
+                    msgs = await self._fetch(sub)
                 except (TimeoutError, nats.errors.TimeoutError):
                     continue
                 except asyncio.CancelledError:
@@ -214,86 +191,23 @@ class BatchConsumer:
                     log.exception("fetch failed", extra={"consumer": self.durable})
                     await asyncio.sleep(0.5)
                     continue
-                decoded = await self._decoded(msgs)
-                self._pending.extend(decoded)
-                self._in_flight += len(decoded)
-                self._dispatch()
+                await self.process(msgs)
         finally:
-            self._stopping = True
-            running = list(self._batches)
-            for task in running:
-                task.cancel()
-            await asyncio.gather(*running, return_exceptions=True)
-            # Whatever still waits goes back now, not after its ack deadline.
-            for msg, _ in self._pending:
-                with contextlib.suppress(Exception):
-                    await msg.nak()
-            self._pending = []
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
 
-    def _dispatch(self) -> None:
-        """Start batches from the waiting events while there is room.
-
-        One batch runs whenever events wait. Another starts beside it only when at least
-        ``min_group_size`` events wait (a batch is a transaction with a fixed cost) and
-        never with an event whose key is in a running batch or behind a waiting event of
-        its key: each key's events are handled one batch after another, in stream order.
-        """
-        while not self._stopping and self._pending and len(self._batches) < self._max_batches:
-            if self._batches and len(self._pending) < self._min_group:
-                return
-            taken: list[tuple[Msg, ReceivedEvent]] = []
-            left: list[tuple[Msg, ReceivedEvent]] = []
-            held: set[str] = set()
-            for pair in self._pending:
-                key = _ordering_key(pair[1])
-                if key in self._busy_keys or key in held or len(taken) >= self._batch_size:
-                    held.add(key)
-                    left.append(pair)
-                else:
-                    taken.append(pair)
-            if not taken:
-                return
-            self._pending = left
-            keys = {_ordering_key(e) for _, e in taken}
-            self._busy_keys |= keys
-            task = asyncio.create_task(self._run_batch(taken, keys))
-            self._batches.add(task)
-
-    async def _run_batch(self, batch: list[tuple[Msg, ReceivedEvent]], keys: set[str]) -> None:
-        started = time.perf_counter()
-        try:
-            await self._process_events(batch)
-        except Exception:
-            # _process_group handles the handler's errors; this is the bus itself (an ack).
-            log.exception("batch failed", extra={"consumer": self.durable})
-        finally:
-            CONSUMER_BATCH.labels(self._service, self.durable).observe(len(batch))
-            CONSUMER_BATCH_SECONDS.labels(self._service, self.durable).observe(
-                time.perf_counter() - started
-            )
-            self._busy_keys -= keys
-            self._in_flight -= len(batch)
-            task = asyncio.current_task()
-            if task is not None:
-                self._batches.discard(task)
-            self._capacity.set()
-            self._dispatch()
-
-    async def _fetch(self, sub: Any, limit: int) -> list[Msg]:
-        """Wait for one message, then take whatever else is already there (up to ``limit``).
+    async def _fetch(self, sub: Any) -> list[Msg]:
+        """Wait for one message, then take whatever else is already there (up to a batch).
 
         A plain ``fetch(batch, timeout)`` that finds nothing waiting keeps its pull request
         open until the batch is full or the timeout passes, so a trickle of events would
         wait up to the whole timeout. This answers as soon as anything arrives.
         """
         first: list[Msg] = await sub.fetch(1, timeout=self._fetch_timeout)
-        want = min(self._batch_size, limit) - 1
-        if want <= 0:
+        if self._batch_size == 1:
             return first
         try:
-            more: list[Msg] = await sub.fetch(want, timeout=0.02)
+            more: list[Msg] = await sub.fetch(self._batch_size - 1, timeout=0.02)
         except (TimeoutError, nats.errors.TimeoutError):
             more = []
         return first + more
@@ -310,10 +224,6 @@ class BatchConsumer:
             )
 
     async def _process(self, msgs: Sequence[Msg]) -> None:
-        await self._process_events(await self._decoded(msgs))
-
-    async def _decoded(self, msgs: Sequence[Msg]) -> list[tuple[Msg, ReceivedEvent]]:
-        """The messages with their events; an undecodable one is dead-lettered at once."""
         events: list[tuple[Msg, ReceivedEvent]] = []
         for msg in msgs:
             event = self._decode(msg)
@@ -321,9 +231,6 @@ class BatchConsumer:
                 await self._dead_letter(msg, "undecodable envelope")
                 continue
             events.append((msg, event))
-        return events
-
-    async def _process_events(self, events: list[tuple[Msg, ReceivedEvent]]) -> None:
         groups = partition(events, self._partitions, self._min_group)
         if len(groups) == 1:
             await self._process_group(groups[0])
