@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import signal
 
 # Tests fork service processes while gRPC is active in this process (see triage.devstack).
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "0")
@@ -22,6 +23,16 @@ from triage.runtime.db import sqlalchemy_url
 from triage.runtime.telemetry import setup_tracing
 
 _SPANS = InMemorySpanExporter()
+
+
+def _interrupt_on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A run stopped by SIGTERM (a CI or ``timeout`` limit) still tears its fixtures down:
+    the session's PostgreSQL and NATS run detached and would outlive a killed pytest."""
+    signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
 
 
 def _libpq(url: str) -> str:
