@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import psycopg
 from opentelemetry import trace
 from sqlalchemy import Engine, event, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -31,6 +34,36 @@ _ENTER_TENANT_RAW = (
     "SELECT set_config('role', %(role)s, true), set_config('triage.tenant_id', %(tenant)s, true)"
 )
 _SWITCH_TENANT = text("SELECT set_config('triage.tenant_id', :tenant, true)")
+
+
+class DedicatedConnection:
+    """One task's own connection: pipelined transactions without a pool checkout each.
+
+    Connects on first use, and again after the connection broke (the failed transaction's
+    error still reaches the caller).
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._driver: Any = None
+
+    @asynccontextmanager
+    async def pipelined_transaction(
+        self, tenant_ids: Iterable[str]
+    ) -> AsyncIterator[PipelinedTransaction]:
+        """As :meth:`Database.pipelined_transaction`, on this connection."""
+        if self._driver is None or self._driver.closed or self._driver.broken:
+            await self.close()
+            self._driver = await self._db.connect_raw()
+        async with self._db._pipelined(self._driver, tenant_ids) as tx:
+            yield tx
+
+    async def close(self) -> None:
+        """Close the connection, if open."""
+        driver, self._driver = self._driver, None
+        if driver is not None and not driver.closed:
+            with contextlib.suppress(Exception):
+                await driver.close()
 
 
 class PipelinedTransaction:
@@ -101,18 +134,36 @@ class Database:
         """
         async with self.engine.connect() as connection:
             raw = await connection.get_raw_connection()
-            driver: Any = raw.driver_connection
-            with _tracer.start_as_current_span(
-                f"TRANSACTION {self.schema}",
-                kind=trace.SpanKind.CLIENT,
-                attributes={"db.system": "postgresql", "db.namespace": self.schema},
-            ):
-                async with driver.pipeline(), driver.transaction():
-                    await driver.execute(
-                        _ENTER_TENANT_RAW,
-                        {"role": self.role, "tenant": ",".join(sorted(set(tenant_ids)))},
-                    )
-                    yield PipelinedTransaction(driver)
+            async with self._pipelined(raw.driver_connection, tenant_ids) as tx:
+                yield tx
+
+    def dedicated(self) -> DedicatedConnection:
+        """A connection of its own for one long-lived task (no pool checkout per batch)."""
+        return DedicatedConnection(self)
+
+    async def connect_raw(self) -> Any:
+        """A new psycopg connection outside the pool, with the pool's settings."""
+        url = make_url(self._url).set(drivername="postgresql")
+        return await psycopg.AsyncConnection.connect(
+            url.render_as_string(hide_password=False),
+            prepare_threshold=self._connect_args["prepare_threshold"],
+        )
+
+    @asynccontextmanager
+    async def _pipelined(
+        self, driver: Any, tenant_ids: Iterable[str]
+    ) -> AsyncIterator[PipelinedTransaction]:
+        with _tracer.start_as_current_span(
+            f"TRANSACTION {self.schema}",
+            kind=trace.SpanKind.CLIENT,
+            attributes={"db.system": "postgresql", "db.namespace": self.schema},
+        ):
+            async with driver.pipeline(), driver.transaction():
+                await driver.execute(
+                    _ENTER_TENANT_RAW,
+                    {"role": self.role, "tenant": ",".join(sorted(set(tenant_ids)))},
+                )
+                yield PipelinedTransaction(driver)
 
     @asynccontextmanager
     async def autonomous_transaction(self, tenant_id: str) -> AsyncIterator[AsyncSession]:

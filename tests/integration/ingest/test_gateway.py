@@ -199,6 +199,31 @@ async def test_storage_failure_answers_503_and_writes_nothing(ingest: Ingest) ->
     assert retried.json()["duplicates"] == 0
 
 
+async def test_group_commit_reconnects_after_its_connections_are_killed(ingest: Ingest) -> None:
+    import psycopg
+
+    integration_id, secret = await ingest.integration("ninjaone")
+    first = await ingest.post("ninjaone", integration_id, ninja_trigger("s", 1), secret=secret)
+    assert first.status_code == 202
+    dsn = ingest.svc.settings.database_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        killed = conn.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+            "AND backend_type = 'client backend'"
+        ).fetchone()
+    assert killed is not None and killed[0] >= 1
+    # Each writer loop may meet its dead connection once (503, retry later); then it is
+    # replaced and every webhook is stored again.
+    answers = []
+    for n in range(2, 12):
+        reply = await ingest.post("ninjaone", integration_id, ninja_trigger("s", n), secret=secret)
+        answers.append(reply.status_code)
+    assert set(answers) <= {202, 503}
+    assert answers.count(503) <= 3
+    assert answers[-5:] == [202] * 5
+
+
 async def test_ingest_alerts_rpc_is_idempotent_and_tenant_scoped(ingest: Ingest) -> None:
     integration_id, _ = await ingest.integration("generic")
     request = api.IngestAlertsRequest(
