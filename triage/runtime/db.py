@@ -8,8 +8,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import orjson
 import psycopg
 from opentelemetry import trace
+from psycopg.types.json import set_json_dumps, set_json_loads
 from sqlalchemy import Engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -21,6 +23,16 @@ from sqlalchemy.ext.asyncio import (
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("triage.db")
+
+# psycopg's Jsonb and SQLAlchemy's JSONB columns serialize with the stdlib by default;
+# orjson does the same job in C (outbox headers, labels, clock state on every batch).
+set_json_dumps(orjson.dumps)
+set_json_loads(orjson.loads)
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
 
 TENANT_SETTING = "triage.tenant_id"
 AfterCommit = Callable[[], Awaitable[None] | None]
@@ -104,6 +116,8 @@ class Database:
             pool_pre_ping=False,
             pool_recycle=1800,
             connect_args=self._connect_args,
+            json_serializer=_json_text,
+            json_deserializer=orjson.loads,
         )
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         trace_statements(self.engine.sync_engine, schema)
@@ -175,7 +189,12 @@ class Database:
         """
         if self._autonomous is None:
             engine = create_async_engine(
-                self._url, pool_size=2, max_overflow=2, connect_args=self._connect_args
+                self._url,
+                pool_size=2,
+                max_overflow=2,
+                connect_args=self._connect_args,
+                json_serializer=_json_text,
+                json_deserializer=orjson.loads,
             )
             trace_statements(engine.sync_engine, self.schema)
             self._autonomous = async_sessionmaker(engine, expire_on_commit=False)
