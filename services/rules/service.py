@@ -47,7 +47,7 @@ from services.rules.models import requests
 from triage.ingest.v1 import resources_pb2 as ingest_pb
 from triage.rules.v1 import events_pb2, resources_pb2, rules_service_pb2
 from triage.runtime import paging
-from triage.runtime.db import Database, after_commit, bind_tenant, bind_tenants
+from triage.runtime.db import Database, after_commit, bind_tenant, bind_tenants, pipelined
 from triage.runtime.errors import FieldViolation as RpcViolation
 from triage.runtime.errors import InvalidArgument
 from triage.runtime.events import from_timestamp, new_envelope
@@ -747,7 +747,7 @@ class RulesService:
         if not routed:
             return
         # The series upsert and the outbox insert travel together.
-        async with store.pipelined(session):
+        async with pipelined(session):
             await self._project_series(session, routed, found.series)
             await self.outbox.add(
                 session,

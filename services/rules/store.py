@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -14,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.rules.models import SCHEMA, decisions, rules, series, settings, windows
-from triage.runtime.db import raw_cursor
+from triage.runtime.db import pipelined, raw_cursor
 
 HELD = (series.c.state == "firing") & series.c.suppressed_window_id.is_not(None)
 
@@ -331,17 +330,6 @@ _UPSERT_SERIES_MANY = (
     "suppressed_window_id = EXCLUDED.suppressed_window_id, "
     "suppressed_until = EXCLUDED.suppressed_until, updated_at = now()"
 )
-
-
-@asynccontextmanager
-async def pipelined(session: AsyncSession) -> AsyncIterator[None]:
-    """Send the raw statements of the block in one round trip (psycopg pipeline mode) on
-    the session's connection and transaction; their errors raise when the block ends."""
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    driver: Any = raw.driver_connection
-    async with driver.pipeline():
-        yield
 
 
 async def bind_settings(

@@ -38,7 +38,7 @@ from services.tickets.domain import (
 from services.tickets.errors import EtagMismatch, TicketNotFound, TicketStateConflict
 from services.tickets.models import requests
 from triage.events.v1.envelope_pb2 import Envelope
-from triage.runtime.db import Database, bind_tenants
+from triage.runtime.db import Database, bind_tenants, pipelined
 from triage.runtime.errors import InvalidArgument
 from triage.runtime.idempotency import IdempotentReply
 from triage.runtime.ids import new_id
@@ -112,7 +112,15 @@ class _Staged:
         self.headers.append(inject_headers())
 
     async def flush(self) -> None:
-        """Write everything staged, one statement per table, in the order it was staged."""
+        """Write everything staged, one statement per table, in the order it was staged.
+
+        The statements travel pipelined: two round trips (the new tickets' count, the
+        outbox ids) instead of one per table.
+        """
+        async with pipelined(self._session):
+            await self._write()
+
+    async def _write(self) -> None:
         if self.tickets:
             await store.save_tickets(self._session, list(self.tickets.values()))
             self.tickets.clear()

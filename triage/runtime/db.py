@@ -280,6 +280,19 @@ async def raw_cursor(
             yield cursor
 
 
+@asynccontextmanager
+async def pipelined(session: AsyncSession) -> AsyncIterator[None]:
+    """Statements run on the session's transaction inside this block travel together:
+    psycopg's pipeline mode sends them without waiting for each answer, and they all come
+    back in one round trip at the end of the block (or earlier, at a statement whose rows
+    are fetched). An error surfaces at that point; the transaction then rolls back."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver: Any = raw.driver_connection
+    async with driver.pipeline():
+        yield
+
+
 async def bind_tenant(session: AsyncSession, tenant_id: str) -> None:
     """Re-bind the tenant inside an open transaction (batch consumers handle many tenants)."""
     await session.execute(_SWITCH_TENANT, {"tenant": tenant_id})
