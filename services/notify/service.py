@@ -134,6 +134,22 @@ class NotifyService:
 
     # -- channels ---------------------------------------------------------------------
 
+    def _channel_values(
+        self, tenant_id: str, channel_id: str, spec: ChannelSpec, destination: str
+    ) -> dict[str, Any]:
+        """The stored columns of a channel that creating and updating both write."""
+        return {
+            "display_name": spec.display_name,
+            "config": spec.config,
+            "secrets": seal(self.box, tenant_id, channel_id, spec.secrets),
+            "destination": destination,
+            "disabled": spec.disabled,
+            "quiet_hours": spec.quiet_hours,
+            "rate_limit": spec.rate_limit,
+            "digest": spec.digest,
+            "template": spec.template,
+        }
+
     async def create_channel(
         self,
         *,
@@ -154,16 +170,8 @@ class NotifyService:
                     values={
                         "id": channel_id,
                         "tenant_id": tenant_id,
-                        "display_name": spec.display_name,
                         "kind": spec.kind.value,
-                        "config": spec.config,
-                        "secrets": seal(self.box, tenant_id, channel_id, spec.secrets),
-                        "destination": destination,
-                        "disabled": spec.disabled,
-                        "quiet_hours": spec.quiet_hours,
-                        "rate_limit": spec.rate_limit,
-                        "digest": spec.digest,
-                        "template": spec.template,
+                        **self._channel_values(tenant_id, channel_id, spec, destination),
                     },
                 )
                 return respond(ChannelView({**row, "breaker_state": "closed"}, spec))
@@ -226,17 +234,7 @@ class NotifyService:
                     session,
                     tenant_id=tenant_id,
                     channel_id=channel_id,
-                    values={
-                        "display_name": spec.display_name,
-                        "config": spec.config,
-                        "secrets": seal(self.box, tenant_id, channel_id, spec.secrets),
-                        "destination": destination,
-                        "disabled": spec.disabled,
-                        "quiet_hours": spec.quiet_hours,
-                        "rate_limit": spec.rate_limit,
-                        "digest": spec.digest,
-                        "template": spec.template,
-                    },
+                    values=self._channel_values(tenant_id, channel_id, spec, destination),
                 )
                 fresh = await self._channel(session, tenant_id, channel_id)
                 after_commit(session, self.wake)
