@@ -13,6 +13,7 @@ import asyncio
 import collections
 import os
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -95,7 +96,7 @@ async def probe(profiles: list[str], rate: int = 250, *, statements: bool = Fals
             spies = [
                 subprocess.Popen(  # noqa: ASYNC220
                     [
-                        "py-spy",
+                        _py_spy(),
                         "record",
                         "-r",
                         "100" if len(profiles) > 1 else "300",
@@ -162,6 +163,12 @@ async def probe(profiles: list[str], rate: int = 250, *, statements: bool = Fals
                                 f"{name:8} {consumer:28} events {events:6.0f}"
                                 f" batches {batches:4.0f} ms/event {per_event:6.2f}"
                             )
+
+
+def _py_spy() -> str:
+    """py-spy from this interpreter's environment (its wheel installs it beside python)."""
+    beside = Path(sys.executable).parent / "py-spy"
+    return str(beside) if beside.exists() else "py-spy"
 
 
 def _quantiles(text: str, histogram: str, scale: float = 1000) -> str:
