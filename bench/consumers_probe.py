@@ -13,7 +13,6 @@ import asyncio
 import collections
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 from bench import harness
+from bench.profile import py_spy
 from bench.workload import mixed_requests
 from triage.devstack.endpoints import Ports
 from triage.devstack.postgres import EXTRA_SETTINGS_ENV
@@ -96,7 +96,7 @@ async def probe(profiles: list[str], rate: int = 250, *, statements: bool = Fals
             spies = [
                 subprocess.Popen(  # noqa: ASYNC220
                     [
-                        _py_spy(),
+                        py_spy() or "py-spy",
                         "record",
                         "-r",
                         "100" if len(profiles) > 1 else "300",
@@ -163,12 +163,6 @@ async def probe(profiles: list[str], rate: int = 250, *, statements: bool = Fals
                                 f"{name:8} {consumer:28} events {events:6.0f}"
                                 f" batches {batches:4.0f} ms/event {per_event:6.2f}"
                             )
-
-
-def _py_spy() -> str:
-    """py-spy from this interpreter's environment (its wheel installs it beside python)."""
-    beside = Path(sys.executable).parent / "py-spy"
-    return str(beside) if beside.exists() else "py-spy"
 
 
 def _quantiles(text: str, histogram: str, scale: float = 1000) -> str:

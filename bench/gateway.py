@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 from bench.harness import floor_process, run_load_async, seed_targets
+from bench.profile import py_spy
 from bench.workload import mixed_requests
 from triage.devstack.stack import Stack
 
@@ -29,7 +30,7 @@ async def run(stack: Stack, *, quick: bool) -> dict[str, Any]:
             pid = stack.supervisor.pid("ingest")
             if profile and concurrency == 32 and pid:
                 spy = await asyncio.create_subprocess_exec(
-                    "py-spy",
+                    py_spy() or "py-spy",
                     "record",
                     "-r",
                     "400",

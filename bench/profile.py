@@ -15,7 +15,8 @@ DURATION = 5
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::\d+)?\)$")
 
 
-def _py_spy() -> str | None:
+def py_spy() -> str | None:
+    """The py-spy binary beside this interpreter, else on PATH (None: not installed)."""
     local = Path(sys.executable).parent / "py-spy"
     return str(local) if local.exists() else shutil.which("py-spy")
 
@@ -24,7 +25,7 @@ async def record(
     name: str, pid: int | None, out_dir: Path, *, delay: float = 2.0, top: int = 15
 ) -> dict[str, Any]:
     """Sample ``pid`` for a few seconds after ``delay``; return the top costs."""
-    binary = _py_spy()
+    binary = py_spy()
     if pid is None or binary is None:
         return {"service": name, "error": "py-spy or the process is not available"}
     await asyncio.sleep(delay)
