@@ -16,7 +16,7 @@ from triage.rules.v1 import events_pb2 as rule_events
 from triage.rules.v1 import resources_pb2 as rule_pb
 from triage.runtime.bus import BatchConsumer, Bus
 from triage.runtime.consume import transactional_handler
-from triage.runtime.db import Database, bind_tenants
+from triage.runtime.db import Database
 from triage.runtime.events import ReceivedEvent, new_envelope, to_timestamp, unpack
 from triage.runtime.outbox import Inbox
 from triage.tickets.v1 import events_pb2 as ticket_events
@@ -102,8 +102,8 @@ def suppression_consumer(
                 changes[event.event_id] = (routed, event)
         if not changes:
             return
-        async with db.transaction(None) as session:
-            await bind_tenants(session, {event.tenant_id for _, event in changes.values()})
+        tenants = {event.tenant_id for _, event in changes.values()}
+        async with db.transaction(None, tenants=tenants) as session:
             for event in await claims.claim_many(session, [e for _, e in changes.values()]):
                 routed = changes[event.event_id][0]
                 suppressed = routed.decision.kind == rule_pb.DECISION_KIND_SUPPRESSED

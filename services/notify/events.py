@@ -30,7 +30,7 @@ from triage.rules.v1 import events_pb2 as rules_events
 from triage.rules.v1 import resources_pb2 as rules_pb
 from triage.runtime.bus import BatchConsumer, BatchHandler, Bus
 from triage.runtime.consume import transactional_handler
-from triage.runtime.db import Database, after_commit, bind_tenants
+from triage.runtime.db import Database, after_commit
 from triage.runtime.events import ReceivedEvent, from_timestamp, new_envelope, unpack
 from triage.runtime.outbox import Inbox
 from triage.sla.v1 import events_pb2 as sla_events
@@ -134,8 +134,7 @@ def batch_handler(
         }
         if not items:
             return
-        async with db.transaction(None) as session:
-            await bind_tenants(session, {e.tenant_id for e in events})
+        async with db.transaction(None, tenants={e.tenant_id for e in events}) as session:
             policies = await enabled_policies(
                 session, tenant_ids=sorted({e.tenant_id for e in events if id(e) in items})
             )

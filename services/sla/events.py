@@ -32,7 +32,7 @@ from triage.events.v1.envelope_pb2 import Envelope
 from triage.ingest.v1 import events_pb2 as ingest_events
 from triage.runtime.bus import BatchConsumer, BatchHandler, Bus
 from triage.runtime.consume import transactional_handler
-from triage.runtime.db import Database, bind_tenants
+from triage.runtime.db import Database
 from triage.runtime.events import ReceivedEvent, from_timestamp, new_envelope, unpack
 from triage.runtime.outbox import Inbox
 from triage.sla.v1 import events_pb2 as pb
@@ -286,8 +286,7 @@ def changes_handler(db: Database, inbox: Inbox, on_changes: ChangesHandler) -> B
     with its own trace context."""
 
     async def handle_batch(events: Sequence[ReceivedEvent]) -> None:
-        async with db.transaction(None) as session:
-            await bind_tenants(session, {e.tenant_id for e in events})
+        async with db.transaction(None, tenants={e.tenant_id for e in events}) as session:
             fresh = await inbox.claim_many(session, events)
             single = len(events) == 1
             changes = [

@@ -20,7 +20,7 @@ from triage.rules.v1 import events_pb2 as rules_events
 from triage.rules.v1 import resources_pb2 as rules_pb
 from triage.runtime.bus import BatchConsumer, BatchHandler, Bus
 from triage.runtime.consume import transactional_handler
-from triage.runtime.db import Database, bind_tenants
+from triage.runtime.db import Database
 from triage.runtime.events import (
     ReceivedEvent,
     from_timestamp,
@@ -316,8 +316,7 @@ def alert_batch_handler(db: Database, inbox: Inbox, service: AlertService) -> Ba
     async def handle_batch(events: Sequence[ReceivedEvent]) -> None:
         batch = trace.get_current_span().get_span_context()
         links = [trace.Link(batch)] if batch.is_valid and len(events) > 1 else []
-        async with db.transaction(None) as session:
-            await bind_tenants(session, {e.tenant_id for e in events})
+        async with db.transaction(None, tenants={e.tenant_id for e in events}) as session:
             alerts: list[tuple[RoutedAlert, AbstractContextManager[Any]]] = []
             for event in await inbox.claim_many(session, events):
                 if event.type != "alert.routed":

@@ -125,14 +125,24 @@ class Database:
         self._autonomous: async_sessionmaker[AsyncSession] | None = None
 
     @asynccontextmanager
-    async def transaction(self, tenant_id: str | None) -> AsyncIterator[AsyncSession]:
-        """One transaction as the app role with ``tenant_id`` bound (None: sees no tenant rows).
+    async def transaction(
+        self, tenant_id: str | None, *, tenants: Iterable[str] = ()
+    ) -> AsyncIterator[AsyncSession]:
+        """One transaction as the app role with ``tenant_id`` bound (None: sees no tenant rows),
+        or the set ``tenants`` at once (batch consumers: every row's tenant came with its
+        event, as :func:`bind_tenants`).
 
-        Callbacks registered with :func:`after_commit` run once the commit succeeded.
+        BEGIN and the role and tenant binding travel in one round trip. Callbacks registered
+        with :func:`after_commit` run once the commit succeeded.
         """
+        bound = ",".join(sorted(set(tenants))) if tenants else (tenant_id or "")
         async with self._sessions() as session:
             async with session.begin():
-                await session.execute(_ENTER_TENANT, {"role": self.role, "tenant": tenant_id or ""})
+                connection = await session.connection()
+                raw = await connection.get_raw_connection()
+                driver: Any = raw.driver_connection
+                async with driver.pipeline():
+                    await driver.execute(_ENTER_TENANT_RAW, {"role": self.role, "tenant": bound})
                 yield session
             await _run_after_commit(session)
 
