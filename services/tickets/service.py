@@ -569,10 +569,8 @@ class TicketService:
                 (a.tenant_id, a.series_key) for a in relevant if a.kind is domain.AlertKind.TRIGGER
             )
         )
-        await store.lock_many(session, keys)
-        settings = await store.get_settings_many(session, {t for t, _ in keys})
-        stones = await store.tombstones_for(session, series)
-        found = await store.open_tickets_for_keys(session, keys)
+        state = await store.lock_and_read_batch(session, keys, series)
+        settings, stones, found = state.settings, state.tombstones, state.open_tickets
         # The key's open ticket as this transaction has it (staged writes included).
         open_for: dict[str, Ticket | None] = {k: found.get(k) for _, k in keys}
         # A reset whose key has no open ticket looks for its series' ticket instead.

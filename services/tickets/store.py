@@ -42,7 +42,7 @@ from services.tickets.domain import (
     TimeEntry,
     Visibility,
 )
-from triage.runtime.db import raw_cursor
+from triage.runtime.db import fetch_together, raw_cursor
 
 _LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
 _TICKET_ENUMS: dict[str, Any] = {
@@ -73,11 +73,15 @@ async def get_settings(session: AsyncSession, *, tenant_id: str) -> TenantSettin
 
 
 def _settings(row: Row[Any]) -> TenantSettings:
+    return _settings_from(dict(row._mapping))
+
+
+def _settings_from(row: Mapping[str, Any]) -> TenantSettings:
     return TenantSettings(
-        closed_statuses=frozenset(Status(s) for s in row.closed_statuses),
-        pausing_statuses=frozenset(Status(s) for s in row.pausing_statuses),
-        occurrence_comment_interval=timedelta(seconds=row.occurrence_comment_interval_seconds),
-        reopen_within=timedelta(seconds=row.reopen_within_seconds),
+        closed_statuses=frozenset(Status(s) for s in row["closed_statuses"]),
+        pausing_statuses=frozenset(Status(s) for s in row["pausing_statuses"]),
+        occurrence_comment_interval=timedelta(seconds=row["occurrence_comment_interval_seconds"]),
+        reopen_within=timedelta(seconds=row["reopen_within_seconds"]),
     )
 
 
@@ -135,7 +139,10 @@ async def next_numbers(session: AsyncSession, counts: Mapping[str, int]) -> dict
 
 
 def _ticket(row: Row[Any]) -> Ticket:
-    data = dict(row._mapping)
+    return _ticket_from(dict(row._mapping))
+
+
+def _ticket_from(data: dict[str, Any]) -> Ticket:
     for name, kind in _TICKET_ENUMS.items():
         data[name] = kind(data[name])
     data["linked_series_keys"] = tuple(data["linked_series_keys"] or ())
@@ -790,6 +797,76 @@ async def tombstones_for(
         if pair in wanted:
             found[pair] = Tombstone(r.reset_at, r.reset_sequence)
     return found
+
+
+_UUID_COLUMNS = ("id", "tenant_id")
+_SETTINGS_OF_TENANTS = (
+    "SELECT tenant_id::text AS tenant_id, closed_statuses, pausing_statuses, "
+    "occurrence_comment_interval_seconds, reopen_within_seconds "
+    f"FROM {m.SCHEMA}.tenant_settings WHERE tenant_id = ANY(%(tenants)b::uuid[])"
+)
+_TOMBSTONES_OF_SERIES = (
+    "SELECT tenant_id::text AS tenant_id, series_key, reset_at, reset_sequence "
+    f"FROM {m.SCHEMA}.reset_tombstones "
+    "WHERE tenant_id = ANY(%(tenants)b::uuid[]) AND series_key = ANY(%(keys)b::text[])"
+)
+_OPEN_TICKETS_OF_KEYS = (
+    "SELECT "
+    + ", ".join(
+        f"{c.name}::text AS {c.name}" if c.name in _UUID_COLUMNS else c.name for c in m.tickets.c
+    )
+    + f" FROM {m.SCHEMA}.tickets WHERE tenant_id = ANY(%(tenants)b::uuid[])"
+    " AND dedup_key = ANY(%(keys)b::text[]) AND closed_at IS NULL"
+    " ORDER BY dedup_key FOR UPDATE"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchState:
+    """What an alert batch reads before it decides, with its keys locked."""
+
+    settings: dict[str, TenantSettings]
+    tombstones: dict[tuple[str, str], Tombstone]
+    open_tickets: dict[str, Ticket]
+
+
+async def lock_and_read_batch(
+    session: AsyncSession, keys: Sequence[tuple[str, str]], series: Sequence[tuple[str, str]]
+) -> BatchState:
+    """:func:`lock_many` of ``keys``, then :func:`get_settings_many` of their tenants,
+    :func:`tombstones_for` of ``series`` and :func:`open_tickets_for_keys` of ``keys``:
+    the same locks and answers in one round trip (the reads run after the locks)."""
+    tenants = sorted({t for t, _ in keys})
+    queries: list[tuple[str, Mapping[str, Any]]] = [
+        (_LOCK_MANY, {"keys": [f"tickets:{tenant_id}:{key}" for tenant_id, key in keys]}),
+        (_SETTINGS_OF_TENANTS, {"tenants": tenants}),
+        (
+            _TOMBSTONES_OF_SERIES,
+            {
+                "tenants": sorted({t for t, _ in series}),
+                "keys": sorted({k for _, k in series}),
+            },
+        ),
+        (_OPEN_TICKETS_OF_KEYS, {"tenants": tenants, "keys": sorted({k for _, k in keys})}),
+    ]
+    _, setting_rows, stone_rows, ticket_rows = await fetch_together(
+        session, schema=m.SCHEMA, queries=queries
+    )
+    settings = {t: TenantSettings() for t in tenants}
+    for row in setting_rows:
+        settings[row["tenant_id"]] = _settings_from(row)
+    wanted_series = set(series)
+    stones = {
+        (row["tenant_id"], row["series_key"]): Tombstone(row["reset_at"], row["reset_sequence"])
+        for row in stone_rows
+        if (row["tenant_id"], row["series_key"]) in wanted_series
+    }
+    wanted = set(keys)
+    found: dict[str, Ticket] = {}
+    for ticket in map(_ticket_from, ticket_rows):
+        if ticket.dedup_key is not None and (ticket.tenant_id, ticket.dedup_key) in wanted:
+            found[ticket.dedup_key] = ticket
+    return BatchState(settings, stones, found)
 
 
 async def save_tickets(session: AsyncSession, tickets: Sequence[Ticket]) -> None:

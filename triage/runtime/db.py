@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
 import psycopg
 from opentelemetry import trace
+from psycopg.rows import dict_row
 from psycopg.types.json import set_json_dumps, set_json_loads
 from sqlalchemy import Engine, event, text
 from sqlalchemy.engine import make_url
@@ -301,6 +302,37 @@ async def pipelined(session: AsyncSession) -> AsyncIterator[None]:
     driver: Any = raw.driver_connection
     async with driver.pipeline():
         yield
+
+
+async def fetch_together(
+    session: AsyncSession, *, schema: str, queries: Sequence[tuple[str, Mapping[str, Any]]]
+) -> list[list[dict[str, Any]]]:
+    """Run ``queries`` (raw SQL, in order) in one round trip on the session's transaction
+    and return each one's rows as dicts: for a batch's independent reads (and the locks
+    taken before them), which would otherwise wait for one another's answers."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver: Any = raw.driver_connection
+    cursors: list[Any] = []
+    with _tracer.start_as_current_span(
+        f"PIPELINE {schema}",
+        kind=trace.SpanKind.CLIENT,
+        attributes={
+            "db.system": "postgresql",
+            "db.namespace": schema,
+            "db.query.text": "; ".join(q for q, _ in queries)[:1000],
+        },
+    ):
+        async with driver.pipeline():
+            for statement, params in queries:
+                cursor = driver.cursor(row_factory=dict_row)
+                await cursor.execute(statement, params)
+                cursors.append(cursor)
+    rows: list[list[dict[str, Any]]] = []
+    for cursor in cursors:
+        rows.append(await cursor.fetchall() if cursor.description is not None else [])
+        await cursor.close()
+    return rows
 
 
 async def bind_tenant(session: AsyncSession, tenant_id: str) -> None:

@@ -176,3 +176,45 @@ async def test_open_tickets_for_series_many_finds_what_one_lookup_finds(db: Data
         }
         assert await store.open_tickets_for_series_many(session, []) == {}
     assert found == one_by_one == {(a, "s1"): newer, (a, "s2"): older, (b, "s1"): other}
+
+
+async def test_batch_state_in_one_round_trip_reads_what_the_separate_reads_do(
+    db: Database,
+) -> None:
+    from services.tickets.domain import TenantSettings
+
+    a, b, c = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    custom = TenantSettings(
+        closed_statuses=frozenset({Status.CLOSED}),
+        occurrence_comment_interval=timedelta(minutes=5),
+        reopen_within=timedelta(hours=2),
+    )
+    # Dedup keys begin with their tenant id, as the domain builds them.
+    held = _ticket(a, 1, dedup_key=f"{a}:k1", linked_series_keys=AWKWARD)
+    done = _ticket(a, 2, dedup_key=f"{a}:k2", closed_at=T0 + timedelta(hours=1))
+    theirs = _ticket(b, 1, dedup_key=f"{b}:k1")
+    keys = [(a, f"{a}:k1"), (a, f"{a}:k2"), (b, f"{b}:k1"), (c, f"{c}:k1")]
+    series = [(a, "s1"), (b, "s1"), (a, "none")]
+    async with db.transaction(None, tenants=[a, b, c]) as session:
+        await store.put_settings(session, tenant_id=a, settings=custom)
+        await store.insert_tickets(session, [held, done, theirs])
+        for tenant, key, at in ((a, "s1", T0), (b, "s1", T0 + timedelta(minutes=1))):
+            await store.put_tombstone(
+                session,
+                tenant_id=tenant,
+                series_key=key,
+                reset_at=at,
+                reset_sequence=3,
+                alert_id="",
+            )
+        together = await store.lock_and_read_batch(session, keys, series)
+        apart = store.BatchState(
+            await store.get_settings_many(session, {t for t, _ in keys}),
+            await store.tombstones_for(session, series),
+            await store.open_tickets_for_keys(session, keys),
+        )
+    assert together == apart
+    assert together.settings[a] == custom
+    assert together.settings[c] == TenantSettings()
+    assert together.open_tickets == {f"{a}:k1": held, f"{b}:k1": theirs}
+    assert set(together.tombstones) == {(a, "s1"), (b, "s1")}
