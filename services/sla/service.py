@@ -527,12 +527,10 @@ class SlaService:
         if not changes:
             return
         keys = sorted({(tenant_id, change.ticket.ticket_id) for tenant_id, change, _ in changes})
-        loaded = await store.tickets_for_update(session, keys=keys)
+        state = await store.lock_and_read_batch(session, keys=keys)
+        loaded = state.views
         views: dict[tuple[str, str], TicketView] = dict(loaded)
-        clocks = await store.clocks_for_update(session, views=loaded)
-        starting = sorted({k[0] for k in keys if k not in loaded})
-        zones = await store.tenant_zones(session, tenant_ids=starting)
-        candidates = await store.tenant_policies(session, tenant_ids=starting)
+        clocks, zones, candidates = state.clocks, state.zones, state.policies
         calendars: dict[tuple[str, str], CalendarSpec | None] = {}
         created: dict[tuple[str, str], None] = {}
         batch = _Batch()

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
+from types import SimpleNamespace
 from typing import Any, Generic, TypeVar
 
 from psycopg.types.json import Jsonb
 from sqlalchemy import and_, bindparam, delete, func, literal, or_, select, tuple_, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.sla.domain.clock import ClockState, TargetKind
@@ -43,7 +44,7 @@ from services.sla.models import (
     tickets,
     timers,
 )
-from triage.runtime.db import raw_cursor
+from triage.runtime.db import fetch_together, raw_cursor
 
 T = TypeVar("T")
 
@@ -977,6 +978,76 @@ async def tenant_policies(
     for r in await session.execute(_TENANT_POLICIES, {"tenants": list(tenant_ids)}):
         found.setdefault(str(r.tenant_id), []).append(_policy(r).value)
     return found
+
+
+def _select_list(table: Any) -> str:
+    # Raw rows should look like SQLAlchemy's: UUID(as_uuid=False) columns as text.
+    return ", ".join(
+        f"{c.name}::text AS {c.name}" if isinstance(c.type, UUID) else c.name for c in table.c
+    )
+
+
+_KEYS_FILTER = (
+    "(tenant_id, ticket_id) IN (SELECT * FROM unnest(%(tenants)b::uuid[], %(tickets)b::uuid[]))"
+)
+_BATCH_TICKETS = (
+    f"SELECT {_select_list(tickets)} FROM {SCHEMA}.tickets WHERE {_KEYS_FILTER} "
+    "ORDER BY tenant_id, ticket_id FOR UPDATE"
+)
+_BATCH_CLOCKS = (
+    f"SELECT {_select_list(clocks)} FROM {SCHEMA}.clocks WHERE {_KEYS_FILTER} "
+    "ORDER BY tenant_id, ticket_id, kind FOR UPDATE"
+)
+_BATCH_ZONES = (
+    f"SELECT tenant_id::text AS tenant_id, time_zone FROM {SCHEMA}.tenants "
+    "WHERE tenant_id = ANY(%(tenant_ids)b::uuid[])"
+)
+_BATCH_POLICIES = (
+    f"SELECT {_select_list(policies)} FROM {SCHEMA}.policies "
+    "WHERE tenant_id = ANY(%(tenant_ids)b::uuid[])"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchState:
+    """What a ticket-event batch reads before it moves clocks, its rows locked."""
+
+    views: dict[tuple[str, str], TicketView]
+    clocks: dict[tuple[str, str], list[ClockRecord]]
+    zones: dict[str, str]
+    policies: dict[str, list[PolicySpec]]
+
+
+async def lock_and_read_batch(
+    session: AsyncSession, *, keys: Sequence[tuple[str, str]]
+) -> BatchState:
+    """:func:`tickets_for_update`, :func:`clocks_for_update`, :func:`tenant_zones` and
+    :func:`tenant_policies` for a batch's (tenant, ticket) ``keys`` in one round trip (the
+    zones and policies of every tenant of the batch, not only of its new tickets)."""
+    if not keys:
+        return BatchState({}, {}, {}, {})
+    tenant_ids = sorted({t for t, _ in keys})
+    by_key = {"tenants": [t for t, _ in keys], "tickets": [k for _, k in keys]}
+    ticket_rows, clock_rows, zone_rows, policy_rows = await fetch_together(
+        session,
+        schema=SCHEMA,
+        queries=[
+            (_BATCH_TICKETS, by_key),
+            (_BATCH_CLOCKS, by_key),
+            (_BATCH_ZONES, {"tenant_ids": tenant_ids}),
+            (_BATCH_POLICIES, {"tenant_ids": tenant_ids}),
+        ],
+    )
+    views = {(r["tenant_id"], r["ticket_id"]): _view(SimpleNamespace(**r)) for r in ticket_rows}
+    found: dict[tuple[str, str], list[ClockRecord]] = {k: [] for k in views}
+    for r in clock_rows:
+        key = (r["tenant_id"], r["ticket_id"])
+        if key in views:
+            found[key].append(_record(SimpleNamespace(**r), views[key].snapshot.business))
+    candidates: dict[str, list[PolicySpec]] = {t: [] for t in tenant_ids}
+    for r in policy_rows:
+        candidates.setdefault(r["tenant_id"], []).append(_policy(SimpleNamespace(**r)).value)
+    return BatchState(views, found, {r["tenant_id"]: r["time_zone"] for r in zone_rows}, candidates)
 
 
 def _add_saved(params: dict[str, list[Any]], view: TicketView) -> None:

@@ -1,8 +1,9 @@
-"""The sla consumer receives only the ticket events that can move a clock."""
+"""What the sla consumer receives (only clock-moving ticket events) and reads per batch."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import timedelta
 
 from nats.js.api import AckPolicy, ConsumerConfig
@@ -77,3 +78,34 @@ async def test_a_durable_with_the_old_catch_all_filter_is_narrowed_at_start(
         assert occurrence.event_id not in await _inbox_ids(sla)
     finally:
         await sla.stop()
+
+
+async def test_a_batch_reads_its_tickets_clocks_zones_and_policies_in_one_go(
+    sla: Sla, tenant: str
+) -> None:
+    from services.sla import store
+    from tests.integration.sla.harness import tenant_changed
+    from tests.integration.sla.test_clocks import STANDARD, make_calendar, make_policy
+
+    other = str(uuid.uuid4())
+    await make_policy(sla, tenant, await make_calendar(sla, tenant), targets=STANDARD)
+    await sla.send(tenant_changed(tenant, "America/New_York"))
+    known = [TicketMaker.new(tenant, at=T0), TicketMaker.new(other, at=T0)]
+    await sla.send(*(t.opened() for t in known))
+    keys = sorted([(tenant, t.id) for t in known[:1]] + [(other, known[1].id)])
+    keys.append((tenant, str(uuid.uuid4())))  # a ticket the service has not seen
+    async with sla.db.transaction(None, tenants=[tenant, other]) as session:
+        together = await store.lock_and_read_batch(session, keys=keys)
+        views = await store.tickets_for_update(session, keys=keys)
+        apart = store.BatchState(
+            views,
+            await store.clocks_for_update(session, views=views),
+            await store.tenant_zones(session, tenant_ids=[tenant, other]),
+            await store.tenant_policies(session, tenant_ids=[tenant, other]),
+        )
+    assert together == apart
+    assert len(together.views) == 2
+    assert all(together.clocks[k] for k in together.views)
+    assert together.zones == {tenant: "America/New_York"}
+    assert len(together.policies[tenant]) == 1
+    assert together.policies[other] == []
