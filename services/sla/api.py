@@ -21,11 +21,12 @@ from services.sla.convert import (
 )
 from services.sla.domain.policy import CalendarSpec, HolidayRule, PolicySpec, ScopeKind, Violation
 from services.sla.errors import SlaInvalid
-from services.sla.service import Answer, SlaService
+from services.sla.service import SlaService
 from services.sla.store import BreachFilter, Stored
 from triage.runtime.auth import current_principal
 from triage.runtime.errors import InvalidArgument
 from triage.runtime.events import from_timestamp
+from triage.runtime.idempotency import IdempotentReply
 from triage.runtime.paging import decode_page_token, encode_page_token, page_size
 from triage.sla.v1 import sla_service_pb2 as api
 from triage.sla.v1 import sla_service_pb2_grpc as api_grpc
@@ -117,7 +118,7 @@ class SlaApi(api_grpc.SlaServiceServicer):
             tenant_id=tenant_id,
             spec=spec,
             problems=problems,
-            answer=Answer(
+            answer=IdempotentReply(
                 "CreateCalendar",
                 request.request_id,
                 api.CreateCalendarResponse,
@@ -169,7 +170,7 @@ class SlaApi(api_grpc.SlaServiceServicer):
             fields=[CALENDAR_FIELDS[p] for p in paths],
             etag=request.calendar.etag,
             problems=_relevant(problems, "calendar", paths),
-            answer=Answer(
+            answer=IdempotentReply(
                 "UpdateCalendar",
                 request.request_id,
                 api.UpdateCalendarResponse,
@@ -186,7 +187,7 @@ class SlaApi(api_grpc.SlaServiceServicer):
             tenant_id=tenant_id,
             calendar_id=request.calendar_id,
             etag=request.etag,
-            answer=Answer(
+            answer=IdempotentReply(
                 "DeleteCalendar",
                 request.request_id,
                 api.DeleteCalendarResponse,
@@ -215,7 +216,9 @@ class SlaApi(api_grpc.SlaServiceServicer):
             calendar_id=request.calendar_id,
             holiday=holiday,
             problems=problems,
-            answer=Answer("AddHoliday", request.request_id, api.AddHolidayResponse, render),
+            answer=IdempotentReply(
+                "AddHoliday", request.request_id, api.AddHolidayResponse, render
+            ),
         )
 
     async def RemoveHoliday(
@@ -227,7 +230,7 @@ class SlaApi(api_grpc.SlaServiceServicer):
             tenant_id=tenant_id,
             calendar_id=request.calendar_id,
             holiday_id=request.holiday_id,
-            answer=Answer(
+            answer=IdempotentReply(
                 "RemoveHoliday",
                 request.request_id,
                 api.RemoveHolidayResponse,
@@ -253,7 +256,7 @@ class SlaApi(api_grpc.SlaServiceServicer):
             tenant_id=tenant_id,
             spec=spec,
             problems=problems,
-            answer=Answer(
+            answer=IdempotentReply(
                 "CreateSlaPolicy",
                 request.request_id,
                 api.CreateSlaPolicyResponse,
@@ -313,7 +316,7 @@ class SlaApi(api_grpc.SlaServiceServicer):
             fields=fields,
             etag=request.sla_policy.etag,
             problems=_relevant(problems, "sla_policy", paths),
-            answer=Answer(
+            answer=IdempotentReply(
                 "UpdateSlaPolicy",
                 request.request_id,
                 api.UpdateSlaPolicyResponse,
@@ -330,7 +333,7 @@ class SlaApi(api_grpc.SlaServiceServicer):
             tenant_id=tenant_id,
             policy_id=request.sla_policy_id,
             etag=request.etag,
-            answer=Answer(
+            answer=IdempotentReply(
                 "DeleteSlaPolicy",
                 request.request_id,
                 api.DeleteSlaPolicyResponse,

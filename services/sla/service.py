@@ -70,10 +70,6 @@ KINDS = (TargetKind.FIRST_RESPONSE, TargetKind.RESOLUTION)
 DEFAULT_ZONE = "UTC"
 
 
-#: How a mutating call is answered (the API layer builds it; this service supplies the table).
-Answer = IdempotentReply
-
-
 @dataclass(slots=True)
 class _Batch:
     """What one transaction changes: clocks, audit entries and events, written at the end."""
@@ -197,7 +193,7 @@ class SlaService:
         tenant_id: str,
         spec: CalendarSpec,
         problems: Sequence[Violation],
-        answer: Answer[Stored[CalendarSpec], M],
+        answer: IdempotentReply[Stored[CalendarSpec], M],
     ) -> M:
         """Create a calendar (INVALID_ARGUMENT with field violations when malformed)."""
         self._check_calendar(spec, problems)
@@ -247,7 +243,7 @@ class SlaService:
         fields: Iterable[str],
         etag: str,
         problems: Sequence[Violation],
-        answer: Answer[Stored[CalendarSpec], M],
+        answer: IdempotentReply[Stored[CalendarSpec], M],
     ) -> M:
         """Change the named fields; running clocks keep their snapshot."""
         names = set(fields)
@@ -271,7 +267,7 @@ class SlaService:
         return await once(self._db, requests, tenant_id, answer, work)
 
     async def delete_calendar(
-        self, *, tenant_id: str, calendar_id: str, etag: str, answer: Answer[None, M]
+        self, *, tenant_id: str, calendar_id: str, etag: str, answer: IdempotentReply[None, M]
     ) -> M:
         """Delete a calendar; FAILED_PRECONDITION while a policy uses it."""
 
@@ -291,7 +287,7 @@ class SlaService:
         calendar_id: str,
         holiday: HolidayRule,
         problems: Sequence[Violation],
-        answer: Answer[tuple[HolidayRule, Stored[CalendarSpec]], M],
+        answer: IdempotentReply[tuple[HolidayRule, Stored[CalendarSpec]], M],
     ) -> M:
         """Add a holiday or closure to a calendar."""
 
@@ -315,7 +311,7 @@ class SlaService:
         tenant_id: str,
         calendar_id: str,
         holiday_id: str,
-        answer: Answer[Stored[CalendarSpec], M],
+        answer: IdempotentReply[Stored[CalendarSpec], M],
     ) -> M:
         """Remove a holiday from a calendar."""
 
@@ -358,7 +354,7 @@ class SlaService:
         tenant_id: str,
         spec: PolicySpec,
         problems: Sequence[Violation],
-        answer: Answer[Stored[PolicySpec], M],
+        answer: IdempotentReply[Stored[PolicySpec], M],
     ) -> M:
         """Create a policy; empty thresholds and pause statuses take the defaults."""
         spec = dataclasses.replace(
@@ -420,7 +416,7 @@ class SlaService:
         fields: Iterable[str],
         etag: str,
         problems: Sequence[Violation],
-        answer: Answer[Stored[PolicySpec], M],
+        answer: IdempotentReply[Stored[PolicySpec], M],
     ) -> M:
         """Change the named fields; running clocks keep their snapshot."""
         names = set(fields)
@@ -444,7 +440,7 @@ class SlaService:
         return await once(self._db, requests, tenant_id, answer, work)
 
     async def delete_policy(
-        self, *, tenant_id: str, policy_id: str, etag: str, answer: Answer[None, M]
+        self, *, tenant_id: str, policy_id: str, etag: str, answer: IdempotentReply[None, M]
     ) -> M:
         """Delete a policy; running clocks keep their snapshot."""
 

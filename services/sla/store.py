@@ -9,8 +9,8 @@ from types import SimpleNamespace
 from typing import Any, Generic, TypeVar
 
 from psycopg.types.json import Jsonb
-from sqlalchemy import and_, bindparam, delete, func, literal, or_, select, tuple_, update
-from sqlalchemy.dialects.postgresql import UUID, insert
+from sqlalchemy import and_, delete, func, literal, or_, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.sla.domain.clock import ClockState, TargetKind
@@ -44,7 +44,7 @@ from services.sla.models import (
     tickets,
     timers,
 )
-from triage.runtime.db import fetch_together, raw_cursor
+from triage.runtime.db import fetch_together, raw_cursor, select_list
 
 T = TypeVar("T")
 
@@ -878,24 +878,6 @@ async def delete_timer_if(
 
 # --- batch reads and writes of the ticket consumer ---------------------------------------------
 
-_TICKETS_FOR_UPDATE = (
-    select(tickets)
-    .where(tuple_(tickets.c.tenant_id, tickets.c.ticket_id).in_(bindparam("keys", expanding=True)))
-    .order_by(tickets.c.tenant_id, tickets.c.ticket_id)
-    .with_for_update()
-)
-_CLOCKS_FOR_UPDATE = (
-    select(clocks)
-    .where(tuple_(clocks.c.tenant_id, clocks.c.ticket_id).in_(bindparam("keys", expanding=True)))
-    .order_by(clocks.c.tenant_id, clocks.c.ticket_id, clocks.c.kind)
-    .with_for_update()
-)
-_TENANT_ZONES = select(tenants.c.tenant_id, tenants.c.time_zone).where(
-    tenants.c.tenant_id.in_(bindparam("tenants", expanding=True))
-)
-_TENANT_POLICIES = select(policies).where(
-    policies.c.tenant_id.in_(bindparam("tenants", expanding=True))
-)
 _TICKET_COLUMNS: tuple[tuple[str, str], ...] = (
     ("tenant_id", "uuid"),
     ("ticket_id", "uuid"),
@@ -936,66 +918,15 @@ _SAVE_TICKETS = (
 )
 
 
-async def tickets_for_update(
-    session: AsyncSession, *, keys: Sequence[tuple[str, str]]
-) -> dict[tuple[str, str], TicketView]:
-    """Ticket projections by (tenant, ticket), locked in (tenant, ticket) order."""
-    if not keys:
-        return {}
-    rows = await session.execute(_TICKETS_FOR_UPDATE, {"keys": list(keys)})
-    return {(str(r.tenant_id), r.ticket_id): _view(r) for r in rows}
-
-
-async def clocks_for_update(
-    session: AsyncSession, *, views: dict[tuple[str, str], TicketView]
-) -> dict[tuple[str, str], list[ClockRecord]]:
-    """The clocks of ``views``' tickets (first response first), locked in key order."""
-    found: dict[tuple[str, str], list[ClockRecord]] = {k: [] for k in views}
-    if not views:
-        return found
-    rows = await session.execute(_CLOCKS_FOR_UPDATE, {"keys": sorted(views)})
-    for r in rows:
-        key = (str(r.tenant_id), r.ticket_id)
-        found[key].append(_record(r, views[key].snapshot.business))
-    return found
-
-
-async def tenant_zones(session: AsyncSession, *, tenant_ids: Sequence[str]) -> dict[str, str]:
-    """The zones of the tenants among ``tenant_ids`` that told us one."""
-    if not tenant_ids:
-        return {}
-    rows = await session.execute(_TENANT_ZONES, {"tenants": list(tenant_ids)})
-    return {str(r.tenant_id): r.time_zone for r in rows}
-
-
-async def tenant_policies(
-    session: AsyncSession, *, tenant_ids: Sequence[str]
-) -> dict[str, list[PolicySpec]]:
-    """Every policy of each tenant among ``tenant_ids``."""
-    found: dict[str, list[PolicySpec]] = {t: [] for t in tenant_ids}
-    if not tenant_ids:
-        return found
-    for r in await session.execute(_TENANT_POLICIES, {"tenants": list(tenant_ids)}):
-        found.setdefault(str(r.tenant_id), []).append(_policy(r).value)
-    return found
-
-
-def _select_list(table: Any) -> str:
-    # Raw rows should look like SQLAlchemy's: UUID(as_uuid=False) columns as text.
-    return ", ".join(
-        f"{c.name}::text AS {c.name}" if isinstance(c.type, UUID) else c.name for c in table.c
-    )
-
-
 _KEYS_FILTER = (
     "(tenant_id, ticket_id) IN (SELECT * FROM unnest(%(tenants)b::uuid[], %(tickets)b::uuid[]))"
 )
 _BATCH_TICKETS = (
-    f"SELECT {_select_list(tickets)} FROM {SCHEMA}.tickets WHERE {_KEYS_FILTER} "
+    f"SELECT {select_list(tickets)} FROM {SCHEMA}.tickets WHERE {_KEYS_FILTER} "
     "ORDER BY tenant_id, ticket_id FOR UPDATE"
 )
 _BATCH_CLOCKS = (
-    f"SELECT {_select_list(clocks)} FROM {SCHEMA}.clocks WHERE {_KEYS_FILTER} "
+    f"SELECT {select_list(clocks)} FROM {SCHEMA}.clocks WHERE {_KEYS_FILTER} "
     "ORDER BY tenant_id, ticket_id, kind FOR UPDATE"
 )
 _BATCH_ZONES = (
@@ -1003,9 +934,78 @@ _BATCH_ZONES = (
     "WHERE tenant_id = ANY(%(tenant_ids)b::uuid[])"
 )
 _BATCH_POLICIES = (
-    f"SELECT {_select_list(policies)} FROM {SCHEMA}.policies "
+    f"SELECT {select_list(policies)} FROM {SCHEMA}.policies "
     "WHERE tenant_id = ANY(%(tenant_ids)b::uuid[])"
 )
+Rows = Sequence[dict[str, Any]]
+
+
+def _by_key(keys: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
+    return {"tenants": [t for t, _ in keys], "tickets": [k for _, k in keys]}
+
+
+def _views_of(rows: Rows) -> dict[tuple[str, str], TicketView]:
+    return {(r["tenant_id"], r["ticket_id"]): _view(SimpleNamespace(**r)) for r in rows}
+
+
+def _clocks_of(
+    views: dict[tuple[str, str], TicketView], rows: Rows
+) -> dict[tuple[str, str], list[ClockRecord]]:
+    found: dict[tuple[str, str], list[ClockRecord]] = {k: [] for k in views}
+    for r in rows:
+        key = (r["tenant_id"], r["ticket_id"])
+        if key in views:
+            found[key].append(_record(SimpleNamespace(**r), views[key].snapshot.business))
+    return found
+
+
+def _policies_of(tenant_ids: Sequence[str], rows: Rows) -> dict[str, list[PolicySpec]]:
+    found: dict[str, list[PolicySpec]] = {t: [] for t in tenant_ids}
+    for r in rows:
+        found.setdefault(r["tenant_id"], []).append(_policy(SimpleNamespace(**r)).value)
+    return found
+
+
+async def tickets_for_update(
+    session: AsyncSession, *, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], TicketView]:
+    """Ticket projections by (tenant, ticket), locked in (tenant, ticket) order."""
+    if not keys:
+        return {}
+    query = (_BATCH_TICKETS, _by_key(keys))
+    (rows,) = await fetch_together(session, schema=SCHEMA, queries=[query])
+    return _views_of(rows)
+
+
+async def clocks_for_update(
+    session: AsyncSession, *, views: dict[tuple[str, str], TicketView]
+) -> dict[tuple[str, str], list[ClockRecord]]:
+    """The clocks of ``views``' tickets (first response first), locked in key order."""
+    if not views:
+        return {}
+    query = (_BATCH_CLOCKS, _by_key(sorted(views)))
+    (rows,) = await fetch_together(session, schema=SCHEMA, queries=[query])
+    return _clocks_of(views, rows)
+
+
+async def tenant_zones(session: AsyncSession, *, tenant_ids: Sequence[str]) -> dict[str, str]:
+    """The zones of the tenants among ``tenant_ids`` that told us one."""
+    if not tenant_ids:
+        return {}
+    query = (_BATCH_ZONES, {"tenant_ids": list(tenant_ids)})
+    (rows,) = await fetch_together(session, schema=SCHEMA, queries=[query])
+    return {r["tenant_id"]: r["time_zone"] for r in rows}
+
+
+async def tenant_policies(
+    session: AsyncSession, *, tenant_ids: Sequence[str]
+) -> dict[str, list[PolicySpec]]:
+    """Every policy of each tenant among ``tenant_ids``."""
+    if not tenant_ids:
+        return {}
+    query = (_BATCH_POLICIES, {"tenant_ids": list(tenant_ids)})
+    (rows,) = await fetch_together(session, schema=SCHEMA, queries=[query])
+    return _policies_of(tenant_ids, rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1027,27 +1027,23 @@ async def lock_and_read_batch(
     if not keys:
         return BatchState({}, {}, {}, {})
     tenant_ids = sorted({t for t, _ in keys})
-    by_key = {"tenants": [t for t, _ in keys], "tickets": [k for _, k in keys]}
     ticket_rows, clock_rows, zone_rows, policy_rows = await fetch_together(
         session,
         schema=SCHEMA,
         queries=[
-            (_BATCH_TICKETS, by_key),
-            (_BATCH_CLOCKS, by_key),
+            (_BATCH_TICKETS, _by_key(keys)),
+            (_BATCH_CLOCKS, _by_key(keys)),
             (_BATCH_ZONES, {"tenant_ids": tenant_ids}),
             (_BATCH_POLICIES, {"tenant_ids": tenant_ids}),
         ],
     )
-    views = {(r["tenant_id"], r["ticket_id"]): _view(SimpleNamespace(**r)) for r in ticket_rows}
-    found: dict[tuple[str, str], list[ClockRecord]] = {k: [] for k in views}
-    for r in clock_rows:
-        key = (r["tenant_id"], r["ticket_id"])
-        if key in views:
-            found[key].append(_record(SimpleNamespace(**r), views[key].snapshot.business))
-    candidates: dict[str, list[PolicySpec]] = {t: [] for t in tenant_ids}
-    for r in policy_rows:
-        candidates.setdefault(r["tenant_id"], []).append(_policy(SimpleNamespace(**r)).value)
-    return BatchState(views, found, {r["tenant_id"]: r["time_zone"] for r in zone_rows}, candidates)
+    views = _views_of(ticket_rows)
+    return BatchState(
+        views,
+        _clocks_of(views, clock_rows),
+        {r["tenant_id"]: r["time_zone"] for r in zone_rows},
+        _policies_of(tenant_ids, policy_rows),
+    )
 
 
 def _add_saved(params: dict[str, list[Any]], view: TicketView) -> None:

@@ -26,11 +26,12 @@ from services.tickets.domain import (
     TimeEntry,
     Visibility,
 )
-from services.tickets.service import Actor, Reply, TicketRef, TicketService
+from services.tickets.service import Actor, TicketRef, TicketService
 from services.tickets.store import TicketFilter
 from triage.runtime.auth import current_principal
 from triage.runtime.errors import FieldViolation, InvalidArgument
 from triage.runtime.events import from_timestamp
+from triage.runtime.idempotency import IdempotentReply
 from triage.runtime.paging import decode_page_token, encode_page_token, page_size
 from triage.tickets.v1 import resources_pb2 as res
 from triage.tickets.v1 import tickets_service_pb2 as pb
@@ -126,8 +127,8 @@ def _raise(violations: list[FieldViolation]) -> None:
         )
 
 
-def _reply_ticket(method: str, request_id: str, response: Any) -> Reply[Ticket, Any]:
-    return Reply(
+def _reply_ticket(method: str, request_id: str, response: Any) -> IdempotentReply[Ticket, Any]:
+    return IdempotentReply(
         method, _request_id(request_id), response, lambda t: response(ticket=ticket_to_proto(t))
     )
 
@@ -316,7 +317,7 @@ class TicketsApi(pb_grpc.TicketsServiceServicer):
             body=given.body.strip(),
             visibility=visibility,
             author_kind=author_kind,
-            reply=Reply(
+            reply=IdempotentReply(
                 "AddComment", _request_id(request.request_id), pb.AddCommentResponse, render
             ),
         )
@@ -375,7 +376,7 @@ class TicketsApi(pb_grpc.TicketsServiceServicer):
             start_at=from_timestamp(given.start_time) if given.HasField("start_time") else None,
             note=given.note.strip(),
             billable=given.billable,
-            reply=Reply(
+            reply=IdempotentReply(
                 "AddTimeEntry", _request_id(request.request_id), pb.AddTimeEntryResponse, render
             ),
         )

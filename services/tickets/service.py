@@ -56,10 +56,6 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-#: How a mutation answers (the API layer builds it; this service supplies the table).
-Reply = IdempotentReply
-
-
 @dataclass(frozen=True, slots=True)
 class Actor:
     """Who acts: a person (user token) or a Triage service."""
@@ -292,7 +288,7 @@ class TicketService:
     # --- mutations by people and tools ----------------------------------------------------
 
     async def create_ticket(
-        self, *, tenant_id: str, actor: Actor, draft: Ticket, reply: Reply[Ticket, M]
+        self, *, tenant_id: str, actor: Actor, draft: Ticket, reply: IdempotentReply[Ticket, M]
     ) -> M:
         """Open a manual ticket."""
         async with self._db.transaction(tenant_id) as session:
@@ -330,7 +326,7 @@ class TicketService:
         ref: TicketRef,
         etag: str,
         values: Mapping[str, Any],
-        reply: Reply[Ticket, M],
+        reply: IdempotentReply[Ticket, M],
     ) -> M:
         """Change the fields in ``values``; a closing status goes through the close path."""
         async with self._db.transaction(tenant_id) as session:
@@ -378,7 +374,7 @@ class TicketService:
         body: str,
         visibility: Visibility,
         author_kind: AuthorKind,
-        reply: Reply[tuple[Comment, Ticket], M],
+        reply: IdempotentReply[tuple[Comment, Ticket], M],
     ) -> M:
         """Add a comment; a person's comment is a human touch."""
         async with self._db.transaction(tenant_id) as session:
@@ -400,7 +396,7 @@ class TicketService:
         start_at: datetime | None,
         note: str,
         billable: bool,
-        reply: Reply[tuple[TimeEntry, Ticket], M],
+        reply: IdempotentReply[tuple[TimeEntry, Ticket], M],
     ) -> M:
         """Log time on a ticket (a human touch)."""
         async with self._db.transaction(tenant_id) as session:
@@ -459,7 +455,7 @@ class TicketService:
         etag: str,
         resolution: str,
         reset_alert: bool | None,
-        reply: Reply[Ticket, M],
+        reply: IdempotentReply[Ticket, M],
     ) -> M:
         """Close a ticket through the close path (emits ``ticket.closed``)."""
         async with self._db.transaction(tenant_id) as session:
@@ -498,7 +494,7 @@ class TicketService:
         ref: TicketRef,
         etag: str,
         reason: str,
-        reply: Reply[Ticket, M],
+        reply: IdempotentReply[Ticket, M],
     ) -> M:
         """Reopen a closed ticket (emits ``ticket.reopened``)."""
         async with self._db.transaction(tenant_id) as session:

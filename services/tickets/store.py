@@ -42,7 +42,7 @@ from services.tickets.domain import (
     TimeEntry,
     Visibility,
 )
-from triage.runtime.db import fetch_together, raw_cursor
+from triage.runtime.db import fetch_together, raw_cursor, select_list
 
 _LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
 _TICKET_ENUMS: dict[str, Any] = {
@@ -64,19 +64,10 @@ async def lock(session: AsyncSession, *, tenant_id: str, key: str) -> None:
 
 async def get_settings(session: AsyncSession, *, tenant_id: str) -> TenantSettings:
     """The tenant's settings, or the defaults when it never set any."""
-    row = (
-        await session.execute(select(m.settings).where(m.settings.c.tenant_id == tenant_id))
-    ).first()
-    if row is None:
-        return TenantSettings()
-    return _settings(row)
+    return (await get_settings_many(session, [tenant_id]))[tenant_id]
 
 
-def _settings(row: Row[Any]) -> TenantSettings:
-    return _settings_from(dict(row._mapping))
-
-
-def _settings_from(row: Mapping[str, Any]) -> TenantSettings:
+def _settings(row: Mapping[str, Any]) -> TenantSettings:
     return TenantSettings(
         closed_statuses=frozenset(Status(s) for s in row["closed_statuses"]),
         pausing_statuses=frozenset(Status(s) for s in row["pausing_statuses"]),
@@ -603,28 +594,6 @@ async def clear_triggers(
 _LOCK_MANY = (
     "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest(%(keys)b::text[]) AS k"
 )
-_SETTINGS_FOR = select(m.settings).where(
-    m.settings.c.tenant_id == any_(bindparam("tenants", type_=ARRAY(UUID(as_uuid=False))))
-)
-_OPEN_FOR_KEYS = (
-    select(m.tickets)
-    .where(
-        m.tickets.c.tenant_id == any_(bindparam("tenants", type_=ARRAY(UUID(as_uuid=False)))),
-        m.tickets.c.dedup_key == any_(bindparam("keys", type_=ARRAY(Text))),
-        m.tickets.c.closed_at.is_(None),
-    )
-    .order_by(m.tickets.c.dedup_key)
-    .with_for_update()
-)
-_TOMBSTONES_FOR = select(
-    m.tombstones.c.tenant_id,
-    m.tombstones.c.series_key,
-    m.tombstones.c.reset_at,
-    m.tombstones.c.reset_sequence,
-).where(
-    m.tombstones.c.tenant_id == any_(bindparam("tenants", type_=ARRAY(UUID(as_uuid=False)))),
-    m.tombstones.c.series_key == any_(bindparam("keys", type_=ARRAY(Text))),
-)
 _INSERT_HISTORY = (
     f"INSERT INTO {m.SCHEMA}.history "
     "(id, tenant_id, ticket_id, kind, cause, actor, changes, detail, created_at) "
@@ -742,13 +711,69 @@ def _batch_params(tickets: Sequence[Ticket]) -> dict[str, list[Any]]:
     return params
 
 
+_SETTINGS_OF_TENANTS = (
+    f"SELECT {select_list(m.settings)} FROM {m.SCHEMA}.tenant_settings "
+    "WHERE tenant_id = ANY(%(tenants)b::uuid[])"
+)
+_TOMBSTONES_OF_SERIES = (
+    "SELECT tenant_id::text AS tenant_id, series_key, reset_at, reset_sequence "
+    f"FROM {m.SCHEMA}.reset_tombstones "
+    "WHERE tenant_id = ANY(%(tenants)b::uuid[]) AND series_key = ANY(%(keys)b::text[])"
+)
+_OPEN_TICKETS_OF_KEYS = (
+    f"SELECT {select_list(m.tickets)} FROM {m.SCHEMA}.tickets"
+    " WHERE tenant_id = ANY(%(tenants)b::uuid[])"
+    " AND dedup_key = ANY(%(keys)b::text[]) AND closed_at IS NULL"
+    " ORDER BY dedup_key FOR UPDATE"
+)
+Query = tuple[str, Mapping[str, Any]]
+
+
+def _lock_query(keys: Sequence[tuple[str, str]]) -> Query:
+    return _LOCK_MANY, {"keys": [f"tickets:{tenant_id}:{key}" for tenant_id, key in keys]}
+
+
+def _pairs_params(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    # Keys and series keys begin with their tenant id, so tenants x keys selects the pairs.
+    pairs = list(pairs)
+    return {"tenants": sorted({t for t, _ in pairs}), "keys": sorted({k for _, k in pairs})}
+
+
+def _settings_of(
+    tenants: Sequence[str], rows: Sequence[Mapping[str, Any]]
+) -> dict[str, TenantSettings]:
+    found = {t: TenantSettings() for t in tenants}
+    for row in rows:
+        found[row["tenant_id"]] = _settings(row)
+    return found
+
+
+def _tombstones_of(
+    series: Sequence[tuple[str, str]], rows: Sequence[Mapping[str, Any]]
+) -> dict[tuple[str, str], Tombstone]:
+    wanted = set(series)
+    return {
+        (row["tenant_id"], row["series_key"]): Tombstone(row["reset_at"], row["reset_sequence"])
+        for row in rows
+        if (row["tenant_id"], row["series_key"]) in wanted
+    }
+
+
+def _open_tickets_of(
+    keys: Sequence[tuple[str, str]], rows: Sequence[Mapping[str, Any]]
+) -> dict[str, Ticket]:
+    wanted = set(keys)
+    found: dict[str, Ticket] = {}
+    for ticket in (_ticket_from(dict(row)) for row in rows):
+        if ticket.dedup_key is not None and (ticket.tenant_id, ticket.dedup_key) in wanted:
+            found[ticket.dedup_key] = ticket
+    return found
+
+
 async def lock_many(session: AsyncSession, keys: Sequence[tuple[str, str]]) -> None:
     """:func:`lock` for each ``(tenant_id, key)``, taken one after another in the given order."""
-    if not keys:
-        return
-    names = [f"tickets:{tenant_id}:{key}" for tenant_id, key in keys]
-    async with raw_cursor(session, schema=m.SCHEMA, statement=_LOCK_MANY) as cursor:
-        await cursor.execute(_LOCK_MANY, {"keys": names})
+    if keys:
+        await fetch_together(session, schema=m.SCHEMA, queries=[_lock_query(keys)])
 
 
 async def get_settings_many(
@@ -756,10 +781,9 @@ async def get_settings_many(
 ) -> dict[str, TenantSettings]:
     """:func:`get_settings` of each of ``tenant_ids`` (all bound), in one query."""
     tenants = sorted(set(tenant_ids))
-    found = {t: TenantSettings() for t in tenants}
-    for row in (await session.execute(_SETTINGS_FOR, {"tenants": tenants})).all():
-        found[str(row.tenant_id)] = _settings(row)
-    return found
+    query = (_SETTINGS_OF_TENANTS, {"tenants": tenants})
+    (rows,) = await fetch_together(session, schema=m.SCHEMA, queries=[query])
+    return _settings_of(tenants, rows)
 
 
 async def open_tickets_for_keys(
@@ -768,16 +792,9 @@ async def open_tickets_for_keys(
     """The open tickets holding any ``(tenant_id, dedup_key)``, locked in key order, by key."""
     if not keys:
         return {}
-    wanted = set(keys)
-    rows = await session.execute(
-        _OPEN_FOR_KEYS,
-        {"tenants": sorted({t for t, _ in keys}), "keys": sorted({k for _, k in keys})},
-    )
-    found = {}
-    for ticket in map(_ticket, rows.all()):
-        if ticket.dedup_key is not None and (ticket.tenant_id, ticket.dedup_key) in wanted:
-            found[ticket.dedup_key] = ticket
-    return found
+    query = (_OPEN_TICKETS_OF_KEYS, _pairs_params(keys))
+    (rows,) = await fetch_together(session, schema=m.SCHEMA, queries=[query])
+    return _open_tickets_of(keys, rows)
 
 
 async def tombstones_for(
@@ -786,39 +803,9 @@ async def tombstones_for(
     """The latest resets of each ``(tenant_id, series_key)`` that has one."""
     if not series:
         return {}
-    wanted = set(series)
-    rows = await session.execute(
-        _TOMBSTONES_FOR,
-        {"tenants": sorted({t for t, _ in series}), "keys": sorted({k for _, k in series})},
-    )
-    found = {}
-    for r in rows.all():
-        pair = (str(r.tenant_id), r.series_key)
-        if pair in wanted:
-            found[pair] = Tombstone(r.reset_at, r.reset_sequence)
-    return found
-
-
-_UUID_COLUMNS = ("id", "tenant_id")
-_SETTINGS_OF_TENANTS = (
-    "SELECT tenant_id::text AS tenant_id, closed_statuses, pausing_statuses, "
-    "occurrence_comment_interval_seconds, reopen_within_seconds "
-    f"FROM {m.SCHEMA}.tenant_settings WHERE tenant_id = ANY(%(tenants)b::uuid[])"
-)
-_TOMBSTONES_OF_SERIES = (
-    "SELECT tenant_id::text AS tenant_id, series_key, reset_at, reset_sequence "
-    f"FROM {m.SCHEMA}.reset_tombstones "
-    "WHERE tenant_id = ANY(%(tenants)b::uuid[]) AND series_key = ANY(%(keys)b::text[])"
-)
-_OPEN_TICKETS_OF_KEYS = (
-    "SELECT "
-    + ", ".join(
-        f"{c.name}::text AS {c.name}" if c.name in _UUID_COLUMNS else c.name for c in m.tickets.c
-    )
-    + f" FROM {m.SCHEMA}.tickets WHERE tenant_id = ANY(%(tenants)b::uuid[])"
-    " AND dedup_key = ANY(%(keys)b::text[]) AND closed_at IS NULL"
-    " ORDER BY dedup_key FOR UPDATE"
-)
+    query = (_TOMBSTONES_OF_SERIES, _pairs_params(series))
+    (rows,) = await fetch_together(session, schema=m.SCHEMA, queries=[query])
+    return _tombstones_of(series, rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -837,36 +824,21 @@ async def lock_and_read_batch(
     :func:`tombstones_for` of ``series`` and :func:`open_tickets_for_keys` of ``keys``:
     the same locks and answers in one round trip (the reads run after the locks)."""
     tenants = sorted({t for t, _ in keys})
-    queries: list[tuple[str, Mapping[str, Any]]] = [
-        (_LOCK_MANY, {"keys": [f"tickets:{tenant_id}:{key}" for tenant_id, key in keys]}),
-        (_SETTINGS_OF_TENANTS, {"tenants": tenants}),
-        (
-            _TOMBSTONES_OF_SERIES,
-            {
-                "tenants": sorted({t for t, _ in series}),
-                "keys": sorted({k for _, k in series}),
-            },
-        ),
-        (_OPEN_TICKETS_OF_KEYS, {"tenants": tenants, "keys": sorted({k for _, k in keys})}),
-    ]
     _, setting_rows, stone_rows, ticket_rows = await fetch_together(
-        session, schema=m.SCHEMA, queries=queries
+        session,
+        schema=m.SCHEMA,
+        queries=[
+            _lock_query(keys),
+            (_SETTINGS_OF_TENANTS, {"tenants": tenants}),
+            (_TOMBSTONES_OF_SERIES, _pairs_params(series)),
+            (_OPEN_TICKETS_OF_KEYS, _pairs_params(keys)),
+        ],
     )
-    settings = {t: TenantSettings() for t in tenants}
-    for row in setting_rows:
-        settings[row["tenant_id"]] = _settings_from(row)
-    wanted_series = set(series)
-    stones = {
-        (row["tenant_id"], row["series_key"]): Tombstone(row["reset_at"], row["reset_sequence"])
-        for row in stone_rows
-        if (row["tenant_id"], row["series_key"]) in wanted_series
-    }
-    wanted = set(keys)
-    found: dict[str, Ticket] = {}
-    for ticket in map(_ticket_from, ticket_rows):
-        if ticket.dedup_key is not None and (ticket.tenant_id, ticket.dedup_key) in wanted:
-            found[ticket.dedup_key] = ticket
-    return BatchState(settings, stones, found)
+    return BatchState(
+        _settings_of(tenants, setting_rows),
+        _tombstones_of(series, stone_rows),
+        _open_tickets_of(keys, ticket_rows),
+    )
 
 
 async def save_tickets(session: AsyncSession, tickets: Sequence[Ticket]) -> None:

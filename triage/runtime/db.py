@@ -13,7 +13,8 @@ import psycopg
 from opentelemetry import trace
 from psycopg.rows import dict_row
 from psycopg.types.json import set_json_dumps, set_json_loads
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Engine, Table, event, text
+from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -40,9 +41,6 @@ AfterCommit = Callable[[], Awaitable[None] | None]
 
 # One round trip: switch to the service's non-owner role (so RLS applies) and bind the tenant,
 # both only for this transaction.
-_ENTER_TENANT = text(
-    "SELECT set_config('role', :role, true), set_config('triage.tenant_id', :tenant, true)"
-)
 _ENTER_TENANT_RAW = (
     "SELECT set_config('role', %(role)s, true), set_config('triage.tenant_id', %(tenant)s, true)"
 )
@@ -139,13 +137,15 @@ class Database:
         bound = ",".join(sorted(set(tenants))) if tenants else (tenant_id or "")
         async with self._sessions() as session:
             async with session.begin():
-                connection = await session.connection()
-                raw = await connection.get_raw_connection()
-                driver: Any = raw.driver_connection
-                async with driver.pipeline():
-                    await driver.execute(_ENTER_TENANT_RAW, {"role": self.role, "tenant": bound})
+                await self._enter(session, bound)
                 yield session
             await _run_after_commit(session)
+
+    async def _enter(self, session: AsyncSession, tenant: str) -> None:
+        # BEGIN and the role and tenant binding in one round trip.
+        driver = await _driver(session)
+        async with driver.pipeline():
+            await driver.execute(_ENTER_TENANT_RAW, {"role": self.role, "tenant": tenant})
 
     @asynccontextmanager
     async def pipelined_transaction(
@@ -210,7 +210,7 @@ class Database:
             trace_statements(engine.sync_engine, self.schema)
             self._autonomous = async_sessionmaker(engine, expire_on_commit=False)
         async with self._autonomous() as session, session.begin():
-            await session.execute(_ENTER_TENANT, {"role": self.role, "tenant": tenant_id})
+            await self._enter(session, tenant_id)
             yield session
 
     @asynccontextmanager
@@ -268,15 +268,28 @@ def trace_statements(engine: Engine, schema: str) -> None:
             span.end()
 
 
+async def _driver(session: AsyncSession) -> Any:
+    """The psycopg connection under the session's transaction."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    return raw.driver_connection
+
+
+def select_list(table: Table) -> str:
+    """``table``'s columns for raw SQL, UUID columns as text (as SQLAlchemy's
+    ``UUID(as_uuid=False)`` returns them), so raw rows build the same domain objects."""
+    return ", ".join(
+        f"{c.name}::text AS {c.name}" if isinstance(c.type, UUID) else c.name for c in table.c
+    )
+
+
 @asynccontextmanager
 async def raw_cursor(
     session: AsyncSession, *, schema: str, statement: str, row_factory: Any = None
 ) -> AsyncIterator[Any]:
     """A psycopg cursor on the session's connection and transaction, for statements that
     SQLAlchemy would only slow down (array-unnest batch inserts); traced like the rest."""
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    driver: Any = raw.driver_connection
+    driver = await _driver(session)
     verb = statement.lstrip().split(None, 1)[0].upper()
     with _tracer.start_as_current_span(
         f"{verb} {schema}",
@@ -297,9 +310,7 @@ async def pipelined(session: AsyncSession) -> AsyncIterator[None]:
     psycopg's pipeline mode sends them without waiting for each answer, and they all come
     back in one round trip at the end of the block (or earlier, at a statement whose rows
     are fetched). An error surfaces at that point; the transaction then rolls back."""
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    driver: Any = raw.driver_connection
+    driver = await _driver(session)
     async with driver.pipeline():
         yield
 
@@ -310,9 +321,7 @@ async def fetch_together(
     """Run ``queries`` (raw SQL, in order) in one round trip on the session's transaction
     and return each one's rows as dicts: for a batch's independent reads (and the locks
     taken before them), which would otherwise wait for one another's answers."""
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    driver: Any = raw.driver_connection
+    driver = await _driver(session)
     cursors: list[Any] = []
     with _tracer.start_as_current_span(
         f"PIPELINE {schema}",

@@ -19,9 +19,9 @@ from services.sla.domain.policy import (
     WeeklyShift,
 )
 from services.sla.domain.ticket import AuditKind, ClockRecord
-from services.sla.service import Answer
 from services.sla.store import Stored
 from tests.integration.sla.harness import Sla, TicketMaker, tenant_changed
+from triage.runtime.idempotency import IdempotentReply
 from triage.sla.v1 import events_pb2 as sev
 from triage.tickets.v1 import resources_pb2 as tpb
 
@@ -88,7 +88,7 @@ async def _call(method: Any, **kwargs: Any) -> Any:
         kept.append(result)
         return wrappers_pb2.StringValue()
 
-    await method(**kwargs, answer=Answer("t", "", wrappers_pb2.StringValue, render))
+    await method(**kwargs, answer=IdempotentReply("t", "", wrappers_pb2.StringValue, render))
     return kept[0]
 
 
