@@ -161,6 +161,12 @@ async def main(argv: list[str]) -> int:
         default=os.environ.get("TRIAGE_BENCH_PROFILE_MESH") or None,
         help="py-spy a service during the mesh's top rate: a service name or 'auto'",
     )
+    parser.add_argument(
+        "--rates",
+        type=lambda v: tuple(int(r) for r in v.split(",") if r.strip()),
+        default=None,
+        help="the mesh's offered rates, comma-separated (default 250,500,1000,2000)",
+    )
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
@@ -197,7 +203,11 @@ async def main(argv: list[str]) -> int:
                         "mesh",
                         results,
                         lambda: mesh.run(
-                            stack, quick=quick, profile=args.profile, out_dir=args.out
+                            stack,
+                            quick=quick,
+                            profile=args.profile,
+                            out_dir=args.out,
+                            rates=args.rates,
                         ),
                     )
                 if "notify" in scenarios:

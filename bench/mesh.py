@@ -27,6 +27,7 @@ import os
 import sys
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,9 +116,16 @@ class Watcher:
         self._seen(f"{parts[1]}.{parts[2]}", time.time())
 
 
-async def run(stack: Stack, *, quick: bool, profile: str | None, out_dir: Path) -> dict[str, Any]:
+async def run(
+    stack: Stack,
+    *,
+    quick: bool,
+    profile: str | None,
+    out_dir: Path,
+    rates: Sequence[int] | None = None,
+) -> dict[str, Any]:
     """Seed tenants and rules, then measure the mesh and the floor at each rate."""
-    rates = QUICK_RATES if quick else RATES
+    rates = rates or (QUICK_RATES if quick else RATES)
     seconds = 3.0 if quick else 9.0
     targets = await seed_targets(stack, tenants=TENANTS, providers=PROVIDERS)
     await seed_catch_all_rules(stack, sorted({t.tenant_id for t in targets}))

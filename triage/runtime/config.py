@@ -49,9 +49,10 @@ class Settings(BaseSettings):
     peers: Peers = Field(default_factory=Peers)
     otlp_endpoint: str | None = None
     log_level: str = "INFO"
-    #: Added to the process's CPU niceness at start (0-19). Where services share cores (the
-    #: dev stack, one small VM), the consumers run nicer than ingest, so a webhook's answer
-    #: never queues behind a consumer's batch; they catch up in the idle time after.
+    #: Added to the process's CPU niceness at start (0-19), and to its scheduler
+    #: autogroup's when it leads its session (triage.runtime.priority). Where services
+    #: share cores (the dev stack, one small VM), the consumers run nicer than ingest, so
+    #: a webhook's answer never queues behind a consumer's batch; they catch up after.
     cpu_nice: int = Field(default=0, ge=0, le=19)
     shutdown_grace_seconds: float = 10.0
     consumer_batch_size: int = 256

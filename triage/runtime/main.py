@@ -16,6 +16,7 @@ from triage.runtime.config import DEFAULT_GRPC_PORTS, DEFAULT_METRICS_PORTS, Set
 from triage.runtime.db import sqlalchemy_url
 from triage.runtime.migrations import upgrade
 from triage.runtime.outbox import Outbox
+from triage.runtime.priority import lower_cpu_priority
 
 
 def service_settings(name: str) -> Settings:
@@ -53,8 +54,7 @@ def service_main(argv: Sequence[str], name: str) -> int:
         return 2
     import uvloop
 
-    if settings.cpu_nice:
-        os.nice(settings.cpu_nice)
+    lower_cpu_priority(settings.cpu_nice)
 
     # Long-lived objects built at start (modules, compiled protos, SQLAlchemy tables) leave
     # the collector's generations; fewer, larger young collections keep pauses short.

@@ -1,0 +1,108 @@
+"""Paired A/B of the consumers' CPU priority, inside one mesh run.
+
+``python -m bench.priority_ab [--nice 5] [--rate 250] [--steps 10] [--seconds 8]`` starts the
+mesh once and sends steps of the bench's mixed workload, alternating the consumers (rules,
+tickets, sla, notify) between niceness 0 and ``--nice``: their own and their scheduler
+autogroup's (see ``triage.runtime.priority``; changing a running process's needs root).
+Each pair of steps meets the same machine, so the host's drift, which moves every figure by
+20-30 % between runs here, cancels out. Prints each step and the medians per setting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nats
+
+from bench import mesh
+from bench.harness import run_load_async, seed_catch_all_rules, seed_targets, wait_ready
+from bench.workload import mixed_requests
+from triage.devstack.endpoints import Ports
+from triage.devstack.stack import Stack, start_stack, wait_healthy
+
+CONSUMERS = ("rules", "tickets", "sla", "notify")
+FIGURES = ("p50_ms", "p99_ms", "e2e_p50_ms", "e2e_p99_ms")
+
+
+def set_consumers_niceness(stack: Stack, niceness: int) -> None:
+    """Set each consumer's niceness and its autogroup's (each leads its own session)."""
+    for name in CONSUMERS:
+        pid = stack.supervisor.pid(name)
+        if pid is None:
+            raise RuntimeError(f"{name} is not running")
+        Path(f"/proc/{pid}/autogroup").write_text(f"{niceness}\n")
+        os.setpriority(os.PRIO_PROCESS, pid, niceness)
+
+
+async def compare(stack: Stack, *, nice: int, rate: int, steps: int, seconds: float) -> None:
+    """Alternate steps at niceness 0 and ``nice``; print each step and the medians."""
+    targets = await seed_targets(stack, tenants=mesh.TENANTS, providers=mesh.PROVIDERS)
+    await seed_catch_all_rules(stack, sorted({t.tenant_id for t in targets}))
+    nc = await nats.connect(stack.nats_url, name="bench-priority-ab")
+    watcher = mesh.Watcher()
+    await nc.subscribe("triage.ticket.>", cb=watcher.on_ticket)
+    await nc.subscribe("triage.alert.>", cb=watcher.on_alert)
+    gateway = stack.endpoints.http
+    warm = mixed_requests(targets, 300, seed=1)
+    await run_load_async(gateway, warm, concurrency=8, count=len(warm), seconds=10, rate=150)
+    offset = len(warm)
+    results: dict[int, list[dict[str, float]]] = {0: [], nice: []}
+    try:
+        for step in range(steps):
+            niceness = nice if step % 2 else 0
+            set_consumers_niceness(stack, niceness)
+            await mesh._drain(watcher, set(), load_end=time.time())
+            count = int(rate * seconds)
+            requests = mixed_requests(targets, count, seed=100 + step, offset=offset)
+            offset += count
+            watcher.reset()
+            load, _, drained = await mesh._sampled(
+                {}, gateway, requests, rate, seconds, watcher=watcher
+            )
+            figures = mesh._mesh_figures(load, requests, watcher, drained)
+            results[niceness].append({k: figures[k] for k in FIGURES})
+            print(f"nice {niceness:2d}: " + _row(results[niceness][-1]), flush=True)
+    finally:
+        await nc.close()
+    for niceness, rows in results.items():
+        medians = {k: statistics.median(r[k] for r in rows) for k in FIGURES}
+        print(f"median, nice {niceness:2d}: " + _row(medians))
+
+
+def _row(figures: dict[str, float]) -> str:
+    return (
+        f"webhook p50 {figures['p50_ms']:6.1f} p99 {figures['p99_ms']:6.1f} ms, "
+        f"webhook -> ticket p50 {figures['e2e_p50_ms']:5.0f} p99 {figures['e2e_p99_ms']:5.0f} ms"
+    )
+
+
+async def main(argv: list[str]) -> int:
+    """Start the mesh on free ports and run the comparison."""
+    parser = argparse.ArgumentParser(prog="python -m bench.priority_ab")
+    parser.add_argument("--nice", type=int, default=5, help="the consumers' niceness in B steps")
+    parser.add_argument("--rate", type=int, default=250, help="webhooks per second")
+    parser.add_argument("--steps", type=int, default=10, help="steps in all, A and B alternating")
+    parser.add_argument("--seconds", type=float, default=8.0, help="seconds per step")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="triage-bench-") as data:
+        async with start_stack(
+            Path(data), services=False, seed=False, ports=Ports.free(), output=sys.stderr
+        ) as stack:
+            await stack.start_services()
+            await wait_healthy(stack.endpoints, supervisor=stack.supervisor)
+            await wait_ready(stack.endpoints.http + "/readyz")
+            await compare(
+                stack, nice=args.nice, rate=args.rate, steps=args.steps, seconds=args.seconds
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main(sys.argv[1:])))
