@@ -30,7 +30,7 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triage.events.v1.envelope_pb2 import Envelope
-from triage.runtime.bus import Bus
+from triage.runtime.bus import Bus, Outgoing
 from triage.runtime.db import Database, after_commit, raw_cursor
 from triage.runtime.events import ReceivedEvent, subject_for
 from triage.runtime.metrics import EVENTS_PUBLISHED, OUTBOX_LAG
@@ -309,7 +309,7 @@ class OutboxRelay:
                     ).scalars()
                 )
                 mine = [e for e in ready if e.id in claimed]
-                await asyncio.gather(*(self._publish(e) for e in mine))
+                await self._publish(mine)
         except Exception:
             self._outbox.wake()
             raise
@@ -322,26 +322,33 @@ class OutboxRelay:
             rows = (await session.execute(self._claim_sql, {"limit": self._batch_size})).all()
             if not rows:
                 return 0
-            await asyncio.gather(*(self._publish(r) for r in rows))
+            await self._publish(rows)
             await session.execute(self._done_sql, {"ids": [r.id for r in rows]})
         self._record(rows)
         return len(rows)
 
-    async def _publish(self, row: Any) -> None:
-        span = tracer.start_span(
-            f"publish {row.type}",
-            context=extract_context(row.headers),
-            kind=trace.SpanKind.PRODUCER,
-            attributes={"messaging.system": "nats", "messaging.destination.name": row.subject},
-        )
-        headers: dict[str, str] = {}
-        propagate.inject(headers, context=trace.set_span_in_context(span))
-        try:
-            await self._bus.publish_raw(
-                row.subject, row.envelope, event_id=str(row.event_id), headers=headers
+    async def _publish(self, rows: Sequence[Any]) -> None:
+        """Publish ``rows`` (outbox rows or committed events) and wait for every ack, each in
+        its own producer span continuing the trace its row carries."""
+        spans = [
+            tracer.start_span(
+                f"publish {row.type}",
+                context=extract_context(row.headers),
+                kind=trace.SpanKind.PRODUCER,
+                attributes={"messaging.system": "nats", "messaging.destination.name": row.subject},
             )
+            for row in rows
+        ]
+        messages = []
+        for row, span in zip(rows, spans, strict=True):
+            headers: dict[str, str] = {}
+            propagate.inject(headers, context=trace.set_span_in_context(span))
+            messages.append(Outgoing(row.subject, row.envelope, str(row.event_id), headers))
+        try:
+            await self._bus.publish_many(messages)
         finally:
-            span.end()
+            for span in spans:
+                span.end()
 
     async def republish_since(self, since: datetime) -> int:
         """Queue rows committed since ``since`` for publishing again (replay after a NATS

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,7 +28,7 @@ from tests.integration.runtime.demo_schema import (
     outbox_pending,
 )
 from triage.events.v1.envelope_pb2 import Envelope
-from triage.runtime.bus import Bus
+from triage.runtime.bus import Bus, Outgoing
 from triage.runtime.db import Database
 from triage.runtime.events import new_envelope, subject_for
 from triage.runtime.migrations import (
@@ -61,6 +61,15 @@ class RecordingBus:
         """Record ``event_id`` after ``delay`` seconds."""
         await asyncio.sleep(self.delay)
         self.published.append(event_id)
+
+    async def publish_many(self, messages: Sequence[Outgoing]) -> None:
+        """Publish each message as :meth:`publish_raw` does, all at once."""
+        await asyncio.gather(
+            *(
+                self.publish_raw(m.subject, m.payload, event_id=m.event_id, headers=m.headers)
+                for m in messages
+            )
+        )
 
 
 @dataclass
