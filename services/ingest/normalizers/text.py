@@ -6,6 +6,7 @@ import hashlib
 import re
 
 _NONE_LITERALS = frozenset({"", "none", "null", "nil", "undefined"})
+_LONGEST_NONE_LITERAL = max(map(len, _NONE_LITERALS))
 _ESCAPED_BYTES = re.compile("[\udc80-\udcff]+")
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _TRUE = frozenset({"true", "yes", "y", "1", "on"})
@@ -38,18 +39,23 @@ def decode(raw: bytes) -> str:
 
 def clean(value: object) -> str | None:
     """Scalar to trimmed text; None, containers and literals like "None"/"" become None."""
-    if value is None or isinstance(value, dict | list | tuple):
+    # Called for every field of every alert: strings (most values) take the short way.
+    if type(value) is str:
+        text = value
+    elif value is None or isinstance(value, dict | list | tuple):
         return None
-    if isinstance(value, bool):
+    elif isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, float):
+    elif isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
             return None
         text = str(int(value)) if value.is_integer() and abs(value) < 1e18 else repr(value)
     else:
         text = str(value)
-    text = _UNSTORABLE.sub(_unstorable, text).strip()
-    if text.lower() in _NONE_LITERALS:
+    if _UNSTORABLE.search(text) is not None:
+        text = _UNSTORABLE.sub(_unstorable, text)
+    text = text.strip()
+    if len(text) <= _LONGEST_NONE_LITERAL and text.lower() in _NONE_LITERALS:
         return None
     return text
 
