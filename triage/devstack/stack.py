@@ -214,6 +214,8 @@ class Stack:
             grpc_addrs = "  ".join(f"{n} {endpoints.grpc[n]}" for n in self.services)
             lines += [f"  gRPC        {grpc_addrs}", f"  webhooks    {endpoints.http}"]
             exports = [f"TRIAGE_{n.upper()}_ADDR={endpoints.grpc[n]}" for n in self.services]
+            if "ingest" in self.services:
+                exports.append(f"TRIAGE_GATEWAY_URL={endpoints.http}")
             if self.seed is not None:
                 exports.insert(0, f"TRIAGE_TOKEN={shlex.quote(self.seed.token)}")
             # The `triage` command lives in the virtualenv that runs this stack.

@@ -117,6 +117,7 @@ def test_banner_prints_the_export_line_and_the_curl():
     assert f"export PATH={Path(sys.executable).parent}:$PATH " in banner
     assert "TRIAGE_TOKEN='tok en' TRIAGE_INGEST_ADDR=127.0.0.1:50051" in banner
     assert "TRIAGE_NOTIFY_ADDR=127.0.0.1:50055" in banner
+    assert "TRIAGE_GATEWAY_URL=http://127.0.0.1:8080" in banner  # for `triage health`
     assert "  curl -X POST http://127.0.0.1:8080/x" in banner
 
 
