@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 import time
 import zlib
@@ -157,6 +158,29 @@ def partition(events: Sequence[E], partitions: int, min_group_size: int) -> list
     return list(groups.values())
 
 
+class ArrivalRate:
+    """Events per second, averaged over the last ``horizon`` seconds (exponential decay)."""
+
+    def __init__(self, horizon: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._horizon = horizon
+        self._clock = clock
+        self._rate = 0.0
+        self._at = clock()
+
+    def _decayed(self, now: float) -> float:
+        return self._rate * math.exp(-(now - self._at) / self._horizon)
+
+    def add(self, count: int) -> None:
+        """Count ``count`` events arriving now."""
+        now = self._clock()
+        self._rate = self._decayed(now) + count / self._horizon
+        self._at = now
+
+    def per_second(self) -> float:
+        """The current estimate."""
+        return self._decayed(self._clock())
+
+
 class BatchConsumer:
     """A durable pull consumer that hands batches of events to one handler.
 
@@ -180,6 +204,7 @@ class BatchConsumer:
         max_deliveries: int = 10,
         ack_wait_seconds: float = 30.0,
         fetch_timeout_seconds: float = 1.0,
+        linger_seconds: float = 0.02,
         partitions: int = 4,
         min_group_size: int = 64,
     ) -> None:
@@ -194,6 +219,8 @@ class BatchConsumer:
         self._fetch_timeout = fetch_timeout_seconds
         self._partitions = max(1, partitions)
         self._min_group = max(1, min_group_size)
+        self._linger = linger_seconds
+        self._arrivals = ArrivalRate()
 
     async def run(self) -> None:
         """Fetch and handle batches until cancelled."""
@@ -227,19 +254,32 @@ class BatchConsumer:
                 await sub.unsubscribe()
 
     async def _fetch(self, sub: Any) -> list[Msg]:
-        """Wait for one message, then take whatever else is already there (up to a batch).
+        """Wait for one message, then gather a batch if events stream, else go at once.
 
-        A plain ``fetch(batch, timeout)`` that finds nothing waiting keeps its pull request
-        open until the batch is full or the timeout passes, so a trickle of events would
-        wait up to the whole timeout. This answers as soon as anything arrives.
+        While events arrive fast enough for one to be expected within the linger, the rest
+        of a batch is gathered for up to the linger: each batch is one transaction, and its
+        fixed cost shared by more events kept a loaded mesh faster (paired steps at 250/s:
+        e2e p50 129-136 ms lingering 20 ms, 174-188 ms without). On a quiet stream an event
+        goes on at once, with only what is already waiting (the first message's
+        ``num_pending``): a pull request for more than the server holds stays open until
+        it expires, which cost every hop of an idle mesh the whole linger.
         """
         first: list[Msg] = await sub.fetch(1, timeout=self._fetch_timeout)
         if self._batch_size == 1:
             return first
+        if self._arrivals.per_second() * self._linger >= 1.0:
+            wanted, timeout = self._batch_size - 1, self._linger
+        else:
+            wanted = min(self._batch_size - 1, first[0].metadata.num_pending or 0)
+            timeout = 0.02  # the server fills it at once, unless another replica took some
+            if wanted <= 0:
+                self._arrivals.add(1)
+                return first
         try:
-            more: list[Msg] = await sub.fetch(self._batch_size - 1, timeout=0.02)
+            more: list[Msg] = await sub.fetch(wanted, timeout=timeout)
         except (TimeoutError, nats.errors.TimeoutError):
             more = []
+        self._arrivals.add(1 + len(more))
         return first + more
 
     async def process(self, msgs: Sequence[Msg]) -> None:

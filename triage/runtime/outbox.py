@@ -91,6 +91,9 @@ def inbox_table(metadata: MetaData) -> Table:
 #: Committed events held in memory for the relay; beyond this, the database queue serves.
 MAX_READY = 20_000
 
+#: The relay lingers only while commits stream: within this many lingers of its last round.
+STREAMING_WINDOW_LINGERS = 10
+
 
 @dataclass(frozen=True, slots=True)
 class CommittedEvent:
@@ -241,6 +244,7 @@ class OutboxRelay:
         self._idle_poll = idle_poll_seconds
         self._retention = retention
         self._linger = linger_seconds
+        self._last_round = float("-inf")
         self._last_cleanup = 0.0
         outbox_name = f"{self._table.schema}.{self._table.name}"
         pending = outbox.pending
@@ -277,12 +281,13 @@ class OutboxRelay:
         last_scan = float("-inf")
         while True:
             try:
-                if self._linger and self._outbox.has_ready():
+                if self._linger and self._outbox.has_ready() and self._streaming():
                     # Commits come in bursts: a few ms gathers them into one claim and one
-                    # round of publishes instead of one per commit.
+                    # round of publishes instead of one per commit. A commit after a quiet
+                    # spell goes at once: waiting would gather nothing.
                     await asyncio.sleep(self._linger)
                 while await self.publish_ready():
-                    pass
+                    self._last_round = time.monotonic()
                 if self._outbox.take_scan() or time.monotonic() - last_scan >= self._idle_poll:
                     last_scan = time.monotonic()
                     while await self.publish_pending() == self._batch_size:
@@ -294,6 +299,10 @@ class OutboxRelay:
                 log.exception("outbox relay pass failed; retrying")
                 await asyncio.sleep(self._idle_poll)
             await self._outbox.wait(max(0.0, self._idle_poll - (time.monotonic() - last_scan)))
+
+    def _streaming(self) -> bool:
+        """Whether the last round of publishes was recent enough for more to be coming."""
+        return time.monotonic() - self._last_round < STREAMING_WINDOW_LINGERS * self._linger
 
     async def publish_ready(self) -> int:
         """Publish up to a batch of events this process committed; returns how many were

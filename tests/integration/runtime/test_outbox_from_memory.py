@@ -125,5 +125,20 @@ async def test_the_running_relay_publishes_commits_at_once_and_others_rows_by_sc
         await asyncio.gather(task, return_exceptions=True)
 
 
+async def test_a_commit_after_a_quiet_spell_is_published_without_lingering(setup: Setup) -> None:
+    # Lingering gathers a burst's commits into one round; the first commit after a quiet
+    # spell has nothing to wait for. A linger longer than the poll's deadline shows it.
+    tenant = str(uuid.uuid4())
+    bus = RecordingBus()
+    relay = setup.relay(bus, linger_seconds=60.0)
+    task = asyncio.create_task(relay.run())
+    try:
+        first = await setup.write(tenant, "alone")
+        await _poll(lambda: _published(bus, first))
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 async def _published(bus: RecordingBus, event_id: str) -> bool:
     return event_id in bus.published

@@ -79,7 +79,9 @@ class Setup:
     db: Database
     outbox: Outbox
 
-    def relay(self, bus: RecordingBus, *, batch_size: int = 500) -> OutboxRelay:
+    def relay(
+        self, bus: RecordingBus, *, batch_size: int = 500, linger_seconds: float = 0.005
+    ) -> OutboxRelay:
         """A relay publishing to ``bus``."""
         return OutboxRelay(
             db=self.db,
@@ -87,6 +89,7 @@ class Setup:
             outbox=self.outbox,
             service="demo",
             batch_size=batch_size,
+            linger_seconds=linger_seconds,
         )
 
     async def write(self, tenant_id: str, body: str = "note") -> str:

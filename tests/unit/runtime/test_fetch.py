@@ -1,0 +1,146 @@
+"""How a batch consumer fetches: one message, then a lingered batch while events stream,
+else only as many more as are already waiting.
+
+A pull request for more than the server holds stays open until it expires, so asking for a
+whole batch on a quiet stream cost every hop the fetch timeout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import nats.errors
+from nats.aio.msg import Msg
+
+from triage.runtime.bus import ArrivalRate, BatchConsumer, Bus
+
+
+def _msg(pending: int, n: int = 1) -> Msg:
+    reply = f"$JS.ACK.TRIAGE_ALERT.c.1.{n}.{n}.1700000000000000000.{pending}"
+    return Msg(_client=cast(Any, None), subject="triage.alert.received.t", reply=reply)
+
+
+@dataclass
+class FakeSubscription:
+    """Answers fetches from a script; records what was asked."""
+
+    answers: list[list[Msg] | Exception]
+    asked: list[tuple[int, float]] = field(default_factory=list)
+
+    async def fetch(self, batch: int, timeout: float) -> list[Msg]:
+        self.asked.append((batch, timeout))
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+@dataclass
+class FakeClock:
+    now: float = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _consumer(batch_size: int = 256) -> BatchConsumer:
+    async def handler(events: Any) -> None:
+        return None
+
+    return BatchConsumer(
+        cast(Bus, None),
+        service="test",
+        durable="test",
+        filter_subjects=["triage.alert.received.*"],
+        handler=handler,
+        batch_size=batch_size,
+        fetch_timeout_seconds=1.0,
+        linger_seconds=0.02,
+    )
+
+
+async def test_nothing_else_waiting_means_no_second_request() -> None:
+    sub = FakeSubscription([[_msg(pending=0)]])
+
+    got = await _consumer()._fetch(sub)
+
+    assert len(got) == 1
+    assert sub.asked == [(1, 1.0)]
+
+
+async def test_asks_for_exactly_the_waiting_messages() -> None:
+    sub = FakeSubscription([[_msg(pending=3)], [_msg(2, 2), _msg(1, 3), _msg(0, 4)]])
+
+    got = await _consumer()._fetch(sub)
+
+    assert len(got) == 4
+    assert sub.asked == [(1, 1.0), (3, 0.02)]
+
+
+async def test_never_more_than_a_batch() -> None:
+    sub = FakeSubscription([[_msg(pending=10_000)], [_msg(0)] * 255])
+
+    got = await _consumer(batch_size=256)._fetch(sub)
+
+    assert len(got) == 256
+    assert sub.asked[1] == (255, 0.02)
+
+
+async def test_a_batch_of_one_never_asks_twice() -> None:
+    sub = FakeSubscription([[_msg(pending=50)]])
+
+    got = await _consumer(batch_size=1)._fetch(sub)
+
+    assert len(got) == 1
+    assert sub.asked == [(1, 1.0)]
+
+
+async def test_messages_taken_by_another_replica_leave_the_first_to_handle() -> None:
+    sub = FakeSubscription([[_msg(pending=5)], nats.errors.TimeoutError()])
+
+    got = await _consumer()._fetch(sub)
+
+    assert len(got) == 1
+
+
+async def test_while_events_stream_the_rest_of_a_batch_is_gathered_for_the_linger() -> None:
+    consumer = _consumer()
+    clock = FakeClock()
+    consumer._arrivals = ArrivalRate(clock=clock)
+    for _ in range(100):  # 200 events/s: four expected within a 20 ms linger
+        consumer._arrivals.add(1)
+        clock.now += 0.005
+    sub = FakeSubscription([[_msg(pending=0)], [_msg(0, 2), _msg(0, 3)]])
+
+    got = await consumer._fetch(sub)
+
+    assert len(got) == 3
+    assert sub.asked == [(1, 1.0), (255, 0.02)]
+
+
+async def test_after_a_quiet_spell_the_consumer_stops_lingering() -> None:
+    consumer = _consumer()
+    clock = FakeClock()
+    consumer._arrivals = ArrivalRate(clock=clock)
+    for _ in range(100):
+        consumer._arrivals.add(1)
+        clock.now += 0.005
+    clock.now += 10.0  # nothing for ten seconds
+    sub = FakeSubscription([[_msg(pending=0)]])
+
+    await consumer._fetch(sub)
+
+    assert sub.asked == [(1, 1.0)]
+
+
+def test_arrival_rate_follows_a_steady_stream_and_decays_after_it() -> None:
+    clock = FakeClock()
+    rate = ArrivalRate(horizon=1.0, clock=clock)
+    for _ in range(1000):  # 100/s for ten seconds
+        rate.add(1)
+        clock.now += 0.01
+
+    assert 90 < rate.per_second() < 110
+    clock.now += 5.0
+    assert rate.per_second() < 1.0
