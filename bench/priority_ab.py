@@ -17,6 +17,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import nats
@@ -28,12 +29,12 @@ from triage.devstack.endpoints import Ports
 from triage.devstack.stack import Stack, start_stack, wait_healthy
 
 CONSUMERS = ("rules", "tickets", "sla", "notify")
-FIGURES = ("p50_ms", "p99_ms", "e2e_p50_ms", "e2e_p99_ms")
+FIGURES = ("alerts_per_s", "p50_ms", "p99_ms", "e2e_p50_ms", "e2e_p99_ms")
 
 
-def set_consumers_niceness(stack: Stack, niceness: int) -> None:
-    """Set each consumer's niceness and its autogroup's (each leads its own session)."""
-    for name in CONSUMERS:
+def set_consumers_niceness(stack: Stack, niceness: int, services: Sequence[str]) -> None:
+    """Set each of ``services``' niceness and its autogroup's (each leads its session)."""
+    for name in services:
         pid = stack.supervisor.pid(name)
         if pid is None:
             raise RuntimeError(f"{name} is not running")
@@ -41,7 +42,15 @@ def set_consumers_niceness(stack: Stack, niceness: int) -> None:
         os.setpriority(os.PRIO_PROCESS, pid, niceness)
 
 
-async def compare(stack: Stack, *, nice: int, rate: int, steps: int, seconds: float) -> None:
+async def compare(
+    stack: Stack,
+    *,
+    nice: int,
+    rate: int,
+    steps: int,
+    seconds: float,
+    services: Sequence[str] = CONSUMERS,
+) -> None:
     """Alternate steps at niceness 0 and ``nice``; print each step and the medians."""
     targets = await seed_targets(stack, tenants=mesh.TENANTS, providers=mesh.PROVIDERS)
     await seed_catch_all_rules(stack, sorted({t.tenant_id for t in targets}))
@@ -57,7 +66,7 @@ async def compare(stack: Stack, *, nice: int, rate: int, steps: int, seconds: fl
     try:
         for step in range(steps):
             niceness = nice if step % 2 else 0
-            set_consumers_niceness(stack, niceness)
+            set_consumers_niceness(stack, niceness, services)
             await mesh._drain(watcher, set(), load_end=time.time())
             count = int(rate * seconds)
             requests = mixed_requests(targets, count, seed=100 + step, offset=offset)
@@ -78,6 +87,7 @@ async def compare(stack: Stack, *, nice: int, rate: int, steps: int, seconds: fl
 
 def _row(figures: dict[str, float]) -> str:
     return (
+        f"{figures['alerts_per_s']:5.0f} alerts/s, "
         f"webhook p50 {figures['p50_ms']:6.1f} p99 {figures['p99_ms']:6.1f} ms, "
         f"webhook -> ticket p50 {figures['e2e_p50_ms']:5.0f} p99 {figures['e2e_p99_ms']:5.0f} ms"
     )
@@ -90,6 +100,12 @@ async def main(argv: list[str]) -> int:
     parser.add_argument("--rate", type=int, default=250, help="webhooks per second")
     parser.add_argument("--steps", type=int, default=10, help="steps in all, A and B alternating")
     parser.add_argument("--seconds", type=float, default=8.0, help="seconds per step")
+    parser.add_argument(
+        "--services",
+        type=lambda v: tuple(n for n in v.split(",") if n),
+        default=CONSUMERS,
+        help=f"whose niceness alternates (default {','.join(CONSUMERS)}); the rest stay at 0",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="triage-bench-") as data:
         async with start_stack(
@@ -98,8 +114,16 @@ async def main(argv: list[str]) -> int:
             await stack.start_services()
             await wait_healthy(stack.endpoints, supervisor=stack.supervisor)
             await wait_ready(stack.endpoints.http + "/readyz")
+            for name in CONSUMERS:
+                if name not in args.services:
+                    set_consumers_niceness(stack, 0, [name])
             await compare(
-                stack, nice=args.nice, rate=args.rate, steps=args.steps, seconds=args.seconds
+                stack,
+                nice=args.nice,
+                rate=args.rate,
+                steps=args.steps,
+                seconds=args.seconds,
+                services=args.services,
             )
     return 0
 

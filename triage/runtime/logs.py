@@ -48,5 +48,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("nats", "sqlalchemy.engine", "alembic", "uvicorn.access"):
+    # httpx logs every request's full URL at INFO: a line per notification, and chat
+    # webhook URLs carry their secret in the path. Deliveries are logged by notify itself.
+    for noisy in ("nats", "sqlalchemy.engine", "alembic", "uvicorn.access", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from triage.runtime.auth import Principal, TokenAuthority, principal_from_metadata
 from triage.runtime.errors import PermissionDenied, Unauthenticated
-from triage.runtime.logs import JsonFormatter
+from triage.runtime.logs import JsonFormatter, configure_logging
 from triage.runtime.secrets import SecretBox
 
 KEY = "unit-test-signing-key-0123456789abcdef012345"
@@ -31,6 +31,25 @@ def test_log_lines_are_json_with_trace_and_span_ids() -> None:
     assert entry["tenant_id"] == "t-1"
     assert entry["trace_id"] == format(context.trace_id, "032x")
     assert entry["span_id"] == format(context.span_id, "016x")
+
+
+def test_http_clients_request_urls_stay_out_of_the_logs(capsys: pytest.CaptureFixture[str]) -> None:
+    # Chat webhook URLs carry their secret in the path; httpx logs each at INFO.
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    quiet = ("nats", "sqlalchemy.engine", "alembic", "uvicorn.access", "httpx", "httpcore")
+    try:
+        configure_logging("notify")
+        logging.getLogger("httpx").info("HTTP Request: POST https://hooks.example/T0/B0/s3cret")
+        logging.getLogger("services.notify.delivery").info("delivered")
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+        for name in quiet:
+            logging.getLogger(name).setLevel(logging.NOTSET)
+    err = capsys.readouterr().err
+    assert "s3cret" not in err
+    assert json.loads(err.strip())["message"] == "delivered"
 
 
 def test_tokens_carry_tenant_and_scopes_and_rotate() -> None:
