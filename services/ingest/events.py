@@ -102,9 +102,8 @@ def suppression_consumer(
                 changes[event.event_id] = (routed, event)
         if not changes:
             return
-        tenants = {event.tenant_id for _, event in changes.values()}
-        async with db.transaction(None, tenants=tenants) as session:
-            for event in await claims.claim_many(session, [e for _, e in changes.values()]):
+        async with claims.claiming(db, [e for _, e in changes.values()]) as (session, fresh):
+            for event in fresh:
                 routed = changes[event.event_id][0]
                 suppressed = routed.decision.kind == rule_pb.DECISION_KIND_SUPPRESSED
                 await session.execute(

@@ -286,8 +286,7 @@ def changes_handler(db: Database, inbox: Inbox, on_changes: ChangesHandler) -> B
     with its own trace context."""
 
     async def handle_batch(events: Sequence[ReceivedEvent]) -> None:
-        async with db.transaction(None, tenants={e.tenant_id for e in events}) as session:
-            fresh = await inbox.claim_many(session, events)
+        async with inbox.claiming(db, events) as (session, fresh):
             single = len(events) == 1
             changes = [
                 (

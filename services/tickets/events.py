@@ -316,9 +316,9 @@ def alert_batch_handler(db: Database, inbox: Inbox, service: AlertService) -> Ba
     async def handle_batch(events: Sequence[ReceivedEvent]) -> None:
         batch = trace.get_current_span().get_span_context()
         links = [trace.Link(batch)] if batch.is_valid and len(events) > 1 else []
-        async with db.transaction(None, tenants={e.tenant_id for e in events}) as session:
+        async with inbox.claiming(db, events) as (session, fresh):
             alerts: list[tuple[RoutedAlert, AbstractContextManager[Any]]] = []
-            for event in await inbox.claim_many(session, events):
+            for event in fresh:
                 if event.type != "alert.routed":
                     continue
                 scope = _tracer.start_as_current_span(

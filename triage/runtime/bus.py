@@ -236,19 +236,26 @@ class BatchConsumer:
         )
         await self._bus.js.add_consumer(stream, config)
         sub = await self._bus.js.pull_subscribe_bind(self.durable, stream)
+        task = asyncio.current_task()
         try:
             while True:
                 try:
                     msgs = await self._fetch(sub)
                 except (TimeoutError, nats.errors.TimeoutError):
-                    continue
+                    msgs = []
                 except asyncio.CancelledError:
                     raise
                 except Exception:
                     log.exception("fetch failed", extra={"consumer": self.durable})
                     await asyncio.sleep(0.5)
                     continue
-                await self.process(msgs)
+                if task is not None and task.cancelling():
+                    # nats-py waits for messages with asyncio.wait_for, which on Python
+                    # 3.11 can swallow a cancel that meets a message: the consumer would
+                    # never stop. What was fetched is redelivered after the ack wait.
+                    raise asyncio.CancelledError
+                if msgs:
+                    await self.process(msgs)
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()

@@ -141,11 +141,49 @@ class Database:
                 yield session
             await _run_after_commit(session)
 
-    async def _enter(self, session: AsyncSession, tenant: str) -> None:
-        # BEGIN and the role and tenant binding in one round trip.
+    @asynccontextmanager
+    async def transaction_then(
+        self, tenants: Iterable[str], statement: str, params: Mapping[str, Any]
+    ) -> AsyncIterator[tuple[AsyncSession, list[tuple[Any, ...]]]]:
+        """As :meth:`transaction` with the set ``tenants`` bound, and ``statement`` (raw SQL)
+        sent in the same round trip as BEGIN and the binding: yields the session and the
+        statement's rows. For a batch consumer's first statement (its inbox claim), which
+        would otherwise wait for BEGIN's answer."""
+        bound = ",".join(sorted(set(tenants)))
+        async with self._sessions() as session:
+            async with session.begin():
+                rows = await self._enter(session, bound, (statement, params))
+                yield session, rows
+            await _run_after_commit(session)
+
+    async def _enter(
+        self,
+        session: AsyncSession,
+        tenant: str,
+        then: tuple[str, Mapping[str, Any]] | None = None,
+    ) -> list[tuple[Any, ...]]:
+        # BEGIN and the role and tenant binding (and ``then``) in one round trip.
         driver = await _driver(session)
-        async with driver.pipeline():
-            await driver.execute(_ENTER_TENANT_RAW, {"role": self.role, "tenant": tenant})
+        if then is None:
+            async with driver.pipeline():
+                await driver.execute(_ENTER_TENANT_RAW, {"role": self.role, "tenant": tenant})
+            return []
+        statement, params = then
+        verb = statement.lstrip().split(None, 1)[0].upper()
+        with _tracer.start_as_current_span(
+            f"{verb} {self.schema}",
+            kind=trace.SpanKind.CLIENT,
+            attributes={
+                "db.system": "postgresql",
+                "db.namespace": self.schema,
+                "db.query.text": statement[:1000],
+            },
+        ):
+            async with driver.cursor() as cursor:
+                async with driver.pipeline():
+                    await driver.execute(_ENTER_TENANT_RAW, {"role": self.role, "tenant": tenant})
+                    await cursor.execute(statement, params)
+                return list(await cursor.fetchall())
 
     @asynccontextmanager
     async def pipelined_transaction(

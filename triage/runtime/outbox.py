@@ -7,7 +7,8 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -391,6 +392,13 @@ class OutboxRelay:
                 )
 
 
+def _first_of_each_id(events: Sequence[ReceivedEvent]) -> dict[str, ReceivedEvent]:
+    first: dict[str, ReceivedEvent] = {}
+    for event in events:
+        first.setdefault(str(uuid.UUID(event.event_id)), event)
+    return first
+
+
 class Inbox:
     """Records handled event ids in the consumer's transaction, so redelivery is harmless."""
 
@@ -413,22 +421,42 @@ class Inbox:
         For batch handlers: one statement for the whole batch. The batch's tenants must be
         bound (:func:`triage.runtime.db.bind_tenants`).
         """
-        first: dict[str, ReceivedEvent] = {}
-        for event in events:
-            first.setdefault(str(uuid.UUID(event.event_id)), event)
+        first = _first_of_each_id(events)
         if not first:
             return []
-        params = {
+        async with raw_cursor(
+            session, schema=str(self.table.schema), statement=self._claim_many_sql
+        ) as cursor:
+            await cursor.execute(self._claim_many_sql, self._claim_params(first))
+            claimed = {row[0] for row in await cursor.fetchall()}
+        return [event for key, event in first.items() if key in claimed]
+
+    @asynccontextmanager
+    async def claiming(
+        self, db: Database, events: Sequence[ReceivedEvent]
+    ) -> AsyncIterator[tuple[AsyncSession, list[ReceivedEvent]]]:
+        """A transaction with the events' tenants bound and, as :meth:`claim_many`, the
+        events not handled before claimed: BEGIN, the binding and the claim travel in one
+        round trip. Yields the session and the claimed events."""
+        first = _first_of_each_id(events)
+        if not first:
+            async with db.transaction(None) as session:
+                yield session, []
+            return
+        async with db.transaction_then(
+            {e.tenant_id for e in first.values()},
+            self._claim_many_sql,
+            self._claim_params(first),
+        ) as (session, rows):
+            claimed = {row[0] for row in rows}
+            yield session, [event for key, event in first.items() if key in claimed]
+
+    def _claim_params(self, first: Mapping[str, ReceivedEvent]) -> dict[str, Any]:
+        return {
             "consumer": self.consumer,
             "event_ids": list(first),
             "tenant_ids": [e.tenant_id for e in first.values()],
         }
-        async with raw_cursor(
-            session, schema=str(self.table.schema), statement=self._claim_many_sql
-        ) as cursor:
-            await cursor.execute(self._claim_many_sql, params)
-            claimed = {row[0] for row in await cursor.fetchall()}
-        return [event for key, event in first.items() if key in claimed]
 
     async def claim(self, session: AsyncSession, *, event_id: str, tenant_id: str) -> bool:
         """True the first time this consumer sees ``event_id``; False for a redelivery."""

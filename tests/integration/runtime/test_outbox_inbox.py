@@ -203,6 +203,56 @@ async def test_inbox_claims_a_batch_once(fresh_db: str, nats_url: str) -> None:
         await demo.stop()
 
 
+async def test_a_claiming_transaction_binds_claims_and_rolls_back_as_one(
+    fresh_db: str, nats_url: str
+) -> None:
+    from sqlalchemy import func, select
+
+    from tests.integration.runtime.demo_schema import inbox, notes
+    from triage.runtime.events import new_envelope
+    from triage.runtime.outbox import Inbox
+
+    demo = await Demo.start(fresh_db, nats_url)
+    try:
+        tenants = [str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())]
+        for tenant in tenants:
+            await demo.write_note(tenant, f"note of {tenant}")
+        events = [
+            ReceivedEvent(
+                envelope=new_envelope(
+                    tenant_id=tenants[i % 2],
+                    event_type="alert.received",
+                    payload=Envelope(),
+                    producer="test",
+                ),
+                subject="s",
+                headers={},
+                num_delivered=1,
+            )
+            for i in range(4)
+        ]
+        box = Inbox(inbox, "claiming")
+
+        async def failing_handler() -> None:
+            async with box.claiming(demo.db, events) as (_, claimed):
+                assert len(claimed) == 4
+                raise RuntimeError("handler failed")  # the claim must roll back with it
+
+        with pytest.raises(RuntimeError):
+            await failing_handler()
+        async with box.claiming(demo.db, [*events, events[0]]) as (session, fresh):
+            # The batch's tenants are bound (row-level security): their notes, not the third's.
+            visible = (await session.execute(select(func.count()).select_from(notes))).scalar()
+        async with box.claiming(demo.db, events) as (_, again):
+            pass
+
+        assert [e.event_id for e in fresh] == [e.event_id for e in events]
+        assert visible == 2
+        assert again == []
+    finally:
+        await demo.stop()
+
+
 async def test_cleanup_drops_old_published_rows_and_old_inbox_ids(
     fresh_db: str, nats_url: str
 ) -> None:

@@ -7,7 +7,10 @@ whole batch on a quiet stream cost every hop the fetch timeout.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any, cast
 
 import nats.errors
@@ -144,3 +147,54 @@ def test_arrival_rate_follows_a_steady_stream_and_decays_after_it() -> None:
     assert 90 < rate.per_second() < 110
     clock.now += 5.0
     assert rate.per_second() < 1.0
+
+
+@dataclass
+class SwallowingSubscription:
+    """Returns a message even when cancelled, as asyncio.wait_for on Python 3.11 can."""
+
+    entered: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def fetch(self, batch: int, timeout: float) -> list[Msg]:
+        self.entered.set()
+        with contextlib.suppress(asyncio.CancelledError):  # the cancel meets a message
+            await asyncio.sleep(3600)
+        return [_msg(pending=0)]
+
+    async def unsubscribe(self) -> None:
+        return None
+
+
+@dataclass
+class FakeJetStream:
+    sub: SwallowingSubscription
+
+    async def find_stream_name_by_subject(self, subject: str) -> str:
+        return "TRIAGE_ALERT"
+
+    async def add_consumer(self, stream: str, config: Any) -> None:
+        return None
+
+    async def pull_subscribe_bind(self, durable: str, stream: str) -> SwallowingSubscription:
+        return self.sub
+
+
+async def test_a_cancel_swallowed_inside_a_fetch_still_stops_the_consumer() -> None:
+    sub = SwallowingSubscription()
+    handled: list[Any] = []
+
+    async def handler(events: Any) -> None:
+        handled.append(events)
+
+    bus = cast(Bus, SimpleNamespace(js=FakeJetStream(sub)))
+    consumer = BatchConsumer(
+        bus, service="t", durable="t", filter_subjects=["triage.>"], handler=handler
+    )
+    task = asyncio.create_task(consumer.run())
+    await sub.entered.wait()
+
+    task.cancel()
+    done, _ = await asyncio.wait([task], timeout=10)
+
+    assert task in done and task.cancelled()
+    assert handled == []  # what was fetched is left for redelivery
