@@ -169,16 +169,7 @@ class Database:
                 await driver.execute(_ENTER_TENANT_RAW, {"role": self.role, "tenant": tenant})
             return []
         statement, params = then
-        verb = statement.lstrip().split(None, 1)[0].upper()
-        with _tracer.start_as_current_span(
-            f"{verb} {self.schema}",
-            kind=trace.SpanKind.CLIENT,
-            attributes={
-                "db.system": "postgresql",
-                "db.namespace": self.schema,
-                "db.query.text": statement[:1000],
-            },
-        ):
+        with _statement_span(self.schema, statement):
             async with driver.cursor() as cursor:
                 async with driver.pipeline():
                     await driver.execute(_ENTER_TENANT_RAW, {"role": self.role, "tenant": tenant})
@@ -328,8 +319,15 @@ async def raw_cursor(
     """A psycopg cursor on the session's connection and transaction, for statements that
     SQLAlchemy would only slow down (array-unnest batch inserts); traced like the rest."""
     driver = await _driver(session)
+    with _statement_span(schema, statement):
+        async with driver.cursor(row_factory=row_factory) as cursor:
+            yield cursor
+
+
+def _statement_span(schema: str, statement: str) -> Any:
+    """The client span of one raw statement, named as the SQLAlchemy hooks name theirs."""
     verb = statement.lstrip().split(None, 1)[0].upper()
-    with _tracer.start_as_current_span(
+    return _tracer.start_as_current_span(
         f"{verb} {schema}",
         kind=trace.SpanKind.CLIENT,
         attributes={
@@ -337,9 +335,7 @@ async def raw_cursor(
             "db.namespace": schema,
             "db.query.text": statement[:1000],
         },
-    ):
-        async with driver.cursor(row_factory=row_factory) as cursor:
-            yield cursor
+    )
 
 
 @asynccontextmanager

@@ -12,9 +12,27 @@ import pytest
 from tests.integration.runtime.harness import Demo, poll
 from triage.events.v1.envelope_pb2 import Envelope
 from triage.runtime.bus import BatchConsumer
-from triage.runtime.events import ReceivedEvent
+from triage.runtime.events import ReceivedEvent, new_envelope
 
 pytestmark = pytest.mark.integration
+
+
+def _events_of(tenants: Sequence[str], count: int) -> list[ReceivedEvent]:
+    """``count`` events, their tenants taken from ``tenants`` in turn."""
+    return [
+        ReceivedEvent(
+            envelope=new_envelope(
+                tenant_id=tenants[i % len(tenants)],
+                event_type="alert.received",
+                payload=Envelope(),
+                producer="test",
+            ),
+            subject="s",
+            headers={},
+            num_delivered=1,
+        )
+        for i in range(count)
+    ]
 
 
 async def _pending(demo: Demo, durable: str) -> int:
@@ -170,26 +188,12 @@ async def test_an_event_that_keeps_failing_is_dead_lettered(fresh_db: str, nats_
 async def test_inbox_claims_a_batch_once(fresh_db: str, nats_url: str) -> None:
     from tests.integration.runtime.demo_schema import inbox
     from triage.runtime.db import bind_tenants
-    from triage.runtime.events import new_envelope
     from triage.runtime.outbox import Inbox
 
     demo = await Demo.start(fresh_db, nats_url)
     try:
         tenants = [str(uuid.uuid4()), str(uuid.uuid4())]
-        events = [
-            ReceivedEvent(
-                envelope=new_envelope(
-                    tenant_id=tenants[i % 2],
-                    event_type="alert.received",
-                    payload=Envelope(),
-                    producer="test",
-                ),
-                subject="s",
-                headers={},
-                num_delivered=1,
-            )
-            for i in range(4)
-        ]
+        events = _events_of(tenants[:2], 4)
         box = Inbox(inbox, "batch")
         async with demo.db.transaction(None) as session:
             await bind_tenants(session, tenants)
@@ -209,7 +213,6 @@ async def test_a_claiming_transaction_binds_claims_and_rolls_back_as_one(
     from sqlalchemy import func, select
 
     from tests.integration.runtime.demo_schema import inbox, notes
-    from triage.runtime.events import new_envelope
     from triage.runtime.outbox import Inbox
 
     demo = await Demo.start(fresh_db, nats_url)
@@ -217,20 +220,7 @@ async def test_a_claiming_transaction_binds_claims_and_rolls_back_as_one(
         tenants = [str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())]
         for tenant in tenants:
             await demo.write_note(tenant, f"note of {tenant}")
-        events = [
-            ReceivedEvent(
-                envelope=new_envelope(
-                    tenant_id=tenants[i % 2],
-                    event_type="alert.received",
-                    payload=Envelope(),
-                    producer="test",
-                ),
-                subject="s",
-                headers={},
-                num_delivered=1,
-            )
-            for i in range(4)
-        ]
+        events = _events_of(tenants[:2], 4)
         box = Inbox(inbox, "claiming")
 
         async def failing_handler() -> None:
