@@ -106,8 +106,10 @@ def alert_batch_handler(service: RulesService, inbox: Inbox) -> BatchHandler:
             carrier: dict[str, str] = {}
             propagate.inject(carrier, context=trace.set_span_in_context(span, context))
             received[event_id] = Received(event_id, alert, carrier)
-        async with service.db.transaction(None) as session:
-            await service.route_received(session, list(received.values()), inbox=inbox)
+        batch = list(received.values())
+        tenants = [r.alert.tenant_id for r in batch]
+        async with service.routing_transaction(tenants) as (session, settings):
+            await service.route_received(session, batch, inbox=inbox, settings=settings)
 
     return handle_batch
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -13,6 +14,7 @@ from typing import Any, NamedTuple
 
 from google.protobuf import field_mask_pb2
 from google.protobuf.message import Message
+from psycopg.rows import namedtuple_row
 from psycopg.types.json import Jsonb
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -134,19 +136,27 @@ class RuleSetCache:
         return cached
 
     async def get_many(
-        self, session: AsyncSession, tenant_ids: Sequence[str]
+        self,
+        session: AsyncSession,
+        tenant_ids: Sequence[str],
+        *,
+        settings: Mapping[str, Any] | None = None,
     ) -> dict[str, Compiled]:
         """Bind the batch's tenant set ``tenant_ids`` and :meth:`get` each tenant's rules.
 
-        One round trip binds the set and reads every tenant's settings; a tenant whose rules
-        changed is compiled with only its own tenant bound (rules and windows are read
-        under RLS), then the whole set is bound again.
+        One round trip binds the set and reads every tenant's settings (none when the
+        caller already bound the set and read them: ``settings``, by canonical tenant id);
+        a tenant whose rules changed is compiled with only its own tenant bound (rules and
+        windows are read under RLS), then the whole set is bound again.
         """
         memo: dict[str, Compiled] = session.info.setdefault("rules_compiled", {})
         missing = [t for t in dict.fromkeys(tenant_ids) if t not in memo]
-        rows = await store.bind_settings(
-            session, tenant_ids=tenant_ids, read=[canonical(t) for t in missing]
-        )
+        if settings is not None and not memo:
+            rows: Mapping[str, Any] = settings
+        else:
+            rows = await store.bind_settings(
+                session, tenant_ids=tenant_ids, read=[canonical(t) for t in missing]
+            )
         stale: list[tuple[str, int, Any]] = []
         for tenant_id in missing:
             row = rows.get(canonical(tenant_id))
@@ -683,8 +693,27 @@ class RulesService:
         message = convert.decision(decision, compiled.rules, compiled.windows, routable, at)
         return decision, message
 
+    @asynccontextmanager
+    async def routing_transaction(
+        self, tenant_ids: Sequence[str]
+    ) -> AsyncIterator[tuple[AsyncSession, dict[str, Any]]]:
+        """The transaction of a batch of received alerts: BEGIN, the binding of
+        ``tenant_ids`` and the read of their settings in one round trip. Yields the session
+        and the settings for :meth:`route_received`."""
+        tenants = sorted(set(tenant_ids))
+        statement, params = store.settings_query([canonical(t) for t in tenants])
+        async with self.db.transaction_then(
+            tenants, statement, params, row_factory=namedtuple_row
+        ) as (session, rows):
+            yield session, store.settings_by_tenant(rows)
+
     async def route_received(
-        self, session: AsyncSession, received: Sequence[Received], *, inbox: Inbox
+        self,
+        session: AsyncSession,
+        received: Sequence[Received],
+        *,
+        inbox: Inbox,
+        settings: Mapping[str, Any] | None = None,
     ) -> None:
         """Route a batch of received alerts, in order, in set-based steps.
 
@@ -696,7 +725,9 @@ class RulesService:
         """
         if not received:
             return
-        compiled_of = await self.cache.get_many(session, [r.alert.tenant_id for r in received])
+        compiled_of = await self.cache.get_many(
+            session, [r.alert.tenant_id for r in received], settings=settings
+        )
         columns: dict[str, list[Any]] = {name: [] for name in _DECISION_COLUMNS}
         decided: list[_Decided] = []
         lock_keys: set[tuple[str, str]] = set()

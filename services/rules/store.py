@@ -332,6 +332,17 @@ _UPSERT_SERIES_MANY = (
 )
 
 
+def settings_query(tenant_ids: Sequence[str]) -> tuple[str, dict[str, Any]]:
+    """The statement reading the settings rows of ``tenant_ids`` (canonical ids), for
+    :func:`settings_by_tenant`; sent with BEGIN by the routing consumer."""
+    return _SETTINGS_OF, {"tenant_id": list(tenant_ids)}
+
+
+def settings_by_tenant(rows: Sequence[Any]) -> dict[str, Any]:
+    """Settings rows (named tuples) by tenant id."""
+    return {row.tenant_id: row for row in rows}
+
+
 async def bind_settings(
     session: AsyncSession, *, tenant_ids: Sequence[str], read: Sequence[str]
 ) -> dict[str, Any]:
@@ -346,8 +357,8 @@ async def bind_settings(
         async with raw_cursor(
             session, schema=SCHEMA, statement=_SETTINGS_OF, row_factory=namedtuple_row
         ) as cursor:
-            await cursor.execute(_SETTINGS_OF, {"tenant_id": list(read)})
-            return {row.tenant_id: row for row in await cursor.fetchall()}
+            await cursor.execute(*settings_query(read))
+            return settings_by_tenant(await cursor.fetchall())
 
 
 @dataclass(slots=True)

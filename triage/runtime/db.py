@@ -143,8 +143,13 @@ class Database:
 
     @asynccontextmanager
     async def transaction_then(
-        self, tenants: Iterable[str], statement: str, params: Mapping[str, Any]
-    ) -> AsyncIterator[tuple[AsyncSession, list[tuple[Any, ...]]]]:
+        self,
+        tenants: Iterable[str],
+        statement: str,
+        params: Mapping[str, Any],
+        *,
+        row_factory: Any = None,
+    ) -> AsyncIterator[tuple[AsyncSession, list[Any]]]:
         """As :meth:`transaction` with the set ``tenants`` bound, and ``statement`` (raw SQL)
         sent in the same round trip as BEGIN and the binding: yields the session and the
         statement's rows. For a batch consumer's first statement (its inbox claim), which
@@ -152,7 +157,7 @@ class Database:
         bound = ",".join(sorted(set(tenants)))
         async with self._sessions() as session:
             async with session.begin():
-                rows = await self._enter(session, bound, (statement, params))
+                rows = await self._enter(session, bound, (statement, params), row_factory)
                 yield session, rows
             await _run_after_commit(session)
 
@@ -161,7 +166,8 @@ class Database:
         session: AsyncSession,
         tenant: str,
         then: tuple[str, Mapping[str, Any]] | None = None,
-    ) -> list[tuple[Any, ...]]:
+        row_factory: Any = None,
+    ) -> list[Any]:
         # BEGIN and the role and tenant binding (and ``then``) in one round trip.
         driver = await _driver(session)
         if then is None:
@@ -170,7 +176,7 @@ class Database:
             return []
         statement, params = then
         with _statement_span(self.schema, statement):
-            async with driver.cursor() as cursor:
+            async with driver.cursor(row_factory=row_factory) as cursor:
                 async with driver.pipeline():
                     await driver.execute(_ENTER_TENANT_RAW, {"role": self.role, "tenant": tenant})
                     await cursor.execute(statement, params)
