@@ -81,10 +81,9 @@ async def probe(profiles: list[str], rate: int = 250, *, statements: bool = Fals
         async with start_stack(
             Path(data), services=True, seed=False, ports=Ports.free(), output=quiet
         ) as stack:
-            targets = await harness.seed_targets(
+            targets = await harness.seed_routed_targets(
                 stack, tenants=10, providers=("ninjaone", "generic")
             )
-            await harness.seed_catch_all_rules(stack, sorted({t.tenant_id for t in targets}))
             requests = mixed_requests(targets, rate * 6)
             dsn = make_url(stack.database_url).set(drivername="postgresql").render_as_string(False)
             if statements:

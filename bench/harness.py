@@ -12,7 +12,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import grpc
 import httpx
@@ -21,7 +21,8 @@ from sqlalchemy.engine import make_url
 
 from bench.workload import Target
 from triage.devstack._util import free_port
-from triage.devstack.stack import Stack
+from triage.devstack.endpoints import Ports
+from triage.devstack.stack import Stack, start_stack, wait_healthy
 from triage.ingest.v1 import ingest_service_pb2 as api
 from triage.ingest.v1 import ingest_service_pb2_grpc as api_grpc
 from triage.ingest.v1 import resources_pb2 as pb
@@ -111,6 +112,28 @@ async def seed_catch_all_rules(stack: Stack, tenant_ids: list[str]) -> None:
                 ),
                 metadata=tenant_metadata(stack, tenant_id),
             )
+
+
+async def seed_routed_targets(
+    stack: Stack, *, tenants: int, providers: tuple[str, ...]
+) -> list[Target]:
+    """:func:`seed_targets`, each tenant with a catch-all rule: every alert makes a ticket."""
+    targets = await seed_targets(stack, tenants=tenants, providers=providers)
+    await seed_catch_all_rules(stack, sorted({t.tenant_id for t in targets}))
+    return targets
+
+
+@asynccontextmanager
+async def running_mesh(output: TextIO = sys.stderr) -> AsyncIterator[Stack]:
+    """The whole mesh on free ports in a temporary folder, healthy and ready."""
+    with tempfile.TemporaryDirectory(prefix="triage-bench-") as data:
+        async with start_stack(
+            Path(data), services=False, seed=False, ports=Ports.free(), output=output
+        ) as stack:
+            await stack.start_services()
+            await wait_healthy(stack.endpoints, supervisor=stack.supervisor)
+            await wait_ready(stack.endpoints.http + "/readyz")
+            yield stack
 
 
 def _load_argv(

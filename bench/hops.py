@@ -14,20 +14,17 @@ import asyncio
 import base64
 import os
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import httpx
 import nats
 from nats.aio.msg import Msg
 
 from bench import mesh
-from bench.harness import seed_catch_all_rules, seed_targets, wait_ready
+from bench.harness import running_mesh, seed_routed_targets
 from bench.loadgen import percentile
 from bench.workload import mixed_requests
-from triage.devstack.endpoints import Ports
-from triage.devstack.stack import Stack, start_stack, wait_healthy
+from triage.devstack.stack import Stack
 from triage.events.v1.envelope_pb2 import Envelope
 from triage.ingest.v1 import events_pb2 as ingest_events
 from triage.rules.v1 import events_pb2 as rules_events
@@ -56,8 +53,7 @@ class AlertStages:
 
 async def measure(stack: Stack, *, alerts: int, interval: float) -> dict[str, list[float]]:
     """Send ``alerts`` triggers ``interval`` s apart; each hop's durations in seconds."""
-    targets = await seed_targets(stack, tenants=3, providers=("generic", "ninjaone"))
-    await seed_catch_all_rules(stack, sorted({t.tenant_id for t in targets}))
+    targets = await seed_routed_targets(stack, tenants=3, providers=("generic", "ninjaone"))
     nc = await nats.connect(stack.nats_url, name="bench-hops")
     stages, tickets = AlertStages(), mesh.Watcher()
     await nc.subscribe("triage.alert.>", cb=stages.on_alert)
@@ -77,7 +73,7 @@ async def measure(stack: Stack, *, alerts: int, interval: float) -> dict[str, li
                 for alert_id in response.json().get("alert_ids", []):
                     sent[alert_id] = (started, answered)
                 await asyncio.sleep(interval)
-        await mesh._drain(tickets, set(sent), load_end=time.time(), limit=10.0)
+        await mesh.drain(tickets, set(sent), load_end=time.time(), limit=10.0)
     finally:
         await nc.close()
     hops: dict[str, list[float]] = {hop: [] for hop in HOPS}
@@ -102,14 +98,8 @@ async def main(argv: list[str]) -> int:
     parser.add_argument("--alerts", type=int, default=150, help="triggers to send")
     parser.add_argument("--interval", type=float, default=0.05, help="seconds between them")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="triage-bench-") as data:
-        async with start_stack(
-            Path(data), services=False, seed=False, ports=Ports.free(), output=sys.stderr
-        ) as stack:
-            await stack.start_services()
-            await wait_healthy(stack.endpoints, supervisor=stack.supervisor)
-            await wait_ready(stack.endpoints.http + "/readyz")
-            hops = await measure(stack, alerts=args.alerts, interval=args.interval)
+    async with running_mesh() as stack:
+        hops = await measure(stack, alerts=args.alerts, interval=args.interval)
     print(f"{len(hops[HOPS[0]])} alerts, one every {args.interval * 1000:.0f} ms")
     for hop, seconds in hops.items():
         print(

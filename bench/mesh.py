@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import nats
+from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
 from bench import profile as spy
@@ -40,8 +41,7 @@ from bench.harness import (
     ProcessSampler,
     floor_process,
     run_load_async,
-    seed_catch_all_rules,
-    seed_targets,
+    seed_routed_targets,
     server_pids,
     service_pids,
 )
@@ -110,6 +110,11 @@ class Watcher:
             stamp = envelope.occurred_time
             self.effects[alert_id] = (now, stamp.seconds + stamp.nanos / 1e9)
 
+    async def subscribe(self, nc: NatsClient) -> None:
+        """Watch ``nc``'s ticket and alert events."""
+        await nc.subscribe("triage.ticket.>", cb=self.on_ticket)
+        await nc.subscribe("triage.alert.>", cb=self.on_alert)
+
     async def on_alert(self, msg: Msg) -> None:
         """A ``triage.alert.>`` event: count it by type (``alert.received`` ...)."""
         parts = msg.subject.split(".", 3)
@@ -127,12 +132,10 @@ async def run(
     """Seed tenants and rules, then measure the mesh and the floor at each rate."""
     rates = rates or (QUICK_RATES if quick else RATES)
     seconds = 3.0 if quick else 9.0
-    targets = await seed_targets(stack, tenants=TENANTS, providers=PROVIDERS)
-    await seed_catch_all_rules(stack, sorted({t.tenant_id for t in targets}))
+    targets = await seed_routed_targets(stack, tenants=TENANTS, providers=PROVIDERS)
     nc = await nats.connect(stack.nats_url, name="bench-watcher")
     watcher = Watcher()
-    await nc.subscribe("triage.ticket.>", cb=watcher.on_ticket)
-    await nc.subscribe("triage.alert.>", cb=watcher.on_alert)
+    await watcher.subscribe(nc)
     gateway = stack.endpoints.http
     rows: list[dict[str, Any]] = []
     findings: dict[str, Any] | None = None
@@ -146,13 +149,13 @@ async def run(
             )
             saturated_at: int | None = None
             for step, rate in enumerate(rates):
-                await _drain(watcher, set(), load_end=time.time())  # idle before each step
+                await drain(watcher, set(), load_end=time.time())  # idle before each step
                 count = int(rate * seconds)
                 requests = mixed_requests(targets, count, seed=100 + step, offset=offset)
                 offset += count
                 watcher.reset()
                 if saturated_at is not None:
-                    floor, floor_usage, _ = await _sampled(
+                    floor, floor_usage, _ = await sampled(
                         {"floor": floor_pid, **server_pids(stack)},
                         floor_url,
                         requests,
@@ -181,15 +184,15 @@ async def run(
                     )
                 pids = {**service_pids(stack, SERVICE_NAMES), **server_pids(stack)}
                 pids["bench"] = os.getpid()
-                load, usage, drained = await _sampled(
+                load, usage, drained = await sampled(
                     pids, gateway, requests, rate, seconds, watcher=watcher
                 )
                 if profiling is not None:
                     findings = await profiling
-                mesh = _mesh_figures(load, requests, watcher, drained)
+                mesh = mesh_figures(load, requests, watcher, drained)
                 mesh["resources"] = usage
                 pids = {"floor": floor_pid, **server_pids(stack)}
-                floor, floor_usage, _ = await _sampled(pids, floor_url, requests, rate, seconds)
+                floor, floor_usage, _ = await sampled(pids, floor_url, requests, rate, seconds)
                 floor.pop("accepted")
                 floor["resources"] = floor_usage
                 rows.append(
@@ -237,7 +240,7 @@ async def _profile_saturated(
     watcher: Watcher,
 ) -> dict[str, Any]:
     """py-spy the busiest (or named) service while the mesh is saturated at ``rate``."""
-    await _drain(watcher, set(), load_end=time.time())
+    await drain(watcher, set(), load_end=time.time())
     requests = mixed_requests(targets, int(rate * seconds), seed=999, offset=offset)
     target = _profile_target(profile, rows)
     profiling = asyncio.create_task(
@@ -252,7 +255,7 @@ async def _profile_saturated(
         rate=rate,
     )
     findings = await profiling
-    await _drain(watcher, set(), load_end=time.time())
+    await drain(watcher, set(), load_end=time.time())
     return findings
 
 
@@ -260,7 +263,7 @@ def _ratio(a: float, b: float) -> float:
     return a / b if b else 0.0
 
 
-async def _sampled(
+async def sampled(
     pids: dict[str, int],
     url: str,
     requests: list[dict[str, Any]],
@@ -289,7 +292,7 @@ async def _sampled(
         load["load_end"] = time.time()
         if watcher is not None:
             triggers = {a[1] for a in load["accepted"] if requests[a[2]]["kind"] == "trigger"}
-            drained = await _drain(watcher, triggers, load_end=load["load_end"])
+            drained = await drain(watcher, triggers, load_end=load["load_end"])
     finally:
         sampling.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -308,7 +311,7 @@ def _profile_target(choice: str, rows: list[dict[str, Any]]) -> str:
     return max(services, key=lambda k: services[k])
 
 
-async def _drain(
+async def drain(
     watcher: Watcher, pending: set[str], *, load_end: float, limit: float = MAX_DRAIN_SECONDS
 ) -> float:
     """Wait until every pending trigger has a ticket effect, or the bus went quiet.
@@ -326,7 +329,7 @@ async def _drain(
             return max(0.0, last - load_end)
 
 
-def _mesh_figures(
+def mesh_figures(
     load: dict[str, Any], requests: list[dict[str, Any]], watcher: Watcher, drain_seconds: float
 ) -> dict[str, Any]:
     accepted = load.pop("accepted")

@@ -15,7 +15,6 @@ import asyncio
 import os
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,10 +22,9 @@ from pathlib import Path
 import nats
 
 from bench import mesh
-from bench.harness import run_load_async, seed_catch_all_rules, seed_targets, wait_ready
+from bench.harness import run_load_async, running_mesh, seed_routed_targets
 from bench.workload import mixed_requests
-from triage.devstack.endpoints import Ports
-from triage.devstack.stack import Stack, start_stack, wait_healthy
+from triage.devstack.stack import Stack
 
 CONSUMERS = ("rules", "tickets", "sla", "notify")
 FIGURES = ("alerts_per_s", "p50_ms", "p99_ms", "e2e_p50_ms", "e2e_p99_ms")
@@ -52,12 +50,10 @@ async def compare(
     services: Sequence[str] = CONSUMERS,
 ) -> None:
     """Alternate steps at niceness 0 and ``nice``; print each step and the medians."""
-    targets = await seed_targets(stack, tenants=mesh.TENANTS, providers=mesh.PROVIDERS)
-    await seed_catch_all_rules(stack, sorted({t.tenant_id for t in targets}))
+    targets = await seed_routed_targets(stack, tenants=mesh.TENANTS, providers=mesh.PROVIDERS)
     nc = await nats.connect(stack.nats_url, name="bench-priority-ab")
     watcher = mesh.Watcher()
-    await nc.subscribe("triage.ticket.>", cb=watcher.on_ticket)
-    await nc.subscribe("triage.alert.>", cb=watcher.on_alert)
+    await watcher.subscribe(nc)
     gateway = stack.endpoints.http
     warm = mixed_requests(targets, 300, seed=1)
     await run_load_async(gateway, warm, concurrency=8, count=len(warm), seconds=10, rate=150)
@@ -67,15 +63,15 @@ async def compare(
         for step in range(steps):
             niceness = nice if step % 2 else 0
             set_consumers_niceness(stack, niceness, services)
-            await mesh._drain(watcher, set(), load_end=time.time())
+            await mesh.drain(watcher, set(), load_end=time.time())
             count = int(rate * seconds)
             requests = mixed_requests(targets, count, seed=100 + step, offset=offset)
             offset += count
             watcher.reset()
-            load, _, drained = await mesh._sampled(
+            load, _, drained = await mesh.sampled(
                 {}, gateway, requests, rate, seconds, watcher=watcher
             )
-            figures = mesh._mesh_figures(load, requests, watcher, drained)
+            figures = mesh.mesh_figures(load, requests, watcher, drained)
             results[niceness].append({k: figures[k] for k in FIGURES})
             print(f"nice {niceness:2d}: " + _row(results[niceness][-1]), flush=True)
     finally:
@@ -107,24 +103,16 @@ async def main(argv: list[str]) -> int:
         help=f"whose niceness alternates (default {','.join(CONSUMERS)}); the rest stay at 0",
     )
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="triage-bench-") as data:
-        async with start_stack(
-            Path(data), services=False, seed=False, ports=Ports.free(), output=sys.stderr
-        ) as stack:
-            await stack.start_services()
-            await wait_healthy(stack.endpoints, supervisor=stack.supervisor)
-            await wait_ready(stack.endpoints.http + "/readyz")
-            for name in CONSUMERS:
-                if name not in args.services:
-                    set_consumers_niceness(stack, 0, [name])
-            await compare(
-                stack,
-                nice=args.nice,
-                rate=args.rate,
-                steps=args.steps,
-                seconds=args.seconds,
-                services=args.services,
-            )
+    async with running_mesh() as stack:
+        set_consumers_niceness(stack, 0, CONSUMERS)  # those not compared stay at 0
+        await compare(
+            stack,
+            nice=args.nice,
+            rate=args.rate,
+            steps=args.steps,
+            seconds=args.seconds,
+            services=args.services,
+        )
     return 0
 
 

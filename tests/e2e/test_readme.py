@@ -12,7 +12,7 @@ import json
 import os
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.harness import eventually
 from triage.devstack.endpoints import Ports
 from triage.devstack.stack import start_stack
 
@@ -48,18 +49,6 @@ class Shell:
     async def triage_json(self, *args: str) -> Any:
         """``triage ARGS --json``, parsed."""
         return json.loads(await self.run(" ".join(["triage", *args, "--json"])))
-
-    async def until(
-        self, check: Callable[[], Any], *, within: float = 15.0, what: str = "condition"
-    ) -> Any:
-        """Poll the async ``check()`` until it returns something truthy, or fail."""
-        deadline = time.monotonic() + within
-        while True:
-            found = await check()
-            if found:
-                return found
-            assert time.monotonic() < deadline, f"{what} not seen within {within} s"
-            await asyncio.sleep(0.1)
 
 
 @dataclass
@@ -110,7 +99,7 @@ async def test_clone_to_ticket_reset_and_maintenance_window(banner: Banner) -> N
     async def opened() -> list[dict[str, Any]]:
         return await _tickets(shell)
 
-    tickets = await shell.until(opened, what="the demo alert's ticket")
+    tickets = await eventually(opened, what="the demo alert's ticket")
     print(f"ticket listed {time.monotonic() - sent:.2f} s after the curl")
     assert [t["number"] for t in tickets] == ["1"]  # int64 is a string in JSON
     assert tickets[0]["title"] == "SRV-DC01: Disk C: below 10% free"
@@ -124,7 +113,7 @@ async def test_clone_to_ticket_reset_and_maintenance_window(banner: Banner) -> N
         ticket = await shell.triage_json("tickets", "show", "1")
         return ticket if ticket.get("status") == "TICKET_STATUS_CLOSED" else None
 
-    ticket = await shell.until(closed, what="ticket #1 closed by the reset")
+    ticket = await eventually(closed, what="ticket #1 closed by the reset")
     assert ticket["close_reason"] == "CLOSE_REASON_ALERT_RESET"
 
     now = datetime.now(UTC)
@@ -148,7 +137,7 @@ async def test_clone_to_ticket_reset_and_maintenance_window(banner: Banner) -> N
         alerts = (await shell.triage_json("alerts", "list")).get("alert_events", [])
         return any(a["alert_id"] == alert_id and a.get("suppressed") for a in alerts)
 
-    await shell.until(suppressed, what="the alert stored as suppressed")
+    await eventually(suppressed, what="the alert stored as suppressed")
     assert len(await _tickets(shell)) == 1  # and no new ticket
 
     await shell.run(f"triage windows end {window_id}")
@@ -157,7 +146,7 @@ async def test_clone_to_ticket_reset_and_maintenance_window(banner: Banner) -> N
         tickets = await _tickets(shell)
         return tickets if len(tickets) == 2 else None
 
-    tickets = await shell.until(routed_after_all, what="the still-firing alert's ticket")
+    tickets = await eventually(routed_after_all, what="the still-firing alert's ticket")
     assert {t["status"] for t in tickets} == {"TICKET_STATUS_CLOSED", "TICKET_STATUS_NEW"}
 
 

@@ -135,11 +135,8 @@ class Database:
         with :func:`after_commit` run once the commit succeeded.
         """
         bound = ",".join(sorted(set(tenants))) if tenants else (tenant_id or "")
-        async with self._sessions() as session:
-            async with session.begin():
-                await self._enter(session, bound)
-                yield session
-            await _run_after_commit(session)
+        async with self._bound_transaction(bound) as (session, _):
+            yield session
 
     @asynccontextmanager
     async def transaction_then(
@@ -155,9 +152,19 @@ class Database:
         statement's rows. For a batch consumer's first statement (its inbox claim), which
         would otherwise wait for BEGIN's answer."""
         bound = ",".join(sorted(set(tenants)))
+        async with self._bound_transaction(bound, (statement, params), row_factory) as pair:
+            yield pair
+
+    @asynccontextmanager
+    async def _bound_transaction(
+        self,
+        bound: str,
+        then: tuple[str, Mapping[str, Any]] | None = None,
+        row_factory: Any = None,
+    ) -> AsyncIterator[tuple[AsyncSession, list[Any]]]:
         async with self._sessions() as session:
             async with session.begin():
-                rows = await self._enter(session, bound, (statement, params), row_factory)
+                rows = await self._enter(session, bound, then, row_factory)
                 yield session, rows
             await _run_after_commit(session)
 
@@ -332,14 +339,17 @@ async def raw_cursor(
 
 def _statement_span(schema: str, statement: str) -> Any:
     """The client span of one raw statement, named as the SQLAlchemy hooks name theirs."""
-    verb = statement.lstrip().split(None, 1)[0].upper()
+    return _sql_span(statement.lstrip().split(None, 1)[0].upper(), schema, statement)
+
+
+def _sql_span(operation: str, schema: str, sql: str) -> Any:
     return _tracer.start_as_current_span(
-        f"{verb} {schema}",
+        f"{operation} {schema}",
         kind=trace.SpanKind.CLIENT,
         attributes={
             "db.system": "postgresql",
             "db.namespace": schema,
-            "db.query.text": statement[:1000],
+            "db.query.text": sql[:1000],
         },
     )
 
@@ -363,15 +373,7 @@ async def fetch_together(
     taken before them), which would otherwise wait for one another's answers."""
     driver = await _driver(session)
     cursors: list[Any] = []
-    with _tracer.start_as_current_span(
-        f"PIPELINE {schema}",
-        kind=trace.SpanKind.CLIENT,
-        attributes={
-            "db.system": "postgresql",
-            "db.namespace": schema,
-            "db.query.text": "; ".join(q for q, _ in queries)[:1000],
-        },
-    ):
+    with _sql_span("PIPELINE", schema, "; ".join(q for q, _ in queries)):
         async with driver.pipeline():
             for statement, params in queries:
                 cursor = driver.cursor(row_factory=dict_row)

@@ -439,10 +439,6 @@ class Inbox:
         events not handled before claimed: BEGIN, the binding and the claim travel in one
         round trip. Yields the session and the claimed events."""
         first = _first_of_each_id(events)
-        if not first:
-            async with db.transaction(None) as session:
-                yield session, []
-            return
         async with db.transaction_then(
             {e.tenant_id for e in first.values()},
             self._claim_many_sql,

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 
 import pytest
 
 from tests.integration.runtime.demo_schema import notes
 from tests.integration.runtime.test_outbox_pending import RecordingBus, Setup, _envelope, setup
+from triage.runtime.outbox import OutboxRelay
 
 pytestmark = pytest.mark.integration
 __all__ = ["setup"]  # the fixture, re-used
@@ -107,9 +109,7 @@ async def test_the_running_relay_publishes_commits_at_once_and_others_rows_by_sc
 ) -> None:
     tenant = str(uuid.uuid4())
     bus = RecordingBus()
-    relay = setup.relay(bus)
-    task = asyncio.create_task(relay.run())
-    try:
+    async with _running(setup.relay(bus)):
         first = await setup.write(tenant, "mine")
         await _poll(lambda: _published(bus, first))
         # A row this process did not commit (another replica's) is found by the scan,
@@ -120,9 +120,6 @@ async def test_the_running_relay_publishes_commits_at_once_and_others_rows_by_sc
         setup.outbox.take_ready(100)  # as if another process had committed it
         await _poll(lambda: _published(bus, foreign.event_id))
         assert sorted(bus.published) == sorted([first, foreign.event_id])
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 async def test_a_commit_after_a_quiet_spell_is_published_without_lingering(setup: Setup) -> None:
@@ -130,11 +127,16 @@ async def test_a_commit_after_a_quiet_spell_is_published_without_lingering(setup
     # spell has nothing to wait for. A linger longer than the poll's deadline shows it.
     tenant = str(uuid.uuid4())
     bus = RecordingBus()
-    relay = setup.relay(bus, linger_seconds=60.0)
-    task = asyncio.create_task(relay.run())
-    try:
+    async with _running(setup.relay(bus, linger_seconds=60.0)):
         first = await setup.write(tenant, "alone")
         await _poll(lambda: _published(bus, first))
+
+
+@asynccontextmanager
+async def _running(relay: OutboxRelay) -> AsyncIterator[None]:
+    task = asyncio.create_task(relay.run())
+    try:
+        yield
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
