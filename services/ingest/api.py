@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from services.ingest import mapping
-from services.ingest.records import AlertRecord, WriteResult
+from services.ingest.records import AlertRecord, RawBody, WriteResult
 from services.ingest.service import IngestService
 from triage.ingest.v1 import ingest_service_pb2 as api
 from triage.ingest.v1 import ingest_service_pb2_grpc as api_grpc
@@ -212,7 +212,7 @@ class IngestApi(api_grpc.IngestServiceServicer):
                     delivery_key=key,
                     received_at=now,
                     content_type="application/x-protobuf",
-                    raw_body=alert.SerializeToString(),
+                    body=RawBody(id=new_id(), raw=alert.SerializeToString()),
                     alert=normalized,
                 )
             )

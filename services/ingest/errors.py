@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from triage.runtime.errors import NotFound, Unavailable
+from triage.runtime.errors import InvalidArgument, NotFound, Unavailable
 
 
 class IntegrationNotFound(NotFound):
@@ -27,3 +27,9 @@ class StorageUnavailable(Unavailable):
     """The database could not durably store the alerts; the sender should retry."""
 
     reason = "STORAGE_UNAVAILABLE"
+
+
+class UnstorableAlert(InvalidArgument):
+    """One request's alerts cannot be stored as they are (the others of its batch were)."""
+
+    reason = "UNSTORABLE_ALERT"

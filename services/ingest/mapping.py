@@ -164,7 +164,11 @@ def settings_to_json(settings: pb.IntegrationSettings) -> dict[str, Any]:
     copy.CopyFrom(settings)
     copy.api.client_secret = ""
     copy.api.has_client_secret = False
-    return json_format.MessageToDict(copy, preserving_proto_field_name=True)
+    data = json_format.MessageToDict(copy, preserving_proto_field_name=True)
+    # Stored even when false: MessageToDict drops proto3 defaults, and the gateway must
+    # tell "turned off" from a row that predates the setting (see migration 0004).
+    data["allow_query_token"] = settings.allow_query_token
+    return data
 
 
 def settings_from_json(data: Mapping[str, Any], *, has_api_secret: bool) -> pb.IntegrationSettings:

@@ -62,6 +62,19 @@ integrations = Table(
     Index("integrations_by_tenant", "tenant_id", "created_at", "id"),
 )
 
+# One row per delivered body, however many alerts it carried (a Datto array of 700
+# alerts used to store 700 copies of itself).
+webhook_bodies = Table(
+    "webhook_bodies",
+    metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=False), nullable=False),
+    Column("integration_id", UUID(as_uuid=False), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("content_type", Text),
+    Column("raw_body", LargeBinary, nullable=False),
+)
+
 alert_events = Table(
     "alert_events",
     metadata,
@@ -89,7 +102,9 @@ alert_events = Table(
     Column("occurred_at", DateTime(timezone=True)),
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("content_type", Text),
-    Column("raw_body", LargeBinary, nullable=False),
+    # Rows stored before webhook_bodies hold their body here; newer rows point at theirs.
+    Column("raw_body", LargeBinary),
+    Column("body_id", UUID(as_uuid=False), ForeignKey(webhook_bodies.c.id)),
     Column("redelivery_count", Integer, nullable=False, server_default="0"),
     Column("suppressed", Boolean, nullable=False, server_default="false"),
     Column("suppression_window_id", Text),
@@ -116,4 +131,12 @@ outbox_pending = outbox_pending_table(metadata)
 inbox = inbox_table(metadata)
 requests = requests_table(metadata)
 
-TENANT_OWNED = ("tenants", "integrations", "alert_events", "outbox", "inbox", "requests")
+TENANT_OWNED = (
+    "tenants",
+    "integrations",
+    "webhook_bodies",
+    "alert_events",
+    "outbox",
+    "inbox",
+    "requests",
+)

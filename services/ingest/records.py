@@ -21,6 +21,14 @@ PROVIDER_CAPABILITIES: Mapping[str, tuple[str, ...]] = {
 
 
 @dataclass(frozen=True, slots=True)
+class RawBody:
+    """One delivered body as it arrived, stored once however many alerts it carried."""
+
+    id: str
+    raw: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class AlertRecord:
     """One alert ready to be stored: what it says, and how and when it arrived."""
 
@@ -31,7 +39,7 @@ class AlertRecord:
     delivery_key: str
     received_at: datetime
     content_type: str | None
-    raw_body: bytes
+    body: RawBody
     alert: NormalizedAlert
 
     @property
@@ -67,7 +75,18 @@ class AlertRecord:
             "occurred_at": a.occurred_at,
             "received_at": self.received_at,
             "content_type": self.content_type,
-            "raw_body": self.raw_body,
+            "body_id": self.body.id,
+        }
+
+    def body_row(self) -> dict[str, Any]:
+        """The ``webhook_bodies`` row of this record's body."""
+        return {
+            "id": self.body.id,
+            "tenant_id": self.tenant_id,
+            "integration_id": self.integration_id,
+            "received_at": self.received_at,
+            "content_type": self.content_type,
+            "raw_body": self.body.raw,
         }
 
 

@@ -474,7 +474,7 @@ class IngestService:
                 if row["previous_secret"] is not None
                 else None,
                 previous_expires_at=row["previous_secret_expires_at"],
-                allow_query_token=bool(settings.get("allow_query_token", True)),
+                allow_query_token=settings.get("allow_query_token") is True,
                 disabled=row["disabled"],
             ),
             time_zone=settings.get("time_zone") or "UTC",

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from psycopg.types.json import Jsonb
 from sqlalchemy import Row, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ingest.models import alert_events, integrations, tenants
+from services.ingest.models import alert_events, integrations, tenants, webhook_bodies
 
 _ALERT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("id", "uuid"),
@@ -37,7 +37,7 @@ _ALERT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("occurred_at", "timestamptz"),
     ("received_at", "timestamptz"),
     ("content_type", "text"),
-    ("raw_body", "bytea"),
+    ("body_id", "uuid"),
 )
 # One statement whatever the batch size: columns travel as arrays and are unnested, so
 # the text never changes (psycopg and PostgreSQL cache it) and there is one round trip.
@@ -48,7 +48,27 @@ _INSERT_ALERTS = (
     + ", ".join(f"%({name})b::{kind}[]" for name, kind in _ALERT_COLUMNS)
     + ") ON CONFLICT ON CONSTRAINT alert_events_delivery_key DO UPDATE"
     " SET redelivery_count = ingest.alert_events.redelivery_count + 1"
-    " RETURNING id, integration_id, delivery_key, (xmax = 0) AS inserted"
+    " RETURNING id, integration_id, delivery_key, body_id, (xmax = 0) AS inserted"
+)
+_BODY_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("id", "uuid"),
+    ("tenant_id", "uuid"),
+    ("integration_id", "uuid"),
+    ("received_at", "timestamptz"),
+    ("content_type", "text"),
+    ("raw_body", "bytea"),
+)
+# A body is stored once for all the alerts it carried, and only when one of them is new:
+# a redelivered body adds nothing. The alerts' foreign key is checked at the end of the
+# statement, after this insert.
+_INSERT_BODIES = (
+    "INSERT INTO ingest.webhook_bodies ("
+    + ", ".join(name for name, _ in _BODY_COLUMNS)
+    + ") SELECT b.* FROM unnest("
+    + ", ".join(f"%(bd_{name})b::{kind}[]" for name, kind in _BODY_COLUMNS)
+    + ") AS b("
+    + ", ".join(name for name, _ in _BODY_COLUMNS)
+    + ") WHERE b.id IN (SELECT body_id FROM ins WHERE inserted)"
 )
 
 
@@ -69,6 +89,8 @@ _EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
 _INSERT_ALERTS_WITH_EVENTS = (
     "WITH ins AS ("
     + _INSERT_ALERTS
+    + "), bd AS ("
+    + _INSERT_BODIES
     + "), ev AS (SELECT * FROM unnest("
     + ", ".join(f"%(ev_{name})b::{kind}[]" for name, kind in _EVENT_COLUMNS)
     + ") AS e("
@@ -84,15 +106,20 @@ _INSERT_ALERTS_WITH_EVENTS = (
 
 
 def alert_batch_params(
-    rows: Sequence[dict[str, Any]], events: Sequence[dict[str, Any]]
+    rows: Sequence[dict[str, Any]],
+    events: Sequence[dict[str, Any]],
+    bodies: Sequence[dict[str, Any]],
 ) -> tuple[str, dict[str, list[Any]]]:
     """The statement and array parameters that store ``rows`` and, for the rows that are
-    new, their events (``events[i]`` belongs to ``rows[i]``)."""
+    new, their events (``events[i]`` belongs to ``rows[i]``) and their ``bodies`` (each
+    body once, referenced by the rows' ``body_id``)."""
     params: dict[str, list[Any]] = {name: [] for name, _ in _ALERT_COLUMNS}
     for row in rows:
         for name, _ in _ALERT_COLUMNS:
             value = row[name]
             params[name].append(Jsonb(value) if name == "labels" else value)
+    for name, _ in _BODY_COLUMNS:
+        params[f"bd_{name}"] = [body[name] for body in bodies]
     for name, _ in _EVENT_COLUMNS:
         params[f"ev_{name}"] = [
             Jsonb(event[name]) if name == "headers" else event[name] for event in events
@@ -158,11 +185,26 @@ async def list_integrations(
     return list((await session.execute(query)).all())
 
 
+def _without_body() -> list[Any]:
+    return [col for col in alert_events.c if col.name != "raw_body"]
+
+
+def _raw_body() -> Any:
+    """An alert's raw body: on the row for rows stored before ``webhook_bodies``, else the
+    body it points to."""
+    body = (
+        select(webhook_bodies.c.raw_body)
+        .where(webhook_bodies.c.id == alert_events.c.body_id)
+        .correlate(alert_events)
+        .scalar_subquery()
+    )
+    return func.coalesce(alert_events.c.raw_body, body).label("raw_body")
+
+
 async def get_alert(session: AsyncSession, alert_id: str) -> Row[Any] | None:
-    """One alert event of the bound tenant."""
-    return (
-        await session.execute(select(alert_events).where(alert_events.c.id == alert_id))
-    ).first()
+    """One alert event of the bound tenant, with its raw body."""
+    query = select(*_without_body(), _raw_body()).where(alert_events.c.id == alert_id)
+    return cast("Row[Any] | None", (await session.execute(query)).first())
 
 
 async def list_alerts(
@@ -174,7 +216,7 @@ async def list_alerts(
 ) -> list[Row[Any]]:
     """A page of the bound tenant's alert events, newest first."""
     c = alert_events.c
-    query = select(*[col for col in alert_events.c if col.name != "raw_body"])
+    query = select(*_without_body())
     conditions = []
     if v := filters.get("integration_id"):
         conditions.append(c.integration_id == v)
@@ -241,7 +283,7 @@ async def latest_series_alert(
     """The bound tenant's latest event of ``kinds`` in a series, by when it happened."""
     c = alert_events.c
     query = (
-        select(*[col for col in alert_events.c if col.name != "raw_body"])
+        select(*_without_body())
         .where(c.series_key == series_key, c.kind.in_(list(kinds)))
         .order_by(
             func.coalesce(c.occurred_at, c.received_at).desc(), c.received_at.desc(), c.id.desc()
@@ -260,7 +302,7 @@ async def set_reset(session: AsyncSession, *, alert_id: str, values: dict[str, A
             update(alert_events)
             .where(alert_events.c.id == alert_id)
             .values(**values)
-            .returning(*[col for col in alert_events.c if col.name != "raw_body"])
+            .returning(*_without_body())
         )
     ).one()
 
@@ -284,7 +326,7 @@ async def claim_due_resets(
         update(alert_events)
         .where(c.id.in_(due.scalar_subquery()))
         .values(reset_next_attempt_at=lease_until)
-        .returning(*alert_events.c)
+        .returning(*_without_body(), _raw_body())
     )
     return list((await session.execute(statement)).all())
 
@@ -313,7 +355,7 @@ async def record_reset(
             update(alert_events)
             .where(c.id == alert_id, c.reset_state == "pending", c.reset_next_attempt_at == lease)
             .values(**values)
-            .returning(*[col for col in alert_events.c if col.name != "raw_body"])
+            .returning(*_without_body())
         )
     ).first()
 

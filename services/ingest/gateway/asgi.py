@@ -18,16 +18,14 @@ import orjson
 from opentelemetry import propagate, trace
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
-from services.ingest.domain import IntegrationContext, NormalizationError, Provider, delivery_keys
-from services.ingest.errors import StorageUnavailable
+from services.ingest.domain import IntegrationContext, NormalizationError, Provider
+from services.ingest.errors import StorageUnavailable, UnstorableAlert
+from services.ingest.gateway.intake import Delivery, records_for
 from services.ingest.gateway.openapi import openapi_document
 from services.ingest.gateway.problems import problem
-from services.ingest.normalizers import normalize
 from services.ingest.ratelimit import RateLimiter
-from services.ingest.records import AlertRecord
 from services.ingest.service import IngestService
 from services.ingest.webhook_auth import authenticate
-from triage.runtime.ids import new_id
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -67,11 +65,13 @@ class Gateway:
         *,
         ready: Callable[[], Awaitable[bool]],
         default_max_body: int = 256 * 1024,
+        body_timeout_seconds: float = 15.0,
     ) -> None:
         self._service = service
         self._ready = ready
         self._limiter = RateLimiter()
         self._default_max_body = default_max_body
+        self._body_timeout = body_timeout_seconds
         self._openapi = orjson.dumps(openapi_document())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -163,7 +163,20 @@ class Gateway:
                 return problem(400, "bad-request", "Bad Request", "invalid Content-Length")
             if declared_size > limit:
                 return _too_large(limit)
-        body = await _read_body(receive, limit)
+        try:
+            # The whole body within one deadline: a Content-Length that never arrives (or
+            # arrives a byte at a time) must not hold a connection and a task forever.
+            async with asyncio.timeout(self._body_timeout):
+                body = await _read_body(receive, limit)
+        except TimeoutError:
+            status, payload, extra = problem(
+                408,
+                "request-timeout",
+                "Request Timeout",
+                f"the body did not arrive within {self._body_timeout:g} s",
+            )
+            extra.append((b"connection", b"close"))
+            return status, payload, extra
         if body is None:
             return _too_large(limit)
         media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
@@ -210,14 +223,22 @@ class Gateway:
             )
             extra.append((b"retry-after", str(max(1, math.ceil(retry_after))).encode()))
             return status, payload, extra
-        context = IntegrationContext(
-            provider=Provider(provider),
+        delivery = Delivery(
+            tenant_id=credentials.tenant_id,
+            integration_id=integration_id,
+            provider=provider,
+            body=body,
+            media_type=media_type or None,
             received_at=now,
-            time_zone=integration.time_zone,
-            field_mapping=integration.field_mappings,
+            context=IntegrationContext(
+                provider=Provider(provider),
+                received_at=now,
+                time_zone=integration.time_zone,
+                field_mapping=integration.field_mappings,
+            ),
         )
         try:
-            alerts = normalize(provider, body, media_type or None, context)
+            records = await records_for(delivery)
         except NormalizationError as error:
             return problem(
                 400,
@@ -227,23 +248,12 @@ class Gateway:
                 reason=error.reason,
                 field=error.field,
             )
-        keys = delivery_keys(integration_id, body, alerts)
-        records = [
-            AlertRecord(
-                alert_id=new_id(),
-                tenant_id=credentials.tenant_id,
-                integration_id=integration_id,
-                provider=provider,
-                delivery_key=key,
-                received_at=now,
-                content_type=media_type or None,
-                raw_body=body,
-                alert=alert,
-            )
-            for alert, key in zip(alerts, keys, strict=True)
-        ]
         try:
             results = await self._service.store_alerts(records)
+        except UnstorableAlert as error:
+            return problem(
+                400, "unstorable-alert", "Bad Request", error.message, reason=error.reason
+            )
         except StorageUnavailable:
             status, payload, extra = problem(
                 503, "storage-unavailable", "Service Unavailable", "alert storage is down; retry"
