@@ -28,7 +28,9 @@ def _provider(name: str) -> Any:
 
 
 def _settings(args: argparse.Namespace) -> pb.IntegrationSettings:
-    settings = pb.IntegrationSettings(time_zone=args.time_zone or "")
+    settings = pb.IntegrationSettings(
+        time_zone=args.time_zone or "", allow_query_token=args.allow_query_token
+    )
     for pair in args.field_mapping or []:
         key, _, path = pair.partition("=")
         settings.field_mappings[key] = path
@@ -51,7 +53,7 @@ def _show_secret(ctx: CliContext, integration: pb.Integration, secret: str, url:
     print(f"webhook URL:  {url}")
     print(f"secret:       {secret}")
     print("The secret is shown only now. Send it as the X-Triage-Secret header")
-    print("(or Authorization: Bearer, or ?token= for tools that can only set a URL).")
+    print("(or Authorization: Bearer; or ?token= if created with --allow-query-token).")
 
 
 def create(ctx: CliContext, args: argparse.Namespace) -> int:
@@ -161,6 +163,11 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--time-zone", default=None, help="zone of naive local times it sends")
     p.add_argument(
         "--field-mapping", action="append", help="FIELD=dotted.path for templated bodies"
+    )
+    p.add_argument(
+        "--allow-query-token",
+        action="store_true",
+        help="also accept the secret as ?token= (for tools that can only set a URL)",
     )
     p.add_argument("--rate", type=float, default=None, help="webhooks/s allowed")
     p.add_argument("--burst", type=int, default=None)
