@@ -8,9 +8,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from google.protobuf import duration_pb2
+from grpc_status import rpc_status
 
 from services.notify import convert
 from services.notify.convert import ChannelSpec
+from services.notify.sendtest import ChannelResting, resting_status, retry_after_note
 from services.notify.service import ChannelView, NotifyService, TestOutcome, require_uuid
 from triage.notify.v1 import notify_service_pb2 as api
 from triage.notify.v1 import notify_service_pb2_grpc as api_grpc
@@ -254,19 +256,23 @@ class NotifyApi(api_grpc.NotifyServiceServicer):
                 status=pb.DELIVERY_STATUS_DELIVERED if result.ok else pb.DELIVERY_STATUS_FAILED,
                 latency=_latency(outcome.latency),
                 error_class=convert.error_class_enum(error_class),  # type: ignore[arg-type]
-                error_message="" if result.ok else (result.error or ""),
+                error_message="" if result.ok else (result.error or "") + retry_after_note(result),
                 response_code=result.status_code or 0,
                 provider_request_id=result.provider_request_id or "",
             )
 
-        return await self._service.send_test(
-            tenant_id=tenant_id,
-            channel_id=request.channel_id,
-            text=request.message,
-            request_id=request.request_id,
-            respond=respond,
-            response_type=api.SendTestNotificationResponse,
-        )
+        try:
+            return await self._service.send_test(
+                tenant_id=tenant_id,
+                channel_id=request.channel_id,
+                text=request.message,
+                request_id=request.request_id,
+                respond=respond,
+                response_type=api.SendTestNotificationResponse,
+            )
+        except ChannelResting as resting:
+            await context.abort_with_status(rpc_status.to_status(resting_status(resting)))
+            raise
 
     # -- policies ---------------------------------------------------------------------
 

@@ -17,8 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.notify import store
 from services.notify.channels import Sender
 from services.notify.convert import ChannelSpec, sender_inputs, validate_spec
-from services.notify.domain.model import AttemptResult, ChannelKind, NotificationMessage
+from services.notify.domain.breaker import BreakerPolicy
+from services.notify.domain.model import AttemptResult, ChannelKind
 from services.notify.models import requests
+from services.notify.sendtest import check_sendable, sample_message
 from triage.runtime.db import Database, after_commit
 from triage.runtime.errors import (
     Aborted,
@@ -124,6 +126,7 @@ class NotifyService:
         senders: Mapping[ChannelKind, Sender],
         wake: Callable[[], None],
         clock: Clock = utcnow,
+        breaker: BreakerPolicy | None = None,
     ) -> None:
         self.db = db
         self.outbox = outbox
@@ -131,6 +134,7 @@ class NotifyService:
         self.senders = senders
         self.wake = wake
         self.clock = clock
+        self.breaker = breaker or BreakerPolicy()
 
     # -- channels ---------------------------------------------------------------------
 
@@ -289,18 +293,9 @@ class NotifyService:
             if (previous := await reply.replay(session, requests, tenant_id)) is not None:
                 return previous
             row = await self._channel(session, tenant_id, channel_id)
+            await check_sendable(session, row=row, now=self.clock(), policy=self.breaker)
         spec = spec_of(self.box, row)
-        now = self.clock()
-        message = NotificationMessage(
-            event_id=f"test-{uuid.uuid4()}",
-            event_type="notify.test",
-            tenant_id=tenant_id,
-            occurred_at=now,
-            severity=1,
-            title=f"Triage test notification for {spec.display_name}",
-            body=text or "This is a test notification from Triage. No action is needed.",
-            fields={"Channel": spec.display_name},
-        )
+        message = sample_message(spec, tenant_id=tenant_id, text=text, now=self.clock())
         config, secrets = sender_inputs(spec)
         started = time.perf_counter()
         result = await self.senders[spec.kind].send(message, config, secrets)

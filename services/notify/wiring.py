@@ -69,7 +69,13 @@ def build(
         db=db, outbox=outbox, box=box, senders=senders, clock=clock, options=options
     )
     service = NotifyService(
-        db=db, outbox=outbox, box=box, senders=senders, wake=worker.wake, clock=clock
+        db=db,
+        outbox=outbox,
+        box=box,
+        senders=senders,
+        wake=worker.wake,
+        clock=clock,
+        breaker=worker.options.breaker,
     )
     consumers = build_consumers(
         bus=bus,

@@ -7,12 +7,12 @@ import logging
 import random
 import time
 import uuid
+from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notify.channels import Sender
@@ -26,7 +26,6 @@ from services.notify.convert import (
     settings_of,
 )
 from services.notify.domain.breaker import (
-    BreakerPolicy,
     BreakerState,
     CircuitBreaker,
     counts_against_channel,
@@ -42,11 +41,16 @@ from services.notify.domain.model import (
 )
 from services.notify.domain.policy import CHANNEL_FAILING, EventFacts, quiet_release
 from services.notify.domain.ratelimit import TokenBucket
-from services.notify.domain.retry import DEFAULT_MAX_AGE, next_attempt_delay, should_give_up
+from services.notify.domain.retry import next_attempt_delay, should_give_up
 from services.notify.events import delivered_envelope, failed_envelope
 from services.notify.models import attempts, channel_state, channels, deliveries, tenant_zones
 from services.notify.planning import Notifiable, create_deliveries
 from services.notify.service import Clock, spec_of, utcnow
+from services.notify.workers.pool import SendPool
+from services.notify.workers.recovery import release_deferred
+from services.notify.workers.types import ClaimedChannel as _Channel
+from services.notify.workers.types import Job as Job
+from services.notify.workers.types import WorkerOptions as WorkerOptions
 from triage.runtime.db import Database, after_commit
 from triage.runtime.outbox import Outbox
 from triage.runtime.secrets import SecretBox
@@ -57,47 +61,6 @@ log = logging.getLogger(__name__)
 DUE = ("queued", "failed")
 TERMINAL = ("delivered", "skipped", "dead")
 _FAILING_NAMESPACE = uuid.UUID("6f1d3c52-8a7e-4f0b-9d67-3c1a5e2b7f40")
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerOptions:
-    """Tuning of the delivery worker (tests shrink the times)."""
-
-    batch_size: int = 64
-    idle_poll_seconds: float = 1.0
-    lease: timedelta = timedelta(minutes=2)
-    backoff_base_seconds: float = 2.0
-    backoff_cap_seconds: float = 600.0
-    max_age: timedelta = DEFAULT_MAX_AGE
-    breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
-    retention: timedelta = timedelta(days=90)
-    cleanup_interval_seconds: float = 3600.0
-
-
-@dataclass(frozen=True, slots=True)
-class Job:
-    """One claimed delivery, ready to send outside any transaction."""
-
-    delivery_id: str
-    tenant_id: str
-    lease_token: str
-    number: int
-    channel_id: str
-    channel_name: str
-    kind: ChannelKind
-    config: Mapping[str, Any]
-    secrets: Mapping[str, str]
-    message: NotificationMessage
-    key: str
-    age_from: datetime
-
-
-@dataclass
-class _Channel:
-    row: Any
-    settings: ChannelSettings
-    state: dict[str, Any]
-    changed: bool = False
 
 
 class DeliveryWorker:
@@ -128,40 +91,66 @@ class DeliveryWorker:
         self.options = options or WorkerOptions()
         self._wake = asyncio.Event()
         self._last_cleanup = 0.0
+        self.pool = SendPool(
+            max_in_flight=self.options.max_in_flight,
+            per_channel=self.options.per_channel_in_flight,
+            on_done=self.wake,
+        )
 
     def wake(self) -> None:
         """Look for due deliveries now (called after a commit that queued some)."""
         self._wake.set()
 
     async def run(self) -> None:
-        """Claim and send until cancelled; sleep until woken, the next due time, or a poll."""
-        while True:
-            try:
-                while await self.run_once() >= self.options.batch_size:
-                    pass
-                await self._maybe_cleanup()
-                wait = await self._until_next_due()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("delivery worker pass failed; retrying")
-                wait = self.options.idle_poll_seconds
-            await wait_event(self._wake, wait)
-            self._wake.clear()
+        """Claim and start sends until cancelled; sleep until woken (a send ended, a commit
+        queued work), the next due time, or a poll. Sends never hold up claiming."""
+        try:
+            while True:
+                try:
+                    await self.pump()
+                    await self._maybe_cleanup()
+                    wait = await self._until_next_due()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("delivery worker pass failed; retrying")
+                    wait = self.options.idle_poll_seconds
+                await wait_event(self._wake, wait)
+                self._wake.clear()
+        finally:
+            await self.pool.cancel()
+
+    async def pump(self) -> int:
+        """Claim due deliveries while the pool has room, each send its own task; returns
+        how many sends started."""
+        started = 0
+        while (room := min(self.pool.free(), self.options.batch_size)) > 0:
+            claimed, jobs = await self._claim(room)
+            for job in jobs:
+                self.pool.spawn(job.channel_id, self._attempt(job))
+            started += len(jobs)
+            if claimed < room:
+                break
+        return started
 
     async def run_once(self) -> int:
         """Claim one batch, send it, record the outcomes; returns how many rows were claimed."""
-        claimed, jobs = await self._claim()
-        if jobs:
-            await asyncio.gather(*(self._attempt(job) for job in jobs))
+        claimed, jobs = await self._claim(max(1, min(self.pool.free(), self.options.batch_size)))
+        for job in jobs:
+            self.pool.spawn(job.channel_id, self._attempt(job))
+        await self.pool.drain()
         return claimed
+
+    def _not_busy(self) -> Any:
+        busy = sorted(self.pool.saturated())
+        return deliveries.c.channel_id.not_in(busy) if busy else true()
 
     async def _until_next_due(self) -> float:
         async with self.db.system_transaction() as session:
             next_due = (
                 await session.execute(
                     select(func.min(deliveries.c.next_attempt_at)).where(
-                        deliveries.c.status.in_(DUE)
+                        deliveries.c.status.in_(DUE), self._not_busy()
                     )
                 )
             ).scalar_one_or_none()
@@ -173,7 +162,7 @@ class DeliveryWorker:
 
     # -- claim --------------------------------------------------------------------------
 
-    async def _claim(self) -> tuple[int, list[Job]]:
+    async def _claim(self, limit: int) -> tuple[int, list[Job]]:
         now = self.clock()
         d = deliveries.c
         async with self.db.system_transaction() as session:
@@ -182,10 +171,11 @@ class DeliveryWorker:
                     select(*deliveries.c)
                     .where(
                         (d.status.in_(DUE) & (d.next_attempt_at <= now))
-                        | ((d.status == "sending") & (d.lease_until <= now))
+                        | ((d.status == "sending") & (d.lease_until <= now)),
+                        self._not_busy(),
                     )
                     .order_by(d.next_attempt_at)
-                    .limit(self.options.batch_size)
+                    .limit(limit)
                     .with_for_update(skip_locked=True)
                 )
             ).all()
@@ -194,14 +184,19 @@ class DeliveryWorker:
             chans = await self._lock_channels(session, {str(r.channel_id) for r in rows})
             jobs: list[Job] = []
             done: set[str] = set()
+            planned: Counter[str] = Counter()
             for row in rows:
-                if str(row.id) in done:
+                # A channel at its send limit keeps its rows due for a later pass.
+                if str(row.id) in done or not self.pool.room(
+                    str(row.channel_id), planned[str(row.channel_id)]
+                ):
                     continue
                 job = await self._decide(
                     session, row._mapping, chans.get(str(row.channel_id)), now, done
                 )
                 if job is not None:
                     jobs.append(job)
+                    planned[job.channel_id] += 1
             for chan in chans.values():
                 if chan.changed:
                     await session.execute(
@@ -579,6 +574,9 @@ class DeliveryWorker:
                     status="delivered", delivered_at=now, next_attempt_at=None, dead_reason=None
                 )
                 after = before.record_success()
+                if before.state is not BreakerState.CLOSED:
+                    await release_deferred(session, channel_id=job.channel_id, now=now)
+                    after_commit(session, self.wake)
             else:
                 after = (
                     before.record_failure(now, policy) if counts_against_channel(result) else before
