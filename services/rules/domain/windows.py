@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Any, Final
+from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from dateutil.rrule import rrulestr
 
 from services.rules.domain.matching import Check, Facts, scope_checks
 from services.rules.domain.model import FieldViolation, LabelMatcher, WindowValidationError
+from services.rules.domain.recurrence import HORIZON_YEARS, BoundedRule, RecurrenceError
 
 Occurrence = tuple[datetime, datetime]
 
 # Wall-clock and UTC orders differ by at most one DST shift; 3h covers every zone in use.
 _SLACK: Final = timedelta(hours=3)
-_UNTIL_UTC = re.compile(r"UNTIL=(\d{8}T\d{6})Z", re.IGNORECASE)
-_TOO_FREQUENT = re.compile(r"FREQ=(SECONDLY|MINUTELY)", re.IGNORECASE)
+# How far back and ahead a recurring window's starts are looked for (bounded work).
+_HORIZON: Final = timedelta(days=366 * HORIZON_YEARS)
+_TICK: Final = timedelta(microseconds=1)
+MAX_RECURRING_DURATION: Final = timedelta(days=366)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,7 +106,7 @@ def _parse_dtstart(line: str, zone: ZoneInfo) -> datetime:
 
 def _parse_rrule(
     window: MaintenanceWindow, zone: ZoneInfo, violations: list[FieldViolation]
-) -> Any:
+) -> BoundedRule | None:
     path = "rrule"
     text = window.rrule or ""
     dtstart: datetime | None = None
@@ -134,9 +134,6 @@ def _parse_rrule(
     if rule_line is None:
         violations.append(FieldViolation(path, "no RRULE found"))
         return None
-    if _TOO_FREQUENT.search(rule_line):
-        violations.append(FieldViolation(path, "windows may recur at most hourly"))
-        return None
     if dtstart is None:
         if window.starts_at is None or window.starts_at.utcoffset() is None:
             violations.append(
@@ -144,16 +141,9 @@ def _parse_rrule(
             )
             return None
         dtstart = _local(window.starts_at, zone)
-
-    def until_local(m: re.Match[str]) -> str:
-        utc = datetime.strptime(m.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
-        return "UNTIL=" + _local(utc, zone).strftime("%Y%m%dT%H%M%S")
-
-    # DTSTART is floating wall time here, so RFC 5545 wants UNTIL floating too.
-    rule_line = _UNTIL_UTC.sub(until_local, rule_line)
     try:
-        return rrulestr("RRULE:" + rule_line, dtstart=dtstart, cache=True)
-    except (ValueError, TypeError) as exc:
+        return BoundedRule(rule_line, dtstart, zone)
+    except RecurrenceError as exc:
         violations.append(FieldViolation(path, f"invalid RRULE: {exc}"))
         return None
 
@@ -192,7 +182,7 @@ class _OneOff:
 class _Recurrence:
     __slots__ = ("_ext_start", "_ext_until", "cancel", "duration", "early", "rule", "zone")
 
-    def __init__(self, window: MaintenanceWindow, rule: Any, zone: ZoneInfo) -> None:
+    def __init__(self, window: MaintenanceWindow, rule: BoundedRule, zone: ZoneInfo) -> None:
         assert window.duration is not None
         self.rule = rule
         self.zone = zone
@@ -215,30 +205,43 @@ class _Recurrence:
         return naive.replace(tzinfo=self.zone).astimezone(UTC)
 
     def starts_between(self, lo: datetime, hi: datetime) -> list[datetime]:
-        naive = self.rule.between(
-            _local(lo, self.zone) - _SLACK, _local(hi, self.zone) + _SLACK, inc=True
-        )
+        """UTC starts in [lo, hi], in order (the expansion is bounded by the span)."""
+        naive = self.rule.between(_local(lo, self.zone) - _SLACK, _local(hi, self.zone) + _SLACK)
         cancel = self.cancel
         return sorted(
             {s for n in naive if lo <= (s := self._utc(n)) <= hi and (cancel is None or s < cancel)}
         )
 
+    def _latest(self, at: datetime, lower: datetime) -> datetime | None:
+        """The latest start in [lower, at], searched backwards in doubling steps."""
+        step = self.rule.period()
+        hi = at
+        while hi >= lower:
+            lo = max(lower, hi - step)
+            found = self.starts_between(lo, hi)
+            if found:
+                return found[-1]
+            hi = lo - _TICK
+            step *= 2
+        return None
+
+    def _earliest(self, lo: datetime, limit: datetime) -> datetime | None:
+        """The earliest start in [lo, limit], searched forwards in doubling steps."""
+        step = self.rule.period()
+        while lo <= limit:
+            hi = min(limit, lo + step)
+            found = self.starts_between(lo, hi)
+            if found:
+                return found[0]
+            lo = hi + _TICK
+            step *= 2
+        return None
+
     def latest_start_before(self, at: datetime) -> datetime | None:
+        """The latest start before `at` (looked for back to the horizon)."""
         if self.cancel is not None:
             at = min(at, self.cancel)
-        hi = _local(at, self.zone) + _SLACK
-        anchor = self.rule.before(hi, inc=True)
-        while anchor is not None:
-            found = [
-                s
-                for n in self.rule.between(anchor - 2 * _SLACK, hi, inc=True)
-                if (s := self._utc(n)) < at
-            ]
-            if found:
-                return max(found)
-            hi = anchor - 2 * _SLACK
-            anchor = self.rule.before(hi, inc=False)
-        return None
+        return self._latest(at - _TICK, at - _HORIZON)
 
     def end_of(self, start: datetime) -> datetime:
         end = start + self.duration
@@ -249,7 +252,10 @@ class _Recurrence:
         return end
 
     def occurrence_at(self, at: datetime) -> Occurrence | None:
-        for start in reversed(self.starts_between(at - self.duration, at)):
+        # Only the latest start can cover `at`: an earlier one would need a later end, but
+        # every start in the span ends at start + duration or at the same early cut.
+        start = self._latest(at, at - self.duration)
+        if start is not None:
             end = self.end_of(start)
             if at < end:
                 return (start, end)
@@ -260,22 +266,17 @@ class _Recurrence:
         return None
 
     def next_start_after(self, at: datetime) -> datetime | None:
+        limit = at + _HORIZON
+        if self.cancel is not None:
+            limit = min(limit, self.cancel - _TICK)
         cursor = at
-        while True:
-            best: datetime | None = None
-            horizon: datetime | None = None
-            for naive in self.rule.xafter(_local(cursor, self.zone) - _SLACK, inc=True):
-                if horizon is not None and naive > horizon:
-                    break
-                start = self._utc(naive)
-                if start > cursor and (best is None or start < best):
-                    best = start
-                    horizon = naive + 2 * _SLACK
-            if best is None or (self.cancel is not None and best >= self.cancel):
-                return None
-            if self.end_of(best) > best:
+        # A start cut to zero length (ended early exactly then) is skipped; there is one at most.
+        for _ in range(3):
+            best = self._earliest(cursor + _TICK, limit)
+            if best is None or self.end_of(best) > best:
                 return best
             cursor = best
+        return None
 
 
 class CompiledWindow:
@@ -356,6 +357,10 @@ def _build(window: MaintenanceWindow, violations: list[FieldViolation]) -> Compi
         if window.duration is None or window.duration <= timedelta(0):
             violations.append(
                 FieldViolation("duration", "a recurring window needs a positive duration")
+            )
+        elif window.duration > MAX_RECURRING_DURATION:
+            violations.append(
+                FieldViolation("duration", f"at most {MAX_RECURRING_DURATION.days} days")
             )
         if window.ends_at is not None:
             violations.append(
