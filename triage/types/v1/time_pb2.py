@@ -22,23 +22,42 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1atriage/types/v1/time.proto\x12\x0ftriage.types.v1\"<\n\tTimeOfDay\x12\r\n\x05hours\x18\x01 \x01(\x05\x12\x0f\n\x07minutes\x18\x02 \x01(\x05\x12\x0f\n\x07seconds\x18\x03 \x01(\x05\"0\n\x04\x44\x61te\x12\x0c\n\x04year\x18\x01 \x01(\x05\x12\r\n\x05month\x18\x02 \x01(\x05\x12\x0b\n\x03\x64\x61y\x18\x03 \x01(\x05\"&\n\x08MonthDay\x12\r\n\x05month\x18\x01 \x01(\x05\x12\x0b\n\x03\x64\x61y\x18\x02 \x01(\x05\"\x8f\x01\n\x0fWeeklyTimeRange\x12(\n\x04\x64\x61ys\x18\x01 \x03(\x0e\x32\x1a.triage.types.v1.DayOfWeek\x12)\n\x05start\x18\x02 \x01(\x0b\x32\x1a.triage.types.v1.TimeOfDay\x12\'\n\x03\x65nd\x18\x03 \x01(\x0b\x32\x1a.triage.types.v1.TimeOfDay*\xd8\x01\n\tDayOfWeek\x12\x1b\n\x17\x44\x41Y_OF_WEEK_UNSPECIFIED\x10\x00\x12\x16\n\x12\x44\x41Y_OF_WEEK_MONDAY\x10\x01\x12\x17\n\x13\x44\x41Y_OF_WEEK_TUESDAY\x10\x02\x12\x19\n\x15\x44\x41Y_OF_WEEK_WEDNESDAY\x10\x03\x12\x18\n\x14\x44\x41Y_OF_WEEK_THURSDAY\x10\x04\x12\x16\n\x12\x44\x41Y_OF_WEEK_FRIDAY\x10\x05\x12\x18\n\x14\x44\x41Y_OF_WEEK_SATURDAY\x10\x06\x12\x16\n\x12\x44\x41Y_OF_WEEK_SUNDAY\x10\x07\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1atriage/types/v1/time.proto\x12\x0ftriage.types.v1\x1a\x1b\x62uf/validate/validate.proto\"]\n\tTimeOfDay\x12\x18\n\x05hours\x18\x01 \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18\x18(\x00\x12\x1a\n\x07minutes\x18\x02 \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18;(\x00\x12\x1a\n\x07seconds\x18\x03 \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18;(\x00\"R\n\x04\x44\x61te\x12\x18\n\x04year\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x8fN(\x01\x12\x18\n\x05month\x18\x02 \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18\x0c(\x01\x12\x16\n\x03\x64\x61y\x18\x03 \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18\x1f(\x01\"<\n\x08MonthDay\x12\x18\n\x05month\x18\x01 \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18\x0c(\x01\x12\x16\n\x03\x64\x61y\x18\x02 \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18\x1f(\x01\"\xa0\x01\n\x0fWeeklyTimeRange\x12\x39\n\x04\x64\x61ys\x18\x01 \x03(\x0e\x32\x1a.triage.types.v1.DayOfWeekB\x0f\xbaH\x0c\x92\x01\t\x10\x32\"\x05\x82\x01\x02\x10\x01\x12)\n\x05start\x18\x02 \x01(\x0b\x32\x1a.triage.types.v1.TimeOfDay\x12\'\n\x03\x65nd\x18\x03 \x01(\x0b\x32\x1a.triage.types.v1.TimeOfDay*\xd8\x01\n\tDayOfWeek\x12\x1b\n\x17\x44\x41Y_OF_WEEK_UNSPECIFIED\x10\x00\x12\x16\n\x12\x44\x41Y_OF_WEEK_MONDAY\x10\x01\x12\x17\n\x13\x44\x41Y_OF_WEEK_TUESDAY\x10\x02\x12\x19\n\x15\x44\x41Y_OF_WEEK_WEDNESDAY\x10\x03\x12\x18\n\x14\x44\x41Y_OF_WEEK_THURSDAY\x10\x04\x12\x16\n\x12\x44\x41Y_OF_WEEK_FRIDAY\x10\x05\x12\x18\n\x14\x44\x41Y_OF_WEEK_SATURDAY\x10\x06\x12\x16\n\x12\x44\x41Y_OF_WEEK_SUNDAY\x10\x07\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'triage.types.v1.time_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DAYOFWEEK']._serialized_start=346
-  _globals['_DAYOFWEEK']._serialized_end=562
-  _globals['_TIMEOFDAY']._serialized_start=47
-  _globals['_TIMEOFDAY']._serialized_end=107
-  _globals['_DATE']._serialized_start=109
-  _globals['_DATE']._serialized_end=157
-  _globals['_MONTHDAY']._serialized_start=159
-  _globals['_MONTHDAY']._serialized_end=197
-  _globals['_WEEKLYTIMERANGE']._serialized_start=200
-  _globals['_WEEKLYTIMERANGE']._serialized_end=343
+  _globals['_TIMEOFDAY'].fields_by_name['hours']._loaded_options = None
+  _globals['_TIMEOFDAY'].fields_by_name['hours']._serialized_options = b'\272H\006\032\004\030\030(\000'
+  _globals['_TIMEOFDAY'].fields_by_name['minutes']._loaded_options = None
+  _globals['_TIMEOFDAY'].fields_by_name['minutes']._serialized_options = b'\272H\006\032\004\030;(\000'
+  _globals['_TIMEOFDAY'].fields_by_name['seconds']._loaded_options = None
+  _globals['_TIMEOFDAY'].fields_by_name['seconds']._serialized_options = b'\272H\006\032\004\030;(\000'
+  _globals['_DATE'].fields_by_name['year']._loaded_options = None
+  _globals['_DATE'].fields_by_name['year']._serialized_options = b'\272H\007\032\005\030\217N(\001'
+  _globals['_DATE'].fields_by_name['month']._loaded_options = None
+  _globals['_DATE'].fields_by_name['month']._serialized_options = b'\272H\006\032\004\030\014(\001'
+  _globals['_DATE'].fields_by_name['day']._loaded_options = None
+  _globals['_DATE'].fields_by_name['day']._serialized_options = b'\272H\006\032\004\030\037(\001'
+  _globals['_MONTHDAY'].fields_by_name['month']._loaded_options = None
+  _globals['_MONTHDAY'].fields_by_name['month']._serialized_options = b'\272H\006\032\004\030\014(\001'
+  _globals['_MONTHDAY'].fields_by_name['day']._loaded_options = None
+  _globals['_MONTHDAY'].fields_by_name['day']._serialized_options = b'\272H\006\032\004\030\037(\001'
+  _globals['_WEEKLYTIMERANGE'].fields_by_name['days']._loaded_options = None
+  _globals['_WEEKLYTIMERANGE'].fields_by_name['days']._serialized_options = b'\272H\014\222\001\t\0202\"\005\202\001\002\020\001'
+  _globals['_DAYOFWEEK']._serialized_start=481
+  _globals['_DAYOFWEEK']._serialized_end=697
+  _globals['_TIMEOFDAY']._serialized_start=76
+  _globals['_TIMEOFDAY']._serialized_end=169
+  _globals['_DATE']._serialized_start=171
+  _globals['_DATE']._serialized_end=253
+  _globals['_MONTHDAY']._serialized_start=255
+  _globals['_MONTHDAY']._serialized_end=315
+  _globals['_WEEKLYTIMERANGE']._serialized_start=318
+  _globals['_WEEKLYTIMERANGE']._serialized_end=478
 # @@protoc_insertion_point(module_scope)
