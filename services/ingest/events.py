@@ -14,8 +14,9 @@ from triage.events.v1.envelope_pb2 import Envelope
 from triage.ingest.v1 import events_pb2
 from triage.rules.v1 import events_pb2 as rule_events
 from triage.rules.v1 import resources_pb2 as rule_pb
-from triage.runtime.bus import BatchConsumer, Bus
+from triage.runtime.bus import Bus
 from triage.runtime.consume import transactional_handler
+from triage.runtime.consumer import BatchConsumer
 from triage.runtime.db import Database
 from triage.runtime.events import ReceivedEvent, new_envelope, to_timestamp, unpack
 from triage.runtime.outbox import Inbox
@@ -65,6 +66,7 @@ def ticket_closed_consumer(
 
     return BatchConsumer(
         bus,
+        db,
         service=PRODUCER,
         durable=OUTBOUND_RESET_DURABLE,
         filter_subjects=[TICKET_CLOSED_SUBJECT],
@@ -117,6 +119,7 @@ def suppression_consumer(
 
     return BatchConsumer(
         bus,
+        db,
         service=PRODUCER,
         durable=SUPPRESSION_DURABLE,
         filter_subjects=[ROUTED_SUBJECT],

@@ -28,8 +28,9 @@ from triage.notify.v1 import events_pb2 as notify_events
 from triage.notify.v1 import resources_pb2 as pb
 from triage.rules.v1 import events_pb2 as rules_events
 from triage.rules.v1 import resources_pb2 as rules_pb
-from triage.runtime.bus import BatchConsumer, BatchHandler, Bus
+from triage.runtime.bus import Bus
 from triage.runtime.consume import transactional_handler
+from triage.runtime.consumer import BatchConsumer, BatchHandler
 from triage.runtime.db import Database, after_commit
 from triage.runtime.events import ReceivedEvent, from_timestamp, new_envelope, unpack
 from triage.runtime.outbox import Inbox
@@ -78,6 +79,7 @@ def build_consumers(
         out.append(
             BatchConsumer(
                 bus,
+                db,
                 service=PRODUCER,
                 durable=name,
                 filter_subjects=[s.format(tenant=tenant) for s in subjects],
@@ -91,6 +93,7 @@ def build_consumers(
     out.append(
         BatchConsumer(
             bus,
+            db,
             service=PRODUCER,
             durable=zones,
             filter_subjects=[f"triage.tenant.changed.{tenant}"],

@@ -14,8 +14,9 @@ from services.notify.service import Clock, NotifyService, utcnow
 from services.notify.worker import DeliveryWorker, WorkerOptions
 from triage.notify.v1 import notify_service_pb2_grpc
 from triage.runtime.app import Runtime
-from triage.runtime.bus import BatchConsumer, Bus
+from triage.runtime.bus import Bus
 from triage.runtime.config import Settings
+from triage.runtime.consumer import BatchConsumer
 from triage.runtime.db import Database
 from triage.runtime.outbox import Outbox
 from triage.runtime.secrets import SecretBox

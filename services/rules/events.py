@@ -11,9 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.rules.models import inbox
 from services.rules.service import Received, RulesService, canonical
 from triage.ingest.v1 import events_pb2 as ingest_events
-from triage.runtime.bus import BatchConsumer, BatchHandler, Bus
+from triage.runtime.bus import Bus
 from triage.runtime.config import Settings
 from triage.runtime.consume import transactional_handler
+from triage.runtime.consumer import BatchConsumer, BatchHandler
 from triage.runtime.events import ReceivedEvent, from_timestamp, unpack
 from triage.runtime.outbox import Inbox
 from triage.runtime.telemetry import extract_context
@@ -37,6 +38,7 @@ def alert_consumer(
 
     return BatchConsumer(
         bus,
+        service.db,
         service="rules",
         durable=ALERT_DURABLE,
         filter_subjects=[ALERT_RECEIVED_SUBJECT],
@@ -132,6 +134,7 @@ def tenant_consumer(
 
     return BatchConsumer(
         bus,
+        service.db,
         service="rules",
         durable=TENANT_DURABLE,
         filter_subjects=[TENANT_CHANGED_SUBJECT],

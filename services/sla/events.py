@@ -30,8 +30,9 @@ from services.sla.domain.ticket import (
 )
 from triage.events.v1.envelope_pb2 import Envelope
 from triage.ingest.v1 import events_pb2 as ingest_events
-from triage.runtime.bus import BatchConsumer, BatchHandler, Bus
+from triage.runtime.bus import Bus
 from triage.runtime.consume import transactional_handler
+from triage.runtime.consumer import BatchConsumer, BatchHandler
 from triage.runtime.db import Database
 from triage.runtime.events import ReceivedEvent, from_timestamp, new_envelope, unpack
 from triage.runtime.outbox import Inbox
@@ -318,6 +319,7 @@ def ticket_consumer(
     """The durable consumer of the clock-moving ``ticket.*`` events, a transaction a batch."""
     return BatchConsumer(
         bus,
+        db,
         service=PRODUCER,
         durable=TICKETS_DURABLE,
         filter_subjects=list(TICKET_SUBJECTS),
@@ -344,6 +346,7 @@ def tenant_consumer(
 
     return BatchConsumer(
         bus,
+        db,
         service=PRODUCER,
         durable=TENANTS_DURABLE,
         filter_subjects=[TENANT_SUBJECT],

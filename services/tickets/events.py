@@ -18,8 +18,9 @@ from services.tickets.domain import Comment, Escalation, RoutedActions, RoutedAl
 from triage.events.v1.envelope_pb2 import Envelope
 from triage.rules.v1 import events_pb2 as rules_events
 from triage.rules.v1 import resources_pb2 as rules_pb
-from triage.runtime.bus import BatchConsumer, BatchHandler, Bus
+from triage.runtime.bus import Bus
 from triage.runtime.consume import transactional_handler
+from triage.runtime.consumer import BatchConsumer, BatchHandler
 from triage.runtime.db import Database
 from triage.runtime.events import (
     ReceivedEvent,
@@ -348,6 +349,7 @@ def alert_consumer(
     """The durable consumer of ``alert.routed``."""
     return BatchConsumer(
         bus,
+        db,
         service=PRODUCER,
         durable=ALERTS_DURABLE,
         filter_subjects=[ALERT_ROUTED_SUBJECT],
@@ -379,6 +381,7 @@ def sla_consumer(
 
     return BatchConsumer(
         bus,
+        db,
         service=PRODUCER,
         durable=SLA_DURABLE,
         filter_subjects=list(SLA_SUBJECTS),

@@ -13,6 +13,7 @@ from collections import Counter
 import nats
 import pytest
 
+from tests.consumer_lag import group_pending
 from tests.e2e.harness import Mesh, Tenant, eventually
 from tests.e2e.providers import ninja_trigger
 
@@ -31,8 +32,7 @@ async def drained(nats_url: str, durables: tuple[str, ...]) -> bool:
     try:
         js = nc.jetstream()
         for durable in durables:
-            info = await js.consumer_info("TRIAGE_ALERT", durable)
-            if info.num_pending or info.num_ack_pending:
+            if await group_pending(js, "TRIAGE_ALERT", durable):
                 return False
         return True
     finally:

@@ -12,8 +12,9 @@ from datetime import timedelta
 from typing import Any
 
 from triage.runtime.auth import TokenAuthority
-from triage.runtime.bus import BatchConsumer, Bus
+from triage.runtime.bus import Bus
 from triage.runtime.config import Settings
+from triage.runtime.consumer import BatchConsumer
 from triage.runtime.db import Database
 from triage.runtime.grpc_server import GrpcServer
 from triage.runtime.logs import configure_logging
@@ -67,8 +68,10 @@ async def run_service(
 ) -> None:
     """Run a service until SIGTERM/SIGINT (or ``stop_event``), then shut down gracefully.
 
-    Order on shutdown: health NOT_SERVING and stop accepting calls (with grace), stop
-    consumers, let the relay publish what was committed, close NATS, close the pool.
+    Order on shutdown: health NOT_SERVING and stop accepting calls (with grace); consumers
+    stop fetching and finish the batch in flight; the relay publishes what was committed;
+    consumers give their partitions back (another replica takes them over at once); close
+    NATS, close the pool.
     """
     if install_signal_handlers:
         configure_logging(settings.service_name, settings.log_level)
@@ -86,7 +89,9 @@ async def run_service(
         pool_size=settings.database_pool_size,
         prepare_threshold=settings.database_prepare_threshold,
     )
-    bus = await Bus.connect(settings.nats_url, name=f"triage-{settings.service_name}")
+    bus = await Bus.connect(
+        settings.nats_url, name=f"triage-{settings.service_name}", partitions=settings.partitions
+    )
     authority = authority_from(settings)
     server = GrpcServer(
         service=settings.service_name,
@@ -103,6 +108,8 @@ async def run_service(
         retention=timedelta(hours=settings.outbox_retention_hours),
     )
     await wire(runtime)
+    for consumer in runtime.consumers:
+        consumer.on_handover = relay.flush
     background = [asyncio.create_task(relay.run(), name="outbox-relay")]
     background += [asyncio.create_task(c.run(), name=c.durable) for c in runtime.consumers]
     background += [
@@ -116,20 +123,41 @@ async def run_service(
         await _wait_for_stop(stop, background)
     finally:
         log.info("shutting down")
+        for consumer in runtime.consumers:
+            await consumer.stop()
         await server.stop(settings.shutdown_grace_seconds)
         for hook in runtime.on_stop:
             with contextlib.suppress(Exception):
                 await hook()
         relay_task, others = background[0], background[1:]
+        await _drain_consumers(runtime.consumers, others, settings.shutdown_grace_seconds)
         for task in others:
             task.cancel()
         await asyncio.gather(*others, return_exceptions=True)
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(relay.publish_pending(), timeout=5)
+            await asyncio.wait_for(_publish_all(relay), timeout=5)
+        for consumer in runtime.consumers:
+            await consumer.leave()
         relay_task.cancel()
         await asyncio.gather(relay_task, return_exceptions=True)
         await bus.close()
         await db.dispose()
+
+
+async def _publish_all(relay: OutboxRelay) -> None:
+    while await relay.publish_pending():
+        pass
+
+
+async def _drain_consumers(
+    consumers: list[BatchConsumer], tasks: list[asyncio.Task[None]], grace: float
+) -> None:
+    """Ask every consumer to stop after its batch in flight and wait for them (bounded)."""
+    for consumer in consumers:
+        await consumer.stop()
+    running = [t for t in tasks[: len(consumers)] if not t.done()]
+    if running:
+        await asyncio.wait(running, timeout=grace)
 
 
 async def _wait_for_stop(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:

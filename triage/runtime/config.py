@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     #: a webhook's answer never queues behind a consumer's batch; they catch up after.
     cpu_nice: int = Field(default=0, ge=0, le=19)
     shutdown_grace_seconds: float = 10.0
+    #: Partitions of every stream (the ceiling of one consumer group's parallelism across
+    #: replicas); the same on every service. See deploy/README.md, "Scaling".
+    partitions: int = Field(default=16, ge=1, le=1024)
     consumer_batch_size: int = 256
     consumer_max_deliveries: int = 10
     outbox_retention_hours: int = 72

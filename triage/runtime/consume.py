@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from opentelemetry import trace
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from triage.runtime.bus import BatchHandler
+from triage.runtime.consumer import BatchHandler
 from triage.runtime.db import Database, bind_tenant
 from triage.runtime.events import ReceivedEvent
 from triage.runtime.outbox import Inbox

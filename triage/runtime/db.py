@@ -23,6 +23,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from triage.runtime.fence import BatchFence, Fenced, current_fence
+
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("triage.db")
 
@@ -164,7 +166,7 @@ class Database:
     ) -> AsyncIterator[tuple[AsyncSession, list[Any]]]:
         async with self._sessions() as session:
             async with session.begin():
-                rows = await self._enter(session, bound, then, row_factory)
+                rows = await self._enter(session, bound, then, row_factory, current_fence())
                 yield session, rows
             await _run_after_commit(session)
 
@@ -174,9 +176,12 @@ class Database:
         tenant: str,
         then: tuple[str, Mapping[str, Any]] | None = None,
         row_factory: Any = None,
+        fence: BatchFence | None = None,
     ) -> list[Any]:
-        # BEGIN and the role and tenant binding (and ``then``) in one round trip.
+        # BEGIN and the role and tenant binding (and the fence, and ``then``) in one trip.
         driver = await _driver(session)
+        if fence is not None:
+            return await self._enter_fenced(driver, tenant, fence, then, row_factory)
         if then is None:
             async with driver.pipeline():
                 await driver.execute(_ENTER_TENANT_RAW, {"role": self.role, "tenant": tenant})
@@ -188,6 +193,26 @@ class Database:
                     await driver.execute(_ENTER_TENANT_RAW, {"role": self.role, "tenant": tenant})
                     await cursor.execute(statement, params)
                 return list(await cursor.fetchall())
+
+    async def _enter_fenced(
+        self,
+        driver: Any,
+        tenant: str,
+        fence: BatchFence,
+        then: tuple[str, Mapping[str, Any]] | None,
+        row_factory: Any,
+    ) -> list[Any]:
+        with _statement_span(self.schema, fence.statement):
+            async with driver.cursor() as fenced, driver.cursor(row_factory=row_factory) as cur:
+                async with driver.pipeline():
+                    await driver.execute(_ENTER_TENANT_RAW, {"role": self.role, "tenant": tenant})
+                    await fenced.execute(fence.statement, fence.params)
+                    if then is not None:
+                        await cur.execute(then[0], then[1])
+                held = len(await fenced.fetchall())
+                if held != fence.expected:
+                    raise Fenced(f"{fence.expected - held} of the batch's partitions moved")
+                return list(await cur.fetchall()) if then is not None else []
 
     @asynccontextmanager
     async def pipelined_transaction(

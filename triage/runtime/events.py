@@ -1,7 +1,14 @@
-"""Event envelopes and subjects: ``triage.<domain>.<event>.<tenant_id>``."""
+"""Event envelopes and subjects: ``triage.<domain>.<event>.<tenant_id>.<key>``.
+
+A publisher puts a token of the event's ordering key last; the stream's subject transform
+replaces it with the key's partition (``partition(N, token)``), so every event of one key
+(an alert series, a ticket) is stored under one partition whatever its type, and one
+reader per partition sees a key's events in stream order.
+"""
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -31,9 +38,43 @@ def stream_for(event_type: str) -> str:
     return f"TRIAGE_{event_type.split('.', 1)[0].upper()}"
 
 
-def subject_for(event_type: str, tenant_id: str) -> str:
-    """The subject an event is published on."""
-    return f"triage.{event_type}.{tenant_id}"
+#: Streams partitioned by ordering key (every domain stream; not the dead letters).
+PARTITIONED_STREAMS: tuple[str, ...] = tuple(s for s in STREAMS if s != "TRIAGE_DEADLETTER")
+
+
+def key_token(ordering_key: str) -> str:
+    """A subject-safe token for an ordering key (its CRC-32 in hex): equal keys, equal
+    tokens, so the stream's ``partition()`` puts them in one partition."""
+    return f"{zlib.crc32(ordering_key.encode()):08x}"
+
+
+def subject_for(event_type: str, tenant_id: str, ordering_key: str = "") -> str:
+    """The subject an event is published on (its key's token last; the stream turns the
+    token into the partition number)."""
+    return f"triage.{event_type}.{tenant_id}.{key_token(ordering_key)}"
+
+
+def envelope_subject(envelope: Envelope) -> str:
+    """The subject ``envelope`` is published on (keyed by its ordering key, else its id)."""
+    return subject_for(
+        envelope.type, envelope.tenant_id, envelope.ordering_key or envelope.event_id
+    )
+
+
+def partition_transform(stream: str, partitions: int) -> tuple[str, str]:
+    """The (source, destination) subject transform that partitions ``stream`` by key token:
+    ``triage.alert.received.<tenant>.<token>`` -> ``triage.alert.received.<tenant>.<n>``."""
+    domain = STREAMS[stream].split(".")[1]
+    return (
+        f"triage.{domain}.*.*.*",
+        f"triage.{domain}.{{{{wildcard(1)}}}}.{{{{wildcard(2)}}}}.{{{{partition({partitions},3)}}}}",
+    )
+
+
+def partition_of(subject: str) -> int:
+    """The partition a stored subject carries (its last token); -1 if it carries none."""
+    last = subject.rsplit(".", 1)[-1]
+    return int(last) if last.isdigit() else -1
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -9,6 +9,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
 
 from triage.runtime.db import TENANT_SETTING, app_role
+from triage.runtime.leases import leases_ddl
 from triage.runtime.outbox import outbox_pending_table
 
 # The bound tenant is one id, or (for group commits) a comma-separated set of ids.
@@ -88,6 +89,14 @@ def tenant_rls_sql(qualified_table: str) -> list[str]:
         f"CREATE POLICY tenant_isolation ON {qualified_table} "
         f"USING (tenant_id = {_TENANT_EXPR}) WITH CHECK (tenant_id = {_TENANT_EXPR})",
     ]
+
+
+def create_consumer_leases(schema: str, bind: Connection | None = None) -> None:
+    """Create ``schema``'s partition lease and member tables (the body of every service's
+    ``consumer_leases`` migration; see :mod:`triage.runtime.leases`)."""
+    connection = bind or op.get_bind()
+    for statement in leases_ddl(schema):
+        connection.execute(text(statement))
 
 
 def upgrade_outbox_to_pending(schema: str, bind: Connection | None = None) -> None:

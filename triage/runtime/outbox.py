@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from triage.events.v1.envelope_pb2 import Envelope
 from triage.runtime.bus import Bus, Outgoing
 from triage.runtime.db import Database, after_commit, raw_cursor
-from triage.runtime.events import ReceivedEvent, subject_for
+from triage.runtime.events import ReceivedEvent, envelope_subject
 from triage.runtime.metrics import EVENTS_PUBLISHED, OUTBOX_LAG
 from triage.runtime.telemetry import extract_context, inject_headers
 from triage.runtime.waiting import wait_event
@@ -159,7 +159,7 @@ class Outbox:
         for i, e in enumerate(envelopes):
             params["event_id"].append(e.event_id)
             params["tenant_id"].append(e.tenant_id)
-            params["subject"].append(subject_for(e.type, e.tenant_id))
+            params["subject"].append(envelope_subject(e))
             params["type"].append(e.type)
             params["envelope"].append(e.SerializeToString())
             params["headers"].append(Jsonb(trace_headers[i] if trace_headers else current))
@@ -359,6 +359,16 @@ class OutboxRelay:
         finally:
             for span in spans:
                 span.end()
+
+    async def flush(self) -> None:
+        """Publish everything committed so far, this process's and the queue's (rows other
+        replicas committed and did not publish, e.g. one that died). A consumer calls it
+        before it gives a partition away and before it starts on one it took, so a key's
+        events reach the stream in commit order across the handover."""
+        while await self.publish_ready():
+            pass
+        while await self.publish_pending() == self._batch_size:
+            pass
 
     async def republish_since(self, since: datetime) -> int:
         """Queue rows committed since ``since`` for publishing again (replay after a NATS

@@ -12,7 +12,7 @@ from services.ingest.outbound.requests import ResetRequests
 from services.ingest.outbound.settings import OutboundSettings
 from services.ingest.outbound.worker import ResetWorker
 from triage.runtime.app import Runtime
-from triage.runtime.bus import BatchConsumer
+from triage.runtime.consumer import BatchConsumer
 from triage.runtime.secrets import SecretBox
 
 

@@ -26,7 +26,7 @@ async def _received_events(ingest: Ingest) -> int:
     try:
         js = nc.jetstream()
         info: StreamInfo = await js.stream_info(
-            "TRIAGE_ALERT", subjects_filter=f"triage.alert.received.{ingest.tenant_id}"
+            "TRIAGE_ALERT", subjects_filter=f"triage.alert.received.{ingest.tenant_id}.*"
         )
         return sum((info.state.subjects or {}).values())
     finally:

@@ -17,6 +17,7 @@ import pytest
 import uvicorn
 
 from services.ingest.events import OUTBOUND_RESET_DURABLE
+from tests.consumer_lag import group_pending
 from tests.integration.ingest.conftest import Ingest, ninja_trigger
 from tests.service_harness import free_port
 from triage.events.v1.envelope_pb2 import Envelope
@@ -267,8 +268,7 @@ async def _consumed(bus: Bus, stream_seq: int) -> None:
     """Wait until the reset consumer has handled and acked everything up to ``stream_seq``."""
     deadline = time.monotonic() + 10
     while True:
-        info = await bus.js.consumer_info("TRIAGE_TICKET", OUTBOUND_RESET_DURABLE)
-        if info.delivered.stream_seq >= stream_seq and not info.num_ack_pending:
+        if not await group_pending(bus.js, "TRIAGE_TICKET", OUTBOUND_RESET_DURABLE):
             return
         assert time.monotonic() < deadline, "ticket.closed not consumed"
         await asyncio.sleep(0.02)

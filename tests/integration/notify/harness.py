@@ -22,6 +22,7 @@ from sqlalchemy import select
 from services.notify.models import SCHEMA, attempts, channel_state, deliveries, outbox
 from services.notify.wiring import Notify, build
 from services.notify.worker import WorkerOptions
+from tests.consumer_lag import group_pending
 from triage.events.v1.envelope_pb2 import Envelope
 from triage.notify.v1 import notify_service_pb2_grpc
 from triage.runtime.auth import TokenAuthority
@@ -223,8 +224,7 @@ class Harness:
             ("TRIAGE_ALERT", "TRIAGE_TICKET", "TRIAGE_SLA", "TRIAGE_TENANT"),
             strict=True,
         ):
-            info = await self.bus.js.consumer_info(stream, consumer.durable)
-            if (info.num_pending or 0) + (info.num_ack_pending or 0):
+            if await group_pending(self.bus.js, stream, consumer.durable):
                 return False
         return True
 

@@ -11,6 +11,7 @@ from services.notify.domain.breaker import BreakerPolicy
 from tests.integration.notify.flows import SECRET, policy, webhook_channel
 from tests.integration.notify.harness import Clock, Harness, fast_options, opened, poll
 from tests.integration.notify.receivers import Answer, HttpReceiver
+from triage.runtime.events import envelope_subject
 
 pytestmark = pytest.mark.integration
 
@@ -149,7 +150,7 @@ async def test_redelivered_event_produces_no_second_delivery(
     await poll(delivered)
     # The same event again under a new message id escapes JetStream's dedup window.
     await harness.bus.publish_raw(
-        f"triage.ticket.opened.{harness.tenant_id}",
+        envelope_subject(event),
         event.SerializeToString(),
         event_id=f"{event.event_id}-again",
     )
@@ -162,7 +163,7 @@ async def test_redelivered_event_produces_no_second_delivery(
     async with harness.db.system_transaction() as session:
         await session.execute(delete(inbox).where(inbox.c.event_id == event.event_id))
     await harness.bus.publish_raw(
-        f"triage.ticket.opened.{harness.tenant_id}",
+        envelope_subject(event),
         event.SerializeToString(),
         event_id=f"{event.event_id}-third",
     )

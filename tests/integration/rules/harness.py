@@ -19,6 +19,7 @@ from services.rules.clock import ManualClock
 from services.rules.models import SCHEMA, outbox
 from services.rules.service import RulesService
 from services.rules.wiring import build
+from tests.consumer_lag import group_pending
 from triage.events.v1.envelope_pb2 import Envelope
 from triage.ingest.v1 import events_pb2 as ingest_events
 from triage.ingest.v1 import resources_pb2 as ingest_pb
@@ -193,8 +194,7 @@ class Rules:
 
         async def idle() -> bool:
             with contextlib.suppress(Exception):
-                info = await self.bus.js.consumer_info("TRIAGE_ALERT", "rules-alert-received")
-                return int(info.num_pending or 0) + int(info.num_ack_pending or 0) == 0
+                return await group_pending(self.bus.js, "TRIAGE_ALERT", "rules-alert-received") == 0
             return False
 
         await poll(idle)

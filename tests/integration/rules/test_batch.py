@@ -15,7 +15,7 @@ from tests.integration.rules.harness import Rules, alert
 from triage.events.v1.envelope_pb2 import Envelope
 from triage.ingest.v1 import events_pb2 as ingest_events
 from triage.ingest.v1 import resources_pb2 as ingest_pb
-from triage.runtime.events import ReceivedEvent, new_envelope
+from triage.runtime.events import ReceivedEvent, envelope_subject, new_envelope
 from triage.runtime.outbox import Inbox
 
 pytestmark = pytest.mark.integration
@@ -35,7 +35,7 @@ def received(event: ingest_pb.AlertEvent, *, event_id: str | None = None) -> Rec
     trace_id = uuid.uuid4().hex
     return ReceivedEvent(
         envelope=envelope,
-        subject=f"triage.alert.received.{event.tenant_id}",
+        subject=envelope_subject(envelope),
         headers={"traceparent": TRACEPARENT.format(trace=trace_id)},
         num_delivered=1,
     )

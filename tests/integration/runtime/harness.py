@@ -9,13 +9,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import nats.js.errors
 from google.protobuf import wrappers_pb2
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.integration.runtime.demo_schema import SCHEMA, effects, inbox, notes, outbox
-from triage.runtime.bus import BatchConsumer, Bus
+from triage.runtime.bus import Bus
 from triage.runtime.consume import transactional_handler
+from triage.runtime.consumer import BatchConsumer
 from triage.runtime.db import Database
 from triage.runtime.events import ReceivedEvent, new_envelope
 from triage.runtime.migrations import upgrade
@@ -77,7 +79,9 @@ class Demo:
         durable: str,
         *,
         after_effect: Callable[[ReceivedEvent], Awaitable[None]] | None = None,
-        ack_wait: float = 30.0,
+        member: str | None = None,
+        lease_tick_seconds: float = 0.2,
+        lease_ttl_seconds: float = 2.0,
     ) -> BatchConsumer:
         """A consumer whose effect is one ``effects`` row per event."""
 
@@ -96,14 +100,48 @@ class Demo:
 
         return BatchConsumer(
             self.bus,
+            self.db,
             service="demo",
             durable=durable,
             filter_subjects=["triage.alert.received.>"],
             handler=handle,
             batch_size=64,
-            ack_wait_seconds=ack_wait,
             fetch_timeout_seconds=0.2,
+            member=member,
+            lease_tick_seconds=lease_tick_seconds,
+            lease_ttl_seconds=lease_ttl_seconds,
         )
+
+    async def applied_positions(self, durable: str) -> dict[int, int]:
+        """Each partition's committed position in ``durable``'s lease rows."""
+        async with self.db.system_transaction() as session:
+            rows = (
+                await session.execute(
+                    text(
+                        f"SELECT partition, position FROM {SCHEMA}.consumer_leases "
+                        "WHERE consumer = :c"
+                    ),
+                    {"c": durable},
+                )
+            ).all()
+        return {int(r.partition): int(r.position) for r in rows}
+
+    async def stream_ends(self) -> dict[int, int]:
+        """The last stream sequence of each partition that holds messages."""
+        ends: dict[int, int] = {}
+        for p in range(self.bus.partitions):
+            try:
+                msg = await self.bus.js.get_last_msg("TRIAGE_ALERT", f"triage.alert.received.*.{p}")
+            except nats.js.errors.NotFoundError:
+                continue
+            if msg.seq is not None:
+                ends[p] = msg.seq
+        return ends
+
+    async def caught_up(self, durable: str) -> bool:
+        """Whether ``durable`` committed every message of the stream (by partition)."""
+        applied = await self.applied_positions(durable)
+        return all(applied.get(p, 0) >= seq for p, seq in (await self.stream_ends()).items())
 
     async def effect_count(self, event_id: str) -> int:
         """How many times the effect of ``event_id`` was applied."""

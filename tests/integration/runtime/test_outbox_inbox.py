@@ -11,7 +11,7 @@ import pytest
 
 from tests.integration.runtime.harness import Demo, poll
 from triage.events.v1.envelope_pb2 import Envelope
-from triage.runtime.bus import BatchConsumer
+from triage.runtime.consumer import BatchConsumer
 from triage.runtime.events import ReceivedEvent, new_envelope
 
 pytestmark = pytest.mark.integration
@@ -35,11 +35,6 @@ def _events_of(tenants: Sequence[str], count: int) -> list[ReceivedEvent]:
     ]
 
 
-async def _pending(demo: Demo, durable: str) -> int:
-    info = await demo.bus.js.consumer_info("TRIAGE_ALERT", durable)
-    return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
-
-
 async def test_event_reaches_consumer_once(fresh_db: str, nats_url: str) -> None:
     demo = await Demo.start(fresh_db, nats_url)
     try:
@@ -58,41 +53,44 @@ async def test_event_reaches_consumer_once(fresh_db: str, nats_url: str) -> None
 
 
 async def _zero(demo: Demo, durable: str) -> bool:
-    return await _pending(demo, durable) == 0
+    return await demo.caught_up(durable)
 
 
-async def test_consumer_dying_after_effect_before_ack_has_no_second_effect(
+async def test_consumer_dying_after_commit_hands_over_without_a_second_effect(
     fresh_db: str, nats_url: str
 ) -> None:
     demo = await Demo.start(fresh_db, nats_url)
     try:
         died = asyncio.Event()
-        seen_by_second: list[int] = []
+        seen_by_second: list[str] = []
 
         async def die(event: ReceivedEvent) -> None:
             died.set()
-            await asyncio.Event().wait()  # hang here until cancelled: never acks
+            await asyncio.Event().wait()  # hang here until cancelled (a kill -9 stand-in)
 
-        first = demo.consumer("dies", after_effect=die, ack_wait=1.0)
+        first = demo.consumer("dies", after_effect=die, member="first")
         first_task = asyncio.create_task(first.run())
         event_id = await demo.write_note(str(uuid.uuid4()), "cpu high")
         await asyncio.wait_for(died.wait(), timeout=10)
-        first_task.cancel()
+        first_task.cancel()  # no leave(): its leases run out on their own
         await asyncio.gather(first_task, return_exceptions=True)
         assert await demo.effect_count(event_id) == 1
 
         async def record(event: ReceivedEvent) -> None:
-            seen_by_second.append(event.num_delivered)
+            seen_by_second.append(event.event_id)
 
-        second = demo.consumer("dies", after_effect=record, ack_wait=1.0)
+        second = demo.consumer("dies", after_effect=record, member="second")
         demo.tasks.append(asyncio.create_task(second.run()))
+        later = await demo.write_note(str(uuid.uuid4()), "cpu high again")
 
-        async def redelivered() -> bool:
-            return bool(seen_by_second) and await _pending(demo, "dies") == 0
+        async def taken_over() -> bool:
+            return later in seen_by_second
 
-        await poll(redelivered, timeout=15)
-        assert seen_by_second[0] >= 2
+        await poll(taken_over, timeout=15)
+        # The committed event is not read again: the next owner starts after its position.
+        assert event_id not in seen_by_second
         assert await demo.effect_count(event_id) == 1
+        assert await demo.effect_count(later) == 1
     finally:
         await demo.stop()
 
@@ -159,6 +157,7 @@ async def test_an_event_that_keeps_failing_is_dead_lettered(fresh_db: str, nats_
 
         consumer = BatchConsumer(
             demo.bus,
+            demo.db,
             service="demo",
             durable="poison",
             filter_subjects=["triage.alert.received.>"],
@@ -180,7 +179,8 @@ async def test_an_event_that_keeps_failing_is_dead_lettered(fresh_db: str, nats_
         assert envelope.event_id == event_id
         assert message.headers is not None
         assert message.headers["Triage-Dead-Reason"] == "RuntimeError: handler bug"
-        assert max(attempts) == 3
+        # The batch once, then the event alone up to max_deliveries times.
+        assert len(attempts) == 1 + 3
     finally:
         await demo.stop()
 

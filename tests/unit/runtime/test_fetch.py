@@ -14,9 +14,14 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 import nats.errors
+import nats.js.errors
 from nats.aio.msg import Msg
 
-from triage.runtime.bus import ArrivalRate, BatchConsumer, Bus
+from triage.runtime.bus import Bus
+from triage.runtime.consumer import BatchConsumer
+from triage.runtime.consumer_rate import ArrivalRate
+from triage.runtime.db import Database
+from triage.runtime.leases import Lease
 
 
 def _msg(pending: int, n: int = 1) -> Msg:
@@ -52,7 +57,8 @@ def _consumer(batch_size: int = 256) -> BatchConsumer:
         return None
 
     return BatchConsumer(
-        cast(Bus, None),
+        cast(Bus, SimpleNamespace(partitions=16)),
+        cast(Database, SimpleNamespace(schema="demo")),
         service="test",
         durable="test",
         filter_subjects=["triage.alert.received.*"],
@@ -165,12 +171,34 @@ class SwallowingSubscription:
         return None
 
 
+class FakeLeases:
+    """Holds the one partition at once, in memory."""
+
+    async def seed(self, floor: int = 0) -> None:
+        return None
+
+    async def heartbeat(self) -> tuple[dict[int, Lease], int]:
+        return {0: Lease(0, 1, 0)}, 1
+
+    async def acquire(self, wanted: int) -> dict[int, Lease]:
+        return {}
+
+    async def release(self, partitions: list[int]) -> None:
+        return None
+
+
 @dataclass
 class FakeJetStream:
     sub: SwallowingSubscription
 
-    async def find_stream_name_by_subject(self, subject: str) -> str:
-        return "TRIAGE_ALERT"
+    async def stream_info(self, stream: str) -> Any:
+        return SimpleNamespace(state=SimpleNamespace(last_seq=10))
+
+    async def delete_consumer(self, stream: str, name: str) -> None:
+        return None
+
+    async def consumer_info(self, stream: str, name: str) -> Any:
+        raise nats.js.errors.NotFoundError
 
     async def add_consumer(self, stream: str, config: Any) -> None:
         return None
@@ -186,10 +214,16 @@ async def test_a_cancel_swallowed_inside_a_fetch_still_stops_the_consumer() -> N
     async def handler(events: Any) -> None:
         handled.append(events)
 
-    bus = cast(Bus, SimpleNamespace(js=FakeJetStream(sub)))
+    bus = cast(Bus, SimpleNamespace(js=FakeJetStream(sub), partitions=1))
     consumer = BatchConsumer(
-        bus, service="t", durable="t", filter_subjects=["triage.>"], handler=handler
+        bus,
+        cast(Database, SimpleNamespace(schema="demo")),
+        service="t",
+        durable="t",
+        filter_subjects=["triage.alert.received.>"],
+        handler=handler,
     )
+    consumer.leases = cast(Any, FakeLeases())
     task = asyncio.create_task(consumer.run())
     await sub.entered.wait()
 

@@ -1,0 +1,12 @@
+"""Partition leases: one reader per stream partition across replicas, fenced."""
+
+from services.ingest.models import SCHEMA
+from triage.runtime.migrations import create_consumer_leases
+
+revision = "0005"
+down_revision = "0004"
+
+
+def upgrade() -> None:
+    """Create ``consumer_leases`` and ``consumer_members`` (see the helper)."""
+    create_consumer_leases(SCHEMA)

@@ -1,0 +1,44 @@
+"""The fence a partitioned consumer puts around its batch handler's transactions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+
+class Fenced(Exception):
+    """A consumer batch's partition is no longer held under the epoch it was read with:
+    its transaction rolls back (another replica owns those events now)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BatchFence:
+    """The statement that proves a batch's partitions are still held (and records their
+    position); it must touch ``expected`` rows."""
+
+    statement: str
+    params: Mapping[str, Any]
+    expected: int
+
+
+_FENCE: ContextVar[BatchFence | None] = ContextVar("triage_batch_fence", default=None)
+
+
+@contextmanager
+def fenced(fence: BatchFence) -> Iterator[None]:
+    """Every tenant transaction opened inside this block (a consumer's batch handler, in
+    this task and the tasks it starts) runs ``fence`` with its BEGIN and rolls back with
+    :class:`Fenced` if the batch's partitions moved to another replica."""
+    token = _FENCE.set(fence)
+    try:
+        yield
+    finally:
+        _FENCE.reset(token)
+
+
+def current_fence() -> BatchFence | None:
+    """The fence of the batch being handled in this context, if any."""
+    return _FENCE.get()
