@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import fnmatch
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from datetime import tzinfo
@@ -19,8 +17,8 @@ from services.rules.domain.model import (
     RoutableAlert,
     Schedule,
 )
+from services.rules.domain.patterns import Regex, compile_globs, compile_regex
 
-MAX_PATTERN_CHARS = 2000
 _GLOB_CHARS = frozenset("*?[")
 _DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
@@ -149,7 +147,7 @@ class DeviceGlobCheck(Check):
 
     __slots__ = ("_regex", "globs")
 
-    def __init__(self, globs: tuple[str, ...], regex: re.Pattern[str]) -> None:
+    def __init__(self, globs: tuple[str, ...], regex: Regex) -> None:
         super().__init__("device_globs")
         self.globs = globs
         self._regex = regex
@@ -157,7 +155,7 @@ class DeviceGlobCheck(Check):
     def test(self, facts: Facts) -> bool:
         """Whether the device name or id matches a glob."""
         alert = facts.alert
-        match = self._regex.match
+        match = self._regex.fullmatch
         return bool(
             (alert.device_name is not None and match(alert.device_name))
             or (alert.device_id is not None and match(alert.device_id))
@@ -200,7 +198,7 @@ class ConditionIdentityCheck(Check):
     __slots__ = ("_regex", "exact", "patterns")
 
     def __init__(
-        self, patterns: tuple[str, ...], exact: frozenset[str], regex: re.Pattern[str] | None
+        self, patterns: tuple[str, ...], exact: frozenset[str], regex: Regex | None
     ) -> None:
         super().__init__("conditions")
         self.patterns = patterns
@@ -215,7 +213,7 @@ class ConditionIdentityCheck(Check):
     def test(self, facts: Facts) -> bool:
         """Whether the condition identity is listed or matches a glob."""
         cond = facts.alert.condition.casefold()
-        return cond in self.exact or (self._regex is not None and bool(self._regex.match(cond)))
+        return cond in self.exact or (self._regex is not None and bool(self._regex.fullmatch(cond)))
 
     def detail(self, facts: Facts, matched: bool) -> str:
         """Explain the identity test."""
@@ -230,7 +228,7 @@ class MessageRegexCheck(Check):
 
     __slots__ = ("_regex",)
 
-    def __init__(self, regex: re.Pattern[str]) -> None:
+    def __init__(self, regex: Regex) -> None:
         super().__init__("message_regex")
         self._regex = regex
 
@@ -271,7 +269,7 @@ class CompiledLabelMatcher:
 
     __slots__ = ("_regex", "matcher")
 
-    def __init__(self, matcher: LabelMatcher, regex: re.Pattern[str] | None) -> None:
+    def __init__(self, matcher: LabelMatcher, regex: Regex | None) -> None:
         self.matcher = matcher
         self._regex = regex
 
@@ -367,23 +365,9 @@ class ScheduleCheck(Check):
         return f"local time {_DAY_NAMES[weekday]} {hhmm} ({zone}) {_is(matched)} in schedule"
 
 
-def compile_regex(
-    pattern: str, path: str, violations: list[FieldViolation], *, flags: int = 0
-) -> re.Pattern[str] | None:
-    """Compile a user regex, recording a violation under `path` if it is bad."""
-    if len(pattern) > MAX_PATTERN_CHARS:
-        violations.append(FieldViolation(path, f"longer than {MAX_PATTERN_CHARS} characters"))
-        return None
-    try:
-        return re.compile(pattern, flags)
-    except re.error as exc:
-        violations.append(FieldViolation(path, f"invalid regular expression: {exc}"))
-        return None
-
-
 def _compile_globs(
     globs: tuple[str, ...], path: str, violations: list[FieldViolation]
-) -> re.Pattern[str] | None:
+) -> Regex | None:
     ok = True
     for i, glob in enumerate(globs):
         if not glob:
@@ -391,8 +375,7 @@ def _compile_globs(
             ok = False
     if not ok or not globs:
         return None
-    joined = "|".join(f"(?:{fnmatch.translate(g.casefold())})" for g in globs)
-    return compile_regex(joined, path, violations, flags=re.IGNORECASE)
+    return compile_globs(globs, path, violations)
 
 
 def _non_empty(values: tuple[str, ...], path: str, violations: list[FieldViolation]) -> None:
