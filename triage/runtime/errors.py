@@ -10,6 +10,16 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 ERROR_DOMAIN = "triage.dev"
+#: No message, field path or description sent to a caller is longer than this, so a huge bad
+#: value quoted in an error is echoed as a short prefix only (and never overflows trailers).
+MAX_ERROR_TEXT = 128
+#: At most this many field violations go back in one error.
+MAX_VIOLATIONS = 10
+
+
+def clip(text: str, limit: int = MAX_ERROR_TEXT) -> str:
+    """``text`` cut to at most ``limit`` characters, marked with an ellipsis when cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,9 +131,9 @@ def to_rpc_status(error: TriageError) -> status_pb2.Status:
         bad = error_details_pb2.BadRequest(
             field_violations=[
                 error_details_pb2.BadRequest.FieldViolation(
-                    field=v.field, description=v.description
+                    field=clip(v.field), description=clip(v.description)
                 )
-                for v in error.violations
+                for v in error.violations[:MAX_VIOLATIONS]
             ]
         )
         packed = any_pb2.Any()
@@ -132,6 +142,6 @@ def to_rpc_status(error: TriageError) -> status_pb2.Status:
     code_value = error.code.value[0]
     return status_pb2.Status(
         code=int(code_value) if isinstance(code_value, int) else code_pb2.INTERNAL,
-        message=error.message,
+        message=clip(error.message),
         details=details,
     )

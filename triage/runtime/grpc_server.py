@@ -1,4 +1,4 @@
-"""The grpc.aio server every service runs: auth, error translation, health, reflection, OTel."""
+"""The grpc.aio server every service runs: auth, validation, error translation, health, OTel."""
 
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ from triage.runtime.auth import (
     reset_principal,
     set_principal,
 )
-from triage.runtime.errors import TriageError, to_rpc_status
+from triage.runtime.errors import InvalidArgument, TriageError, to_rpc_status
 from triage.runtime.metrics import RPC_LATENCY
+from triage.runtime.validation import check_request
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,8 @@ Behavior = Callable[[Any, Any], Awaitable[Any]]
 
 
 class TriageServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
-    """Authenticates each call, binds its principal, translates domain errors, times it."""
+    """Authenticates each call, validates its request against the contract's constraints,
+    binds its principal, translates domain errors, times it."""
 
     def __init__(self, authority: TokenAuthority, service: str) -> None:
         self._authority = authority
@@ -62,11 +64,20 @@ class TriageServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-
             code = "OK"
             try:
                 principal = principal_from_metadata(authority, context.invocation_metadata() or ())
+                await authority.admit(principal)
+                check_request(request)
                 token = set_principal(principal)
                 try:
                     return await behavior(request, context)
                 finally:
                     reset_principal(token)
+            except OverflowError:
+                # Arithmetic on in-range values can still overflow (a start near the end of
+                # time plus a long duration): the caller's numbers, not a server fault.
+                code = "INVALID_ARGUMENT"
+                log.info("request overflowed", extra={"method": method}, exc_info=True)
+                error = InvalidArgument("a value in the request is out of range")
+                await context.abort_with_status(rpc_status.to_status(to_rpc_status(error)))
             except TriageError as error:
                 code = error.code.name
                 await context.abort_with_status(rpc_status.to_status(to_rpc_status(error)))
