@@ -7,10 +7,14 @@ import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import jwt
 
 from triage.runtime.errors import PermissionDenied, Unauthenticated
+
+if TYPE_CHECKING:
+    from triage.runtime.tenant_gate import TenantGate
 
 ADMIN_SCOPE = "admin"
 SERVICE_SCOPE = "service"
@@ -84,6 +88,15 @@ class TokenAuthority:
         self._key = key
         self._keys = (key, *previous)
         self._issuer = issuer
+        #: Checks that a token's tenant is registered and active; None admits any tenant
+        #: (set by a service's wiring: :func:`triage.runtime.tenant_gate.guard_tenants`).
+        self.tenant_gate: TenantGate | None = None
+
+    async def admit(self, principal: Principal) -> None:
+        """Refuse a tenant user whose tenant is unknown (UNAUTHENTICATED) or suspended
+        (PERMISSION_DENIED). Services act for the tenants their events name."""
+        if self.tenant_gate is not None and not principal.is_service and principal.tenant_id:
+            await self.tenant_gate.admit(principal.tenant_id)
 
     def issue(
         self,

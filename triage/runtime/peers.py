@@ -1,0 +1,154 @@
+"""Questions one service asks another's gRPC API about a tenant's objects and standing.
+
+A service keeps no copy of another's objects (no projection of integrations or channels):
+references are checked when a caller writes them, which is rare, so asking the owner at
+that moment is the simplest answer that is never stale. Calls carry this service's
+identity acting for the caller's tenant, so the owner's own tenant scoping decides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import grpc
+
+from triage.ingest.v1 import ingest_service_pb2 as ingest_api
+from triage.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
+from triage.ingest.v1 import resources_pb2 as ingest_pb
+from triage.ingest.v1 import tenant_service_pb2 as tenant_api
+from triage.ingest.v1 import tenant_service_pb2_grpc as tenant_grpc
+from triage.notify.v1 import notify_service_pb2 as notify_api
+from triage.notify.v1 import notify_service_pb2_grpc as notify_grpc
+from triage.runtime.auth import TokenAuthority
+from triage.runtime.clients import open_channel, service_metadata
+from triage.runtime.config import Peers
+from triage.runtime.errors import Unavailable
+from triage.runtime.tenant_gate import TenantStanding
+
+if TYPE_CHECKING:
+    from triage.runtime.app import Runtime
+
+log = logging.getLogger(__name__)
+
+#: The owner answers "not yours" and "no such thing" alike; a malformed id is not found either.
+_ABSENT = (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT)
+_PARALLEL_LOOKUPS = 16
+
+
+class PeerDirectory:
+    """Lazily opened channels to ingest and notify, and the questions asked over them."""
+
+    def __init__(
+        self,
+        *,
+        addresses: Peers,
+        authority: TokenAuthority,
+        service: str,
+        timeout_seconds: float = 5.0,
+    ) -> None:
+        self._addresses = addresses
+        self._authority = authority
+        self._service = service
+        self._timeout = timeout_seconds
+        self._channels: dict[str, Any] = {}
+
+    def _channel(self, peer: str) -> Any:
+        if peer not in self._channels:
+            self._channels[peer] = open_channel(getattr(self._addresses, peer))
+        return self._channels[peer]
+
+    async def close(self) -> None:
+        """Close the open channels."""
+        channels, self._channels = list(self._channels.values()), {}
+        for channel in channels:
+            await channel.close()
+
+    async def _ask(self, peer: str, what: str, call: Callable[[Any], Awaitable[Any]]) -> bool:
+        """Whether the peer found it; UNAVAILABLE when it cannot answer."""
+        try:
+            await call(self._channel(peer))
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() in _ABSENT:
+                return False
+            log.warning("peer lookup failed", extra={"peer": peer, "code": exc.code().name})
+            raise Unavailable(f"cannot check {what} with {peer} now; retry") from exc
+        return True
+
+    async def tenant_standing(self, tenant_id: str) -> TenantStanding:
+        """Whether ingest's registry knows the tenant, and whether it is active."""
+        found: list[Any] = []
+
+        async def get(channel: Any) -> None:
+            stub = tenant_grpc.TenantServiceStub(channel)
+            reply = await stub.GetTenant(
+                tenant_api.GetTenantRequest(tenant_id=tenant_id),
+                metadata=service_metadata(self._authority, self._service, tenant_id),
+                timeout=self._timeout,
+            )
+            found.append(reply.tenant)
+
+        if not await self._ask("ingest", "the tenant", get):
+            return TenantStanding.UNKNOWN
+        if found[0].state == ingest_pb.TENANT_STATE_SUSPENDED:
+            return TenantStanding.SUSPENDED
+        return TenantStanding.ACTIVE
+
+    async def missing_integrations(self, tenant_id: str, ids: Sequence[str]) -> list[str]:
+        """Those of ``ids`` that are not integrations of the tenant (ingest)."""
+
+        def get(integration_id: str) -> Callable[[Any], Awaitable[Any]]:
+            async def call(channel: Any) -> Any:
+                return await ingest_grpc.IngestServiceStub(channel).GetIntegration(
+                    ingest_api.GetIntegrationRequest(integration_id=integration_id),
+                    metadata=service_metadata(self._authority, self._service, tenant_id),
+                    timeout=self._timeout,
+                )
+
+            return call
+
+        return await self._missing("ingest", "integrations", ids, get)
+
+    async def missing_channels(self, tenant_id: str, ids: Sequence[str]) -> list[str]:
+        """Those of ``ids`` that are not notification channels of the tenant (notify)."""
+
+        def get(channel_id: str) -> Callable[[Any], Awaitable[Any]]:
+            async def call(channel: Any) -> Any:
+                return await notify_grpc.NotifyServiceStub(channel).GetChannel(
+                    notify_api.GetChannelRequest(channel_id=channel_id),
+                    metadata=service_metadata(self._authority, self._service, tenant_id),
+                    timeout=self._timeout,
+                )
+
+            return call
+
+        return await self._missing("notify", "notification channels", ids, get)
+
+    async def _missing(
+        self,
+        peer: str,
+        what: str,
+        ids: Sequence[str],
+        get: Callable[[str], Callable[[Any], Awaitable[Any]]],
+    ) -> list[str]:
+        unique = list(dict.fromkeys(ids))
+        limit = asyncio.Semaphore(_PARALLEL_LOOKUPS)
+
+        async def ask(one: str) -> bool:
+            async with limit:
+                return await self._ask(peer, what, get(one))
+
+        found = await asyncio.gather(*(ask(i) for i in unique))
+        absent = {i for i, ok in zip(unique, found, strict=True) if not ok}
+        return [i for i in unique if i in absent]
+
+
+def peer_directory(rt: Runtime) -> PeerDirectory:
+    """A directory over ``rt``'s configured peers, closed when the service stops."""
+    directory = PeerDirectory(
+        addresses=rt.settings.peers, authority=rt.authority, service=rt.settings.service_name
+    )
+    rt.on_stop.append(directory.close)
+    return directory
