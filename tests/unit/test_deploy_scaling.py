@@ -53,7 +53,7 @@ def _selects(selector: Doc, labels: dict[str, str]) -> bool:
     return bool(selector["matchLabels"].items() <= labels.items())
 
 
-def _deployment_problems(docs: list[Doc], dep: Doc, partitions: int) -> Iterator[str]:
+def _deployment_problems(docs: list[Doc], dep: Doc, partitions: int | None) -> Iterator[str]:
     name, spec, pod = dep["metadata"]["name"], dep["spec"], _pod_spec(dep)
     if "replicas" in spec:
         yield f"{name}: sets replicas, which its HPA owns"
@@ -81,7 +81,8 @@ def _deployment_problems(docs: list[Doc], dep: Doc, partitions: int) -> Iterator
         low, high = hpa["spec"].get("minReplicas", 1), hpa["spec"]["maxReplicas"]
         if low < 2 or high < low:
             yield f"{name}: HPA replicas {low}..{high}, expected 2 <= min <= max"
-        if name.removeprefix("triage-") in CONSUMERS and high > partitions:
+        consumer = name.removeprefix("triage-") in CONSUMERS
+        if consumer and partitions is not None and high > partitions:
             yield f"{name}: maxReplicas {high} > {partitions} partitions: idle consumers"
     labels = spec["template"]["metadata"]["labels"]
     pdbs = [
@@ -105,11 +106,12 @@ def _scaling_problems(docs: list[Doc]) -> list[str]:
         )
         for d in deployments
     }
+    problems: list[str] = []
     values = {str(v) for v in partitions.values()}
     if len(values) != 1 or not all(v.isdigit() and 1 <= int(v) <= 1024 for v in values):
-        return [f"TRIAGE_PARTITIONS must be one literal for all services: {partitions}"]
-    count = int(values.pop())
-    problems = [p for d in deployments for p in _deployment_problems(docs, d, count)]
+        problems.append(f"TRIAGE_PARTITIONS must be one literal for all services: {partitions}")
+    count = int(min(values)) if values and all(v.isdigit() for v in values) else None
+    problems += [p for d in deployments for p in _deployment_problems(docs, d, count)]
     if sorted(partitions) != sorted(f"triage-{s}" for s in SERVICES):
         problems.append(f"Deployments {sorted(partitions)}, expected one per service")
     return problems
