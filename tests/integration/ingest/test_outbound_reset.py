@@ -252,7 +252,7 @@ async def _until_final(ingest: Ingest, alert_id: str, *, timeout: float = 15.0) 
 
 async def _outcome(ingest: Ingest, bus: Bus) -> ingest_events.AlertResetOutcome:
     """The last ``alert.reset_outcome`` of the tenant, once the relay published it."""
-    subject = subject_for("alert.reset_outcome", ingest.tenant_id)
+    subject = f"triage.alert.reset_outcome.{ingest.tenant_id}.*"
     deadline = time.monotonic() + 10
     while True:
         with contextlib.suppress(Exception):
