@@ -168,6 +168,9 @@ def spec_from_proto(channel: pb.Channel, secrets: Mapping[str, str] | None = Non
     kind = channel_kind(channel)
     if kind is None:
         raise InvalidArgument.field("channel.config", "exactly one channel config is required")
+    if channel.kind and channel.kind != KIND_ENUM[kind]:
+        # `kind` is output only, but a caller who sets it must not be silently overruled.
+        raise InvalidArgument.field("channel.kind", "does not match the channel's config")
     config, carried = split_secrets(kind, config_message(channel, kind))
     return ChannelSpec(
         display_name=channel.display_name.strip(),

@@ -339,6 +339,9 @@ class SlaService:
         problems: Sequence[Violation],
     ) -> None:
         bad = [*problems, *spec.validate()]
+        if not any(t.first_response or t.resolution for t in spec.targets):
+            # A policy without a target would start clocks that can never be due.
+            bad.append(Violation("sla_policy.targets", "at least one target is required"))
         if spec.calendar_id and (
             not _is_uuid(spec.calendar_id)
             or await store.get_calendar(session, tenant_id=tenant_id, calendar_id=spec.calendar_id)

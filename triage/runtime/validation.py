@@ -38,8 +38,13 @@ NANOS = 999_999_999
 _validator = protovalidate.Validator()
 
 
-def check_request(request: Message) -> None:
-    """Raise :class:`InvalidArgument` listing every broken rule of ``request``, if any."""
+def check_request(request: object) -> None:
+    """Raise :class:`InvalidArgument` listing every broken rule of ``request``, if any.
+
+    A request that is not a protobuf message (a raw-bytes generic handler) has no contract.
+    """
+    if not isinstance(request, Message):
+        return
     violations = list(_well_formed(request))
     if not violations:
         try:

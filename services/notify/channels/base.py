@@ -137,8 +137,12 @@ def get_str_map(config: Mapping[str, Any], name: str) -> dict[str, str]:
 def get_http_url(config: Mapping[str, Any], name: str) -> str:
     """An absolute http(s) URL with a host."""
     url = require_str(config, name)
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError as exc:  # an unclosed IPv6 bracket, a bad port
+        raise ChannelConfigError(name, "must be an absolute http(s) URL") from exc
+    if parts.scheme not in ("http", "https") or not host:
         raise ChannelConfigError(name, "must be an absolute http(s) URL")
     return url
 

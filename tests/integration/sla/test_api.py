@@ -128,11 +128,19 @@ async def test_bad_input_is_invalid_argument_with_field_violations(
 ) -> None:
     auth = token(tenant, "sla:write")
     bad = office(zone="Mars/Olympus")
-    bad.shifts[0].start.hours = 25
+    bad.shifts[0].start.hours = 23
+    bad.shifts[0].start.minutes = 30
+    bad.shifts[0].end.hours = 24
+    bad.shifts[0].end.minutes = 30
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.CreateCalendar(api.CreateCalendarRequest(calendar=bad), metadata=auth)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert set(violations(caught.value)) >= {"calendar.time_zone", "calendar.shifts[0].start"}
+    assert set(violations(caught.value)) >= {"calendar.time_zone", "calendar.shifts[0].end"}
+    # An hour of 25 breaks the contract itself: rejected before the domain checks run.
+    bad.shifts[0].start.hours = 25
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.CreateCalendar(api.CreateCalendarRequest(calendar=bad), metadata=auth)
+    assert set(violations(caught.value)) == {"calendar.shifts[0].start.hours"}
 
     policy = pb.SlaPolicy(
         display_name="Bad",

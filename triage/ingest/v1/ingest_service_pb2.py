@@ -29,7 +29,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from triage.ingest.v1 import resources_pb2 as triage_dot_ingest_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%triage/ingest/v1/ingest_service.proto\x12\x10triage.ingest.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a triage/ingest/v1/resources.proto\"x\n\x18\x43reateIntegrationRequest\x12 \n\nrequest_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12:\n\x0bintegration\x18\x02 \x01(\x0b\x32\x1d.triage.ingest.v1.IntegrationB\x06\xbaH\x03\xc8\x01\x01\"t\n\x19\x43reateIntegrationResponse\x12\x32\n\x0bintegration\x18\x01 \x01(\x0b\x32\x1d.triage.ingest.v1.Integration\x12\x0e\n\x06secret\x18\x02 \x01(\t\x12\x13\n\x0bwebhook_url\x18\x03 \x01(\t\"=\n\x15GetIntegrationRequest\x12$\n\x0eintegration_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\"L\n\x16GetIntegrationResponse\x12\x32\n\x0bintegration\x18\x01 \x01(\x0b\x32\x1d.triage.ingest.v1.Integration\"\xa9\x01\n\x17ListIntegrationsRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x90N(\x00\x12 \n\npage_token\x18\x02 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x08\xba\x01\x01\x00\x12\x36\n\x08provider\x18\x03 \x01(\x0e\x32\x1a.triage.ingest.v1.ProviderB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\x15\n\rshow_disabled\x18\x04 \x01(\x08\"h\n\x18ListIntegrationsResponse\x12\x33\n\x0cintegrations\x18\x01 \x03(\x0b\x32\x1d.triage.ingest.v1.Integration\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xa9\x01\n\x18UpdateIntegrationRequest\x12 \n\nrequest_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12:\n\x0bintegration\x18\x02 \x01(\x0b\x32\x1d.triage.ingest.v1.IntegrationB\x06\xbaH\x03\xc8\x01\x01\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"O\n\x19UpdateIntegrationResponse\x12\x32\n\x0bintegration\x18\x01 \x01(\x0b\x32\x1d.triage.ingest.v1.Integration\"~\n\x18\x44\x65leteIntegrationRequest\x12 \n\nrequest_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12$\n\x0eintegration_id\x18\x02 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12\x1a\n\x04\x65tag\x18\x03 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\"\x1b\n\x19\x44\x65leteIntegrationResponse\"\xa5\x01\n\x1eRotateIntegrationSecretRequest\x12 \n\nrequest_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12$\n\x0eintegration_id\x18\x02 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12;\n\x07overlap\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationB\x0f\xbaH\x0c\xaa\x01\t\"\x05\x08\x80\x9a\x9e\x01\x32\x00\"\xa6\x01\n\x1fRotateIntegrationSecretResponse\x12\x32\n\x0bintegration\x18\x01 \x01(\x0b\x32\x1d.triage.ingest.v1.Integration\x12\x0e\n\x06secret\x18\x02 \x01(\t\x12?\n\x1bprevious_secret_expire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"p\n\x13IngestAlertsRequest\x12 \n\nrequest_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12\x37\n\x06\x61lerts\x18\x02 \x03(\x0b\x32\x1c.triage.ingest.v1.AlertEventB\t\xbaH\x06\x92\x01\x03\x10\xe8\x07\"N\n\x11IngestAlertResult\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64\x65livery_key\x18\x02 \x01(\t\x12\x11\n\tduplicate\x18\x03 \x01(\x08\"L\n\x14IngestAlertsResponse\x12\x34\n\x07results\x18\x01 \x03(\x0b\x32#.triage.ingest.v1.IngestAlertResult\"\x96\x05\n\x16ListAlertEventsRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x90N(\x00\x12 \n\npage_token\x18\x02 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x08\xba\x01\x01\x00\x12$\n\x0eintegration_id\x18\x03 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12>\n\tproviders\x18\x04 \x03(\x0e\x32\x1a.triage.ingest.v1.ProviderB\x0f\xbaH\x0c\x92\x01\t\x10\x32\"\x05\x82\x01\x02\x10\x01\x12;\n\x05kinds\x18\x05 \x03(\x0e\x32\x1b.triage.ingest.v1.AlertKindB\x0f\xbaH\x0c\x92\x01\t\x10\x32\"\x05\x82\x01\x02\x10\x01\x12 \n\nseries_key\x18\x06 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x04\xba\x01\x01\x00\x12\x1f\n\tdevice_id\x18\x07 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x02\xba\x01\x01\x00\x12\x1f\n\tclient_id\x18\x08 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x02\xba\x01\x01\x00\x12:\n\x0cmin_severity\x18\t \x01(\x0e\x32\x1a.triage.ingest.v1.SeverityB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\x41\n\nstart_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x11\xbaH\x0e\xb2\x01\x0b\x1a\x07\x08\x80\x95\x90\xb8\xba\x06\x32\x00\x12?\n\x08\x65nd_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x11\xbaH\x0e\xb2\x01\x0b\x1a\x07\x08\x80\x95\x90\xb8\xba\x06\x32\x00\x12\x17\n\nsuppressed\x18\x0c \x01(\x08H\x00\x88\x01\x01\x12L\n\x14outbound_reset_state\x18\r \x01(\x0e\x32$.triage.ingest.v1.OutboundResetStateB\x08\xbaH\x05\x82\x01\x02\x10\x01\x42\r\n\x0b_suppressed\"f\n\x17ListAlertEventsResponse\x12\x32\n\x0c\x61lert_events\x18\x01 \x03(\x0b\x32\x1c.triage.ingest.v1.AlertEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"p\n\x14GetAlertEventRequest\x12\x1e\n\x08\x61lert_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12\x38\n\x04view\x18\x02 \x01(\x0e\x32 .triage.ingest.v1.AlertEventViewB\x08\xbaH\x05\x82\x01\x02\x10\x01\"J\n\x15GetAlertEventResponse\x12\x31\n\x0b\x61lert_event\x18\x01 \x01(\x0b\x32\x1c.triage.ingest.v1.AlertEvent2\xd2\x07\n\rIngestService\x12l\n\x11\x43reateIntegration\x12*.triage.ingest.v1.CreateIntegrationRequest\x1a+.triage.ingest.v1.CreateIntegrationResponse\x12\x63\n\x0eGetIntegration\x12\'.triage.ingest.v1.GetIntegrationRequest\x1a(.triage.ingest.v1.GetIntegrationResponse\x12i\n\x10ListIntegrations\x12).triage.ingest.v1.ListIntegrationsRequest\x1a*.triage.ingest.v1.ListIntegrationsResponse\x12l\n\x11UpdateIntegration\x12*.triage.ingest.v1.UpdateIntegrationRequest\x1a+.triage.ingest.v1.UpdateIntegrationResponse\x12l\n\x11\x44\x65leteIntegration\x12*.triage.ingest.v1.DeleteIntegrationRequest\x1a+.triage.ingest.v1.DeleteIntegrationResponse\x12~\n\x17RotateIntegrationSecret\x12\x30.triage.ingest.v1.RotateIntegrationSecretRequest\x1a\x31.triage.ingest.v1.RotateIntegrationSecretResponse\x12]\n\x0cIngestAlerts\x12%.triage.ingest.v1.IngestAlertsRequest\x1a&.triage.ingest.v1.IngestAlertsResponse\x12\x66\n\x0fListAlertEvents\x12(.triage.ingest.v1.ListAlertEventsRequest\x1a).triage.ingest.v1.ListAlertEventsResponse\x12`\n\rGetAlertEvent\x12&.triage.ingest.v1.GetAlertEventRequest\x1a\'.triage.ingest.v1.GetAlertEventResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%triage/ingest/v1/ingest_service.proto\x12\x10triage.ingest.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a triage/ingest/v1/resources.proto\"p\n\x18\x43reateIntegrationRequest\x12 \n\nrequest_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12\x32\n\x0bintegration\x18\x02 \x01(\x0b\x32\x1d.triage.ingest.v1.Integration\"t\n\x19\x43reateIntegrationResponse\x12\x32\n\x0bintegration\x18\x01 \x01(\x0b\x32\x1d.triage.ingest.v1.Integration\x12\x0e\n\x06secret\x18\x02 \x01(\t\x12\x13\n\x0bwebhook_url\x18\x03 \x01(\t\"=\n\x15GetIntegrationRequest\x12$\n\x0eintegration_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\"L\n\x16GetIntegrationResponse\x12\x32\n\x0bintegration\x18\x01 \x01(\x0b\x32\x1d.triage.ingest.v1.Integration\"\xa9\x01\n\x17ListIntegrationsRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x90N(\x00\x12 \n\npage_token\x18\x02 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x08\xba\x01\x01\x00\x12\x36\n\x08provider\x18\x03 \x01(\x0e\x32\x1a.triage.ingest.v1.ProviderB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\x15\n\rshow_disabled\x18\x04 \x01(\x08\"h\n\x18ListIntegrationsResponse\x12\x33\n\x0cintegrations\x18\x01 \x03(\x0b\x32\x1d.triage.ingest.v1.Integration\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xa1\x01\n\x18UpdateIntegrationRequest\x12 \n\nrequest_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12\x32\n\x0bintegration\x18\x02 \x01(\x0b\x32\x1d.triage.ingest.v1.Integration\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"O\n\x19UpdateIntegrationResponse\x12\x32\n\x0bintegration\x18\x01 \x01(\x0b\x32\x1d.triage.ingest.v1.Integration\"~\n\x18\x44\x65leteIntegrationRequest\x12 \n\nrequest_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12$\n\x0eintegration_id\x18\x02 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12\x1a\n\x04\x65tag\x18\x03 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\"\x1b\n\x19\x44\x65leteIntegrationResponse\"\xa5\x01\n\x1eRotateIntegrationSecretRequest\x12 \n\nrequest_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12$\n\x0eintegration_id\x18\x02 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12;\n\x07overlap\x18\x03 \x01(\x0b\x32\x19.google.protobuf.DurationB\x0f\xbaH\x0c\xaa\x01\t\"\x05\x08\x80\x9a\x9e\x01\x32\x00\"\xa6\x01\n\x1fRotateIntegrationSecretResponse\x12\x32\n\x0bintegration\x18\x01 \x01(\x0b\x32\x1d.triage.ingest.v1.Integration\x12\x0e\n\x06secret\x18\x02 \x01(\t\x12?\n\x1bprevious_secret_expire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"p\n\x13IngestAlertsRequest\x12 \n\nrequest_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12\x37\n\x06\x61lerts\x18\x02 \x03(\x0b\x32\x1c.triage.ingest.v1.AlertEventB\t\xbaH\x06\x92\x01\x03\x10\xe8\x07\"N\n\x11IngestAlertResult\x12\x10\n\x08\x61lert_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64\x65livery_key\x18\x02 \x01(\t\x12\x11\n\tduplicate\x18\x03 \x01(\x08\"L\n\x14IngestAlertsResponse\x12\x34\n\x07results\x18\x01 \x03(\x0b\x32#.triage.ingest.v1.IngestAlertResult\"\x96\x05\n\x16ListAlertEventsRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x90N(\x00\x12 \n\npage_token\x18\x02 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x08\xba\x01\x01\x00\x12$\n\x0eintegration_id\x18\x03 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12>\n\tproviders\x18\x04 \x03(\x0e\x32\x1a.triage.ingest.v1.ProviderB\x0f\xbaH\x0c\x92\x01\t\x10\x32\"\x05\x82\x01\x02\x10\x01\x12;\n\x05kinds\x18\x05 \x03(\x0e\x32\x1b.triage.ingest.v1.AlertKindB\x0f\xbaH\x0c\x92\x01\t\x10\x32\"\x05\x82\x01\x02\x10\x01\x12 \n\nseries_key\x18\x06 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x04\xba\x01\x01\x00\x12\x1f\n\tdevice_id\x18\x07 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x02\xba\x01\x01\x00\x12\x1f\n\tclient_id\x18\x08 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x02\xba\x01\x01\x00\x12:\n\x0cmin_severity\x18\t \x01(\x0e\x32\x1a.triage.ingest.v1.SeverityB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\x41\n\nstart_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x11\xbaH\x0e\xb2\x01\x0b\x1a\x07\x08\x80\x95\x90\xb8\xba\x06\x32\x00\x12?\n\x08\x65nd_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x11\xbaH\x0e\xb2\x01\x0b\x1a\x07\x08\x80\x95\x90\xb8\xba\x06\x32\x00\x12\x17\n\nsuppressed\x18\x0c \x01(\x08H\x00\x88\x01\x01\x12L\n\x14outbound_reset_state\x18\r \x01(\x0e\x32$.triage.ingest.v1.OutboundResetStateB\x08\xbaH\x05\x82\x01\x02\x10\x01\x42\r\n\x0b_suppressed\"f\n\x17ListAlertEventsResponse\x12\x32\n\x0c\x61lert_events\x18\x01 \x03(\x0b\x32\x1c.triage.ingest.v1.AlertEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"p\n\x14GetAlertEventRequest\x12\x1e\n\x08\x61lert_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12\x38\n\x04view\x18\x02 \x01(\x0e\x32 .triage.ingest.v1.AlertEventViewB\x08\xbaH\x05\x82\x01\x02\x10\x01\"J\n\x15GetAlertEventResponse\x12\x31\n\x0b\x61lert_event\x18\x01 \x01(\x0b\x32\x1c.triage.ingest.v1.AlertEvent2\xd2\x07\n\rIngestService\x12l\n\x11\x43reateIntegration\x12*.triage.ingest.v1.CreateIntegrationRequest\x1a+.triage.ingest.v1.CreateIntegrationResponse\x12\x63\n\x0eGetIntegration\x12\'.triage.ingest.v1.GetIntegrationRequest\x1a(.triage.ingest.v1.GetIntegrationResponse\x12i\n\x10ListIntegrations\x12).triage.ingest.v1.ListIntegrationsRequest\x1a*.triage.ingest.v1.ListIntegrationsResponse\x12l\n\x11UpdateIntegration\x12*.triage.ingest.v1.UpdateIntegrationRequest\x1a+.triage.ingest.v1.UpdateIntegrationResponse\x12l\n\x11\x44\x65leteIntegration\x12*.triage.ingest.v1.DeleteIntegrationRequest\x1a+.triage.ingest.v1.DeleteIntegrationResponse\x12~\n\x17RotateIntegrationSecret\x12\x30.triage.ingest.v1.RotateIntegrationSecretRequest\x1a\x31.triage.ingest.v1.RotateIntegrationSecretResponse\x12]\n\x0cIngestAlerts\x12%.triage.ingest.v1.IngestAlertsRequest\x1a&.triage.ingest.v1.IngestAlertsResponse\x12\x66\n\x0fListAlertEvents\x12(.triage.ingest.v1.ListAlertEventsRequest\x1a).triage.ingest.v1.ListAlertEventsResponse\x12`\n\rGetAlertEvent\x12&.triage.ingest.v1.GetAlertEventRequest\x1a\'.triage.ingest.v1.GetAlertEventResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,8 +38,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CREATEINTEGRATIONREQUEST'].fields_by_name['request_id']._loaded_options = None
   _globals['_CREATEINTEGRATIONREQUEST'].fields_by_name['request_id']._serialized_options = b'\272H\tr\007\030\200\001\272\001\001\000'
-  _globals['_CREATEINTEGRATIONREQUEST'].fields_by_name['integration']._loaded_options = None
-  _globals['_CREATEINTEGRATIONREQUEST'].fields_by_name['integration']._serialized_options = b'\272H\003\310\001\001'
   _globals['_GETINTEGRATIONREQUEST'].fields_by_name['integration_id']._loaded_options = None
   _globals['_GETINTEGRATIONREQUEST'].fields_by_name['integration_id']._serialized_options = b'\272H\tr\007\030\200\001\272\001\001\000'
   _globals['_LISTINTEGRATIONSREQUEST'].fields_by_name['page_size']._loaded_options = None
@@ -50,8 +48,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTINTEGRATIONSREQUEST'].fields_by_name['provider']._serialized_options = b'\272H\005\202\001\002\020\001'
   _globals['_UPDATEINTEGRATIONREQUEST'].fields_by_name['request_id']._loaded_options = None
   _globals['_UPDATEINTEGRATIONREQUEST'].fields_by_name['request_id']._serialized_options = b'\272H\tr\007\030\200\001\272\001\001\000'
-  _globals['_UPDATEINTEGRATIONREQUEST'].fields_by_name['integration']._loaded_options = None
-  _globals['_UPDATEINTEGRATIONREQUEST'].fields_by_name['integration']._serialized_options = b'\272H\003\310\001\001'
   _globals['_DELETEINTEGRATIONREQUEST'].fields_by_name['request_id']._loaded_options = None
   _globals['_DELETEINTEGRATIONREQUEST'].fields_by_name['request_id']._serialized_options = b'\272H\tr\007\030\200\001\272\001\001\000'
   _globals['_DELETEINTEGRATIONREQUEST'].fields_by_name['integration_id']._loaded_options = None
@@ -97,43 +93,43 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETALERTEVENTREQUEST'].fields_by_name['view']._loaded_options = None
   _globals['_GETALERTEVENTREQUEST'].fields_by_name['view']._serialized_options = b'\272H\005\202\001\002\020\001'
   _globals['_CREATEINTEGRATIONREQUEST']._serialized_start=221
-  _globals['_CREATEINTEGRATIONREQUEST']._serialized_end=341
-  _globals['_CREATEINTEGRATIONRESPONSE']._serialized_start=343
-  _globals['_CREATEINTEGRATIONRESPONSE']._serialized_end=459
-  _globals['_GETINTEGRATIONREQUEST']._serialized_start=461
-  _globals['_GETINTEGRATIONREQUEST']._serialized_end=522
-  _globals['_GETINTEGRATIONRESPONSE']._serialized_start=524
-  _globals['_GETINTEGRATIONRESPONSE']._serialized_end=600
-  _globals['_LISTINTEGRATIONSREQUEST']._serialized_start=603
-  _globals['_LISTINTEGRATIONSREQUEST']._serialized_end=772
-  _globals['_LISTINTEGRATIONSRESPONSE']._serialized_start=774
-  _globals['_LISTINTEGRATIONSRESPONSE']._serialized_end=878
-  _globals['_UPDATEINTEGRATIONREQUEST']._serialized_start=881
-  _globals['_UPDATEINTEGRATIONREQUEST']._serialized_end=1050
-  _globals['_UPDATEINTEGRATIONRESPONSE']._serialized_start=1052
-  _globals['_UPDATEINTEGRATIONRESPONSE']._serialized_end=1131
-  _globals['_DELETEINTEGRATIONREQUEST']._serialized_start=1133
-  _globals['_DELETEINTEGRATIONREQUEST']._serialized_end=1259
-  _globals['_DELETEINTEGRATIONRESPONSE']._serialized_start=1261
-  _globals['_DELETEINTEGRATIONRESPONSE']._serialized_end=1288
-  _globals['_ROTATEINTEGRATIONSECRETREQUEST']._serialized_start=1291
-  _globals['_ROTATEINTEGRATIONSECRETREQUEST']._serialized_end=1456
-  _globals['_ROTATEINTEGRATIONSECRETRESPONSE']._serialized_start=1459
-  _globals['_ROTATEINTEGRATIONSECRETRESPONSE']._serialized_end=1625
-  _globals['_INGESTALERTSREQUEST']._serialized_start=1627
-  _globals['_INGESTALERTSREQUEST']._serialized_end=1739
-  _globals['_INGESTALERTRESULT']._serialized_start=1741
-  _globals['_INGESTALERTRESULT']._serialized_end=1819
-  _globals['_INGESTALERTSRESPONSE']._serialized_start=1821
-  _globals['_INGESTALERTSRESPONSE']._serialized_end=1897
-  _globals['_LISTALERTEVENTSREQUEST']._serialized_start=1900
-  _globals['_LISTALERTEVENTSREQUEST']._serialized_end=2562
-  _globals['_LISTALERTEVENTSRESPONSE']._serialized_start=2564
-  _globals['_LISTALERTEVENTSRESPONSE']._serialized_end=2666
-  _globals['_GETALERTEVENTREQUEST']._serialized_start=2668
-  _globals['_GETALERTEVENTREQUEST']._serialized_end=2780
-  _globals['_GETALERTEVENTRESPONSE']._serialized_start=2782
-  _globals['_GETALERTEVENTRESPONSE']._serialized_end=2856
-  _globals['_INGESTSERVICE']._serialized_start=2859
-  _globals['_INGESTSERVICE']._serialized_end=3837
+  _globals['_CREATEINTEGRATIONREQUEST']._serialized_end=333
+  _globals['_CREATEINTEGRATIONRESPONSE']._serialized_start=335
+  _globals['_CREATEINTEGRATIONRESPONSE']._serialized_end=451
+  _globals['_GETINTEGRATIONREQUEST']._serialized_start=453
+  _globals['_GETINTEGRATIONREQUEST']._serialized_end=514
+  _globals['_GETINTEGRATIONRESPONSE']._serialized_start=516
+  _globals['_GETINTEGRATIONRESPONSE']._serialized_end=592
+  _globals['_LISTINTEGRATIONSREQUEST']._serialized_start=595
+  _globals['_LISTINTEGRATIONSREQUEST']._serialized_end=764
+  _globals['_LISTINTEGRATIONSRESPONSE']._serialized_start=766
+  _globals['_LISTINTEGRATIONSRESPONSE']._serialized_end=870
+  _globals['_UPDATEINTEGRATIONREQUEST']._serialized_start=873
+  _globals['_UPDATEINTEGRATIONREQUEST']._serialized_end=1034
+  _globals['_UPDATEINTEGRATIONRESPONSE']._serialized_start=1036
+  _globals['_UPDATEINTEGRATIONRESPONSE']._serialized_end=1115
+  _globals['_DELETEINTEGRATIONREQUEST']._serialized_start=1117
+  _globals['_DELETEINTEGRATIONREQUEST']._serialized_end=1243
+  _globals['_DELETEINTEGRATIONRESPONSE']._serialized_start=1245
+  _globals['_DELETEINTEGRATIONRESPONSE']._serialized_end=1272
+  _globals['_ROTATEINTEGRATIONSECRETREQUEST']._serialized_start=1275
+  _globals['_ROTATEINTEGRATIONSECRETREQUEST']._serialized_end=1440
+  _globals['_ROTATEINTEGRATIONSECRETRESPONSE']._serialized_start=1443
+  _globals['_ROTATEINTEGRATIONSECRETRESPONSE']._serialized_end=1609
+  _globals['_INGESTALERTSREQUEST']._serialized_start=1611
+  _globals['_INGESTALERTSREQUEST']._serialized_end=1723
+  _globals['_INGESTALERTRESULT']._serialized_start=1725
+  _globals['_INGESTALERTRESULT']._serialized_end=1803
+  _globals['_INGESTALERTSRESPONSE']._serialized_start=1805
+  _globals['_INGESTALERTSRESPONSE']._serialized_end=1881
+  _globals['_LISTALERTEVENTSREQUEST']._serialized_start=1884
+  _globals['_LISTALERTEVENTSREQUEST']._serialized_end=2546
+  _globals['_LISTALERTEVENTSRESPONSE']._serialized_start=2548
+  _globals['_LISTALERTEVENTSRESPONSE']._serialized_end=2650
+  _globals['_GETALERTEVENTREQUEST']._serialized_start=2652
+  _globals['_GETALERTEVENTREQUEST']._serialized_end=2764
+  _globals['_GETALERTEVENTRESPONSE']._serialized_start=2766
+  _globals['_GETALERTEVENTRESPONSE']._serialized_end=2840
+  _globals['_INGESTSERVICE']._serialized_start=2843
+  _globals['_INGESTSERVICE']._serialized_end=3821
 # @@protoc_insertion_point(module_scope)

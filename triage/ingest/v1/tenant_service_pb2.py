@@ -29,7 +29,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from triage.ingest.v1 import resources_pb2 as triage_dot_ingest_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%triage/ingest/v1/tenant_service.proto\x12\x10triage.ingest.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a triage/ingest/v1/resources.proto\"i\n\x13\x43reateTenantRequest\x12 \n\nrequest_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12\x30\n\x06tenant\x18\x02 \x01(\x0b\x32\x18.triage.ingest.v1.TenantB\x06\xbaH\x03\xc8\x01\x01\"@\n\x14\x43reateTenantResponse\x12(\n\x06tenant\x18\x01 \x01(\x0b\x32\x18.triage.ingest.v1.Tenant\"3\n\x10GetTenantRequest\x12\x1f\n\ttenant_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\"=\n\x11GetTenantResponse\x12(\n\x06tenant\x18\x01 \x01(\x0b\x32\x18.triage.ingest.v1.Tenant\"U\n\x12ListTenantsRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x90N(\x00\x12 \n\npage_token\x18\x02 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x08\xba\x01\x01\x00\"Y\n\x13ListTenantsResponse\x12)\n\x07tenants\x18\x01 \x03(\x0b\x32\x18.triage.ingest.v1.Tenant\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x9a\x01\n\x13UpdateTenantRequest\x12 \n\nrequest_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12\x30\n\x06tenant\x18\x02 \x01(\x0b\x32\x18.triage.ingest.v1.TenantB\x06\xbaH\x03\xc8\x01\x01\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"@\n\x14UpdateTenantResponse\x12(\n\x06tenant\x18\x01 \x01(\x0b\x32\x18.triage.ingest.v1.Tenant\"\xd2\x01\n\x11IssueTokenRequest\x12 \n\nrequest_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12\x1f\n\ttenant_id\x18\x02 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12\"\n\x06scopes\x18\x03 \x03(\tB\x12\xbaH\x0f\x92\x01\x0c\x10\x64\"\x08r\x06\x18@\xba\x01\x01\x00\x12\x37\n\x03ttl\x18\x04 \x01(\x0b\x32\x19.google.protobuf.DurationB\x0f\xbaH\x0c\xaa\x01\t\"\x05\x08\x80\xe7\x84\x0f\x32\x00\x12\x1d\n\x07subject\x18\x05 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x02\xba\x01\x01\x00\"v\n\x12IssueTokenResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12\x10\n\x08token_id\x18\x02 \x01(\t\x12\x0e\n\x06scopes\x18\x03 \x03(\t\x12/\n\x0b\x65xpire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\xd8\x03\n\rTenantService\x12]\n\x0c\x43reateTenant\x12%.triage.ingest.v1.CreateTenantRequest\x1a&.triage.ingest.v1.CreateTenantResponse\x12T\n\tGetTenant\x12\".triage.ingest.v1.GetTenantRequest\x1a#.triage.ingest.v1.GetTenantResponse\x12Z\n\x0bListTenants\x12$.triage.ingest.v1.ListTenantsRequest\x1a%.triage.ingest.v1.ListTenantsResponse\x12]\n\x0cUpdateTenant\x12%.triage.ingest.v1.UpdateTenantRequest\x1a&.triage.ingest.v1.UpdateTenantResponse\x12W\n\nIssueToken\x12#.triage.ingest.v1.IssueTokenRequest\x1a$.triage.ingest.v1.IssueTokenResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%triage/ingest/v1/tenant_service.proto\x12\x10triage.ingest.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a triage/ingest/v1/resources.proto\"a\n\x13\x43reateTenantRequest\x12 \n\nrequest_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12(\n\x06tenant\x18\x02 \x01(\x0b\x32\x18.triage.ingest.v1.Tenant\"@\n\x14\x43reateTenantResponse\x12(\n\x06tenant\x18\x01 \x01(\x0b\x32\x18.triage.ingest.v1.Tenant\"3\n\x10GetTenantRequest\x12\x1f\n\ttenant_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\"=\n\x11GetTenantResponse\x12(\n\x06tenant\x18\x01 \x01(\x0b\x32\x18.triage.ingest.v1.Tenant\"U\n\x12ListTenantsRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x90N(\x00\x12 \n\npage_token\x18\x02 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x08\xba\x01\x01\x00\"Y\n\x13ListTenantsResponse\x12)\n\x07tenants\x18\x01 \x03(\x0b\x32\x18.triage.ingest.v1.Tenant\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x92\x01\n\x13UpdateTenantRequest\x12 \n\nrequest_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12(\n\x06tenant\x18\x02 \x01(\x0b\x32\x18.triage.ingest.v1.Tenant\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"@\n\x14UpdateTenantResponse\x12(\n\x06tenant\x18\x01 \x01(\x0b\x32\x18.triage.ingest.v1.Tenant\"\xd2\x01\n\x11IssueTokenRequest\x12 \n\nrequest_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12\x1f\n\ttenant_id\x18\x02 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12\"\n\x06scopes\x18\x03 \x03(\tB\x12\xbaH\x0f\x92\x01\x0c\x10\x64\"\x08r\x06\x18@\xba\x01\x01\x00\x12\x37\n\x03ttl\x18\x04 \x01(\x0b\x32\x19.google.protobuf.DurationB\x0f\xbaH\x0c\xaa\x01\t\"\x05\x08\x80\xe7\x84\x0f\x32\x00\x12\x1d\n\x07subject\x18\x05 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x02\xba\x01\x01\x00\"v\n\x12IssueTokenResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12\x10\n\x08token_id\x18\x02 \x01(\t\x12\x0e\n\x06scopes\x18\x03 \x03(\t\x12/\n\x0b\x65xpire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\xd8\x03\n\rTenantService\x12]\n\x0c\x43reateTenant\x12%.triage.ingest.v1.CreateTenantRequest\x1a&.triage.ingest.v1.CreateTenantResponse\x12T\n\tGetTenant\x12\".triage.ingest.v1.GetTenantRequest\x1a#.triage.ingest.v1.GetTenantResponse\x12Z\n\x0bListTenants\x12$.triage.ingest.v1.ListTenantsRequest\x1a%.triage.ingest.v1.ListTenantsResponse\x12]\n\x0cUpdateTenant\x12%.triage.ingest.v1.UpdateTenantRequest\x1a&.triage.ingest.v1.UpdateTenantResponse\x12W\n\nIssueToken\x12#.triage.ingest.v1.IssueTokenRequest\x1a$.triage.ingest.v1.IssueTokenResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,8 +38,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CREATETENANTREQUEST'].fields_by_name['request_id']._loaded_options = None
   _globals['_CREATETENANTREQUEST'].fields_by_name['request_id']._serialized_options = b'\272H\tr\007\030\200\001\272\001\001\000'
-  _globals['_CREATETENANTREQUEST'].fields_by_name['tenant']._loaded_options = None
-  _globals['_CREATETENANTREQUEST'].fields_by_name['tenant']._serialized_options = b'\272H\003\310\001\001'
   _globals['_GETTENANTREQUEST'].fields_by_name['tenant_id']._loaded_options = None
   _globals['_GETTENANTREQUEST'].fields_by_name['tenant_id']._serialized_options = b'\272H\tr\007\030\200\001\272\001\001\000'
   _globals['_LISTTENANTSREQUEST'].fields_by_name['page_size']._loaded_options = None
@@ -48,8 +46,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTTENANTSREQUEST'].fields_by_name['page_token']._serialized_options = b'\272H\tr\007\030\200\010\272\001\001\000'
   _globals['_UPDATETENANTREQUEST'].fields_by_name['request_id']._loaded_options = None
   _globals['_UPDATETENANTREQUEST'].fields_by_name['request_id']._serialized_options = b'\272H\tr\007\030\200\001\272\001\001\000'
-  _globals['_UPDATETENANTREQUEST'].fields_by_name['tenant']._loaded_options = None
-  _globals['_UPDATETENANTREQUEST'].fields_by_name['tenant']._serialized_options = b'\272H\003\310\001\001'
   _globals['_ISSUETOKENREQUEST'].fields_by_name['request_id']._loaded_options = None
   _globals['_ISSUETOKENREQUEST'].fields_by_name['request_id']._serialized_options = b'\272H\tr\007\030\200\001\272\001\001\000'
   _globals['_ISSUETOKENREQUEST'].fields_by_name['tenant_id']._loaded_options = None
@@ -61,25 +57,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ISSUETOKENREQUEST'].fields_by_name['subject']._loaded_options = None
   _globals['_ISSUETOKENREQUEST'].fields_by_name['subject']._serialized_options = b'\272H\tr\007\030\200\002\272\001\001\000'
   _globals['_CREATETENANTREQUEST']._serialized_start=221
-  _globals['_CREATETENANTREQUEST']._serialized_end=326
-  _globals['_CREATETENANTRESPONSE']._serialized_start=328
-  _globals['_CREATETENANTRESPONSE']._serialized_end=392
-  _globals['_GETTENANTREQUEST']._serialized_start=394
-  _globals['_GETTENANTREQUEST']._serialized_end=445
-  _globals['_GETTENANTRESPONSE']._serialized_start=447
-  _globals['_GETTENANTRESPONSE']._serialized_end=508
-  _globals['_LISTTENANTSREQUEST']._serialized_start=510
-  _globals['_LISTTENANTSREQUEST']._serialized_end=595
-  _globals['_LISTTENANTSRESPONSE']._serialized_start=597
-  _globals['_LISTTENANTSRESPONSE']._serialized_end=686
-  _globals['_UPDATETENANTREQUEST']._serialized_start=689
-  _globals['_UPDATETENANTREQUEST']._serialized_end=843
-  _globals['_UPDATETENANTRESPONSE']._serialized_start=845
-  _globals['_UPDATETENANTRESPONSE']._serialized_end=909
-  _globals['_ISSUETOKENREQUEST']._serialized_start=912
-  _globals['_ISSUETOKENREQUEST']._serialized_end=1122
-  _globals['_ISSUETOKENRESPONSE']._serialized_start=1124
-  _globals['_ISSUETOKENRESPONSE']._serialized_end=1242
-  _globals['_TENANTSERVICE']._serialized_start=1245
-  _globals['_TENANTSERVICE']._serialized_end=1717
+  _globals['_CREATETENANTREQUEST']._serialized_end=318
+  _globals['_CREATETENANTRESPONSE']._serialized_start=320
+  _globals['_CREATETENANTRESPONSE']._serialized_end=384
+  _globals['_GETTENANTREQUEST']._serialized_start=386
+  _globals['_GETTENANTREQUEST']._serialized_end=437
+  _globals['_GETTENANTRESPONSE']._serialized_start=439
+  _globals['_GETTENANTRESPONSE']._serialized_end=500
+  _globals['_LISTTENANTSREQUEST']._serialized_start=502
+  _globals['_LISTTENANTSREQUEST']._serialized_end=587
+  _globals['_LISTTENANTSRESPONSE']._serialized_start=589
+  _globals['_LISTTENANTSRESPONSE']._serialized_end=678
+  _globals['_UPDATETENANTREQUEST']._serialized_start=681
+  _globals['_UPDATETENANTREQUEST']._serialized_end=827
+  _globals['_UPDATETENANTRESPONSE']._serialized_start=829
+  _globals['_UPDATETENANTRESPONSE']._serialized_end=893
+  _globals['_ISSUETOKENREQUEST']._serialized_start=896
+  _globals['_ISSUETOKENREQUEST']._serialized_end=1106
+  _globals['_ISSUETOKENRESPONSE']._serialized_start=1108
+  _globals['_ISSUETOKENRESPONSE']._serialized_end=1226
+  _globals['_TENANTSERVICE']._serialized_start=1229
+  _globals['_TENANTSERVICE']._serialized_end=1701
 # @@protoc_insertion_point(module_scope)
