@@ -46,6 +46,7 @@ from services.rules.errors import (
     WindowNotFound,
 )
 from services.rules.models import requests
+from services.rules.references import check_rule, check_window
 from triage.ingest.v1 import resources_pb2 as ingest_pb
 from triage.rules.v1 import events_pb2, resources_pb2, rules_service_pb2
 from triage.runtime import paging
@@ -55,6 +56,7 @@ from triage.runtime.errors import InvalidArgument
 from triage.runtime.events import from_timestamp, new_envelope
 from triage.runtime.idempotency import built_reply, once
 from triage.runtime.outbox import Inbox, Outbox
+from triage.runtime.references import References
 
 log = logging.getLogger(__name__)
 
@@ -253,8 +255,11 @@ def routed_envelope(
 class RulesService:
     """Rules and windows CRUD, routing, window-end re-routing, Evaluate and Simulate."""
 
-    def __init__(self, *, db: Database, outbox: Outbox, clock: Clock) -> None:
+    def __init__(
+        self, *, db: Database, outbox: Outbox, clock: Clock, references: References | None = None
+    ) -> None:
         self.db = db
+        self.references = references
         self.outbox = outbox
         self.clock = clock
         self.cache = RuleSetCache()
@@ -285,6 +290,8 @@ class RulesService:
             raise InvalidArgument.field("position", "must not be negative")
 
         async def work(session: AsyncSession) -> rules_service_pb2.CreateRuleResponse:
+            # Checked only when not a replay, so a retry still gets its first answer.
+            await check_rule(self.references, tenant_id=tenant_id, rule=rule)
             _, version = await store.bump_version(session, tenant_id=tenant_id)
             if await store.rule_named(session, name=rule.display_name):
                 raise RuleNameTaken(f"a rule named {rule.display_name!r} exists")
@@ -355,6 +362,7 @@ class RulesService:
         paths = _mask_paths(mask, _RULE_MUTABLE, _RULE_MUTABLE)
 
         async def work(session: AsyncSession) -> rules_service_pb2.UpdateRuleResponse:
+            await check_rule(self.references, tenant_id=tenant_id, rule=rule, paths=paths)
             _, version = await store.bump_version(session, tenant_id=tenant_id)
             row = await store.get_rule(session, rule_id=rule_id, for_update=True)
             if row is None:
@@ -501,6 +509,7 @@ class RulesService:
         """Validate and store a maintenance window."""
 
         async def work(session: AsyncSession) -> rules_service_pb2.CreateMaintenanceWindowResponse:
+            await check_window(self.references, tenant_id=tenant_id, window=window)
             zone = await self._tenant_zone(session, tenant_id)
             values = self._window_values(window, zone, {})
             _, version = await store.bump_version(session, tenant_id=tenant_id)
@@ -599,6 +608,7 @@ class RulesService:
         paths = _mask_paths(mask, _WINDOW_MUTABLE, _WINDOW_MUTABLE)
 
         async def work(session: AsyncSession) -> rules_service_pb2.UpdateMaintenanceWindowResponse:
+            await check_window(self.references, tenant_id=tenant_id, window=window, paths=paths)
             _, version = await store.bump_version(session, tenant_id=tenant_id)
             row = await store.get_window(session, window_id=window_id, for_update=True)
             if row is None:

@@ -10,11 +10,13 @@ from services.rules.events import consumers
 from services.rules.service import RulesService
 from triage.rules.v1.rules_service_pb2_grpc import add_RulesServiceServicer_to_server
 from triage.runtime.app import Runtime
+from triage.runtime.peers import peer_directory
+from triage.runtime.tenant_gate import guard_tenants
 
 
 def build(rt: Runtime, clock: Clock) -> RulesService:
     """Register the servicer, consumers and window-end task; return the service."""
-    service = RulesService(db=rt.db, outbox=rt.outbox, clock=clock)
+    service = RulesService(db=rt.db, outbox=rt.outbox, clock=clock, references=peer_directory(rt))
     rt.add_servicer(partial(add_RulesServiceServicer_to_server, RulesApi(service)), [SERVICE_NAME])
     rt.consumers.extend(consumers(rt.bus, service, rt.settings))
     rt.tasks.append(service.run_window_ends)
@@ -22,5 +24,6 @@ def build(rt: Runtime, clock: Clock) -> RulesService:
 
 
 async def wire(rt: Runtime) -> None:
-    """Wire the rules service on the real clock."""
+    """Wire the rules service on the real clock; only registered, active tenants may call."""
     build(rt, SystemClock())
+    guard_tenants(rt, peer_directory(rt))

@@ -54,6 +54,7 @@ from services.sla.errors import (
     TicketSlaNotFound,
 )
 from services.sla.models import requests
+from services.sla.references import check_thresholds
 from services.sla.store import BreachFilter, DueTimer, Stored
 from services.sla.timesource import TimeSource
 from triage.events.v1.envelope_pb2 import Envelope
@@ -61,6 +62,7 @@ from triage.runtime.db import Database, after_commit, pipelined
 from triage.runtime.idempotency import IdempotentReply, once
 from triage.runtime.ids import new_id
 from triage.runtime.outbox import Outbox
+from triage.runtime.references import References
 from triage.runtime.telemetry import inject_headers
 
 log = logging.getLogger(__name__)
@@ -158,8 +160,10 @@ class SlaService:
         outbox: Outbox,
         time: TimeSource,
         late_after: timedelta = timedelta(seconds=30),
+        references: References | None = None,
     ) -> None:
         self._db = db
+        self._references = references
         self._outbox = outbox
         self._time = time
         self._late_after = late_after
@@ -370,6 +374,9 @@ class SlaService:
 
         async def work(session: AsyncSession) -> Stored[PolicySpec]:
             await self._check_policy(session, tenant_id, spec, problems)
+            await check_thresholds(
+                self._references, tenant_id=tenant_id, thresholds=spec.thresholds
+            )
             now = self._time.now()
             try:
                 await store.insert_policy(session, tenant_id=tenant_id, spec=spec, at=now)
@@ -425,6 +432,10 @@ class SlaService:
         names = set(fields)
 
         async def work(session: AsyncSession) -> Stored[PolicySpec]:
+            if "thresholds" in names:  # asked before any row is locked
+                await check_thresholds(
+                    self._references, tenant_id=tenant_id, thresholds=patch.thresholds
+                )
             current = await self._policy(session, tenant_id, patch.id, lock=True)
             _check_etag(etag, current.value.version)
             changed = dataclasses.replace(

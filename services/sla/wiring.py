@@ -11,12 +11,16 @@ from services.sla.scheduler import Scheduler
 from services.sla.service import SlaService
 from services.sla.timesource import SystemTime, TimeSource
 from triage.runtime.app import Runtime
+from triage.runtime.peers import peer_directory
+from triage.runtime.tenant_gate import guard_tenants
 from triage.sla.v1.sla_service_pb2_grpc import add_SlaServiceServicer_to_server
 
 
 def build(rt: Runtime, *, time: TimeSource | None = None) -> tuple[SlaService, Scheduler]:
     """The service and its scheduler, with consumers and tasks registered on ``rt``."""
-    service = SlaService(db=rt.db, outbox=rt.outbox, time=time or SystemTime())
+    service = SlaService(
+        db=rt.db, outbox=rt.outbox, time=time or SystemTime(), references=peer_directory(rt)
+    )
     scheduler = Scheduler(service)
     rt.add_servicer(partial(add_SlaServiceServicer_to_server, SlaApi(service)), [SERVICE_NAME])
     rt.consumers.append(
@@ -35,5 +39,6 @@ def build(rt: Runtime, *, time: TimeSource | None = None) -> tuple[SlaService, S
 
 
 async def wire(rt: Runtime) -> None:
-    """The runtime's wiring hook for the sla service."""
+    """The runtime's wiring hook for the sla service; only registered, active tenants may call."""
     build(rt)
+    guard_tenants(rt, peer_directory(rt))
