@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -10,16 +11,22 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 ERROR_DOMAIN = "triage.dev"
-#: No message, field path or description sent to a caller is longer than this, so a huge bad
-#: value quoted in an error is echoed as a short prefix only (and never overflows trailers).
+#: No message, field path or description sent to a caller is longer than this, and no run
+#: of it without spaces longer than MAX_ECHO: a huge bad value quoted in an error is echoed
+#: as a short prefix only (and never overflows the trailers).
 MAX_ERROR_TEXT = 128
+MAX_ECHO = 64
+_LONG_RUN = re.compile(rf"\S{{{MAX_ECHO + 1},}}")
 #: At most this many field violations go back in one error.
 MAX_VIOLATIONS = 10
 
 
 def clip(text: str, limit: int = MAX_ERROR_TEXT) -> str:
-    """``text`` cut to at most ``limit`` characters, marked with an ellipsis when cut."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """``text`` cut to ``limit`` characters and its long unbroken runs (quoted values) to
+    MAX_ECHO, each cut marked with an ellipsis."""
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return _LONG_RUN.sub(lambda run: run.group()[: MAX_ECHO - 1] + "…", text)
 
 
 @dataclass(frozen=True, slots=True)
