@@ -2,16 +2,16 @@
 
 A channel renders three parts: `title` (subject line, card title), `text` (plain
 body; mrkdwn for Slack) and `html` (SMTP only). Tenant overrides replace single parts
-and run in jinja2's `ImmutableSandboxedEnvironment`: no attribute tricks, no mutation
-of the context, bounded ranges and repetition. Missing values render empty, so an
-event that lacks a field still notifies; syntax and sandbox violations raise
-`TemplateError`.
+and run in the shared bounded sandbox (`triage.runtime.sandbox`): no attribute tricks,
+no mutation of the context, and loops, calls, values, output and time bounded per render.
+A render that reaches a bound gives its text so far with a `[truncated: why]` marker, so a
+tenant's template can never stall the consumer. Missing values render empty, so an event
+that lacks a field still notifies; syntax errors and sandbox refusals raise `TemplateError`.
 """
 
 from __future__ import annotations
 
 import functools
-import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,15 +19,14 @@ from typing import Any
 from jinja2 import TemplateError as JinjaTemplateError
 from jinja2 import Undefined
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from services.notify.domain.model import ChannelKind, NotificationMessage
+from triage.runtime.sandbox import BoundedEnvironment, Limits, render_bounded
 
 PARTS = ("title", "text", "html")
 MAX_TEMPLATE_CHARS = 20_000
 MAX_OUTPUT_CHARS = 100_000
-_MAX_REPEAT = 10_000
-_MAX_EXPONENT = 64
+LIMITS = Limits(max_output_chars=MAX_OUTPUT_CHARS)
 
 _TEXT = """\
 {{ body }}
@@ -101,30 +100,13 @@ def escape_mrkdwn(value: object) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-class _Sandbox(ImmutableSandboxedEnvironment):
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context: Any, operator_: str, left: Any, right: Any) -> Any:
-        if operator_ == "**":
-            if isinstance(right, int | float) and abs(right) > _MAX_EXPONENT:
-                raise SecurityError("exponent too large")
-            return operator.pow(left, right)
-        for seq, count in ((left, right), (right, left)):
-            if (
-                isinstance(seq, str | list | tuple)
-                and isinstance(count, int)
-                and len(seq) * count > _MAX_REPEAT
-            ):
-                raise SecurityError("repetition too large")
-        return operator.mul(left, right)
-
-
 def _none_to_empty(value: object) -> object:
     return "" if value is None else value
 
 
-def _environment(*, html: bool, slack: bool) -> _Sandbox:
-    return _Sandbox(
+def _environment(*, html: bool, slack: bool) -> BoundedEnvironment:
+    return BoundedEnvironment(
+        limits=LIMITS,
         autoescape=html,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -140,7 +122,7 @@ _ENVS = {
 }
 
 
-def _env_for(kind: ChannelKind, part: str) -> _Sandbox:
+def _env_for(kind: ChannelKind, part: str) -> BoundedEnvironment:
     return _ENVS[(part == "html", kind is ChannelKind.SLACK and part == "text")]
 
 
@@ -197,12 +179,11 @@ def render(
     for part, source in sources.items():
         template = _compile(kind, part, source)
         try:
-            text = str(template.render(context))
+            # A bound reached is not an error: the text is cut and says why.
+            text = render_bounded(template, context).text
         except SecurityError as exc:
             raise TemplateError("template_forbidden", part, str(exc)) from exc
         except Exception as exc:
             raise TemplateError("template_render", part, f"{type(exc).__name__}: {exc}") from exc
-        if len(text) > MAX_OUTPUT_CHARS:
-            raise TemplateError("output_too_large", part, f"longer than {MAX_OUTPUT_CHARS}")
         out[part] = text.strip("\n") if part != "title" else " ".join(text.split())
     return Rendered(title=out["title"], text=out["text"], html=out.get("html"))

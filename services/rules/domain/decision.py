@@ -166,7 +166,7 @@ def _render(
     if template is None:
         return fallback
     try:
-        text = render(template, context)
+        rendered = render(template, context)
     except Exception as exc:
         # A template must never stop an alert from being routed.
         notes.append(
@@ -178,6 +178,18 @@ def _render(
             )
         )
         return fallback
+    text = rendered.text
+    if rendered.limited is not None:
+        # Bounded, not failed: a description keeps its text up to the cut (marked as such);
+        # a cut title is worse than the alert's own.
+        used = f"used the alert {what}" if what == "title" else "output truncated"
+        notes.append(
+            ExplanationEntry(
+                rule_id, f"{what}_template", False, f"render stopped: {rendered.limited}; {used}"
+            )
+        )
+        if what == "title":
+            return fallback
     if what == "title":
         text = " ".join(text.split())
         if not text:

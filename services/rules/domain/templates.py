@@ -1,4 +1,4 @@
-"""Ticket title and description templates: Jinja2 in an immutable sandbox."""
+"""Ticket title and description templates: Jinja2 in a bounded, immutable sandbox."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from typing import Any, Final
 from jinja2 import TemplateSyntaxError, meta, nodes
 from jinja2.environment import Template
 from jinja2.exceptions import SecurityError
-from jinja2.runtime import Context, Undefined
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.runtime import Undefined
 
 from services.rules.domain.model import SEVERITY_NAMES, FieldViolation, RoutableAlert
+from triage.runtime.sandbox import BoundedEnvironment, BoundedText, Limits, render_bounded
 
 MAX_TEMPLATE_CHARS: Final = 10_000
-MAX_SEQUENCE_PRODUCT: Final = 100_000
-MAX_EXPONENT: Final = 64
+# A ticket title or description; loops, calls, values and time bounded per render.
+LIMITS: Final = Limits(max_output_chars=20_000)
 
 TEMPLATE_VARIABLES: Final = frozenset(
     {
@@ -43,10 +43,8 @@ TEMPLATE_VARIABLES: Final = frozenset(
 )
 
 
-class _Sandbox(ImmutableSandboxedEnvironment):
-    """Refuses unsafe attributes loudly and bounds the operators that can blow up memory."""
-
-    intercepted_binops = frozenset({"*", "**"})
+class _Sandbox(BoundedEnvironment):
+    """Refuses unsafe attributes loudly; work, values and output are bounded per render."""
 
     def unsafe_undefined(self, obj: Any, attribute: str) -> Undefined:
         # The stock sandbox returns an Undefined that prints as "", hiding the refusal.
@@ -54,22 +52,9 @@ class _Sandbox(ImmutableSandboxedEnvironment):
             f"access to attribute {attribute!r} of {type(obj).__name__!r} is not allowed"
         )
 
-    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**" and isinstance(right, int) and abs(right) > MAX_EXPONENT:
-            raise SecurityError(f"exponent {right} is larger than {MAX_EXPONENT}")
-        if operator == "*":
-            for seq, times in ((left, right), (right, left)):
-                if (
-                    isinstance(seq, str | list | tuple)
-                    and isinstance(times, int)
-                    and len(seq) * times > MAX_SEQUENCE_PRODUCT
-                ):
-                    raise SecurityError("repetition result is too large")
-        return super().call_binop(context, operator, left, right)
-
 
 # Ticket text is plain text, not HTML: escaping would turn "&" into "&amp;" in titles.
-_ENV: Final = _Sandbox(autoescape=False, undefined=Undefined)
+_ENV: Final = _Sandbox(limits=LIMITS, autoescape=False, undefined=Undefined)
 
 
 def _private_accesses(ast: nodes.Template) -> list[str]:
@@ -138,6 +123,9 @@ def template_context(alert: RoutableAlert) -> dict[str, Any]:
     }
 
 
-def render(template: Template, context: dict[str, Any]) -> str:
-    """Render a compiled template; raises whatever rendering raises."""
-    return template.render(context)
+def render(template: Template, context: dict[str, Any]) -> BoundedText:
+    """Render a compiled template within LIMITS (a bound reached: truncated, `limited` says why).
+
+    Other failures (sandbox refusals, errors in the template) raise.
+    """
+    return render_bounded(template, context)
