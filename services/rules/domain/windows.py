@@ -387,6 +387,15 @@ def _build(window: MaintenanceWindow, violations: list[FieldViolation]) -> Compi
     return CompiledWindow(window, timing, checks)
 
 
+def inert_window(window: MaintenanceWindow) -> CompiledWindow:
+    """`window` compiled as never in force (for a stored window the current checks refuse)."""
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    timing = _OneOff(
+        MaintenanceWindow(id=window.id, name=window.name, starts_at=epoch, ends_at=epoch)
+    )
+    return CompiledWindow(window, timing, [])
+
+
 @lru_cache(maxsize=4096)
 def compile_window(window: MaintenanceWindow) -> CompiledWindow:
     """Validate and compile one window (memoized); raises WindowValidationError."""
