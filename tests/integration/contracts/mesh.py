@@ -41,22 +41,30 @@ class Mesh:
     metadata: tuple[tuple[str, str], ...]
 
     async def send(
-        self, rpc: str, request: Any, *, timeout: float = 5.0
+        self,
+        rpc: str,
+        request: Any,
+        *,
+        timeout: float = 5.0,
+        metadata: tuple[tuple[str, str], ...] | None = None,
     ) -> grpc.aio.AioRpcError | None:
-        """Send ``request`` to ``rpc`` (``/pkg.Service/Method``); the error, or None on OK."""
+        """Send ``request`` to ``rpc`` (``/pkg.Service/Method``), as the tenant unless
+        ``metadata`` says otherwise; the error, or None on OK."""
         service = SERVES[rpc.split("/")[1]]
         method = self.channels[service].unary_unary(
             rpc, request_serializer=lambda m: m.SerializeToString(), response_deserializer=bytes
         )
         try:
-            await method(request, metadata=self.metadata, timeout=timeout)
+            await method(request, metadata=metadata or self.metadata, timeout=timeout)
         except grpc.aio.AioRpcError as error:
             return error
         return None
 
-    async def error(self, rpc: str, request: Any) -> grpc.aio.AioRpcError:
+    async def error(
+        self, rpc: str, request: Any, metadata: tuple[tuple[str, str], ...] | None = None
+    ) -> grpc.aio.AioRpcError:
         """The error ``rpc`` answers ``request`` with; fails if it answers OK."""
-        error = await self.send(rpc, request)
+        error = await self.send(rpc, request, metadata=metadata)
         if error is None:
             raise AssertionError(f"{rpc} accepted {request!r:.200}")
         return error
