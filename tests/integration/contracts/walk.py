@@ -6,6 +6,7 @@ included) set to a value its contract rules out or that sits at the edge of its 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -59,6 +60,8 @@ def _scalar_values(field: FieldDescriptor) -> list[tuple[str, Any, bool]]:
         return [("1MB", MB_TEXT, True), ("NUL", "a\x00b", True)]
     if t == FieldDescriptor.TYPE_BYTES:
         return [("5MB", b"\x00" * (5 << 20), True)]
+    if t in (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT):
+        return [("NaN", math.nan, True), ("-1", -1.0, True), ("inf", math.inf, True)]
     if t == FieldDescriptor.TYPE_ENUM:
         return [("99", 99, True)]
     if t in (
