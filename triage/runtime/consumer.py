@@ -46,6 +46,8 @@ BatchHandler = Callable[[Sequence[ReceivedEvent]], Awaitable[None]]
 #: The server never needs to redeliver to the reader (it retries in process, and a new
 #: owner reads from the committed positions): a long ack wait keeps it from doing so.
 ACK_WAIT_SECONDS = 600.0
+#: Seconds without a pull after which the server drops a reader's JetStream consumer.
+READER_INACTIVE_SECONDS = 10.0
 #: How often a member renews its leases and rebalances (seconds).
 LEASE_TICK_SECONDS = 1.0
 
@@ -60,6 +62,11 @@ def _with_partition(pattern: str, partition: int) -> str:
     # partition token follows it.
     base = pattern[:-2] + ".*" if pattern.endswith(".>") else pattern
     return f"{base}.{partition}"
+
+
+def _reader_name(durable: str, member: str) -> str:
+    """The JetStream consumer through which ``member`` reads for group ``durable``."""
+    return f"{durable}-{member}".replace(".", "-")
 
 
 def _stream_of(pattern: str) -> str:
@@ -131,7 +138,7 @@ class BatchConsumer:
         self._stopping = asyncio.Event()
         self._subscribed: frozenset[int] = frozenset()
         self._sub: Any = None
-        self._consumer_name = f"{durable}-{self.member}".replace(".", "-")
+        self._consumer_name = _reader_name(durable, self.member)
 
     # --- life cycle ---------------------------------------------------------------------
 
@@ -242,6 +249,8 @@ class BatchConsumer:
         wanted = frozenset(self.held)
         if wanted == self._subscribed and self._sub is not None and not self._release:
             return
+        if wanted - self._subscribed:
+            await self._reap_dead_readers()
         if self.on_handover is not None and (self._release or wanted - self._subscribed):
             # What this replica committed reaches the stream before a partition leaves
             # it; what a dead owner committed, before this replica applies the next event.
@@ -274,12 +283,28 @@ class BatchConsumer:
             ack_policy=AckPolicy.ALL,
             ack_wait=ACK_WAIT_SECONDS,
             filter_subjects=[_with_partition(s, p) for s in self._patterns for p in sorted(wanted)],
-            inactive_threshold=60.0,
+            # A live reader pulls at least every fetch timeout; a dead one's consumer goes
+            # after this (a reader that was only busy makes a new one from its positions).
+            inactive_threshold=READER_INACTIVE_SECONDS,
             max_waiting=4,
         )
         await self._bus.js.add_consumer(self._stream, config)
         self._sub = await self._bus.js.pull_subscribe_bind(self._consumer_name, self._stream)
         self._subscribed = wanted
+
+    async def _reap_dead_readers(self) -> None:
+        """Delete the JetStream consumers of members whose heartbeat ran out (a killed
+        replica's reader would otherwise linger with its filters and backlog)."""
+        try:
+            live = {_reader_name(self.durable, m) for m in await self.leases.live_members()}
+            prefix = f"{self.durable}-"
+            for info in await self._bus.js.consumers_info(self._stream):
+                name = info.name or ""
+                if name.startswith(prefix) and name not in live | {self._consumer_name}:
+                    with contextlib.suppress(NotFoundError):
+                        await self._bus.js.delete_consumer(self._stream, name)
+        except Exception:
+            log.warning("dead readers not reaped", exc_info=True, extra={"consumer": self.durable})
 
     async def _unsubscribe(self) -> None:
         sub, self._sub = self._sub, None

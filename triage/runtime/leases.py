@@ -107,6 +107,9 @@ class PartitionLeases:
             "WHERE consumer = :consumer AND owner = :member "
             "AND partition = ANY(CAST(:parts AS integer[]))"
         )
+        self._live_members_sql = text(
+            f"SELECT member FROM {members} WHERE consumer = :consumer AND expires_at > now()"
+        )
         self._leave_sql = text(
             f"DELETE FROM {members} WHERE consumer = :consumer AND member = :member"
         )
@@ -168,6 +171,12 @@ class PartitionLeases:
             if partitions:
                 await session.execute(self._release_sql, self._params(parts=partitions))
             await session.execute(self._leave_sql, self._params())
+
+    async def live_members(self) -> set[str]:
+        """The group's members whose heartbeat has not run out."""
+        async with self._db.system_transaction() as session:
+            rows = (await session.execute(self._live_members_sql, self._params())).scalars()
+            return {str(m) for m in rows}
 
     async def reset_positions(self, partitions: list[int], position: int) -> None:
         """Move held partitions' positions (after the stream was recreated from scratch)."""
