@@ -59,19 +59,24 @@ JSON = [(b"content-type", b"application/json")]
 class Gateway:
     """Routes: webhooks, health, readiness, metrics and the OpenAPI document."""
 
+    #: How long a request's whole body may take to arrive (unless given to the constructor).
+    BODY_TIMEOUT_SECONDS = 15.0
+
     def __init__(
         self,
         service: IngestService,
         *,
         ready: Callable[[], Awaitable[bool]],
         default_max_body: int = 256 * 1024,
-        body_timeout_seconds: float = 15.0,
+        body_timeout_seconds: float | None = None,
     ) -> None:
         self._service = service
         self._ready = ready
         self._limiter = RateLimiter()
         self._default_max_body = default_max_body
-        self._body_timeout = body_timeout_seconds
+        self._body_timeout = (
+            self.BODY_TIMEOUT_SECONDS if body_timeout_seconds is None else body_timeout_seconds
+        )
         self._openapi = orjson.dumps(openapi_document())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
