@@ -263,9 +263,14 @@ ZoneHandler = Callable[[AsyncSession, str, str], Awaitable[None]]
 _TRACE_KEYS = ("traceparent", "tracestate", "baggage")
 
 
+def _change(event: ReceivedEvent) -> TicketChange | None:
+    """The event's clock-moving change, decoded once for the sort and the handler."""
+    return event.memo("change", lambda: ticket_change(event.envelope))
+
+
 def _ticket_order(event: ReceivedEvent) -> str:
     try:
-        change = ticket_change(event.envelope)
+        change = _change(event)
     except ValueError:
         return ""
     return "" if change is None else f"{event.tenant_id}/{change.ticket.ticket_id}"
@@ -298,7 +303,7 @@ def changes_handler(db: Database, inbox: Inbox, on_changes: ChangesHandler) -> B
                     else {k: v for k in _TRACE_KEYS if (v := event.headers.get(k)) is not None},
                 )
                 for event in fresh
-                if (change := ticket_change(event.envelope)) is not None and change.ticket.ticket_id
+                if (change := _change(event)) is not None and change.ticket.ticket_id
             ]
             if changes:
                 await on_changes(session, changes)

@@ -261,25 +261,27 @@ def escalation(envelope: Envelope) -> Escalation:
     return _merge(threshold.ticket.ticket_id, threshold.actions, f"{kind} at {threshold.percent}%")
 
 
+def _routed(event: ReceivedEvent) -> RoutedAlert:
+    """The event's alert, decoded once for both the batch's sort and its handler."""
+    return event.memo("routed", lambda: routed_alert(event.envelope))
+
+
 def _alert_order(event: ReceivedEvent) -> str:
+    if event.type != "alert.routed":
+        return ""
     try:
-        alert = unpack(event.envelope, rules_events.AlertRouted).alert
+        return _routed(event).dedup_key
     except ValueError:
         return ""
-    condition = domain.condition_identity(
-        condition=alert.condition, condition_name=alert.condition_name, series_key=alert.series_key
-    )
-    return domain.dedup_key(
-        tenant_id=event.tenant_id,
-        device_id=alert.device_id,
-        device_name=alert.device_name,
-        condition=condition,
-    )
+
+
+def _escalation(event: ReceivedEvent) -> Escalation:
+    return event.memo("escalation", lambda: escalation(event.envelope))
 
 
 def _sla_order(event: ReceivedEvent) -> str:
     try:
-        return escalation(event.envelope).ticket_id
+        return _escalation(event).ticket_id
     except ValueError:
         return ""
 
@@ -329,7 +331,7 @@ def alert_batch_handler(db: Database, inbox: Inbox, service: AlertService) -> Ba
                     links=links,
                     attributes={"triage.event_id": event.event_id},
                 )
-                alerts.append((routed_alert(event.envelope), scope))
+                alerts.append((_routed(event), scope))
             if alerts:
                 await service.on_alert_batch(session, alerts)
 
@@ -377,7 +379,7 @@ def sla_consumer(
     async def handle(session: AsyncSession, event: ReceivedEvent) -> None:
         if event.type not in ("sla.threshold", "sla.breached"):
             return
-        await on_escalation(session, event.tenant_id, escalation(event.envelope))
+        await on_escalation(session, event.tenant_id, _escalation(event))
 
     return BatchConsumer(
         bus,

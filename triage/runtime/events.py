@@ -9,9 +9,10 @@ reader per partition sees a key's events in stream order.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 from google.protobuf import any_pb2, timestamp_pb2
 from google.protobuf.message import Message
@@ -20,6 +21,7 @@ from triage.events.v1.envelope_pb2 import Envelope
 from triage.runtime.ids import new_id
 
 M = TypeVar("M", bound=Message)
+T = TypeVar("T")
 
 #: One JetStream stream per domain; the stream name and the subjects it captures.
 STREAMS: dict[str, str] = {
@@ -140,6 +142,14 @@ class ReceivedEvent:
     subject: str
     headers: dict[str, str]
     num_delivered: int
+    _memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def memo(self, key: str, compute: Callable[[], T]) -> T:
+        """``compute()`` once per event and ``key``: a payload decoded to sort a batch is
+        the one its handler reads (each event is decoded once)."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return cast(T, self._memo[key])
 
     @property
     def event_id(self) -> str:
