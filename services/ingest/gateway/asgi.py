@@ -173,6 +173,8 @@ class Gateway:
             # arrives a byte at a time) must not hold a connection and a task forever.
             async with asyncio.timeout(self._body_timeout):
                 body = await _read_body(receive, limit)
+        except _Disconnected:
+            return problem(400, "incomplete-body", "Bad Request", "the connection closed mid-body")
         except TimeoutError:
             status, payload, extra = problem(
                 408,
@@ -273,6 +275,10 @@ class Gateway:
         return 202, orjson.dumps(answer), JSON
 
 
+class _Disconnected(Exception):
+    """The client went away before its body was complete."""
+
+
 async def _read_body(receive: Receive, limit: int) -> bytes | None:
     """The request body, or None as soon as it grows past ``limit``."""
     chunks: list[bytes] = []
@@ -280,7 +286,8 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            # Never handle part of a body as if it were the whole of it.
+            raise _Disconnected
         chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size > limit:

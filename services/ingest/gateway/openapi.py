@@ -83,10 +83,14 @@ def openapi_document() -> dict[str, Any]:
                                 }
                             },
                         },
-                        "400": _problem_response("the body cannot be understood"),
+                        "400": _problem_response(
+                            "the body cannot be understood, or its alerts cannot be stored "
+                            "as sent (unreadable-body, unstorable-alert, incomplete-body)"
+                        ),
                         "401": _problem_response("unknown integration or wrong secret"),
                         "404": _problem_response("unknown provider or route"),
                         "405": _problem_response("only POST is allowed"),
+                        "408": _problem_response("the body did not arrive in time"),
                         "413": _problem_response("the body is larger than the limit"),
                         "415": _problem_response("unsupported content type"),
                         "429": _problem_response(
