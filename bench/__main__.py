@@ -3,7 +3,9 @@
 Scenarios (``--scenarios``, all by default): ``rules`` and the business-time half of
 ``sla`` are in-process CPU measurements; ``gateway`` gets a stack of its own with only
 ingest running; ``mesh``, ``notify`` and the timer half of ``sla`` share a stack with all
-five services. Everything runs on loopback, bounded in count and time, and stops what it
+five services; ``replicas_ab`` starts two meshes of its own, the baseline commit's (see
+``bench.replicas_ab``) and this tree's, and alternates paired steps between them.
+Everything runs on loopback, bounded in count and time, and stops what it
 started. ``--quick`` is a smoke run (about a minute and a half).
 """
 
@@ -22,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from bench import gateway, mesh, report
+from bench import gateway, mesh, replicas_ab, report
 from bench.harness import (
     ProcessSampler,
     server_pids,
@@ -35,7 +37,7 @@ from triage.devstack.endpoints import Ports
 from triage.devstack.stack import Stack, start_stack, wait_healthy
 
 OUT = Path(__file__).resolve().parent / "out"
-ALL = ("gateway", "mesh", "rules", "sla", "notify")
+ALL = ("gateway", "mesh", "rules", "sla", "notify", "replicas_ab")
 
 
 async def _guarded(
@@ -214,6 +216,11 @@ async def main(argv: list[str]) -> int:
                     await _guarded("notify", results, lambda: notify_scenario(stack, quick))
                 if "sla" in scenarios:
                     await _guarded("sla", results, lambda: sla_scenario(stack, quick))
+
+    if "replicas_ab" in scenarios:
+        await _guarded(
+            "replicas_ab", results, lambda: replicas_ab.run(quick=quick, out_dir=args.out)
+        )
 
     results["finished"] = time.time()
     report.write_json(results, args.out / "report.json")

@@ -335,6 +335,17 @@ class ProcessSampler:
             except psutil.Error:
                 pass
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds (user + system) each process used since it was added."""
+        out: dict[str, float] = {}
+        for name, proc in list(self._procs.items()):
+            try:
+                cpu = self._cpu(name, proc)
+            except psutil.Error:  # gone: the last sample taken while it ran
+                cpu = self._last_cpu.get(name, (self._cpu0[name], 0.0))[0]
+            out[name] = cpu - self._cpu0[name]
+        return out
+
     def result(self) -> dict[str, dict[str, float]]:
         """CPU utilisation (cores) and peak RSS (MiB) per process since it was added."""
         out: dict[str, dict[str, float]] = {}

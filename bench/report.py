@@ -9,6 +9,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bench import replicas_report
+
 AIMS = {
     "gateway_per_s": 5000.0,  # at 32 concurrent senders
     "gateway_p99_ms": 15.0,
@@ -301,4 +303,11 @@ def _notify(s: dict[str, Any]) -> list[str]:
     ]
 
 
-_TABLES = {"gateway": _gateway, "mesh": _mesh, "rules": _rules, "sla": _sla, "notify": _notify}
+_TABLES = {
+    "gateway": _gateway,
+    "mesh": _mesh,
+    "rules": _rules,
+    "sla": _sla,
+    "notify": _notify,
+    "replicas_ab": replicas_report.table,
+}
