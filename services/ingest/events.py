@@ -15,7 +15,7 @@ from triage.ingest.v1 import events_pb2
 from triage.rules.v1 import events_pb2 as rule_events
 from triage.rules.v1 import resources_pb2 as rule_pb
 from triage.runtime.bus import Bus
-from triage.runtime.consume import transactional_handler
+from triage.runtime.consume import claimed_batch, transactional_handler
 from triage.runtime.consumer import BatchConsumer
 from triage.runtime.db import Database
 from triage.runtime.events import ReceivedEvent, new_envelope, to_timestamp, unpack
@@ -92,30 +92,31 @@ def suppression_consumer(
     """Mirrors the rules' window decisions onto the stored alert: suppressed by window W,
     or routed after all when W ended (ordinary routed alerts need no write)."""
 
-    claims = Inbox(inbox, SUPPRESSION_DURABLE)
+    def routed(event: ReceivedEvent) -> rule_events.AlertRouted:
+        return event.memo("routed", lambda: unpack(event.envelope, rule_events.AlertRouted))
 
-    async def handle_batch(events: Sequence[ReceivedEvent]) -> None:
-        # Almost every routed alert needs no write here: decide before touching the database.
-        changes: dict[str, tuple[rule_events.AlertRouted, ReceivedEvent]] = {}
-        for event in events:
-            routed = unpack(event.envelope, rule_events.AlertRouted)
-            suppressed = routed.decision.kind == rule_pb.DECISION_KIND_SUPPRESSED
-            if suppressed or routed.cause == rule_events.ROUTING_CAUSE_WINDOW_ENDED:
-                changes[event.event_id] = (routed, event)
-        if not changes:
-            return
-        async with claims.claiming(db, [e for _, e in changes.values()]) as (session, fresh):
-            for event in fresh:
-                routed = changes[event.event_id][0]
-                suppressed = routed.decision.kind == rule_pb.DECISION_KIND_SUPPRESSED
-                await session.execute(
-                    update(alerts)
-                    .where(alerts.c.id == routed.alert.alert_id)
-                    .values(
-                        suppressed=suppressed,
-                        suppression_window_id=routed.decision.window_id if suppressed else None,
-                    )
+    def changes_stored(event: ReceivedEvent) -> bool:
+        # Almost every routed alert needs no write here: decided before any transaction.
+        decision = routed(event)
+        return (
+            decision.decision.kind == rule_pb.DECISION_KIND_SUPPRESSED
+            or decision.cause == rule_events.ROUTING_CAUSE_WINDOW_ENDED
+        )
+
+    async def use(session: AsyncSession, fresh: Sequence[ReceivedEvent]) -> None:
+        for event in fresh:
+            decision = routed(event)
+            suppressed = decision.decision.kind == rule_pb.DECISION_KIND_SUPPRESSED
+            await session.execute(
+                update(alerts)
+                .where(alerts.c.id == decision.alert.alert_id)
+                .values(
+                    suppressed=suppressed,
+                    suppression_window_id=decision.decision.window_id if suppressed else None,
                 )
+            )
+
+    handle_batch = claimed_batch(db, Inbox(inbox, SUPPRESSION_DURABLE), use, wanted=changes_stored)
 
     return BatchConsumer(
         bus,

@@ -31,7 +31,7 @@ from services.sla.domain.ticket import (
 from triage.events.v1.envelope_pb2 import Envelope
 from triage.ingest.v1 import events_pb2 as ingest_events
 from triage.runtime.bus import Bus
-from triage.runtime.consume import transactional_handler
+from triage.runtime.consume import claimed_batch, transactional_handler
 from triage.runtime.consumer import BatchConsumer, BatchHandler
 from triage.runtime.db import Database
 from triage.runtime.events import ReceivedEvent, from_timestamp, new_envelope, unpack
@@ -276,39 +276,28 @@ def _ticket_order(event: ReceivedEvent) -> str:
     return "" if change is None else f"{event.tenant_id}/{change.ticket.ticket_id}"
 
 
-def _sorted(handler: BatchHandler) -> BatchHandler:
-    # Replicas lock tickets in one global order, so two batches never deadlock on them; the
-    # stable sort keeps each ticket's events in delivery order.
-    async def handle(events: Sequence[ReceivedEvent]) -> None:
-        await handler(sorted(events, key=_ticket_order))
-
-    return handle
-
-
 def changes_handler(db: Database, inbox: Inbox, on_changes: ChangesHandler) -> BatchHandler:
-    """One transaction per batch, as :func:`triage.runtime.consume.transactional_handler`:
-    the batch's tenants bound together, the inbox claiming every event in one statement (a
-    redelivery is skipped), and the ticket changes handed over together, in order, each
-    with its own trace context."""
+    """The runtime's claimed batch (:func:`triage.runtime.consume.claimed_batch`): events
+    sorted by ticket, claimed in one transaction, and the clock-moving changes handed over
+    together, in order, each with its own trace context."""
 
-    async def handle_batch(events: Sequence[ReceivedEvent]) -> None:
-        async with inbox.claiming(db, events) as (session, fresh):
-            single = len(events) == 1
-            changes = [
-                (
-                    event.tenant_id,
-                    change,
-                    None
-                    if single
-                    else {k: v for k in _TRACE_KEYS if (v := event.headers.get(k)) is not None},
-                )
-                for event in fresh
-                if (change := _change(event)) is not None and change.ticket.ticket_id
-            ]
-            if changes:
-                await on_changes(session, changes)
+    async def use(session: AsyncSession, fresh: Sequence[ReceivedEvent]) -> None:
+        single = len(fresh) == 1
+        changes = [
+            (
+                event.tenant_id,
+                change,
+                None
+                if single
+                else {k: v for k in _TRACE_KEYS if (v := event.headers.get(k)) is not None},
+            )
+            for event in fresh
+            if (change := _change(event)) is not None and change.ticket.ticket_id
+        ]
+        if changes:
+            await on_changes(session, changes)
 
-    return handle_batch
+    return claimed_batch(db, inbox, use, order=_ticket_order)
 
 
 def ticket_consumer(
@@ -328,7 +317,7 @@ def ticket_consumer(
         service=PRODUCER,
         durable=TICKETS_DURABLE,
         filter_subjects=list(TICKET_SUBJECTS),
-        handler=_sorted(changes_handler(db, Inbox(inbox_table, TICKETS_DURABLE), on_changes)),
+        handler=changes_handler(db, Inbox(inbox_table, TICKETS_DURABLE), on_changes),
         batch_size=batch_size,
         max_deliveries=max_deliveries,
         fetch_timeout_seconds=fetch_timeout_seconds,

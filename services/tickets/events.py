@@ -8,7 +8,6 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from google.protobuf.message import Message
-from opentelemetry import trace
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,7 +18,7 @@ from triage.events.v1.envelope_pb2 import Envelope
 from triage.rules.v1 import events_pb2 as rules_events
 from triage.rules.v1 import resources_pb2 as rules_pb
 from triage.runtime.bus import Bus
-from triage.runtime.consume import transactional_handler
+from triage.runtime.consume import claimed_batch, each_event, event_span
 from triage.runtime.consumer import BatchConsumer, BatchHandler
 from triage.runtime.db import Database
 from triage.runtime.events import (
@@ -30,7 +29,6 @@ from triage.runtime.events import (
     unpack,
 )
 from triage.runtime.outbox import Inbox
-from triage.runtime.telemetry import extract_context
 from triage.sla.v1 import events_pb2 as sla_events
 from triage.sla.v1 import resources_pb2 as sla_pb
 from triage.tickets.v1 import events_pb2 as pb
@@ -286,17 +284,7 @@ def _sla_order(event: ReceivedEvent) -> str:
         return ""
 
 
-def _sorted(handler: BatchHandler, key: Callable[[ReceivedEvent], str]) -> BatchHandler:
-    # Replicas take their per-key locks in one global order, so two batches never deadlock
-    # on them; the stable sort keeps each key's events in delivery order.
-    async def handle(events: Sequence[ReceivedEvent]) -> None:
-        await handler(sorted(events, key=key))
-
-    return handle
-
-
 EscalationHandler = Callable[[AsyncSession, str, Escalation], Awaitable[None]]
-_tracer = trace.get_tracer("triage.consume")
 
 
 class AlertService(Protocol):
@@ -311,31 +299,17 @@ class AlertService(Protocol):
 
 
 def alert_batch_handler(db: Database, inbox: Inbox, service: AlertService) -> BatchHandler:
-    """As :func:`transactional_handler`, batch-aware: one transaction per batch, its tenants
-    bound together, the inbox claiming every event in one statement (a redelivery is
-    skipped), then the alerts handed over together, each with its own ``handle alert.routed``
-    span (continuing its trace)."""
+    """The runtime's claimed batch (:func:`triage.runtime.consume.claimed_batch`): the
+    ``alert.routed`` events sorted by ticket key, claimed in one transaction, then handed
+    over together, each with its own ``handle alert.routed`` span (continuing its trace)."""
 
-    async def handle_batch(events: Sequence[ReceivedEvent]) -> None:
-        batch = trace.get_current_span().get_span_context()
-        links = [trace.Link(batch)] if batch.is_valid and len(events) > 1 else []
-        async with inbox.claiming(db, events) as (session, fresh):
-            alerts: list[tuple[RoutedAlert, AbstractContextManager[Any]]] = []
-            for event in fresh:
-                if event.type != "alert.routed":
-                    continue
-                scope = _tracer.start_as_current_span(
-                    f"handle {event.type}",
-                    context=extract_context(event.headers) if len(events) > 1 else None,
-                    kind=trace.SpanKind.CONSUMER,
-                    links=links,
-                    attributes={"triage.event_id": event.event_id},
-                )
-                alerts.append((_routed(event), scope))
-            if alerts:
-                await service.on_alert_batch(session, alerts)
+    async def use(session: AsyncSession, fresh: Sequence[ReceivedEvent]) -> None:
+        alerts = [(_routed(e), event_span(e, batch_size=len(fresh))) for e in fresh]
+        await service.on_alert_batch(session, alerts)
 
-    return handle_batch
+    return claimed_batch(
+        db, inbox, use, wanted=lambda e: e.type == "alert.routed", order=_alert_order
+    )
 
 
 def alert_consumer(
@@ -355,9 +329,7 @@ def alert_consumer(
         service=PRODUCER,
         durable=ALERTS_DURABLE,
         filter_subjects=[ALERT_ROUTED_SUBJECT],
-        handler=_sorted(
-            alert_batch_handler(db, Inbox(inbox_table, ALERTS_DURABLE), service), _alert_order
-        ),
+        handler=alert_batch_handler(db, Inbox(inbox_table, ALERTS_DURABLE), service),
         batch_size=batch_size,
         max_deliveries=max_deliveries,
         fetch_timeout_seconds=fetch_timeout_seconds,
@@ -387,8 +359,8 @@ def sla_consumer(
         service=PRODUCER,
         durable=SLA_DURABLE,
         filter_subjects=list(SLA_SUBJECTS),
-        handler=_sorted(
-            transactional_handler(db, Inbox(inbox_table, SLA_DURABLE), handle), _sla_order
+        handler=claimed_batch(
+            db, Inbox(inbox_table, SLA_DURABLE), each_event(handle), order=_sla_order
         ),
         batch_size=batch_size,
         max_deliveries=max_deliveries,
