@@ -60,7 +60,7 @@ async def test_a_stopped_reader_hands_its_partitions_over_at_once(
         await demo.stop()
 
 
-async def _holds(consumer: object, count: int) -> bool:
+async def _holds(consumer: BatchConsumer, count: int) -> bool:
     return len(consumer.held) == count
 
 
