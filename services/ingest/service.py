@@ -195,6 +195,8 @@ class IngestService:
                 event_type="tenant.changed",
                 payload=events_pb2.TenantChanged(change=change, tenant=tenant_to_proto(row)),
                 producer="ingest",
+                # One tenant's changes are applied in order (one partition).
+                ordering_key=str(row["id"]),
             ),
         )
 
