@@ -284,6 +284,12 @@ async def test_a_killed_and_a_stopped_tickets_replica_lose_and_reorder_nothing(
     assert killed and stopped
     await assert_exact(tenant, ninja, series)
 
+    # The SIGTERMed replica drained and exited cleanly, well inside the manifests' grace.
+    async def exited_cleanly() -> bool:
+        return supervisor.pid("tickets-3") is None and 0 in supervisor.exit_codes("tickets-3")
+
+    await eventually(exited_cleanly, timeout=35, what="tickets-3 exited 0 after SIGTERM")
+
     # The one tickets replica left holds every partition once the dead one's leases ran out.
     async def alone() -> bool:
         return await _members(mesh, "tickets", GROUPS["tickets"]) == 1
