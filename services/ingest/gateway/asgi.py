@@ -20,7 +20,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 
 from services.ingest.domain import IntegrationContext, NormalizationError, Provider
 from services.ingest.errors import StorageUnavailable, UnstorableAlert
-from services.ingest.gateway.intake import Delivery, records_for
+from services.ingest.gateway.intake import (
+    MAX_ALERTS_PER_WEBHOOK,
+    Delivery,
+    TooManyAlerts,
+    records_for,
+)
 from services.ingest.gateway.openapi import openapi_document
 from services.ingest.gateway.problems import problem
 from services.ingest.ratelimit import RateLimiter
@@ -246,6 +251,15 @@ class Gateway:
         )
         try:
             records = await records_for(delivery)
+        except TooManyAlerts as error:
+            return problem(
+                413,
+                "too-many-alerts",
+                "Payload Too Large",
+                str(error),
+                alerts=error.count,
+                limit=MAX_ALERTS_PER_WEBHOOK,
+            )
         except NormalizationError as error:
             return problem(
                 400,

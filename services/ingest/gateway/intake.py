@@ -19,6 +19,20 @@ from triage.runtime.ids import new_id
 
 log = logging.getLogger(__name__)
 THREAD_FROM_BYTES = 16 * 1024
+# A webhook's alerts are stored, announced and answered together: the cap bounds what one
+# request can make the writer and the relay do in one go, whatever body size a tenant set.
+MAX_ALERTS_PER_WEBHOOK = 1000
+
+
+class TooManyAlerts(ValueError):
+    """The body carries more alerts than one webhook may (the gateway answers 413)."""
+
+    def __init__(self, count: int) -> None:
+        """Say how many there were and how many are allowed."""
+        self.count = count
+        super().__init__(
+            f"the body carries {count} alerts; at most {MAX_ALERTS_PER_WEBHOOK} per webhook"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +52,8 @@ def build_records(delivery: Delivery) -> list[AlertRecord]:
     """The records of every alert in the body, sharing one stored body.
 
     NormalizationError when the body cannot be read, whatever went wrong in the
-    normalizer: a sender must get 400 for a body, never 5xx.
+    normalizer: a sender must get 400 for a body, never 5xx. TooManyAlerts beyond
+    :data:`MAX_ALERTS_PER_WEBHOOK`.
     """
     try:
         alerts = normalize(delivery.provider, delivery.body, delivery.media_type, delivery.context)
@@ -47,6 +62,8 @@ def build_records(delivery: Delivery) -> list[AlertRecord]:
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError) as exc:
         log.warning("%s body not understood", delivery.provider, exc_info=True)
         raise NormalizationError("unreadable_body", detail=type(exc).__name__) from exc
+    if len(alerts) > MAX_ALERTS_PER_WEBHOOK:
+        raise TooManyAlerts(len(alerts))
     keys = delivery_keys(delivery.integration_id, delivery.body, alerts)
     body = RawBody(id=new_id(), raw=delivery.body)
     return [

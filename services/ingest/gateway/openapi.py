@@ -91,7 +91,9 @@ def openapi_document() -> dict[str, Any]:
                         "404": _problem_response("unknown provider or route"),
                         "405": _problem_response("only POST is allowed"),
                         "408": _problem_response("the body did not arrive in time"),
-                        "413": _problem_response("the body is larger than the limit"),
+                        "413": _problem_response(
+                            "the body is larger than the limit, or carries more than 1,000 alerts"
+                        ),
                         "415": _problem_response("unsupported content type"),
                         "429": _problem_response(
                             "the integration's rate limit was hit", retry_after=True

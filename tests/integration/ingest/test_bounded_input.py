@@ -163,3 +163,14 @@ async def test_query_token_is_refused_unless_the_integration_allows_it(ingest: I
         "ninjaone", integration_id, ninja_trigger(), params={"token": secret}
     )
     assert refused.status_code == 401
+
+
+async def test_more_alerts_than_one_webhook_may_carry_is_413_and_stores_nothing(
+    ingest: Ingest,
+) -> None:
+    integration_id, secret = await ingest.integration("datto")
+    body = orjson.dumps([{"alert_uid": f"u{i}", "alert_message": "m"} for i in range(1001)])
+    response = await ingest.post("datto", integration_id, body, secret=secret)
+    assert response.status_code == 413, response.text
+    assert response.json()["limit"] == 1000
+    assert await _stored_body_bytes(ingest) == 0
