@@ -53,7 +53,7 @@ lint: $(STAMP) ## ruff
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP) ## mypy --strict
-	$(BIN)/mypy triage services tests bench
+	$(BIN)/mypy triage services tests bench tools
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit -q
