@@ -20,6 +20,7 @@ from triage.runtime.grpc_server import GrpcServer
 from triage.runtime.logs import configure_logging
 from triage.runtime.metrics import serve_metrics
 from triage.runtime.outbox import Outbox, OutboxRelay
+from triage.runtime.relay_leader import RelayLeadership
 from triage.runtime.telemetry import setup_tracing
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,7 @@ async def run_service(
         outbox=outbox,
         service=settings.service_name,
         retention=timedelta(hours=settings.outbox_retention_hours),
+        leadership=RelayLeadership(db),
     )
     await wire(runtime)
     for consumer in runtime.consumers:

@@ -1,4 +1,4 @@
-"""Transactional outbox and inbox: state change and event in one commit; effects once."""
+"""Transactional outbox: state change and event in one commit, published by one relay."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -27,14 +26,16 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID, insert
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triage.events.v1.envelope_pb2 import Envelope
 from triage.runtime.bus import Bus, Outgoing
 from triage.runtime.db import Database, after_commit, raw_cursor
-from triage.runtime.events import ReceivedEvent, envelope_subject
+from triage.runtime.events import envelope_subject
+from triage.runtime.inbox import Inbox
 from triage.runtime.metrics import EVENTS_PUBLISHED, OUTBOX_LAG
+from triage.runtime.relay_leader import RelayLeadership
 from triage.runtime.telemetry import extract_context, inject_headers
 from triage.runtime.waiting import wait_event
 
@@ -123,6 +124,7 @@ class Outbox:
         self._wake = asyncio.Event()
         self._ready: deque[CommittedEvent] = deque()
         self._scan = True  # the first relay pass reads the queue (rows of a previous run)
+        self.last_committed_id = 0
         # One statement for any number of events (arrays unnested) that also queues their
         # ids and returns them: a fixed text, one trip.
         self._insert_sql = (
@@ -185,6 +187,7 @@ class Outbox:
 
     def committed(self, events: Sequence[CommittedEvent]) -> None:
         """Hand the relay events whose transaction has committed (call only after commit)."""
+        self.last_committed_id = max([self.last_committed_id, *(e.id for e in events)])
         if len(self._ready) + len(events) > MAX_READY:
             self._scan = True  # still queued in the database; the scan reads them
         else:
@@ -235,8 +238,11 @@ class OutboxRelay:
         idle_poll_seconds: float = 1.0,
         retention: timedelta = timedelta(hours=72),
         linger_seconds: float = 0.005,
+        leadership: RelayLeadership | None = None,
     ) -> None:
         self._db = db
+        #: None: this relay always publishes (one process, tests); else only while leading.
+        self._leadership = leadership
         self._bus = bus
         self._outbox = outbox
         self._table = outbox.table
@@ -263,10 +269,18 @@ class OutboxRelay:
         self._done_sql = text(f"DELETE FROM {pending} WHERE id = ANY(CAST(:ids AS bigint[]))")
         # Claims committed events by id (index lookups, never a walk over the queue's dead
         # entries); an id another replica's scan holds or already published is skipped.
+        # Claims committed events by id up to the newest of them, with any other pending
+        # row below it (another replica's commits): published together in id order.
         self._claim_ids_sql = text(
             f"DELETE FROM {pending} WHERE id IN (SELECT id FROM {pending} "
-            "WHERE id = ANY(CAST(:ids AS bigint[])) FOR UPDATE SKIP LOCKED) RETURNING id"
+            "WHERE id <= :upto ORDER BY id FOR UPDATE SKIP LOCKED) RETURNING id"
         )
+        self._rows_sql = text(
+            "SELECT id, subject, type, envelope, headers, event_id, created_at "
+            f"FROM {outbox_name} WHERE id = ANY(CAST(:ids AS bigint[])) ORDER BY id"
+        )
+        self._left_sql = text(f"SELECT EXISTS (SELECT 1 FROM {pending} WHERE id <= :upto)")
+        self._newest_sql = text(f"SELECT COALESCE(max(id), 0) FROM {pending}")
         self._requeue_sql = text(
             f"INSERT INTO {pending} (id) SELECT id FROM {outbox_name} "
             "WHERE created_at >= :since ON CONFLICT DO NOTHING"
@@ -278,10 +292,29 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Publish forever: what this process committed at once, from memory; the database
-        queue when asked (:meth:`Outbox.wake`) and at least every idle-poll interval."""
+        queue when asked (:meth:`Outbox.wake`) and at least every idle-poll interval. With
+        a leadership, only while this relay leads; a follower tells the leader instead."""
+        leading = None
+        if self._leadership is not None:
+            leading = asyncio.create_task(self._leadership.run(self._outbox.wake))
+        try:
+            await self._publish_forever()
+        finally:
+            if leading is not None:
+                leading.cancel()
+                await asyncio.gather(leading, return_exceptions=True)
+
+    def _leads(self) -> bool:
+        return self._leadership is None or self._leadership.is_leader
+
+    async def _publish_forever(self) -> None:
         last_scan = float("-inf")
         while True:
             try:
+                if not self._leads():
+                    await self._follow()
+                    await self._outbox.wait(self._idle_poll)
+                    continue
                 if self._linger and self._outbox.has_ready() and self._streaming():
                     # Commits come in bursts: a few ms gathers them into one claim and one
                     # round of publishes instead of one per commit. A commit after a quiet
@@ -301,33 +334,50 @@ class OutboxRelay:
                 await asyncio.sleep(self._idle_poll)
             await self._outbox.wait(max(0.0, self._idle_poll - (time.monotonic() - last_scan)))
 
+    async def _follow(self) -> None:
+        """A follower's round: what this process committed stays queued in the database;
+        the leader is told."""
+        told = self._outbox.take_ready(MAX_READY)
+        self._outbox.take_scan()
+        if told and self._leadership is not None:
+            await self._leadership.notify()
+
     def _streaming(self) -> bool:
         """Whether the last round of publishes was recent enough for more to be coming."""
         return time.monotonic() - self._last_round < STREAMING_WINDOW_LINGERS * self._linger
 
     async def publish_ready(self) -> int:
-        """Publish up to a batch of events this process committed; returns how many were
-        taken. On failure they stay queued in the database and a scan is asked for."""
+        """Publish up to a batch of events this process committed, with any row another
+        replica committed below the newest of them, in id order; returns how many of this
+        process's events were taken. On failure they stay queued in the database and a
+        scan is asked for."""
         ready = self._outbox.take_ready(self._batch_size)
         if not ready:
             return 0
         try:
             async with self._db.system_transaction() as session:
+                upto = max(e.id for e in ready)
                 claimed = set(
-                    (
-                        await session.execute(self._claim_ids_sql, {"ids": [e.id for e in ready]})
-                    ).scalars()
+                    (await session.execute(self._claim_ids_sql, {"upto": upto})).scalars()
                 )
-                mine = [e for e in ready if e.id in claimed]
-                await self._publish(mine)
+                mine = {e.id: e for e in ready if e.id in claimed}
+                others = sorted(claimed - set(mine))
+                rows: list[Any] = list(mine.values())
+                if others:
+                    rows += (await session.execute(self._rows_sql, {"ids": others})).all()
+                rows.sort(key=lambda r: int(r.id))
+                await self._publish(rows)
         except Exception:
             self._outbox.wake()
             raise
-        self._record(mine)
+        self._record(rows)
         return len(ready)
 
     async def publish_pending(self) -> int:
-        """Publish one batch of pending rows; returns how many were published."""
+        """Publish one batch of pending rows; returns how many were published (none by a
+        follower: the leader publishes)."""
+        if not self._leads():
+            return 0
         async with self._db.system_transaction() as session:
             rows = (await session.execute(self._claim_sql, {"limit": self._batch_size})).all()
             if not rows:
@@ -360,15 +410,32 @@ class OutboxRelay:
             for span in spans:
                 span.end()
 
-    async def flush(self) -> None:
-        """Publish everything committed so far, this process's and the queue's (rows other
-        replicas committed and did not publish, e.g. one that died). A consumer calls it
-        before it gives a partition away and before it starts on one it took, so a key's
-        events reach the stream in commit order across the handover."""
-        while await self.publish_ready():
-            pass
-        while await self.publish_pending() == self._batch_size:
-            pass
+    async def flush(self, *, within: float = 5.0) -> None:
+        """Have everything committed so far published, this process's and the queue's
+        (rows other replicas committed, e.g. one that died). A consumer calls it before it
+        gives a partition away and before it starts on one it took, so a key's events
+        reach the stream in commit order across the handover. A follower asks the leader
+        and waits (up to ``within`` seconds) until the queue holds nothing older."""
+        if self._leads():
+            while await self.publish_ready():
+                pass
+            while await self.publish_pending() == self._batch_size:
+                pass
+            return
+        async with self._db.system_transaction() as session:
+            upto = await session.scalar(
+                text(f"SELECT COALESCE(max(id), 0) FROM {self._outbox.pending}")
+            )
+        await self._follow()
+        if self._leadership is not None:
+            await self._leadership.notify()
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            async with self._db.system_transaction() as session:
+                if not await session.scalar(self._left_sql, {"upto": upto}):
+                    return
+            await asyncio.sleep(0.02)
+        log.warning("outbox not published within the handover wait", extra={"upto": upto})
 
     async def republish_since(self, since: datetime) -> int:
         """Queue rows committed since ``since`` for publishing again (replay after a NATS
@@ -402,74 +469,4 @@ class OutboxRelay:
                 )
 
 
-def _first_of_each_id(events: Sequence[ReceivedEvent]) -> dict[str, ReceivedEvent]:
-    first: dict[str, ReceivedEvent] = {}
-    for event in events:
-        first.setdefault(str(uuid.UUID(event.event_id)), event)
-    return first
-
-
-class Inbox:
-    """Records handled event ids in the consumer's transaction, so redelivery is harmless."""
-
-    def __init__(self, table: Table, consumer: str) -> None:
-        self.table = table
-        self.consumer = consumer
-        # Arrays in binary: psycopg's text array dumping costs ~20x more per element.
-        self._claim_many_sql = (
-            f"INSERT INTO {table.schema}.{table.name} (consumer, event_id, tenant_id) "
-            "SELECT %(consumer)s, e, t FROM unnest(%(event_ids)b::uuid[], "
-            "%(tenant_ids)b::uuid[]) AS x(e, t) "
-            "ON CONFLICT DO NOTHING RETURNING event_id::text"
-        )
-
-    async def claim_many(
-        self, session: AsyncSession, events: Sequence[ReceivedEvent]
-    ) -> list[ReceivedEvent]:
-        """The events not handled before (first occurrence of each id), claimed at once.
-
-        For batch handlers: one statement for the whole batch. The batch's tenants must be
-        bound (:func:`triage.runtime.db.bind_tenants`).
-        """
-        first = _first_of_each_id(events)
-        if not first:
-            return []
-        async with raw_cursor(
-            session, schema=str(self.table.schema), statement=self._claim_many_sql
-        ) as cursor:
-            await cursor.execute(self._claim_many_sql, self._claim_params(first))
-            claimed = {row[0] for row in await cursor.fetchall()}
-        return [event for key, event in first.items() if key in claimed]
-
-    @asynccontextmanager
-    async def claiming(
-        self, db: Database, events: Sequence[ReceivedEvent]
-    ) -> AsyncIterator[tuple[AsyncSession, list[ReceivedEvent]]]:
-        """A transaction with the events' tenants bound and, as :meth:`claim_many`, the
-        events not handled before claimed: BEGIN, the binding and the claim travel in one
-        round trip. Yields the session and the claimed events."""
-        first = _first_of_each_id(events)
-        async with db.transaction_then(
-            {e.tenant_id for e in first.values()},
-            self._claim_many_sql,
-            self._claim_params(first),
-        ) as (session, rows):
-            claimed = {row[0] for row in rows}
-            yield session, [event for key, event in first.items() if key in claimed]
-
-    def _claim_params(self, first: Mapping[str, ReceivedEvent]) -> dict[str, Any]:
-        return {
-            "consumer": self.consumer,
-            "event_ids": list(first),
-            "tenant_ids": [e.tenant_id for e in first.values()],
-        }
-
-    async def claim(self, session: AsyncSession, *, event_id: str, tenant_id: str) -> bool:
-        """True the first time this consumer sees ``event_id``; False for a redelivery."""
-        result = await session.execute(
-            insert(self.table)
-            .values(consumer=self.consumer, event_id=event_id, tenant_id=tenant_id)
-            .on_conflict_do_nothing()
-            .returning(self.table.c.event_id)
-        )
-        return result.first() is not None
+__all__ = ["CommittedEvent", "Inbox", "Outbox", "OutboxRelay", "inbox_table", "outbox_table"]
