@@ -27,6 +27,7 @@ from typing import Any
 from bench import gateway, mesh, replicas_ab, report
 from bench.harness import (
     ProcessSampler,
+    register_tenant,
     server_pids,
     service_pids,
     tenant_metadata,
@@ -128,7 +129,7 @@ async def notify_scenario(stack: Stack, quick: bool) -> dict[str, Any]:
     """Deliveries/s to a local webhook receiver and event -> delivered latency."""
     from services.notify.bench import delivery_bench
 
-    tenant_id = str(uuid.uuid4())
+    tenant_id = await register_tenant(stack)
     sampler = ProcessSampler({**service_pids(stack, ("notify", "sla")), **server_pids(stack)})
     sampling = asyncio.create_task(sampler.run())
     try:

@@ -87,6 +87,18 @@ async def seed_targets(stack: Stack, *, tenants: int, providers: tuple[str, ...]
     return targets
 
 
+async def register_tenant(stack: Stack, name: str = "Bench MSP") -> str:
+    """A tenant registered through ingest's TenantService (services refuse unknown ones)."""
+    authority = TokenAuthority(stack.keys.auth_signing_key)
+    token = authority.issue(subject="bench", tenant_id=None, scopes=[ADMIN_SCOPE])
+    async with grpc.aio.insecure_channel(stack.endpoints.grpc["ingest"]) as channel:
+        reply = await tapi_grpc.TenantServiceStub(channel).CreateTenant(
+            tapi.CreateTenantRequest(tenant=pb.Tenant(display_name=name)),
+            metadata=(("authorization", f"Bearer {token}"),),
+        )
+    return str(reply.tenant.id)
+
+
 def tenant_metadata(stack: Stack, tenant_id: str) -> tuple[tuple[str, str], ...]:
     """gRPC metadata of a user of ``tenant_id`` with every service's write scope."""
     token = TokenAuthority(stack.keys.auth_signing_key).issue(

@@ -16,10 +16,12 @@ from services.ingest.gateway.asgi import Gateway
 from services.ingest.models import alert_events, inbox
 from services.ingest.outbound import outbound_reset
 from services.ingest.service import IngestService
+from services.ingest.tenant_standing import local_standing
 from services.ingest.writer import AlertWriter
 from triage.ingest.v1 import ingest_service_pb2_grpc, tenant_service_pb2_grpc
 from triage.runtime.app import Runtime
 from triage.runtime.secrets import SecretBox
+from triage.runtime.tenant_gate import TenantGate
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,8 @@ def secret_box(rt: Runtime) -> SecretBox:
 
 async def wire(rt: Runtime) -> None:
     """Register servicers, the writer loops and the gateway server with the runtime."""
+    # Tokens of unknown or suspended tenants are refused (ingest owns the registry).
+    rt.authority.tenant_gate = TenantGate(local_standing(rt.db))
     writer = AlertWriter(db=rt.db, outbox=rt.outbox)
     service = IngestService(db=rt.db, outbox=rt.outbox, writer=writer, box=secret_box(rt))
     rt.add_servicer(

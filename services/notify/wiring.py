@@ -19,7 +19,9 @@ from triage.runtime.config import Settings
 from triage.runtime.consumer import BatchConsumer
 from triage.runtime.db import Database
 from triage.runtime.outbox import Outbox
+from triage.runtime.peers import peer_directory
 from triage.runtime.secrets import SecretBox
+from triage.runtime.tenant_gate import guard_tenants
 
 SERVICE_NAME = "triage.notify.v1.NotifyService"
 
@@ -94,6 +96,8 @@ def build(
 
 async def wire(rt: Runtime) -> None:
     """Register the servicer, consumers and worker with the runtime."""
+    # Only registered, active tenants may call (ingest's registry, cached briefly).
+    guard_tenants(rt, peer_directory(rt))
     notify = build(
         db=rt.db,
         bus=rt.bus,

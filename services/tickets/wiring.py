@@ -9,11 +9,15 @@ from services.tickets.api import SERVICE_NAME, TicketsApi
 from services.tickets.events import alert_consumer, sla_consumer
 from services.tickets.service import TicketService
 from triage.runtime.app import Runtime
+from triage.runtime.peers import peer_directory
+from triage.runtime.tenant_gate import guard_tenants
 from triage.tickets.v1.tickets_service_pb2_grpc import add_TicketsServiceServicer_to_server
 
 
 async def wire(rt: Runtime) -> None:
     """Register the TicketsService servicer and the alert and SLA consumers."""
+    # Only registered, active tenants may call (ingest's registry, cached briefly).
+    guard_tenants(rt, peer_directory(rt))
     service = TicketService(rt.db, rt.outbox)
     rt.add_servicer(
         partial(add_TicketsServiceServicer_to_server, TicketsApi(service)), [SERVICE_NAME]

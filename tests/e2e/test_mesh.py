@@ -6,6 +6,7 @@ import asyncio
 import functools
 import time
 import uuid
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 
 import grpc
@@ -158,3 +159,42 @@ async def test_two_tenants_sending_at_once_never_see_each_other(mesh: Mesh) -> N
         headers={"content-type": "application/json", "x-triage-secret": ia.secret},
     )
     assert forged.status_code == httpx.codes.UNAUTHORIZED
+
+
+async def test_a_signed_token_of_an_unregistered_tenant_is_refused_by_every_service(
+    mesh: Mesh,
+) -> None:
+    from triage.ingest.v1 import ingest_service_pb2 as ingest_api
+    from triage.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
+    from triage.notify.v1 import notify_service_pb2 as notify_api
+    from triage.notify.v1 import notify_service_pb2_grpc as notify_grpc
+    from triage.rules.v1 import rules_service_pb2_grpc as rules_grpc
+    from triage.sla.v1 import sla_service_pb2 as sla_api
+    from triage.sla.v1 import sla_service_pb2_grpc as sla_grpc
+    from triage.tickets.v1 import tickets_service_pb2_grpc as tickets_grpc
+
+    ghost = str(uuid.uuid4())  # validly signed, never registered
+    token = mesh.authority.issue(subject="ghost", tenant_id=ghost, scopes=["tickets:read"])
+    md = (("authorization", f"Bearer {token}"),)
+    ch = mesh.channels
+    calls: dict[str, Awaitable[object]] = {
+        "ingest": ingest_grpc.IngestServiceStub(ch["ingest"]).ListIntegrations(
+            ingest_api.ListIntegrationsRequest(), metadata=md
+        ),
+        "rules": rules_grpc.RulesServiceStub(ch["rules"]).ListRules(
+            rules_api.ListRulesRequest(), metadata=md
+        ),
+        "tickets": tickets_grpc.TicketsServiceStub(ch["tickets"]).ListTickets(
+            tickets_api.ListTicketsRequest(), metadata=md
+        ),
+        "sla": sla_grpc.SlaServiceStub(ch["sla"]).ListSlaPolicies(
+            sla_api.ListSlaPoliciesRequest(), metadata=md
+        ),
+        "notify": notify_grpc.NotifyServiceStub(ch["notify"]).ListChannels(
+            notify_api.ListChannelsRequest(), metadata=md
+        ),
+    }
+    for service, call in calls.items():
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await call
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED, service
