@@ -34,6 +34,7 @@ from sqlalchemy.exc import OperationalError
 from services.ingest import store
 from services.ingest.errors import StorageUnavailable, UnstorableAlert
 from services.ingest.mapping import record_to_proto
+from services.ingest.offload import off_loop
 from services.ingest.records import AlertRecord, WriteResult
 from triage.events.v1.envelope_pb2 import Envelope
 from triage.ingest.v1 import events_pb2
@@ -103,7 +104,7 @@ class AlertWriter:
             return []
         headers = inject_headers()
         if len(records) >= THREAD_FROM_RECORDS:
-            events = await asyncio.to_thread(_event_rows, records, headers)
+            events = await off_loop(_event_rows, records, headers)
         else:
             events = _event_rows(records, headers)
         future: asyncio.Future[list[WriteResult]] = asyncio.get_running_loop().create_future()

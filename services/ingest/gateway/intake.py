@@ -7,13 +7,13 @@ webhooks do not hold the event loop that answers every other tenant.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime
 
 from services.ingest.domain import IntegrationContext, NormalizationError, delivery_keys
 from services.ingest.normalizers import normalize
+from services.ingest.offload import off_loop
 from services.ingest.records import AlertRecord, RawBody
 from triage.runtime.ids import new_id
 
@@ -85,5 +85,5 @@ def build_records(delivery: Delivery) -> list[AlertRecord]:
 async def records_for(delivery: Delivery) -> list[AlertRecord]:
     """:func:`build_records`, in a worker thread when the body is large."""
     if len(delivery.body) >= THREAD_FROM_BYTES:
-        return await asyncio.to_thread(build_records, delivery)
+        return await off_loop(build_records, delivery)
     return build_records(delivery)
