@@ -171,6 +171,26 @@ trigger_log = Table(
     Column("occurred_at", DateTime(timezone=True), nullable=False),
 )
 
+#: Every trigger and reset of a series that reached the tickets service, with the ticket it
+#: counted on or acted on, so an event that arrives out of occurrence order can be applied
+#: as if it had arrived in order (see services/tickets/ordering.py).
+series_log = Table(
+    "series_log",
+    metadata,
+    Column("tenant_id", UUID(as_uuid=False), primary_key=True),
+    Column("series_key", Text, primary_key=True),
+    Column("alert_id", Text, primary_key=True),
+    Column("kind", SmallInteger, nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("sequence", BigInteger, nullable=False, server_default="0"),
+    Column("ticket_id", UUID(as_uuid=False)),
+    Column("close_on_reset", Boolean),
+    Column("reset_in_rmm_on_close", Boolean),
+    Column("origin", Text, nullable=False, server_default=""),
+    Index("series_log_by_time", "tenant_id", "series_key", "occurred_at", "sequence"),
+    Index("series_log_by_ticket", "tenant_id", "ticket_id"),
+)
+
 outbox = outbox_table(metadata)
 outbox_pending = outbox_pending_table(metadata)
 inbox = inbox_table(metadata)
@@ -186,6 +206,7 @@ TENANT_TABLES = (
     "history",
     "reset_tombstones",
     "trigger_log",
+    "series_log",
     "outbox",
     "inbox",
     "requests",

@@ -11,7 +11,7 @@ from typing import Any, Generic, TypeVar
 from google.protobuf.message import Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.tickets import domain, store
+from services.tickets import domain, domain_order, ordering, series_log, store
 from services.tickets import events as ev
 from services.tickets.domain import (
     SYSTEM_ACTOR,
@@ -35,6 +35,7 @@ from services.tickets.domain import (
     TriggerAction,
     Visibility,
 )
+from services.tickets.domain_order import Logged, logged, position
 from services.tickets.errors import EtagMismatch, TicketNotFound, TicketStateConflict
 from services.tickets.models import requests
 from triage.events.v1.envelope_pb2 import Envelope
@@ -94,6 +95,8 @@ class _Staged:
         self.numbers: dict[str, list[int]] = {}
         #: Dedup keys whose trigger log is cleared (after opening their ticket).
         self.cleared: dict[tuple[str, str], None] = {}
+        #: Series log entries of the batch's alerts, by tenant.
+        self.log: list[tuple[str, Logged]] = []
 
     def save(self, ticket: Ticket) -> None:
         """Write ``ticket`` back at flush (its latest state only)."""
@@ -136,6 +139,9 @@ class _Staged:
         if self.cleared:
             await store.clear_triggers_many(self._session, list(self.cleared))
             self.cleared.clear()
+        if self.log:
+            await series_log.add_many(self._session, self.log)
+            self.log = []
         if self.events:
             await self._outbox.add(self._session, *self.events, trace_headers=self.headers)
             self.events, self.headers = [], []
@@ -528,7 +534,10 @@ class TicketService:
         if alert.kind is domain.AlertKind.TRIGGER:
             await self._on_trigger(session, alert)
         elif alert.kind is domain.AlertKind.RESET:
-            await self._on_reset(session, alert)
+            if await ordering.reset_is_late(session, alert):
+                await ordering.late_reset(self, session, alert)
+            else:
+                await self._on_reset(session, alert)
 
     async def on_alert_batch(
         self,
@@ -576,6 +585,12 @@ class TicketService:
             if a.kind is domain.AlertKind.RESET and open_for[a.dedup_key] is None
         }
         by_series = _SeriesTickets(asked, await store.open_tickets_for_series_many(session, asked))
+        # A reset older than a trigger or reset of its series already applied takes the
+        # late path.
+        reset_series = {
+            (a.tenant_id, a.series_key) for a in relevant if a.kind is domain.AlertKind.RESET
+        }
+        latest = await series_log.latest(session, reset_series)
         staged = _Staged(session, self._outbox)
         # A trigger of a key with no open ticket opens one right here when nothing else can
         # apply: no persistence delay, no reopening (the tenant never reopens).
@@ -585,29 +600,46 @@ class TicketService:
         for alert, scope in alerts:
             with scope:
                 if alert.kind is domain.AlertKind.TRIGGER:
-                    if not alert.actions.wants_ticket or _superseded(alert, stones):
+                    if not alert.actions.wants_ticket:
                         continue
+                    _advance(latest, reset_series, alert)
                     key, tenant_settings = alert.dedup_key, settings[alert.tenant_id]
+                    if _superseded(alert, stones):
+                        await staged.flush()
+                        changed = await ordering.late_trigger(self, session, alert, tenant_settings)
+                        _track(changed, open_for, by_series)
+                        continue
                     current = open_for.get(key)
                     if current is not None:
-                        open_for[key] = await self._occur(
+                        occurred = await self._occur(
                             session, current, alert, tenant_settings, staged
                         )
+                        open_for[key] = occurred
+                        staged.log.append((alert.tenant_id, logged(alert, occurred.id)))
                     elif (
                         tenant_settings.reopen_within <= timedelta(0)
                         and key in open_for
                         and alert.actions.persistence_count <= 1
                     ):
-                        open_for[key] = await self._open_from_alert(
+                        opened = await self._open_from_alert(
                             session, alert, (alert.occurred_at,), staged
                         )
+                        open_for[key] = opened
                         staged.cleared[(alert.tenant_id, key)] = None
+                        staged.log.append((alert.tenant_id, logged(alert, opened.id)))
                     else:
                         await staged.flush()
                         open_for[key] = await self._on_trigger(session, alert)
                     by_series.note(open_for[key])
                 elif alert.kind is domain.AlertKind.RESET:
-                    touched = await self._on_reset(session, alert, staged, open_for, by_series)
+                    late = ordering.is_late(latest, alert)
+                    _advance(latest, reset_series, alert)
+                    if late:
+                        await staged.flush()
+                        _track(await ordering.late_reset(self, session, alert), open_for, by_series)
+                        touched = None
+                    else:
+                        touched = await self._on_reset(session, alert, staged, open_for, by_series)
                     by_series.note(touched)
                     stone = stones.get((alert.tenant_id, alert.series_key))
                     if stone is None or (alert.occurred_at, alert.sequence) > (
@@ -666,8 +698,11 @@ class TicketService:
             reset_at=stone.reset_at,
             reset_sequence=stone.reset_sequence,
         )
-        current = await store.open_ticket_for_key(session, tenant_id=tenant, dedup_key=key)
         settings = await store.get_settings(session, tenant_id=tenant)
+        if superseded:
+            await ordering.late_trigger(self, session, alert, settings)
+            return await store.open_ticket_for_key(session, tenant_id=tenant, dedup_key=key)
+        current = await store.open_ticket_for_key(session, tenant_id=tenant, dedup_key=key)
         times: Sequence[datetime] = (alert.occurred_at,)
         persistence_ok = True
         if current is None and not superseded and actions.persistence_count > 1:
@@ -706,6 +741,26 @@ class TicketService:
                 previous.closed_at, occurred_at=alert.occurred_at, settings=settings
             ),
         )
+        result = await self._apply_trigger(
+            session, alert, action, (current, previous), times, settings
+        )
+        counted = None if action is TriggerAction.WAIT else result
+        entry = logged(alert, None if counted is None else counted.id)
+        await series_log.add(session, tenant_id=tenant, entry=entry)
+        return result
+
+    async def _apply_trigger(
+        self,
+        session: AsyncSession,
+        alert: RoutedAlert,
+        action: TriggerAction,
+        tickets: tuple[Ticket | None, Ticket | None],
+        times: Sequence[datetime],
+        settings: TenantSettings,
+    ) -> Ticket | None:
+        """Carry out ``action``; ``tickets`` are the key's open and last closed tickets."""
+        tenant, key = alert.tenant_id, alert.dedup_key
+        current, previous = tickets
         if action is TriggerAction.OCCUR and current is not None:
             return await self._occur(session, current, alert, settings)
         if action is TriggerAction.REOPEN and previous is not None:
@@ -772,11 +827,17 @@ class TicketService:
                 ticket = await store.open_ticket_for_series(
                     session, tenant_id=tenant, series_key=alert.series_key
                 )
+        origin = domain.reset_origin(alert.labels)
+        entry = logged(alert, None if ticket is None else ticket.id, origin)
+        if staged is None:
+            await series_log.add(session, tenant_id=tenant, entry=entry)
+        else:
+            staged.log.append((tenant, entry))
         if ticket is None:
             return None
         actions = alert.actions
         decision = domain.decide_reset(
-            origin=domain.reset_origin(alert.labels),
+            origin=origin,
             reset_at=alert.occurred_at,
             last_occurrence_at=ticket.last_occurrence_at,
             close_on_reset=ticket.close_on_reset
@@ -1222,7 +1283,11 @@ def _predicted_opens(
     unopened = {k for k, t in open_for.items() if t is None and k not in reset_keys}
     counts: dict[str, int] = {}
     for a in alerts:
-        if a.dedup_key not in unopened or _superseded(a, stones):
+        if a.dedup_key not in unopened:
+            continue
+        if _superseded(a, stones):
+            # A late trigger may open its key's ticket (closed or not): not predictable.
+            unopened.discard(a.dedup_key)
             continue
         unopened.discard(a.dedup_key)
         if (a.tenant_id, a.series_key) in reset_series:
@@ -1230,6 +1295,33 @@ def _predicted_opens(
         if a.actions.persistence_count <= 1 and settings[a.tenant_id].reopen_within <= timedelta(0):
             counts[a.tenant_id] = counts.get(a.tenant_id, 0) + 1
     return counts
+
+
+def _advance(
+    latest: dict[tuple[str, str, domain.AlertKind], domain_order.Position],
+    watched: set[tuple[str, str]],
+    alert: RoutedAlert,
+) -> None:
+    """Keep ``latest`` (the last trigger's and reset's positions of each watched series)
+    current."""
+    if (alert.tenant_id, alert.series_key) in watched:
+        key = (alert.tenant_id, alert.series_key, alert.kind)
+        latest[key] = max(latest.get(key, position(alert)), position(alert))
+
+
+def _track(
+    changed: Sequence[Ticket], open_for: dict[str, Ticket | None], by_series: _SeriesTickets
+) -> None:
+    """Take the tickets a late event changed (in order) into the batch's views."""
+    for ticket in changed:
+        by_series.note(ticket)
+        key = ticket.dedup_key
+        if key is None or key not in open_for:
+            continue
+        if ticket.is_open:
+            open_for[key] = ticket
+        elif (held := open_for[key]) is not None and held.id == ticket.id:
+            open_for[key] = None
 
 
 def _check_etag(ticket: Ticket, etag: str) -> None:

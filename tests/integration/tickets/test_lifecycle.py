@@ -245,14 +245,21 @@ async def test_reset_when_rule_keeps_tickets_open(harness: Harness) -> None:
     assert ticket.is_open
 
 
-async def test_reset_before_its_trigger_leaves_a_tombstone(harness: Harness) -> None:
+async def test_reset_before_its_trigger_closes_the_ticket_the_trigger_opens(
+    harness: Harness,
+) -> None:
+    # In occurrence order the trigger opens a ticket and the reset closes it (issue 13).
     tenant = new_tenant()
     await harness.publish_and_wait(routed(tenant, kind=RESET, occurred=T0 + timedelta(minutes=5)))
     late = routed(tenant, occurred=T0)
     await harness.publish_and_wait(late)
-    assert await harness.tickets(tenant) == []
+    [ticket] = await harness.tickets(tenant)
+    assert not ticket.is_open and ticket.close_reason is CloseReason.ALERT_RESET
+    assert ticket.occurrence_count == 1 and ticket.first_occurrence_at == T0
     await harness.publish_and_wait(routed(tenant, occurred=T0 + timedelta(minutes=6)))
-    assert len(await harness.tickets(tenant)) == 1
+    first, second = await harness.tickets(tenant)
+    assert first.id == ticket.id and not first.is_open
+    assert second.is_open and second.first_occurrence_at == T0 + timedelta(minutes=6)
 
 
 async def test_trigger_after_close_opens_a_new_ticket(harness: Harness) -> None:

@@ -1,0 +1,307 @@
+"""Alerts that arrive out of occurrence order, applied as they would have been in order.
+
+Two gateway pods can put one series' webhooks on the stream in a different order than
+they occurred. The rules are in :mod:`services.tickets.domain_order`; this module applies
+them inside the consumer's transaction, through the service's own change paths (history,
+comments and events as for any change), after locking the key and the rows it changes.
+Each function returns the tickets it changed, latest versions, in the order changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.tickets import domain, series_log, store
+from services.tickets import events as ev
+from services.tickets.domain import (
+    SYSTEM_ACTOR,
+    AlertKind,
+    AuthorKind,
+    Cause,
+    HistoryKind,
+    ResetDecision,
+    RoutedAlert,
+    Status,
+    TenantSettings,
+    Ticket,
+    Visibility,
+)
+from services.tickets.domain_order import (
+    Logged,
+    Position,
+    Split,
+    fresh_ticket_decision,
+    late_trigger_note,
+    logged,
+    position,
+    replay_reset,
+    split_at,
+    split_note,
+    split_off,
+    split_origin_note,
+    without_moved,
+)
+from triage.runtime.ids import new_id
+
+if TYPE_CHECKING:
+    from services.tickets.service import TicketService, _Staged
+
+
+def _staged(service: TicketService, session: AsyncSession) -> _Staged:
+    # Imported here: the service module imports this one.
+    from services.tickets.service import _Staged
+
+    return _Staged(session, service._outbox)
+
+
+async def _locked(session: AsyncSession, tenant_id: str, ticket_id: str) -> Ticket | None:
+    """The ticket, its key's lock taken first (as every alert path does), then its row."""
+    peek = await store.get_ticket(session, tenant_id=tenant_id, ticket_id=ticket_id)
+    if peek is None:
+        return None
+    if peek.dedup_key is not None:
+        await store.lock(session, tenant_id=tenant_id, key=peek.dedup_key)
+    return await store.get_ticket(
+        session, tenant_id=tenant_id, ticket_id=ticket_id, for_update=True
+    )
+
+
+async def _note(service: TicketService, session: AsyncSession, ticket: Ticket, body: str) -> Ticket:
+    after, _ = await service._comment(
+        session, ticket, body, Visibility.INTERNAL, AuthorKind.SYSTEM, SYSTEM_ACTOR
+    )
+    return after
+
+
+async def _decide(
+    service: TicketService,
+    session: AsyncSession,
+    ticket: Ticket,
+    decision: ResetDecision,
+    staged: _Staged | None = None,
+) -> Ticket:
+    """A reset's comment on ``ticket`` and, if it decides so, its close."""
+    ticket, _ = await service._comment(
+        session,
+        ticket,
+        decision.comment,
+        Visibility.INTERNAL,
+        AuthorKind.SYSTEM,
+        SYSTEM_ACTOR,
+        staged=staged,
+    )
+    if not decision.closes:
+        return ticket
+    return await service._close(
+        session,
+        ticket,
+        status=Status.CLOSED,
+        reason=decision.close_reason,
+        cause=Cause.ALERT,
+        actor=SYSTEM_ACTOR,
+        reset_alert=decision.reset_alert,
+        auto=True,
+        staged=staged,
+    )
+
+
+async def late_trigger(
+    service: TicketService, session: AsyncSession, alert: RoutedAlert, settings: TenantSettings
+) -> list[Ticket]:
+    """A trigger older than a reset of its series already applied (its key locked).
+
+    It counts on the ticket the first reset after it acted on, closed or not (in order it
+    would have counted there before that reset came). If that reset found no ticket, the
+    trigger opens one and the reset's decision is applied to it; a reset that would have
+    left it open makes it the key's open ticket, so the trigger counts there instead.
+    Without a logged reset (older data) or with a persistence delay it is dropped, as before.
+    """
+    tenant = alert.tenant_id
+    reset = await series_log.next_reset(
+        session, tenant_id=tenant, series_key=alert.series_key, after=position(alert)
+    )
+    if reset is None or alert.actions.persistence_count > 1:
+        await series_log.add(session, tenant_id=tenant, entry=logged(alert, None))
+        return []
+    if reset.ticket_id is not None:
+        ticket = await _locked(session, tenant, reset.ticket_id)
+        if ticket is not None:
+            after = await service._occur(session, ticket, alert, settings)
+            after = await _note(service, session, after, late_trigger_note(alert, reset))
+            await series_log.add(session, tenant_id=tenant, entry=logged(alert, after.id))
+            return [after]
+    decision = fresh_ticket_decision(reset, alert)
+    current = await store.open_ticket_for_key(session, tenant_id=tenant, dedup_key=alert.dedup_key)
+    if current is not None and not decision.closes:
+        # In order this trigger's ticket stayed open and took the later triggers.
+        after = await service._occur(session, current, alert, settings)
+        after = await _note(service, session, after, late_trigger_note(alert, reset))
+        decision = replay_reset(reset, after, last_occurrence_at=alert.occurred_at)
+        ticket = await _decide(service, session, after, decision)
+    else:
+        # Inserted after its close when the key has an open ticket (which came later).
+        staged = _staged(service, session)
+        opened = await service._open_from_alert(session, alert, (alert.occurred_at,), staged)
+        ticket = await _decide(service, session, opened, decision, staged)
+        await staged.flush()
+    await series_log.add(session, tenant_id=tenant, entry=logged(alert, ticket.id))
+    await series_log.reassign(session, tenant_id=tenant, entries=[reset], ticket_id=ticket.id)
+    return [ticket]
+
+
+def is_late(latest: Mapping[tuple[str, str, AlertKind], Position], reset: RoutedAlert) -> bool:
+    """Whether a trigger or a reset of the reset's series that occurred after it was already
+    applied (``latest``: see :func:`series_log.latest`)."""
+    at = position(reset)
+    return any(
+        (found := latest.get((reset.tenant_id, reset.series_key, kind))) is not None and found > at
+        for kind in (AlertKind.TRIGGER, AlertKind.RESET)
+    )
+
+
+async def reset_is_late(session: AsyncSession, alert: RoutedAlert) -> bool:
+    """:func:`is_late`, read from the series log."""
+    latest = await series_log.latest(session, [(alert.tenant_id, alert.series_key)])
+    return is_late(latest, alert)
+
+
+async def late_reset(
+    service: TicketService, session: AsyncSession, alert: RoutedAlert
+) -> list[Ticket]:
+    """A reset older than triggers of its series already applied.
+
+    In order it would have acted on the ticket of the series' last trigger before it. If
+    that ticket also holds the series' later triggers and the reset closes it, they move
+    to a new ticket (the old one keeps its earlier occurrences and is closed as of the
+    reset), and the later resets that acted on the old ticket are replayed on the new one.
+    """
+    tenant, series = alert.tenant_id, alert.series_key
+    await store.lock(session, tenant_id=tenant, key=alert.dedup_key)
+    await store.put_tombstone(
+        session,
+        tenant_id=tenant,
+        series_key=series,
+        reset_at=alert.occurred_at,
+        reset_sequence=alert.sequence,
+        alert_id=alert.alert_id,
+    )
+    await store.clear_triggers(session, tenant_id=tenant, dedup_key=alert.dedup_key)
+    origin = domain.reset_origin(alert.labels)
+    at = position(alert)
+    prior = await series_log.last_trigger_before(
+        session, tenant_id=tenant, series_key=series, upto=at
+    )
+    ticket = None
+    if prior is not None and prior.ticket_id is not None:
+        ticket = await _locked(session, tenant, prior.ticket_id)
+    if ticket is not None and not ticket.is_open and prior is not None:
+        between = await series_log.last_reset_before(
+            session, tenant_id=tenant, series_key=series, before=at
+        )
+        if between is not None and between.position > prior.position:
+            ticket = None  # a reset in between closed it (or kept it, and a later one closed it)
+    if ticket is None:
+        # In order nothing of this series was open yet when the reset came.
+        await series_log.add(session, tenant_id=tenant, entry=logged(alert, None, origin))
+        return []
+    entries = await series_log.of_ticket(session, tenant_id=tenant, ticket_id=ticket.id)
+    split = split_at(entries, series_key=series, at=at)
+    entry = logged(alert, ticket.id, origin)
+    await series_log.add(session, tenant_id=tenant, entry=entry)
+    decision = replay_reset(
+        entry,
+        ticket,
+        last_occurrence_at=split.last_kept if split.moved else ticket.last_occurrence_at,
+    )
+    changed = []
+    if ticket.is_open:
+        ticket = await _decide(service, session, ticket, decision)
+        changed.append(ticket)
+    if not decision.closes:
+        return changed
+    if not split.moved:
+        # Closed by a later reset instead of this one: the same ticket, but in order that
+        # reset found nothing (a trigger between them must open a ticket, not count here).
+        await series_log.reassign(
+            session, tenant_id=tenant, entries=split.later_resets, ticket_id=None
+        )
+        return changed
+    return await _split(service, session, ticket, split, entries, alert)
+
+
+async def _split(
+    service: TicketService,
+    session: AsyncSession,
+    ticket: Ticket,
+    split: Split,
+    entries: list[Logged],
+    alert: RoutedAlert,
+) -> list[Ticket]:
+    """Move the split's occurrences from the (now closed) ``ticket`` to a new ticket."""
+    tenant = ticket.tenant_id
+    number = await service._next_number(tenant)
+    now = service._clock()
+    kept = without_moved(
+        ticket,
+        split,
+        logged_triggers=sum(1 for e in entries if e.kind is domain.AlertKind.TRIGGER),
+        now=now,
+    )
+    paths = ("occurrence_count", "first_occurrence_at", "last_occurrence_at")
+    await store.save_ticket(session, kept)
+    await service._history(
+        session,
+        kept,
+        HistoryKind.UPDATED,
+        Cause.ALERT,
+        SYSTEM_ACTOR,
+        changes=domain.diff(ticket, kept, paths),
+        detail=f"alert {alert.alert_id} (a late reset)",
+    )
+    await service._outbox.add(
+        session, ev.updated(ticket, kept, paths=list(paths), cause=Cause.ALERT, actor=SYSTEM_ACTOR)
+    )
+    kept = await _note(
+        service, session, kept, split_note(len(split.moved), alert.occurred_at, number=number)
+    )
+    moved = split_off(kept, split, ticket_id=new_id(), number=number, now=now)
+    staged = _staged(service, session)
+    staged.new[moved.id] = moved
+    await service._history(
+        session,
+        moved,
+        HistoryKind.CREATED,
+        Cause.ALERT,
+        SYSTEM_ACTOR,
+        detail=f"alert {split.moved[0].alert_id}",
+        staged=staged,
+    )
+    staged.event(ev.opened(moved, alert_id=split.moved[0].alert_id, series_key=alert.series_key))
+    moved, _ = await service._comment(
+        session,
+        moved,
+        split_origin_note(kept.number, alert.occurred_at),
+        Visibility.INTERNAL,
+        AuthorKind.SYSTEM,
+        SYSTEM_ACTOR,
+        staged=staged,
+    )
+    replayed: list[Logged] = []
+    for reset in split.later_resets:
+        decision = replay_reset(reset, moved, last_occurrence_at=moved.last_occurrence_at)
+        moved = await _decide(service, session, moved, decision, staged)
+        replayed.append(reset)
+        if not moved.is_open:
+            break
+    await staged.flush()
+    await series_log.reassign(
+        session, tenant_id=tenant, entries=[*split.moved, *replayed], ticket_id=moved.id
+    )
+    # In order the resets after the one that closed the new ticket found nothing.
+    await series_log.reassign(
+        session, tenant_id=tenant, entries=split.later_resets[len(replayed) :], ticket_id=None
+    )
+    return [kept, moved]

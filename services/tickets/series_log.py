@@ -1,0 +1,180 @@
+"""Queries over ``series_log``: each series' triggers and resets with their tickets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Row, and_, select, tuple_, update
+from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.tickets import models as m
+from services.tickets.domain import AlertKind
+from services.tickets.domain_order import Logged, Position
+from triage.runtime.db import raw_cursor
+
+_INSERT = (
+    f"INSERT INTO {m.SCHEMA}.series_log (tenant_id, series_key, alert_id, kind, occurred_at, "
+    "sequence, ticket_id, close_on_reset, reset_in_rmm_on_close, origin) "
+    "SELECT * FROM unnest(%(tenant_id)b::uuid[], %(series_key)b::text[], %(alert_id)b::text[], "
+    "%(kind)b::smallint[], %(occurred_at)b::timestamptz[], %(sequence)b::bigint[], "
+    "%(ticket_id)b::uuid[], %(close_on_reset)b::boolean[], %(reset_in_rmm_on_close)b::boolean[], "
+    "%(origin)b::text[]) ON CONFLICT DO NOTHING"
+)
+_L = m.series_log
+
+
+def _entry(row: Row[Any]) -> Logged:
+    return Logged(
+        series_key=row.series_key,
+        alert_id=row.alert_id,
+        kind=AlertKind(row.kind),
+        occurred_at=row.occurred_at,
+        sequence=row.sequence,
+        ticket_id=None if row.ticket_id is None else str(row.ticket_id),
+        close_on_reset=row.close_on_reset,
+        reset_in_rmm_on_close=row.reset_in_rmm_on_close,
+        origin=row.origin,
+    )
+
+
+async def add_many(session: AsyncSession, entries: Sequence[tuple[str, Logged]]) -> None:
+    """Log ``(tenant_id, entry)`` pairs in one statement (an alert logged twice stays once)."""
+    if not entries:
+        return
+    params: dict[str, list[Any]] = {
+        "tenant_id": [t for t, _ in entries],
+        "series_key": [e.series_key for _, e in entries],
+        "alert_id": [e.alert_id for _, e in entries],
+        "kind": [int(e.kind) for _, e in entries],
+        "occurred_at": [e.occurred_at for _, e in entries],
+        "sequence": [e.sequence for _, e in entries],
+        "ticket_id": [e.ticket_id for _, e in entries],
+        "close_on_reset": [e.close_on_reset for _, e in entries],
+        "reset_in_rmm_on_close": [e.reset_in_rmm_on_close for _, e in entries],
+        "origin": [e.origin for _, e in entries],
+    }
+    async with raw_cursor(session, schema=m.SCHEMA, statement=_INSERT) as cursor:
+        await cursor.execute(_INSERT, params)
+
+
+async def add(session: AsyncSession, *, tenant_id: str, entry: Logged) -> None:
+    """Log one entry."""
+    await add_many(session, [(tenant_id, entry)])
+
+
+async def reassign(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    entries: Iterable[Logged],
+    ticket_id: str | None,
+) -> None:
+    """Point ``entries`` at ``ticket_id`` (their events now belong to that ticket; None:
+    to no ticket)."""
+    pairs = [(e.series_key, e.alert_id) for e in entries]
+    if not pairs:
+        return
+    await session.execute(
+        update(_L)
+        .where(_L.c.tenant_id == tenant_id, tuple_(_L.c.series_key, _L.c.alert_id).in_(pairs))
+        .values(ticket_id=ticket_id)
+    )
+
+
+async def latest(
+    session: AsyncSession, series: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str, AlertKind], Position]:
+    """The latest logged trigger's and reset's positions, by ``(tenant_id, series_key,
+    kind)``, of each ``(tenant_id, series_key)`` (tenants bound)."""
+    wanted = sorted(set(series))
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(_L.c.tenant_id, _L.c.series_key, _L.c.kind, _L.c.occurred_at, _L.c.sequence)
+        .where(tuple_(_L.c.tenant_id, _L.c.series_key).in_(wanted))
+        .order_by(
+            _L.c.tenant_id,
+            _L.c.series_key,
+            _L.c.kind,
+            _L.c.occurred_at.desc(),
+            _L.c.sequence.desc(),
+        )
+        .ext(distinct_on(_L.c.tenant_id, _L.c.series_key, _L.c.kind))
+    )
+    return {
+        (str(r.tenant_id), r.series_key, AlertKind(r.kind)): (r.occurred_at, r.sequence)
+        for r in rows
+    }
+
+
+async def next_reset(
+    session: AsyncSession, *, tenant_id: str, series_key: str, after: Position
+) -> Logged | None:
+    """The series' first logged reset after ``after``."""
+    row = (
+        await session.execute(
+            select(_L)
+            .where(
+                _L.c.tenant_id == tenant_id,
+                _L.c.series_key == series_key,
+                _L.c.kind == int(AlertKind.RESET),
+                tuple_(_L.c.occurred_at, _L.c.sequence) > tuple_(*after),
+            )
+            .order_by(_L.c.occurred_at, _L.c.sequence)
+            .limit(1)
+        )
+    ).first()
+    return None if row is None else _entry(row)
+
+
+async def last_trigger_before(
+    session: AsyncSession, *, tenant_id: str, series_key: str, upto: Position
+) -> Logged | None:
+    """The series' latest logged trigger at or before ``upto`` that counted on a ticket."""
+    row = (
+        await session.execute(
+            select(_L)
+            .where(
+                _L.c.tenant_id == tenant_id,
+                _L.c.series_key == series_key,
+                _L.c.kind == int(AlertKind.TRIGGER),
+                _L.c.ticket_id.is_not(None),
+                tuple_(_L.c.occurred_at, _L.c.sequence) <= tuple_(*upto),
+            )
+            .order_by(_L.c.occurred_at.desc(), _L.c.sequence.desc())
+            .limit(1)
+        )
+    ).first()
+    return None if row is None else _entry(row)
+
+
+async def last_reset_before(
+    session: AsyncSession, *, tenant_id: str, series_key: str, before: Position
+) -> Logged | None:
+    """The series' latest logged reset before ``before``."""
+    row = (
+        await session.execute(
+            select(_L)
+            .where(
+                _L.c.tenant_id == tenant_id,
+                _L.c.series_key == series_key,
+                _L.c.kind == int(AlertKind.RESET),
+                tuple_(_L.c.occurred_at, _L.c.sequence) < tuple_(*before),
+            )
+            .order_by(_L.c.occurred_at.desc(), _L.c.sequence.desc())
+            .limit(1)
+        )
+    ).first()
+    return None if row is None else _entry(row)
+
+
+async def of_ticket(session: AsyncSession, *, tenant_id: str, ticket_id: str) -> list[Logged]:
+    """Every logged event of ``ticket_id``, oldest first."""
+    rows = await session.execute(
+        select(_L)
+        .where(and_(_L.c.tenant_id == tenant_id, _L.c.ticket_id == ticket_id))
+        .order_by(_L.c.occurred_at, _L.c.sequence)
+    )
+    return [_entry(r) for r in rows]

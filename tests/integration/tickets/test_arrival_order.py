@@ -1,0 +1,166 @@
+"""One series' alerts give the same tickets whatever order they arrive in (issue 13).
+
+Two gateway pods can post one series' webhooks to the stream out of occurrence order. The
+script below (two triggers, a reset, two re-fires, a final reset) is published in the
+occurrence order for a reference tenant and in seeded random permutations (plus the
+orders an SRE probe found wrong) for other tenants, through NATS to the real consumers;
+every tenant must end with the same tickets: occurrences, times, open or closed and why,
+each ticket opened once and closed at most once. Ticket numbers follow arrival order, so
+tickets are compared by their occurrences, not their numbers.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from services.tickets import models
+from services.tickets.events import alert_batch_handler, routed_alert
+from tests.integration.tickets.harness import T0, Harness, new_tenant, poll, routed
+from triage.events.v1.envelope_pb2 import Envelope
+from triage.ingest.v1 import resources_pb2 as ingest_pb
+from triage.runtime.events import ReceivedEvent
+from triage.runtime.outbox import Inbox
+
+pytestmark = pytest.mark.integration
+RESET = ingest_pb.ALERT_KIND_RESET
+#: (kind, minutes after T0): triggers T1 T2, reset R1, re-fires T3 T4, final reset R2.
+SCRIPT = (
+    ("T", 1),
+    ("T", 2),
+    ("R", 3),
+    ("T", 4),
+    ("T", 5),
+    ("R", 6),
+)
+#: Arrival orders (indexes into SCRIPT) the SRE probe reported, and the fully reversed one.
+KNOWN = (
+    (2, 0, 1, 3, 4, 5),  # the reset before its triggers
+    (0, 2, 1, 3, 4, 5),  # T2 late: after the reset that closed its ticket
+    (0, 1, 3, 2, 4, 5),  # T3 (a re-fire) before the reset it follows
+    (0, 1, 3, 4, 5, 2),  # R1 last: one ticket held all four occurrences
+    (5, 4, 3, 2, 1, 0),
+)
+
+
+def _script(tenant: str, *, close_on_reset: bool | None) -> list[Envelope]:
+    return [
+        routed(
+            tenant,
+            kind=RESET if kind == "R" else ingest_pb.ALERT_KIND_TRIGGER,
+            occurred=T0 + timedelta(minutes=minutes),
+            sequence=i + 1,
+            close_on_reset=close_on_reset,
+        )
+        for i, (kind, minutes) in enumerate(SCRIPT)
+    ]
+
+
+def _orders(count: int, seed: int) -> list[tuple[int, ...]]:
+    """``KNOWN`` and ``count`` more distinct permutations drawn with ``seed``."""
+    everything = list(itertools.permutations(range(len(SCRIPT))))
+    rest = [p for p in everything if p not in KNOWN and p != tuple(range(len(SCRIPT)))]
+    return [*KNOWN, *random.Random(seed).sample(rest, count)]
+
+
+async def _outcome(harness: Harness, tenant: str) -> dict[str, Any]:
+    tickets = await harness.tickets(tenant)
+    return {
+        "tickets": sorted(
+            (
+                t.occurrence_count,
+                t.first_occurrence_at,
+                t.last_occurrence_at,
+                t.is_open,
+                t.status,
+                t.close_reason,
+                t.linked_series_keys,
+            )
+            for t in tickets
+        ),
+        "opened": len(await harness.events(tenant, "ticket.opened")),
+        "closed": len(await harness.events(tenant, "ticket.closed")),
+    }
+
+
+async def _publish_all(harness: Harness, scripts: Sequence[Sequence[Envelope]]) -> None:
+    """Publish each script in its order, then wait until a replica handled every event."""
+    pending = [e for script in scripts for e in script]
+    for envelope in pending:
+        await harness.publish(envelope)
+
+    async def drained() -> bool:
+        nonlocal pending
+        pending = [e for e in pending if not await harness.handled(e.tenant_id, e.event_id)]
+        return not pending
+
+    await poll(drained, timeout=60.0)
+
+
+@pytest.mark.parametrize(("close_on_reset", "sampled"), [(None, 40), (False, 12)])
+async def test_any_arrival_order_gives_the_in_order_tickets(
+    harness: Harness, close_on_reset: bool | None, sampled: int
+) -> None:
+    reference = new_tenant()
+    await _publish_all(harness, [_script(reference, close_on_reset=close_on_reset)])
+    want = await _outcome(harness, reference)
+    if close_on_reset is None:
+        # In order: (T1, T2) closed by R1, then (T3, T4) closed by R2.
+        assert [(n, open_) for n, _, _, open_, *_ in want["tickets"]] == [(2, False)] * 2
+        assert (want["opened"], want["closed"]) == (2, 2)
+    else:
+        assert [(n, open_) for n, _, _, open_, *_ in want["tickets"]] == [(4, True)]
+
+    orders = _orders(sampled, seed=13)
+    tenants = [new_tenant() for _ in orders]
+    scripts = []
+    for tenant, order in zip(tenants, orders, strict=True):
+        script = _script(tenant, close_on_reset=close_on_reset)
+        scripts.append([script[i] for i in order])
+    await _publish_all(harness, scripts)
+    wrong = [
+        (order, got)
+        for tenant, order in zip(tenants, orders, strict=True)
+        if (got := await _outcome(harness, tenant)) != want
+    ]
+    assert not wrong, f"{len(wrong)} of {len(orders)} arrival orders differ from {want}: {wrong}"
+
+
+async def test_many_orders_in_one_batch_and_one_at_a_time(harness: Harness) -> None:
+    """A seeded sample of the 720 orders through the batch handler (one batch each), and
+    another one alert per transaction; both paths must give the in-order tickets."""
+    reference = new_tenant()
+    for envelope in _script(reference, close_on_reset=None):
+        async with harness.db.transaction(reference) as session:
+            await harness.service.on_alert(session, routed_alert(envelope))
+    want = await _outcome(harness, reference)
+    handle = alert_batch_handler(
+        harness.db, Inbox(models.inbox, "tickets-order-test"), harness.service
+    )
+    every = list(itertools.permutations(range(len(SCRIPT))))
+    orders = random.Random(7).sample(every, 200)
+    one_at_a_time = set(orders[:40])
+    wrong = []
+    for order in orders:
+        tenant = new_tenant()
+        script = _script(tenant, close_on_reset=None)
+        arrived = [script[i] for i in order]
+        if order in one_at_a_time:
+            for envelope in arrived:
+                async with harness.db.transaction(tenant) as session:
+                    await harness.service.on_alert(session, routed_alert(envelope))
+        else:
+            await handle(
+                [
+                    ReceivedEvent(envelope=e, subject="", headers={}, num_delivered=1)
+                    for e in arrived
+                ]
+            )
+        if (got := await _outcome(harness, tenant)) != want:
+            wrong.append((order, got))
+    assert not wrong, f"{len(wrong)} of {len(orders)} orders differ from {want}: {wrong[:5]}"
