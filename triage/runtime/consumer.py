@@ -134,6 +134,7 @@ class BatchConsumer:
         self.held: dict[int, Lease] = {}
         self._positions: dict[int, int] = {}
         self._release: set[int] = set()
+        self._reread = False
         self._changed = asyncio.Event()
         self._stopping = asyncio.Event()
         self._subscribed: frozenset[int] = frozenset()
@@ -244,10 +245,20 @@ class BatchConsumer:
 
     # --- subscription -------------------------------------------------------------------
 
+    def _fenced(self) -> None:
+        """A batch found a partition gone: learn which at once, and read every held
+        partition again from its position (the batch's other events were not applied)."""
+        self._reread = True
+        self._changed.set()
+
     async def _resubscribe(self) -> None:
         self._changed.clear()
+        if self._reread:
+            await self._rebalance()
+        reread, self._reread = self._reread, False
         wanted = frozenset(self.held)
-        if wanted == self._subscribed and self._sub is not None and not self._release:
+        unchanged = wanted == self._subscribed and self._sub is not None
+        if unchanged and not self._release and not reread:
             return
         if wanted - self._subscribed:
             await self._reap_dead_readers()
@@ -259,7 +270,7 @@ class BatchConsumer:
             released = sorted(self._release)
             self._release.clear()
             await self.leases.release(released)
-        if wanted == self._subscribed and self._sub is not None:
+        if wanted == self._subscribed and self._sub is not None and not reread:
             return
         await self._unsubscribe()
         if not wanted:
@@ -395,7 +406,7 @@ class BatchConsumer:
         try:
             await self._handle_fenced(items)
         except Fenced:
-            self._changed.set()
+            self._fenced()
             return
         except Exception:
             log.warning(
@@ -434,7 +445,7 @@ class BatchConsumer:
                 EVENTS_CONSUMED.labels(self._service, self.durable, "ok").inc()
                 return
             except Fenced:
-                self._changed.set()
+                self._fenced()
                 return
             except Exception as exc:
                 if _is_transient(exc):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 
 from tests.integration.runtime.harness import Demo, poll
 from triage.runtime.consumer import BatchConsumer
@@ -66,3 +67,66 @@ async def _holds(consumer: BatchConsumer, count: int) -> bool:
 
 async def _all_seen(seen: list[tuple[str, str]], ids: list[str]) -> bool:
     return set(ids) <= {e for _, e in seen}
+
+
+async def test_a_fenced_batch_leaves_nothing_of_the_partitions_still_held_unapplied(
+    fresh_db: str, nats_url: str
+) -> None:
+    """A batch spanning several partitions rolls back whole when one of them was taken
+    over; the events of the partitions still held are read again and applied."""
+    from sqlalchemy import text
+
+    from tests.integration.runtime.demo_schema import SCHEMA
+    from triage.runtime.events import partition_of
+    from triage.runtime.fence import Fenced
+
+    demo = await Demo.start(fresh_db, nats_url)
+    stolen: list[int] = []
+    seen: dict[str, int] = {}
+    try:
+        tenant = str(uuid.uuid4())
+        notes = [await demo.write_note(tenant, f"n{i}") for i in range(8)]
+        # A slow heartbeat: the loss is learnt from the failed batch, not from a renewal.
+        consumer = demo.consumer("fenced", member="reader", lease_tick_seconds=30)
+        original = consumer._handler
+
+        async def steal_first_partition(events: Sequence[ReceivedEvent]) -> None:
+            parts = {partition_of(e.subject) for e in events}
+            seen.update({e.event_id: partition_of(e.subject) for e in events})
+            if not stolen and len(parts) > 1:
+                stolen.append(partition_of(events[0].subject))
+                async with demo.db.system_transaction() as session:
+                    await session.execute(
+                        text(
+                            f"UPDATE {SCHEMA}.consumer_leases SET owner = 'thief', "
+                            "epoch = epoch + 1, expires_at = now() + interval '1 hour' "
+                            "WHERE consumer = 'fenced' AND partition = :p"
+                        ),
+                        {"p": stolen[0]},
+                    )
+                # Later events of the partitions still held arrive before anything else.
+                notes.extend([await demo.write_note(tenant, f"m{i}") for i in range(8)])
+                raise Fenced("taken over while the batch ran")
+            await original(events)
+
+        consumer._handler = steal_first_partition
+        demo.tasks.append(asyncio.create_task(consumer.run()))
+
+        def ours(event_id: str) -> bool:
+            # An event never handed over is in the stolen partition: it is skipped.
+            return event_id in seen and seen[event_id] not in stolen
+
+        async def rest_applied() -> bool:
+            if not stolen:
+                return False
+            counts = [await demo.effect_count(e) for e in notes if ours(e)]
+            return all(c == 1 for c in counts)
+
+        await poll(rest_applied, timeout=15)
+        assert any(ours(e) for e in notes) and not all(ours(e) for e in notes)
+        for event_id in notes:
+            if not ours(event_id):
+                assert await demo.effect_count(event_id) == 0  # the thief's now, not ours
+        assert stolen[0] not in consumer.held
+    finally:
+        await demo.stop()
