@@ -210,6 +210,7 @@ async def step(side: Side, idle: Side, *, rate: int, seconds: float, seed: int) 
     return {
         "side": side.label,
         "rate": rate,
+        "offered": int(rate * seconds),
         **{k: v for k, v in figures.items() if k not in ("stages", "ticket_events")},
         "cpu_ms_per_alert": sum(mesh_cpu.values()) * 1000 / alerts,
         "cpu_ms_per_alert_by_process": {k: v * 1000 / alerts for k, v in mesh_cpu.items()},
@@ -277,7 +278,7 @@ async def compare(
     return {
         "idle": idle,
         "steps": steps,
-        "summary": replicas_report.summarize(steps),
+        "summary": replicas_report.summarize(steps, idle),
         "loadavg": {"before": load_before, "after": os.getloadavg()},
     }
 
