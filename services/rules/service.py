@@ -493,7 +493,9 @@ class RulesService:
         return values
 
     def _window_proto(self, row: Any, zone: str) -> resources_pb2.MaintenanceWindow:
-        compiled = compile_windows([convert.window_from_values(row._mapping, zone)]).windows[0]
+        # A stored window the tightened checks refuse still reads back (never in force).
+        window = convert.window_from_values(row._mapping, zone)
+        compiled = compile_stored_windows([window]).windows[0]
         return convert.window_to_proto(row, window_state(compiled, self.clock.now()))  # type: ignore[no-any-return]
 
     def _changed_windows(self, session: AsyncSession) -> None:
@@ -573,8 +575,8 @@ class RulesService:
                 continue
             if start is not None and end is not None:
                 domain = convert.window_from_values(row._mapping, zone)
-                next_end = domain.next_end_after(start)
-                compiled = compile_windows([domain]).windows[0]
+                compiled = compile_stored_windows([domain]).windows[0]
+                next_end = compiled.next_end_after(start)
                 if next_end is None or not _overlaps(compiled, start, end):
                     continue
             key = (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import grpc
 import pytest
 from google.protobuf.duration_pb2 import Duration
@@ -76,3 +78,47 @@ async def test_evaluate_with_catastrophic_regex_and_looping_template_answers(
             metadata=token(tenant, READ),
         )
         assert reply.decision.kind == kind
+
+
+async def test_a_stored_window_the_tightened_checks_refuse_still_reads_back(
+    rules: Rules, tenant: str
+) -> None:
+    """A window saved before the recurrence checks (written here straight into its row)
+    is never in force, and Get/List still answer with it instead of failing."""
+    from sqlalchemy import update
+
+    from services.rules.models import windows
+
+    window = pb.MaintenanceWindow(
+        display_name="old daily",
+        recurring=pb.RecurringSchedule(
+            rrule="FREQ=DAILY",
+            time_zone="UTC",
+            duration=Duration(seconds=3600),
+            start_time=to_timestamp(T0),
+        ),
+    )
+    created = await rules.stub.CreateMaintenanceWindow(
+        api.CreateMaintenanceWindowRequest(maintenance_window=window),
+        metadata=token(tenant, WRITE),
+    )
+    window_id = created.maintenance_window.id
+    async with rules.service.db.system_transaction() as session:
+        await session.execute(
+            update(windows).where(windows.c.id == window_id).values(rrule="FREQ=DAILY;INTERVAL=0")
+        )
+    got = await rules.stub.GetMaintenanceWindow(
+        api.GetMaintenanceWindowRequest(window_id=window_id),
+        metadata=token(tenant, READ),
+    )
+    assert got.maintenance_window.id == window_id
+    assert got.maintenance_window.state == pb.MAINTENANCE_WINDOW_STATE_ENDED  # never in force
+    listed = await rules.stub.ListMaintenanceWindows(
+        api.ListMaintenanceWindowsRequest(
+            states=[pb.MAINTENANCE_WINDOW_STATE_ENDED],
+            start_time=to_timestamp(T0),
+            end_time=to_timestamp(T0 + timedelta(days=30)),
+        ),
+        metadata=token(tenant, READ),
+    )
+    assert list(listed.maintenance_windows) == []  # in force at no time of the span
