@@ -122,9 +122,11 @@ class Bus:
         """
         acks: list[asyncio.Future[Any]] = []
         try:
-            for m in messages:
+            for n, m in enumerate(messages, 1):
                 headers = {**m.headers, "Nats-Msg-Id": m.event_id}
                 acks.append(await self.js.publish_async(m.subject, m.payload, headers=headers))
+                if n % 64 == 0:
+                    await asyncio.sleep(0)  # others on the loop (webhooks) get a turn
             async with asyncio.timeout(timeout):
                 await asyncio.gather(*acks)
         finally:

@@ -93,6 +93,9 @@ def inbox_table(metadata: MetaData) -> Table:
 #: Committed events held in memory for the relay; beyond this, the database queue serves.
 MAX_READY = 20_000
 
+#: Messages a relay prepares or publishes between two yields to the event loop.
+YIELD_EVERY = 64
+
 #: The relay lingers only while commits stream: within this many lingers of its last round.
 STREAMING_WINDOW_LINGERS = 10
 
@@ -400,10 +403,14 @@ class OutboxRelay:
             for row in rows
         ]
         messages = []
-        for row, span in zip(rows, spans, strict=True):
+        for n, (row, span) in enumerate(zip(rows, spans, strict=True), 1):
             headers: dict[str, str] = {}
             propagate.inject(headers, context=trace.set_span_in_context(span))
             messages.append(Outgoing(row.subject, row.envelope, str(row.event_id), headers))
+            if n % YIELD_EVERY == 0:
+                # The relay shares the event loop with the webhook gateway: a large batch
+                # lets waiting requests in every so often instead of stalling them whole.
+                await asyncio.sleep(0)
         try:
             await self._bus.publish_many(messages)
         finally:
