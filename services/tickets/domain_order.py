@@ -200,6 +200,16 @@ def late_trigger_note(alert: RoutedAlert, reset: Logged) -> str:
     )
 
 
+def joined_note(alert: RoutedAlert, reset: Logged) -> str:
+    """The comment on a ticket that takes a late trigger from before the reset that, in
+    order, would have closed it before its first occurrence here reopened it."""
+    return (
+        f"The alert of {alert.occurred_at:%Y-%m-%d %H:%M:%SZ} arrived after the reset of "
+        f"{reset.occurred_at:%Y-%m-%d %H:%M:%SZ}; in order it would have opened this ticket, "
+        "the reset closed it and the next trigger reopened it: counted here."
+    )
+
+
 def split_note(moved: int, reset_at: datetime, *, number: int) -> str:
     """The comment on a ticket whose later occurrences moved to ticket ``number``."""
     times = "occurrence" if moved == 1 else "occurrences"

@@ -10,6 +10,8 @@ Each function returns the tickets it changed, latest versions, in the order chan
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,6 +36,7 @@ from services.tickets.domain_order import (
     Position,
     Split,
     fresh_ticket_decision,
+    joined_note,
     late_trigger_note,
     logged,
     position,
@@ -141,6 +144,14 @@ async def late_trigger(
         after = await _note(service, session, after, late_trigger_note(alert, reset))
         decision = replay_reset(reset, after, last_occurrence_at=alert.occurred_at)
         ticket = await _decide(service, session, after, decision)
+    elif current is None and (
+        reopened := await _reopen_before(service, session, alert, reset, settings)
+    ):
+        ticket = reopened
+    elif decision.closes and (
+        joined := await _join_after(service, session, alert, reset, settings)
+    ):
+        ticket = joined
     else:
         # Inserted after its close when the key has an open ticket (which came later).
         staged = _staged(service, session)
@@ -150,6 +161,84 @@ async def late_trigger(
     await series_log.add(session, tenant_id=tenant, entry=logged(alert, ticket.id))
     await series_log.reassign(session, tenant_id=tenant, entries=[reset], ticket_id=ticket.id)
     return [ticket]
+
+
+async def _reopen_before(
+    service: TicketService,
+    session: AsyncSession,
+    alert: RoutedAlert,
+    reset: Logged,
+    settings: TenantSettings,
+) -> Ticket | None:
+    """For a tenant that reopens: the ticket the reset before the late trigger closed,
+    reopened with the trigger counted and ``reset`` (the next one) decided on it; None when
+    in order the trigger would not have reopened it."""
+    if settings.reopen_within <= timedelta(0):
+        return None
+    before = await series_log.last_reset_before(
+        session, tenant_id=alert.tenant_id, series_key=alert.series_key, before=position(alert)
+    )
+    if before is None or before.ticket_id is None:
+        return None
+    closed = await _locked(session, alert.tenant_id, before.ticket_id)
+    if closed is None or closed.is_open:
+        return None
+    if not domain.reopenable(closed.closed_at, occurred_at=alert.occurred_at, settings=settings):
+        return None
+    ticket = await _reopen(service, session, closed, alert.alert_id)
+    ticket = await service._occur(session, ticket, alert, settings)
+    ticket = await _note(service, session, ticket, late_trigger_note(alert, reset))
+    decision = replay_reset(reset, ticket, last_occurrence_at=alert.occurred_at)
+    return await _decide(service, session, ticket, decision)
+
+
+async def _join_after(
+    service: TicketService,
+    session: AsyncSession,
+    alert: RoutedAlert,
+    reset: Logged,
+    settings: TenantSettings,
+) -> Ticket | None:
+    """For a tenant that reopens: the ticket the series' next triggers (after ``reset``)
+    opened, with the late trigger counted on it. In order the trigger would have opened it,
+    ``reset`` closed it and those triggers reopened it; None when they would not have."""
+    if settings.reopen_within <= timedelta(0):
+        return None
+    tenant = alert.tenant_id
+    after = await series_log.first_trigger_after(
+        session, tenant_id=tenant, series_key=alert.series_key, after=reset.position
+    )
+    if after is None or after.ticket_id is None:
+        return None
+    if not domain.reopenable(service._clock(), occurred_at=after.occurred_at, settings=settings):
+        return None
+    ticket = await _locked(session, tenant, after.ticket_id)
+    if ticket is None:
+        return None
+    earlier = [
+        e
+        for e in await series_log.of_ticket(session, tenant_id=tenant, ticket_id=ticket.id)
+        if e.kind is AlertKind.TRIGGER and e.position < after.position
+    ]
+    if earlier:
+        return None  # it already holds occurrences from before that reset
+    ticket = replace(ticket, reopen_count=ticket.reopen_count + 1)
+    ticket = await service._occur(session, ticket, alert, settings)
+    return await _note(service, session, ticket, joined_note(alert, reset))
+
+
+async def _reopen(
+    service: TicketService, session: AsyncSession, ticket: Ticket, alert_id: str
+) -> Ticket:
+    return await service._reopen(
+        session,
+        ticket,
+        reason=f"The alert triggered again (alert {alert_id}).",
+        cause=Cause.SYSTEM,
+        actor=SYSTEM_ACTOR,
+        author_kind=AuthorKind.SYSTEM,
+        alert_id=alert_id,
+    )
 
 
 def is_late(latest: Mapping[tuple[str, str, AlertKind], Position], reset: RoutedAlert) -> bool:
@@ -240,8 +329,25 @@ async def _split(
     entries: list[Logged],
     alert: RoutedAlert,
 ) -> list[Ticket]:
-    """Move the split's occurrences from the (now closed) ``ticket`` to a new ticket."""
+    """Move the split's occurrences from the (now closed) ``ticket`` to a new ticket (or,
+    for a tenant that reopens, reopen ``ticket`` as the first of them would have)."""
     tenant = ticket.tenant_id
+    settings = await store.get_settings(session, tenant_id=tenant)
+    first = min(e.occurred_at for e in split.moved)
+    reopens = domain.reopenable(ticket.closed_at, occurred_at=first, settings=settings)
+    if reopens and ticket.dedup_key is not None:
+        # Not while another ticket holds the key (it came later): that one stays.
+        reopens = not await store.open_ticket_for_key(
+            session, tenant_id=tenant, dedup_key=ticket.dedup_key
+        )
+    if reopens:
+        ticket = await _reopen(service, session, ticket, split.moved[0].alert_id)
+        for reset in split.later_resets:
+            decision = replay_reset(reset, ticket, last_occurrence_at=ticket.last_occurrence_at)
+            ticket = await _decide(service, session, ticket, decision)
+            if not ticket.is_open:
+                break
+        return [ticket]
     number = await service._next_number(tenant)
     now = service._clock()
     kept = without_moved(

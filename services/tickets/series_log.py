@@ -129,6 +129,26 @@ async def next_reset(
     return None if row is None else _entry(row)
 
 
+async def first_trigger_after(
+    session: AsyncSession, *, tenant_id: str, series_key: str, after: Position
+) -> Logged | None:
+    """The series' first logged trigger after ``after``."""
+    row = (
+        await session.execute(
+            select(_L)
+            .where(
+                _L.c.tenant_id == tenant_id,
+                _L.c.series_key == series_key,
+                _L.c.kind == int(AlertKind.TRIGGER),
+                tuple_(_L.c.occurred_at, _L.c.sequence) > tuple_(*after),
+            )
+            .order_by(_L.c.occurred_at, _L.c.sequence)
+            .limit(1)
+        )
+    ).first()
+    return None if row is None else _entry(row)
+
+
 async def last_trigger_before(
     session: AsyncSession, *, tenant_id: str, series_key: str, upto: Position
 ) -> Logged | None:
