@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -321,6 +321,25 @@ async def late_reset(
     return await _split(service, session, ticket, split, entries, alert)
 
 
+async def _held_by_another(
+    session: AsyncSession, ticket: Ticket, split: Split, now: datetime
+) -> bool:
+    """Whether a later ticket holds the key and the split-off ticket would stay open (two
+    open tickets for one key cannot be): then the occurrences stay where they are."""
+    if ticket.dedup_key is None:
+        return False
+    probe = split_off(ticket, split, ticket_id="", number=0, now=now)
+    if any(
+        replay_reset(r, probe, last_occurrence_at=probe.last_occurrence_at).closes
+        for r in split.later_resets
+    ):
+        return False
+    holder = await store.open_ticket_for_key(
+        session, tenant_id=ticket.tenant_id, dedup_key=ticket.dedup_key
+    )
+    return holder is not None and holder.id != ticket.id
+
+
 async def _split(
     service: TicketService,
     session: AsyncSession,
@@ -348,8 +367,10 @@ async def _split(
             if not ticket.is_open:
                 break
         return [ticket]
-    number = await service._next_number(tenant)
     now = service._clock()
+    if await _held_by_another(session, ticket, split, now):
+        return [ticket]
+    number = await service._next_number(tenant)
     kept = without_moved(
         ticket,
         split,
