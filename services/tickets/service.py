@@ -554,8 +554,11 @@ class TicketService:
         in one statement each, ticket numbers allocated together. A reset stages its comment
         and close; when its key has no open ticket, the open tickets of such resets' series
         were read up front too. Anything else (reopening, persistence) takes the one-alert
-        path after the staged writes are flushed. Each alert's work runs inside its ``scope``
-        (its trace span); its staged events carry that trace context.
+        path after the staged writes are flushed. So does an alert that arrived out of
+        occurrence order (a trigger older than a reset of its series, a reset older than a
+        trigger or reset of its series): :mod:`services.tickets.ordering` applies it as if it
+        had arrived in order. Each alert's work runs inside its ``scope`` (its trace span);
+        its staged events carry that trace context.
         """
         relevant = [
             a
