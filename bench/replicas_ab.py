@@ -181,6 +181,8 @@ async def _send(
 
 async def step(side: Side, idle: Side, *, rate: int, seconds: float, seed: int) -> dict[str, Any]:
     """Load ``side`` at ``rate``; its CPU per alert, throughput and latencies."""
+    # Work left over from this side's previous step (a late redelivery) is not this step's.
+    await _quiet(side.watcher, set(), since=time.time())
     sampler = ProcessSampler(
         {
             **side.pids(),
@@ -211,7 +213,7 @@ async def step(side: Side, idle: Side, *, rate: int, seconds: float, seed: int) 
         "side": side.label,
         "rate": rate,
         "offered": int(rate * seconds),
-        **{k: v for k, v in figures.items() if k not in ("stages", "ticket_events")},
+        **figures,
         "cpu_ms_per_alert": sum(mesh_cpu.values()) * 1000 / alerts,
         "cpu_ms_per_alert_by_process": {k: v * 1000 / alerts for k, v in mesh_cpu.items()},
         "window_s": window,
@@ -244,7 +246,8 @@ def _progress(row: dict[str, Any], r: int) -> None:
         f"round {r} {row['side']:>6} {row['rate']:5d}/s: {row['cpu_ms_per_alert']:5.2f} CPU ms"
         f"/alert, {row['alerts_per_s']:5.0f} alerts/s, webhook p99 {row['p99_ms']:6.1f} ms,"
         f" webhook->ticket p99 {row['e2e_p99_ms']:6.0f} ms, ticketed {row['ticketed']}/"
-        f"{row['triggers']}, others {row['others_cpu_cores']:.2f} cores",
+        f"{row['triggers']}, others {row['others_cpu_cores']:.2f} cores"
+        + ("" if replicas_report.valid(row) else " (INCOMPLETE: not counted)"),
         file=sys.stderr,
         flush=True,
     )
