@@ -21,7 +21,7 @@ from typing import Any
 
 CPU_BUDGET = 1.05
 """The partitioned design may cost at most 5 % more CPU per alert at one replica."""
-DELIVERED = 0.99
+DELIVERED = 0.95
 """A step counts if at least this share of its offered webhooks was accepted."""
 TICKETED = 0.98
 """... and at least this share of its accepted triggers reached a ticket before the mesh
