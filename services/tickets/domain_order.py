@@ -144,6 +144,19 @@ def split_at(entries: Sequence[Logged], *, series_key: str, at: Position) -> Spl
     return Split(kept=kept, moved=moved, later_resets=tuple(later))
 
 
+def closed_again_later(split: Split, ticket: Ticket) -> bool:
+    """Whether the split's moved occurrences all follow the first later reset logged on
+    ``ticket`` and that reset closes it. Then (for a tenant that reopens) that close and
+    their reopen already happened: in order this reset's close takes its place, and the
+    ticket ends the same."""
+    if not split.moved or not split.later_resets:
+        return False
+    first = split.later_resets[0]
+    if any(e.position < first.position for e in split.moved):
+        return False
+    return replay_reset(first, ticket, last_occurrence_at=split.last_kept).closes
+
+
 def without_moved(ticket: Ticket, split: Split, *, logged_triggers: int, now: datetime) -> Ticket:
     """``ticket`` once the split's moved occurrences left it.
 

@@ -35,6 +35,7 @@ from services.tickets.domain_order import (
     Logged,
     Position,
     Split,
+    closed_again_later,
     fresh_ticket_decision,
     joined_note,
     late_trigger_note,
@@ -132,6 +133,10 @@ async def late_trigger(
     if reset.ticket_id is not None:
         ticket = await _locked(session, tenant, reset.ticket_id)
         if ticket is not None:
+            if settings.reopen_within > timedelta(0) and await _fills_a_gap(
+                session, ticket, alert, reset
+            ):
+                ticket = _reopened_once_more(ticket)
             after = await service._occur(session, ticket, alert, settings)
             after = await _note(service, session, after, late_trigger_note(alert, reset))
             await series_log.add(session, tenant_id=tenant, entry=logged(alert, after.id))
@@ -175,8 +180,13 @@ async def _reopen_before(
     in order the trigger would not have reopened it."""
     if settings.reopen_within <= timedelta(0):
         return None
+    # Resets that found nothing left the ticket an earlier one closed as it was.
     before = await series_log.last_reset_before(
-        session, tenant_id=alert.tenant_id, series_key=alert.series_key, before=position(alert)
+        session,
+        tenant_id=alert.tenant_id,
+        series_key=alert.series_key,
+        before=position(alert),
+        acted=True,
     )
     if before is None or before.ticket_id is None:
         return None
@@ -192,6 +202,34 @@ async def _reopen_before(
     return await _decide(service, session, ticket, decision)
 
 
+def _reopened_once_more(ticket: Ticket) -> Ticket:
+    """``ticket`` counting one more close and reopen than it went through (a late trigger
+    filled an empty stretch between two resets: in order it was closed and reopened)."""
+    return replace(
+        ticket,
+        reopen_count=ticket.reopen_count + 1,
+        status=Status.OPEN if ticket.status is Status.NEW else ticket.status,
+    )
+
+
+async def _fills_a_gap(
+    session: AsyncSession, ticket: Ticket, alert: RoutedAlert, reset: Logged
+) -> bool:
+    """Whether the late trigger is the first of its stretch (between the reset before it,
+    which closed ``ticket``, and ``reset``) on ``ticket``, which holds other stretches."""
+    before = await series_log.last_reset_before(
+        session, tenant_id=alert.tenant_id, series_key=alert.series_key, before=position(alert)
+    )
+    if before is None or before.ticket_id != ticket.id:
+        return False
+    entries = await series_log.of_ticket(session, tenant_id=ticket.tenant_id, ticket_id=ticket.id)
+    triggers = [e for e in entries if e.kind is AlertKind.TRIGGER]
+    if any(before.position < e.position < reset.position for e in triggers):
+        return False
+    earlier = max((e.occurred_at for e in triggers if e.position < before.position), default=None)
+    return replay_reset(before, ticket, last_occurrence_at=earlier).closes
+
+
 async def _join_after(
     service: TicketService,
     session: AsyncSession,
@@ -199,9 +237,10 @@ async def _join_after(
     reset: Logged,
     settings: TenantSettings,
 ) -> Ticket | None:
-    """For a tenant that reopens: the ticket the series' next triggers (after ``reset``)
-    opened, with the late trigger counted on it. In order the trigger would have opened it,
-    ``reset`` closed it and those triggers reopened it; None when they would not have."""
+    """For a tenant that reopens: the ticket of the series' next trigger after ``reset``,
+    with the late trigger counted on it. In order the trigger would have opened (or
+    reopened) it, ``reset`` closed it and that trigger reopened it; None when it would not
+    have."""
     if settings.reopen_within <= timedelta(0):
         return None
     tenant = alert.tenant_id
@@ -215,15 +254,9 @@ async def _join_after(
     ticket = await _locked(session, tenant, after.ticket_id)
     if ticket is None:
         return None
-    earlier = [
-        e
-        for e in await series_log.of_ticket(session, tenant_id=tenant, ticket_id=ticket.id)
-        if e.kind is AlertKind.TRIGGER and e.position < after.position
-    ]
-    if earlier:
-        return None  # it already holds occurrences from before that reset
-    ticket = replace(ticket, reopen_count=ticket.reopen_count + 1)
-    ticket = await service._occur(session, ticket, alert, settings)
+    # The trigger's segment (between two resets) was empty: one more close and reopen of
+    # the series' ticket, whichever segments it already holds.
+    ticket = await service._occur(session, _reopened_once_more(ticket), alert, settings)
     return await _note(service, session, ticket, joined_note(alert, reset))
 
 
@@ -286,12 +319,16 @@ async def late_reset(
     ticket = None
     if prior is not None and prior.ticket_id is not None:
         ticket = await _locked(session, tenant, prior.ticket_id)
-    if ticket is not None and not ticket.is_open and prior is not None:
+    if ticket is not None and prior is not None:
         between = await series_log.last_reset_before(
             session, tenant_id=tenant, series_key=series, before=at
         )
         if between is not None and between.position > prior.position:
-            ticket = None  # a reset in between closed it (or kept it, and a later one closed it)
+            # A reset in between closed it (or kept it, and a later one closed it): in
+            # order this one found nothing. Open, it was kept or reopened since.
+            closes = replay_reset(between, ticket, last_occurrence_at=prior.occurred_at).closes
+            if not ticket.is_open or closes:
+                ticket = None
     if ticket is None:
         # In order nothing of this series was open yet when the reset came.
         await series_log.add(session, tenant_id=tenant, entry=logged(alert, None, origin))
@@ -305,6 +342,8 @@ async def late_reset(
         ticket,
         last_occurrence_at=split.last_kept if split.moved else ticket.last_occurrence_at,
     )
+    if decision.closes and closed_again_later(split, ticket):
+        return []
     changed = []
     if ticket.is_open:
         ticket = await _decide(service, session, ticket, decision)

@@ -171,9 +171,16 @@ async def last_trigger_before(
 
 
 async def last_reset_before(
-    session: AsyncSession, *, tenant_id: str, series_key: str, before: Position
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    series_key: str,
+    before: Position,
+    acted: bool = False,
 ) -> Logged | None:
-    """The series' latest logged reset before ``before``."""
+    """The series' latest logged reset before ``before`` (``acted``: that acted on a
+    ticket)."""
+    acting = [_L.c.ticket_id.is_not(None)] if acted else []
     row = (
         await session.execute(
             select(_L)
@@ -182,6 +189,7 @@ async def last_reset_before(
                 _L.c.series_key == series_key,
                 _L.c.kind == int(AlertKind.RESET),
                 tuple_(_L.c.occurred_at, _L.c.sequence) < tuple_(*before),
+                *acting,
             )
             .order_by(_L.c.occurred_at.desc(), _L.c.sequence.desc())
             .limit(1)

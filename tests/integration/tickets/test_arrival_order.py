@@ -49,10 +49,15 @@ KNOWN = (
 )
 
 
-def _script(
-    tenant: str, *, close_on_reset: bool | None, same_instant: bool = False
+def _from_steps(
+    tenant: str,
+    steps: Sequence[tuple[str, int]],
+    *,
+    close_on_reset: bool | None = None,
+    same_instant: bool = False,
 ) -> list[Envelope]:
-    """SCRIPT's alerts; ``same_instant``: all at T0, ordered by their sequence alone."""
+    """``steps`` ((kind, minutes after T0)) as alerts of one series, numbered in order;
+    ``same_instant``: all at T0, ordered by their sequence alone."""
     return [
         routed(
             tenant,
@@ -61,8 +66,14 @@ def _script(
             sequence=i + 1,
             close_on_reset=close_on_reset,
         )
-        for i, (kind, minutes) in enumerate(SCRIPT)
+        for i, (kind, minutes) in enumerate(steps)
     ]
+
+
+def _script(
+    tenant: str, *, close_on_reset: bool | None, same_instant: bool = False
+) -> list[Envelope]:
+    return _from_steps(tenant, SCRIPT, close_on_reset=close_on_reset, same_instant=same_instant)
 
 
 def _orders(count: int, seed: int) -> list[tuple[int, ...]]:
@@ -97,8 +108,8 @@ def _brief(outcome: dict[str, Any]) -> list[Any]:
     """An outcome as a short text: per ticket its occurrences (minutes after T0), open or
     closed and reopen count; then the event counts."""
     tickets = [
-        (count, f"{first:%M}-{last:%M}", "open" if open_ else "closed", reopens)
-        for count, first, last, open_, *_, reopens in outcome["tickets"]
+        (t[0], f"{t[1]:%M}-{t[2]:%M}", "open" if t[3] else "closed", t[7] if len(t) > 7 else "-")
+        for t in outcome["tickets"]
     ]
     return [tickets, {k: v for k, v in outcome.items() if k != "tickets"}]
 
@@ -197,3 +208,58 @@ async def test_many_orders_in_one_batch_and_one_at_a_time(
         if (got := await _outcome(harness, tenant)) != want:
             wrong.append((order, _brief(got)))
     assert not wrong, f"{len(wrong)} of {len(orders)} orders differ from {_brief(want)}: {wrong}"
+
+
+def _random_script(rng: random.Random) -> list[tuple[str, int]]:
+    """1-3 segments of 0-3 triggers, each but maybe the last closed by a reset."""
+    out: list[tuple[str, int]] = []
+    segments = rng.randint(1, 3)
+    for segment in range(segments):
+        out += [("T", 0)] * rng.randint(0, 3)
+        if segment < segments - 1 or rng.random() < 0.5:
+            out.append(("R", 0))
+    return [(kind, minute + 1) for minute, (kind, _) in enumerate(out)]
+
+
+@pytest.mark.parametrize(
+    ("close_on_reset", "reopen_within"),
+    [(None, timedelta(0)), (False, timedelta(0)), (None, timedelta(hours=1))],
+)
+async def test_random_scripts_in_random_orders_and_batches(
+    harness: Harness, close_on_reset: bool | None, reopen_within: timedelta
+) -> None:
+    """Seeded random scripts, each applied in order for a reference tenant and in a random
+    order, cut into random batches, for another: the same tickets."""
+    handle = alert_batch_handler(
+        harness.db, Inbox(models.inbox, "tickets-order-random"), harness.service
+    )
+    rng = random.Random(1313)
+    wrong = []
+    for _ in range(100):
+        steps = _random_script(rng)
+        if not steps:
+            continue
+        order = list(range(len(steps)))
+        rng.shuffle(order)
+        cuts = sorted(rng.sample(range(1, len(steps)), rng.randint(0, len(steps) - 1)))
+        reference, tenant = new_tenant(), new_tenant()
+        for each in (reference, tenant):
+            await harness.put_settings(each, TenantSettings(reopen_within=reopen_within))
+        for envelope in _from_steps(reference, steps, close_on_reset=close_on_reset):
+            async with harness.db.transaction(reference) as session:
+                await harness.service.on_alert(session, routed_alert(envelope))
+        script = _from_steps(tenant, steps, close_on_reset=close_on_reset)
+        arrived = [script[i] for i in order]
+        for start, end in itertools.pairwise([0, *cuts, len(arrived)]):
+            await handle(
+                [
+                    ReceivedEvent(envelope=e, subject="", headers={}, num_delivered=1)
+                    for e in arrived[start:end]
+                ]
+            )
+        want, got = await _outcome(harness, reference), await _outcome(harness, tenant)
+        if reopen_within:
+            del want["closed"], got["closed"]  # see test_any_arrival_order_...
+        if got != want:
+            wrong.append(("".join(k for k, _ in steps), order, cuts, _brief(want), _brief(got)))
+    assert not wrong, f"{len(wrong)} random cases differ: {wrong}"
