@@ -102,7 +102,7 @@ class Owners:
 
 @contextlib.asynccontextmanager
 async def owners(database_url: str, nats_url: str) -> AsyncIterator[Owners]:
-    """ingest and notify serving on free ports."""
+    """ingest and notify serving on free ports (notify asks ingest about tenants)."""
     async with (
         running_service(
             name="ingest",
@@ -121,6 +121,7 @@ async def owners(database_url: str, nats_url: str) -> AsyncIterator[Owners]:
             migrations=SERVICES / "notify" / "migrations",
             database_url=database_url,
             nats_url=nats_url,
+            peers=Peers(ingest=ingest.grpc_address),
         ) as notify,
     ):
         yield Owners(ingest, notify, database_url)

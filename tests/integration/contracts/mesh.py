@@ -94,8 +94,18 @@ async def mesh(database_url: str, nats_url: str) -> AsyncIterator[Mesh]:
     """Start every service, register a tenant, yield, stop them all."""
     async with contextlib.AsyncExitStack() as stack:
         services: dict[str, RunningService] = {}
-        for name in ORDER[:2]:
-            services[name] = await stack.enter_async_context(_service(name, database_url, nats_url))
+        services["ingest"] = await stack.enter_async_context(
+            _service("ingest", database_url, nats_url)
+        )
+        # notify asks ingest whether a token's tenant is registered.
+        services["notify"] = await stack.enter_async_context(
+            _service(
+                "notify",
+                database_url,
+                nats_url,
+                peers=Peers(ingest=services["ingest"].grpc_address),
+            )
+        )
         peers = Peers(
             ingest=services["ingest"].grpc_address, notify=services["notify"].grpc_address
         )
