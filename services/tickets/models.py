@@ -177,17 +177,18 @@ trigger_log = Table(
 series_log = Table(
     "series_log",
     metadata,
+    # The key orders a series' events by time (the late paths' reads); an alert's own
+    # values repeat when it is logged again, so the key still catches duplicates.
     Column("tenant_id", UUID(as_uuid=False), primary_key=True),
     Column("series_key", Text, primary_key=True),
+    Column("occurred_at", DateTime(timezone=True), primary_key=True),
+    Column("sequence", BigInteger, primary_key=True),
     Column("alert_id", Text, primary_key=True),
     Column("kind", SmallInteger, nullable=False),
-    Column("occurred_at", DateTime(timezone=True), nullable=False),
-    Column("sequence", BigInteger, nullable=False, server_default="0"),
     Column("ticket_id", UUID(as_uuid=False)),
     Column("close_on_reset", Boolean),
     Column("reset_in_rmm_on_close", Boolean),
     Column("origin", Text, nullable=False, server_default=""),
-    Index("series_log_by_time", "tenant_id", "series_key", "occurred_at", "sequence"),
     Index("series_log_by_ticket", "tenant_id", "ticket_id"),
 )
 
