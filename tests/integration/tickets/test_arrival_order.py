@@ -55,13 +55,16 @@ def _from_steps(
     *,
     close_on_reset: bool | None = None,
     same_instant: bool = False,
+    reset_device: str = "dev-1",
 ) -> list[Envelope]:
     """``steps`` ((kind, minutes after T0)) as alerts of one series, numbered in order;
-    ``same_instant``: all at T0, ordered by their sequence alone."""
+    ``same_instant``: all at T0, ordered by their sequence alone; ``reset_device``: the
+    device resets name (another one: they find their ticket by series alone)."""
     return [
         routed(
             tenant,
             kind=RESET if kind == "R" else ingest_pb.ALERT_KIND_TRIGGER,
+            device=reset_device if kind == "R" else "dev-1",
             occurred=T0 if same_instant else T0 + timedelta(minutes=minutes),
             sequence=i + 1,
             close_on_reset=close_on_reset,
@@ -222,11 +225,16 @@ def _random_script(rng: random.Random) -> list[tuple[str, int]]:
 
 
 @pytest.mark.parametrize(
-    ("close_on_reset", "reopen_within"),
-    [(None, timedelta(0)), (False, timedelta(0)), (None, timedelta(hours=1))],
+    ("close_on_reset", "reopen_within", "reset_device"),
+    [
+        (None, timedelta(0), "dev-1"),
+        (False, timedelta(0), "dev-1"),
+        (None, timedelta(hours=1), "dev-1"),
+        (None, timedelta(0), "elsewhere"),
+    ],
 )
 async def test_random_scripts_in_random_orders_and_batches(
-    harness: Harness, close_on_reset: bool | None, reopen_within: timedelta
+    harness: Harness, close_on_reset: bool | None, reopen_within: timedelta, reset_device: str
 ) -> None:
     """Seeded random scripts, each applied in order for a reference tenant and in a random
     order, cut into random batches, for another: the same tickets."""
@@ -245,10 +253,14 @@ async def test_random_scripts_in_random_orders_and_batches(
         reference, tenant = new_tenant(), new_tenant()
         for each in (reference, tenant):
             await harness.put_settings(each, TenantSettings(reopen_within=reopen_within))
-        for envelope in _from_steps(reference, steps, close_on_reset=close_on_reset):
+        for envelope in _from_steps(
+            reference, steps, close_on_reset=close_on_reset, reset_device=reset_device
+        ):
             async with harness.db.transaction(reference) as session:
                 await harness.service.on_alert(session, routed_alert(envelope))
-        script = _from_steps(tenant, steps, close_on_reset=close_on_reset)
+        script = _from_steps(
+            tenant, steps, close_on_reset=close_on_reset, reset_device=reset_device
+        )
         arrived = [script[i] for i in order]
         for start, end in itertools.pairwise([0, *cuts, len(arrived)]):
             await handle(
