@@ -19,7 +19,7 @@ import random
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import nats
@@ -196,12 +196,17 @@ class BatchConsumer:
         every partition back at once (another replica takes it over within a tick)."""
         self._stopping.set()
 
+    def _held_positions(self, partitions: Iterable[int] | None = None) -> dict[int, int]:
+        """How far each held partition (or each of ``partitions``) has been applied."""
+        wanted = self.held if partitions is None else partitions
+        return {p: self._positions.get(p, 0) for p in wanted}
+
     async def leave(self) -> None:
         """Release the partitions and the membership (after :meth:`run` has returned)."""
-        held = sorted(self.held)
+        positions = self._held_positions()
         self.held = {}
         with contextlib.suppress(Exception):
-            await self.leases.leave(held)
+            await self.leases.leave(positions)
 
     async def _wait_for_change(self) -> None:
         with contextlib.suppress(TimeoutError):
@@ -224,7 +229,7 @@ class BatchConsumer:
         """Renew, then give back a surplus or take up to the fair share."""
         if self._stopping.is_set():
             return
-        renewed, share = await self.leases.heartbeat()
+        renewed, share = await self.leases.heartbeat(self._held_positions())
         lost = [p for p in self.held if p not in renewed or renewed[p].epoch != self.held[p].epoch]
         mine = {p: lease for p, lease in renewed.items() if p not in self._release}
         if len(mine) > share:
@@ -267,7 +272,7 @@ class BatchConsumer:
             # it; what a dead owner committed, before this replica applies the next event.
             await self.on_handover()
         if self._release:
-            released = sorted(self._release)
+            released = self._held_positions(self._release)
             self._release.clear()
             await self.leases.release(released)
         if wanted == self._subscribed and self._sub is not None and not reread:
@@ -427,7 +432,10 @@ class BatchConsumer:
         if any(p not in held for p in last):
             raise Fenced("partition released")
         fence = BatchFence(
-            self.leases.fence_sql, self.leases.fence_params(last, held), expected=len(last)
+            self.leases.fence_lock_sql,
+            self.leases.fence_check_sql,
+            self.leases.fence_params(last, held),
+            expected=len(last),
         )
         with fenced(fence):
             await self._handle([event for _, _, event in items])
@@ -471,16 +479,7 @@ class BatchConsumer:
             event.headers,
             f"{type(exc).__name__}: {exc}",
         )
-        # Record that the partition moved past it (an empty fenced transaction).
-        held = self.held.get(part)
-        if held is None:
-            return
-        fence = BatchFence(
-            self.leases.fence_sql, self.leases.fence_params({part: seq}, {part: held}), 1
-        )
-        with contextlib.suppress(Fenced), fenced(fence):
-            async with self._db.transaction(None):
-                pass
+        # The partition moved past it (recorded with the next heartbeat).
         self._positions[part] = max(seq, self._positions.get(part, 0))
 
     async def _handle(self, events: Sequence[ReceivedEvent]) -> None:

@@ -202,14 +202,20 @@ class Database:
         then: tuple[str, Mapping[str, Any]] | None,
         row_factory: Any,
     ) -> list[Any]:
-        with _statement_span(self.schema, fence.statement):
-            async with driver.cursor() as fenced, driver.cursor(row_factory=row_factory) as cur:
+        with _statement_span(self.schema, fence.check):
+            async with (
+                driver.cursor() as locked,
+                driver.cursor() as checked,
+                driver.cursor(row_factory=row_factory) as cur,
+            ):
                 async with driver.pipeline():
                     await driver.execute(_ENTER_TENANT_RAW, {"role": self.role, "tenant": tenant})
-                    await fenced.execute(fence.statement, fence.params)
+                    await locked.execute(fence.lock, fence.params)
+                    await checked.execute(fence.check, fence.params)
                     if then is not None:
                         await cur.execute(then[0], then[1])
-                held = len(await fenced.fetchall())
+                row = await checked.fetchone()
+                held = int(row[0]) if row else 0
                 if held != fence.expected:
                     raise Fenced(f"{fence.expected - held} of the batch's partitions moved")
                 return list(await cur.fetchall()) if then is not None else []

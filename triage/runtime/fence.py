@@ -16,10 +16,11 @@ class Fenced(Exception):
 
 @dataclass(frozen=True, slots=True)
 class BatchFence:
-    """The statement that proves a batch's partitions are still held (and records their
-    position); it must touch ``expected`` rows."""
+    """What proves a batch's partitions are still held: ``lock`` (takes their locks),
+    then ``check``, whose one value must equal ``expected``."""
 
-    statement: str
+    lock: str
+    check: str
     params: Mapping[str, Any]
     expected: int
 

@@ -5,18 +5,20 @@ an epoch that grows on every change of owner (the fencing token), an expiry rene
 the owner's heartbeat, and the stream position applied so far. Replicas also heartbeat a
 member row, so each knows how many share the group and takes ``ceil(partitions / live)``.
 
-A batch's transaction runs :attr:`PartitionLeases.fence_sql` first: it advances the
-positions of the batch's partitions only where this member still holds them under the
-epoch it read. The statement locks those lease rows until commit, so a takeover (which
-skips locked rows) waits for the batch; a batch whose partition was taken over updates
-fewer rows and rolls back (:class:`Fenced`). The new owner starts reading after the
-position the old owner committed, so no event is applied twice or out of order.
+A batch's transaction starts with the fence (in BEGIN's round trip): it takes each of the
+batch's partitions' advisory lock, shared, until commit, then checks that this member
+still holds them under the epochs it read. A takeover tries the same lock exclusively and
+skips a partition whose batch is in flight, so the old owner's batch either commits before
+the takeover or sees it and rolls back (:class:`Fenced`). The fence writes nothing; the
+applied positions are recorded by the heartbeat (every tick) and on release, so a new
+owner may read again up to a tick of events the old one applied: the inbox drops those,
+and it applies the rest in stream order, each once.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,14 +100,24 @@ class PartitionLeases:
             "expires_at = now() + make_interval(secs => :ttl) "
             f"FROM (SELECT partition FROM {leases} WHERE consumer = :consumer "
             "AND partition < :n AND (owner IS NULL OR expires_at < now()) "
+            # A batch of the old owner in flight holds the partition's lock (shared):
+            # skip it; the next tick takes it once that batch has committed or failed.
+            "AND pg_try_advisory_xact_lock(hashtext(:lock_key), partition) "
             "ORDER BY partition LIMIT :wanted FOR UPDATE SKIP LOCKED) free "
             "WHERE l.consumer = :consumer AND l.partition = free.partition "
             "RETURNING l.partition, l.epoch, l.position"
         )
         self._release_sql = text(
-            f"UPDATE {leases} SET owner = NULL, expires_at = '-infinity' "
-            "WHERE consumer = :consumer AND owner = :member "
-            "AND partition = ANY(CAST(:parts AS integer[]))"
+            f"UPDATE {leases} l SET owner = NULL, expires_at = '-infinity', "
+            "position = GREATEST(l.position, v.pos) "
+            "FROM unnest(CAST(:parts AS integer[]), CAST(:positions AS bigint[])) AS v(part, pos) "
+            "WHERE l.consumer = :consumer AND l.owner = :member AND l.partition = v.part"
+        )
+        self._save_sql = text(
+            f"UPDATE {leases} l SET position = GREATEST(l.position, v.pos) "
+            "FROM unnest(CAST(:parts AS integer[]), CAST(:positions AS bigint[])) AS v(part, pos) "
+            "WHERE l.consumer = :consumer AND l.owner = :member AND l.partition = v.part "
+            "AND l.position < v.pos"
         )
         self._live_members_sql = text(
             f"SELECT member FROM {members} WHERE consumer = :consumer AND expires_at > now()"
@@ -117,13 +129,21 @@ class PartitionLeases:
             f"UPDATE {leases} SET position = :position WHERE consumer = :consumer "
             "AND owner = :member AND partition = ANY(CAST(:parts AS integer[]))"
         )
-        # Raw (psycopg) text: it travels in the batch's BEGIN round trip.
-        self.fence_sql = (
-            f"UPDATE {leases} l SET position = GREATEST(l.position, v.pos) "
-            "FROM unnest(%(fence_parts)s::integer[], %(fence_epochs)s::bigint[], "
-            "%(fence_positions)s::bigint[]) AS v(part, ep, pos) "
-            "WHERE l.consumer = %(fence_consumer)s AND l.partition = v.part "
-            "AND l.owner = %(fence_member)s AND l.epoch = v.ep RETURNING l.partition"
+        # Raw (psycopg) texts: they travel in the batch's BEGIN round trip. The first takes
+        # each partition's lock, shared (batches never wait on each other; a takeover, which
+        # only tries the lock exclusively, skips a partition while a batch holds it); the
+        # second, under a snapshot taken after the locks, counts the partitions still held
+        # under the epochs read. Neither writes: the fence costs no row versions.
+        self.lock_key = f"{db.schema}.{consumer}"
+        self.fence_lock_sql = (
+            "SELECT count(pg_advisory_xact_lock_shared(hashtext(%(fence_key)s), p)) "
+            "FROM unnest(%(fence_parts)s::integer[]) AS p"
+        )
+        self.fence_check_sql = (
+            f"SELECT count(*) FROM {leases} l JOIN unnest(%(fence_parts)s::integer[], "
+            "%(fence_epochs)s::bigint[]) AS v(part, ep) ON l.partition = v.part "
+            "AND l.epoch = v.ep WHERE l.consumer = %(fence_consumer)s "
+            "AND l.owner = %(fence_member)s"
         )
 
     def _params(self, **more: Any) -> dict[str, Any]:
@@ -132,6 +152,7 @@ class PartitionLeases:
             "member": self.member,
             "n": self.partitions,
             "ttl": self._ttl,
+            "lock_key": self.lock_key,
             **more,
         }
 
@@ -142,10 +163,15 @@ class PartitionLeases:
         async with self._db.system_transaction() as session:
             await session.execute(self._seed_sql, self._params(floor=floor))
 
-    async def heartbeat(self) -> tuple[dict[int, Lease], int]:
-        """Renew this member and its leases; returns what it holds and its fair share."""
+    async def heartbeat(
+        self, positions: Mapping[int, int] | None = None
+    ) -> tuple[dict[int, Lease], int]:
+        """Renew this member and its leases, recording how far it has applied each held
+        partition (``positions``); returns what it holds and its fair share."""
         async with self._db.system_transaction() as session:
             await session.execute(self._heartbeat_sql, self._params())
+            if positions:
+                await session.execute(self._save_sql, self._positions(positions))
             live = int((await session.execute(self._live_sql, self._params())).scalar_one())
             rows = (await session.execute(self._renew_sql, self._params())).all()
         held = {r.partition: Lease(r.partition, r.epoch, r.position) for r in rows}
@@ -159,17 +185,22 @@ class PartitionLeases:
             rows = (await session.execute(self._acquire_sql, self._params(wanted=wanted))).all()
         return {r.partition: Lease(r.partition, r.epoch, r.position) for r in rows}
 
-    async def release(self, partitions: list[int]) -> None:
-        """Give ``partitions`` back at once (after their last batch committed)."""
-        if partitions:
-            async with self._db.system_transaction() as session:
-                await session.execute(self._release_sql, self._params(parts=partitions))
+    def _positions(self, positions: Mapping[int, int]) -> dict[str, Any]:
+        parts = sorted(positions)
+        return self._params(parts=parts, positions=[positions[p] for p in parts])
 
-    async def leave(self, partitions: list[int]) -> None:
-        """Release ``partitions`` and end the membership (graceful shutdown)."""
+    async def release(self, positions: Mapping[int, int]) -> None:
+        """Give the partitions of ``positions`` back at once, with how far they were
+        applied (after their last batch committed)."""
+        if positions:
+            async with self._db.system_transaction() as session:
+                await session.execute(self._release_sql, self._positions(positions))
+
+    async def leave(self, positions: Mapping[int, int]) -> None:
+        """Release the partitions of ``positions`` and end the membership (shutdown)."""
         async with self._db.system_transaction() as session:
-            if partitions:
-                await session.execute(self._release_sql, self._params(parts=partitions))
+            if positions:
+                await session.execute(self._release_sql, self._positions(positions))
             await session.execute(self._leave_sql, self._params())
 
     async def live_members(self) -> set[str]:
@@ -185,16 +216,13 @@ class PartitionLeases:
                 self._reset_sql, self._params(parts=partitions, position=position)
             )
 
-    def fence_params(
-        self, last_seen: Mapping[int, int], held: Mapping[int, Lease]
-    ) -> dict[str, Any]:
-        """Parameters of :attr:`fence_sql` for a batch whose last sequence per partition
-        is ``last_seen``."""
-        parts = sorted(last_seen)
+    def fence_params(self, partitions: Iterable[int], held: Mapping[int, Lease]) -> dict[str, Any]:
+        """Parameters of the fence statements for a batch of ``partitions``."""
+        parts = sorted(set(partitions))
         return {
+            "fence_key": self.lock_key,
             "fence_consumer": self.consumer,
             "fence_member": self.member,
             "fence_parts": parts,
             "fence_epochs": [held[p].epoch for p in parts],
-            "fence_positions": [last_seen[p] for p in parts],
         }

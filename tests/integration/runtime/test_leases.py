@@ -46,7 +46,7 @@ async def test_two_members_split_the_partitions_and_never_share_one(db: Database
     # a sees two members: it gives back its surplus, then b takes it.
     held_a, share_a = await a.heartbeat()
     assert share_a == 8
-    await a.release(sorted(held_a)[8:])
+    await a.release({p: 0 for p in sorted(held_a)[8:]})
     got_b = await b.acquire(8)
     assert len(got_b) == 8
     assert set(got_b).isdisjoint(sorted(held_a)[:8])
@@ -73,7 +73,7 @@ async def test_a_batch_whose_partition_moved_cannot_commit(db: Database) -> None
     await asyncio.sleep(0.3)
     await new.acquire(16)  # the old owner's lease ran out and was taken over
     tenant = str(uuid.uuid4())
-    fence = BatchFence(old.fence_sql, old.fence_params({3: 42}, held), expected=1)
+    fence = BatchFence(old.fence_lock_sql, old.fence_check_sql, old.fence_params([3], held), 1)
     with pytest.raises(Fenced), fenced(fence):
         async with db.transaction(tenant) as session:
             await session.execute(
@@ -90,17 +90,42 @@ async def test_a_batch_whose_partition_moved_cannot_commit(db: Database) -> None
     assert position == 0  # and its position did not move
 
 
-async def test_a_held_batch_commits_its_position_with_its_effects(db: Database) -> None:
+async def test_a_held_batch_commits_and_the_heartbeat_records_its_positions(
+    db: Database,
+) -> None:
     owner = _member(db, "owner")
     await owner.seed()
     await _join(owner)
     held, _ = await owner.heartbeat()
     tenant = str(uuid.uuid4())
-    fence = BatchFence(owner.fence_sql, owner.fence_params({3: 42, 5: 7}, held), expected=2)
+    fence = BatchFence(
+        owner.fence_lock_sql, owner.fence_check_sql, owner.fence_params([3, 5], held), 2
+    )
     with fenced(fence):
         async with db.transaction(tenant) as session:
             await session.execute(
                 effects.insert().values(event_id=str(uuid.uuid4()), tenant_id=tenant)
             )
+    held, _ = await owner.heartbeat({3: 42, 5: 7})
     held, _ = await owner.heartbeat()
     assert held[3].position == 42 and held[5].position == 7
+
+
+async def test_a_takeover_waits_for_the_batch_in_flight(db: Database) -> None:
+    """The old owner's batch holds its partitions' locks until it ends: a replica taking
+    the expired leases over skips those partitions meanwhile, and takes them after."""
+    old, new = _member(db, "old", ttl=0.2), _member(db, "new")
+    await old.seed()
+    await _join(old)
+    held, _ = await old.heartbeat()
+    await asyncio.sleep(0.3)  # the old owner's leases ran out
+    tenant = str(uuid.uuid4())
+    fence = BatchFence(old.fence_lock_sql, old.fence_check_sql, old.fence_params([3], held), 1)
+    with fenced(fence):
+        async with db.transaction(tenant) as session:  # passes the fence: not taken yet
+            taken = await new.acquire(16)
+            assert 3 not in taken and len(taken) == 15
+            await session.execute(
+                effects.insert().values(event_id=str(uuid.uuid4()), tenant_id=tenant)
+            )
+    assert set(await new.acquire(16)) == {3}  # the batch is over: now it moves

@@ -177,13 +177,13 @@ class FakeLeases:
     async def seed(self, floor: int = 0) -> None:
         return None
 
-    async def heartbeat(self) -> tuple[dict[int, Lease], int]:
+    async def heartbeat(self, positions: object = None) -> tuple[dict[int, Lease], int]:
         return {0: Lease(0, 1, 0)}, 1
 
     async def acquire(self, wanted: int) -> dict[int, Lease]:
         return {}
 
-    async def release(self, partitions: list[int]) -> None:
+    async def release(self, positions: object) -> None:
         return None
 
 
