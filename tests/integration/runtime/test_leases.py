@@ -46,7 +46,7 @@ async def test_two_members_split_the_partitions_and_never_share_one(db: Database
     # a sees two members: it gives back its surplus, then b takes it.
     held_a, share_a = await a.heartbeat()
     assert share_a == 8
-    await a.release({p: 0 for p in sorted(held_a)[8:]})
+    await a.release(dict.fromkeys(sorted(held_a)[8:], 0))
     got_b = await b.acquire(8)
     assert len(got_b) == 8
     assert set(got_b).isdisjoint(sorted(held_a)[:8])
