@@ -18,11 +18,13 @@ and it applies the rest in stream order, each once.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from triage.runtime.db import Database
 from triage.runtime.fence import Fenced
@@ -55,6 +57,9 @@ def leases_ddl(schema: str) -> list[str]:
         "consumer text NOT NULL, member text NOT NULL, expires_at timestamptz NOT NULL, "
         "PRIMARY KEY (consumer, member))",
     ]
+
+
+_NO_FLUSH = text("SET LOCAL synchronous_commit = off")
 
 
 class PartitionLeases:
@@ -146,6 +151,15 @@ class PartitionLeases:
             "AND l.owner = %(fence_member)s"
         )
 
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[AsyncSession]:
+        """A lease transaction that does not wait for its WAL flush: a heartbeat lost in a
+        database crash only makes a lease look older, and a lost acquire is caught by the
+        next batch's fence (its epoch is not there), so none needs to be durable."""
+        async with self._db.system_transaction() as session:
+            await session.execute(_NO_FLUSH)
+            yield session
+
     def _params(self, **more: Any) -> dict[str, Any]:
         return {
             "consumer": self.consumer,
@@ -160,7 +174,7 @@ class PartitionLeases:
         """Make sure the group's lease rows exist. New partitions start where the group
         already is (a raised partition count does not replay the stream), or at ``floor``
         for a new group."""
-        async with self._db.system_transaction() as session:
+        async with self._transaction() as session:
             await session.execute(self._seed_sql, self._params(floor=floor))
 
     async def heartbeat(
@@ -168,7 +182,7 @@ class PartitionLeases:
     ) -> tuple[dict[int, Lease], int]:
         """Renew this member and its leases, recording how far it has applied each held
         partition (``positions``); returns what it holds and its fair share."""
-        async with self._db.system_transaction() as session:
+        async with self._transaction() as session:
             await session.execute(self._heartbeat_sql, self._params())
             if positions:
                 await session.execute(self._save_sql, self._positions(positions))
@@ -181,7 +195,7 @@ class PartitionLeases:
         """Take up to ``wanted`` free or expired partitions (never one a batch holds)."""
         if wanted <= 0:
             return {}
-        async with self._db.system_transaction() as session:
+        async with self._transaction() as session:
             rows = (await session.execute(self._acquire_sql, self._params(wanted=wanted))).all()
         return {r.partition: Lease(r.partition, r.epoch, r.position) for r in rows}
 
@@ -193,25 +207,25 @@ class PartitionLeases:
         """Give the partitions of ``positions`` back at once, with how far they were
         applied (after their last batch committed)."""
         if positions:
-            async with self._db.system_transaction() as session:
+            async with self._transaction() as session:
                 await session.execute(self._release_sql, self._positions(positions))
 
     async def leave(self, positions: Mapping[int, int]) -> None:
         """Release the partitions of ``positions`` and end the membership (shutdown)."""
-        async with self._db.system_transaction() as session:
+        async with self._transaction() as session:
             if positions:
                 await session.execute(self._release_sql, self._positions(positions))
             await session.execute(self._leave_sql, self._params())
 
     async def live_members(self) -> set[str]:
         """The group's members whose heartbeat has not run out."""
-        async with self._db.system_transaction() as session:
+        async with self._transaction() as session:
             rows = (await session.execute(self._live_members_sql, self._params())).scalars()
             return {str(m) for m in rows}
 
     async def reset_positions(self, partitions: list[int], position: int) -> None:
         """Move held partitions' positions (after the stream was recreated from scratch)."""
-        async with self._db.system_transaction() as session:
+        async with self._transaction() as session:
             await session.execute(
                 self._reset_sql, self._params(parts=partitions, position=position)
             )
