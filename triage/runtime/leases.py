@@ -87,18 +87,26 @@ class PartitionLeases:
             f"{leases} WHERE consumer = :consumer), :floor) "
             "FROM generate_series(0, :n - 1) p ON CONFLICT DO NOTHING"
         )
+        # One statement a tick: the membership renewed, the held leases renewed with how
+        # far each was applied, and how many members are live (this one included).
         self._heartbeat_sql = text(
+            "WITH joined AS ("
             f"INSERT INTO {members} (consumer, member, expires_at) "
             "VALUES (:consumer, :member, now() + make_interval(secs => :ttl)) "
-            "ON CONFLICT (consumer, member) DO UPDATE SET expires_at = excluded.expires_at"
-        )
-        self._live_sql = text(
-            f"SELECT count(*) FROM {members} WHERE consumer = :consumer AND expires_at > now()"
-        )
-        self._renew_sql = text(
-            f"UPDATE {leases} SET expires_at = now() + make_interval(secs => :ttl) "
-            "WHERE consumer = :consumer AND owner = :member AND partition < :n "
-            "RETURNING partition, epoch, position"
+            "ON CONFLICT (consumer, member) DO UPDATE SET expires_at = excluded.expires_at "
+            "RETURNING 1), renewed AS ("
+            f"UPDATE {leases} l SET expires_at = now() + make_interval(secs => :ttl), "
+            "position = GREATEST(l.position, COALESCE(v.pos, 0)) "
+            f"FROM {leases} h LEFT JOIN unnest(CAST(:parts AS integer[]), "
+            "CAST(:positions AS bigint[])) AS v(part, pos) ON v.part = h.partition "
+            "WHERE h.consumer = :consumer AND h.owner = :member AND h.partition < :n "
+            "AND l.consumer = h.consumer AND l.partition = h.partition "
+            "RETURNING l.partition, l.epoch, l.position) "
+            "SELECT set_config('synchronous_commit', 'off', true) AS quiet, "
+            f"(SELECT count(*) FROM {members} WHERE consumer = :consumer "
+            "AND expires_at > now() AND member <> :member) + 1 AS live, "
+            "r.partition, r.epoch, r.position FROM (SELECT 1) AS one "
+            "LEFT JOIN renewed AS r ON true"
         )
         self._acquire_sql = text(
             f"UPDATE {leases} l SET owner = :member, epoch = l.epoch + 1, "
@@ -117,12 +125,6 @@ class PartitionLeases:
             "position = GREATEST(l.position, v.pos) "
             "FROM unnest(CAST(:parts AS integer[]), CAST(:positions AS bigint[])) AS v(part, pos) "
             "WHERE l.consumer = :consumer AND l.owner = :member AND l.partition = v.part"
-        )
-        self._save_sql = text(
-            f"UPDATE {leases} l SET position = GREATEST(l.position, v.pos) "
-            "FROM unnest(CAST(:parts AS integer[]), CAST(:positions AS bigint[])) AS v(part, pos) "
-            "WHERE l.consumer = :consumer AND l.owner = :member AND l.partition = v.part "
-            "AND l.position < v.pos"
         )
         self._live_members_sql = text(
             f"SELECT member FROM {members} WHERE consumer = :consumer AND expires_at > now()"
@@ -182,13 +184,16 @@ class PartitionLeases:
     ) -> tuple[dict[int, Lease], int]:
         """Renew this member and its leases, recording how far it has applied each held
         partition (``positions``); returns what it holds and its fair share."""
-        async with self._transaction() as session:
-            await session.execute(self._heartbeat_sql, self._params())
-            if positions:
-                await session.execute(self._save_sql, self._positions(positions))
-            live = int((await session.execute(self._live_sql, self._params())).scalar_one())
-            rows = (await session.execute(self._renew_sql, self._params())).all()
-        held = {r.partition: Lease(r.partition, r.epoch, r.position) for r in rows}
+        async with self._db.system_transaction() as session:
+            rows = (
+                await session.execute(self._heartbeat_sql, self._positions(positions or {}))
+            ).all()
+        live = int(rows[0].live) if rows else 1
+        held = {
+            r.partition: Lease(r.partition, r.epoch, r.position)
+            for r in rows
+            if r.partition is not None
+        }
         return held, math.ceil(self.partitions / max(1, live))
 
     async def acquire(self, wanted: int) -> dict[int, Lease]:
