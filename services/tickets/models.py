@@ -190,6 +190,8 @@ series_log = Table(
     Column("reset_in_rmm_on_close", Boolean),
     Column("origin", Text, nullable=False, server_default=""),
     Index("series_log_by_ticket", "tenant_id", "ticket_id"),
+    # Retention deletes by age (services/tickets/retention.py).
+    Index("series_log_by_time", "occurred_at"),
 )
 
 outbox = outbox_table(metadata)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, and_, select, tuple_, update
@@ -206,3 +207,17 @@ async def of_ticket(session: AsyncSession, *, tenant_id: str, ticket_id: str) ->
         .order_by(_L.c.occurred_at, _L.c.sequence)
     )
     return [_entry(r) for r in rows]
+
+
+_PURGE = (
+    f"DELETE FROM {m.SCHEMA}.series_log WHERE ctid = ANY(ARRAY("
+    f"SELECT ctid FROM {m.SCHEMA}.series_log WHERE occurred_at < %(before)s LIMIT %(limit)s))"
+)
+
+
+async def purge_before(session: AsyncSession, *, before: datetime, limit: int) -> int:
+    """Delete up to ``limit`` entries of alerts that occurred before ``before`` (owner
+    session: every tenant); returns how many went."""
+    async with raw_cursor(session, schema=m.SCHEMA, statement=_PURGE) as cursor:
+        await cursor.execute(_PURGE, {"before": before, "limit": limit})
+        return int(cursor.rowcount or 0)

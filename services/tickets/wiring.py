@@ -7,6 +7,7 @@ from functools import partial
 from services.tickets import models
 from services.tickets.api import SERVICE_NAME, TicketsApi
 from services.tickets.events import alert_consumer, sla_consumer
+from services.tickets.retention import run_series_log_retention
 from services.tickets.service import TicketService
 from triage.runtime.app import Runtime
 from triage.runtime.peers import peer_directory
@@ -28,3 +29,4 @@ async def wire(rt: Runtime) -> None:
     }
     rt.consumers.append(alert_consumer(rt.bus, rt.db, models.inbox, service, **options))
     rt.consumers.append(sla_consumer(rt.bus, rt.db, models.inbox, service.on_escalation, **options))
+    rt.tasks.append(partial(run_series_log_retention, rt.db))
