@@ -13,8 +13,9 @@ gateway; the bench process watches the event bus with plain core-NATS subscripti
 - ``triage.alert.>``: counts of ``alert.received`` and ``alert.routed`` per step, so a
   shortfall shows which stage fell behind.
 
-Only triggers open or touch tickets; resets (and triggers superseded by an earlier reset)
-do not, so the webhook -> ticket figures count accepted triggers only. The floor (one
+Only triggers open or touch tickets (a trigger arriving after its reset counts on the
+ticket that reset acted on, as if in order); resets do not, so the webhook -> ticket
+figures count accepted triggers only. The floor (one
 insert, one JetStream publish per request) takes the same requests at the same rate
 right after each mesh step, so the ratios compare like with like.
 """
