@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, select, tuple_, update
+from sqlalchemy import ColumnElement, Row, and_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,6 +24,7 @@ _INSERT = (
     "%(origin)b::text[]) ON CONFLICT DO NOTHING"
 )
 _L = m.series_log
+_POSITION = (_L.c.occurred_at, _L.c.sequence)
 
 
 def _entry(row: Row[Any]) -> Logged:
@@ -110,65 +111,78 @@ async def latest(
     }
 
 
-async def next_reset(
-    session: AsyncSession, *, tenant_id: str, series_key: str, after: Position
+async def _nearest(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    series_key: str,
+    kind: AlertKind,
+    where: ColumnElement[bool],
+    newest: bool,
+    acted: bool = False,
 ) -> Logged | None:
-    """The series' first logged reset after ``after``."""
+    """The series' first (or, ``newest``, last) logged ``kind`` matching ``where`` (and,
+    ``acted``, with a ticket)."""
+    acting = [_L.c.ticket_id.is_not(None)] if acted else []
+    order = (_L.c.occurred_at.desc(), _L.c.sequence.desc()) if newest else _POSITION
     row = (
         await session.execute(
             select(_L)
             .where(
                 _L.c.tenant_id == tenant_id,
                 _L.c.series_key == series_key,
-                _L.c.kind == int(AlertKind.RESET),
-                tuple_(_L.c.occurred_at, _L.c.sequence) > tuple_(*after),
+                _L.c.kind == int(kind),
+                where,
+                *acting,
             )
-            .order_by(_L.c.occurred_at, _L.c.sequence)
+            .order_by(*order)
             .limit(1)
         )
     ).first()
     return None if row is None else _entry(row)
+
+
+async def next_reset(
+    session: AsyncSession, *, tenant_id: str, series_key: str, after: Position
+) -> Logged | None:
+    """The series' first logged reset after ``after``."""
+    return await _nearest(
+        session,
+        tenant_id=tenant_id,
+        series_key=series_key,
+        kind=AlertKind.RESET,
+        where=tuple_(*_POSITION) > tuple_(*after),
+        newest=False,
+    )
 
 
 async def first_trigger_after(
     session: AsyncSession, *, tenant_id: str, series_key: str, after: Position
 ) -> Logged | None:
     """The series' first logged trigger after ``after``."""
-    row = (
-        await session.execute(
-            select(_L)
-            .where(
-                _L.c.tenant_id == tenant_id,
-                _L.c.series_key == series_key,
-                _L.c.kind == int(AlertKind.TRIGGER),
-                tuple_(_L.c.occurred_at, _L.c.sequence) > tuple_(*after),
-            )
-            .order_by(_L.c.occurred_at, _L.c.sequence)
-            .limit(1)
-        )
-    ).first()
-    return None if row is None else _entry(row)
+    return await _nearest(
+        session,
+        tenant_id=tenant_id,
+        series_key=series_key,
+        kind=AlertKind.TRIGGER,
+        where=tuple_(*_POSITION) > tuple_(*after),
+        newest=False,
+    )
 
 
 async def last_trigger_before(
     session: AsyncSession, *, tenant_id: str, series_key: str, upto: Position
 ) -> Logged | None:
     """The series' latest logged trigger at or before ``upto`` that counted on a ticket."""
-    row = (
-        await session.execute(
-            select(_L)
-            .where(
-                _L.c.tenant_id == tenant_id,
-                _L.c.series_key == series_key,
-                _L.c.kind == int(AlertKind.TRIGGER),
-                _L.c.ticket_id.is_not(None),
-                tuple_(_L.c.occurred_at, _L.c.sequence) <= tuple_(*upto),
-            )
-            .order_by(_L.c.occurred_at.desc(), _L.c.sequence.desc())
-            .limit(1)
-        )
-    ).first()
-    return None if row is None else _entry(row)
+    return await _nearest(
+        session,
+        tenant_id=tenant_id,
+        series_key=series_key,
+        kind=AlertKind.TRIGGER,
+        where=tuple_(*_POSITION) <= tuple_(*upto),
+        newest=True,
+        acted=True,
+    )
 
 
 async def last_reset_before(
@@ -181,22 +195,15 @@ async def last_reset_before(
 ) -> Logged | None:
     """The series' latest logged reset before ``before`` (``acted``: that acted on a
     ticket)."""
-    acting = [_L.c.ticket_id.is_not(None)] if acted else []
-    row = (
-        await session.execute(
-            select(_L)
-            .where(
-                _L.c.tenant_id == tenant_id,
-                _L.c.series_key == series_key,
-                _L.c.kind == int(AlertKind.RESET),
-                tuple_(_L.c.occurred_at, _L.c.sequence) < tuple_(*before),
-                *acting,
-            )
-            .order_by(_L.c.occurred_at.desc(), _L.c.sequence.desc())
-            .limit(1)
-        )
-    ).first()
-    return None if row is None else _entry(row)
+    return await _nearest(
+        session,
+        tenant_id=tenant_id,
+        series_key=series_key,
+        kind=AlertKind.RESET,
+        where=tuple_(*_POSITION) < tuple_(*before),
+        newest=True,
+        acted=acted,
+    )
 
 
 async def of_ticket(session: AsyncSession, *, tenant_id: str, ticket_id: str) -> list[Logged]:

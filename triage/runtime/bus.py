@@ -33,6 +33,9 @@ from triage.runtime.telemetry import inject_headers
 log = logging.getLogger(__name__)
 
 DEDUP_WINDOW_SECONDS = 600.0
+#: Messages prepared or published between two yields to the event loop: publishing shares
+#: the loop with the webhook gateway, which a large batch would otherwise stall.
+YIELD_EVERY = 64
 #: Partitions per stream unless configured (``TRIAGE_PARTITIONS``): the ceiling of one
 #: consumer group's parallelism across replicas.
 DEFAULT_PARTITIONS = 16
@@ -125,7 +128,7 @@ class Bus:
             for n, m in enumerate(messages, 1):
                 headers = {**m.headers, "Nats-Msg-Id": m.event_id}
                 acks.append(await self.js.publish_async(m.subject, m.payload, headers=headers))
-                if n % 64 == 0:
+                if n % YIELD_EVERY == 0:
                     await asyncio.sleep(0)  # others on the loop (webhooks) get a turn
             async with asyncio.timeout(timeout):
                 await asyncio.gather(*acks)

@@ -27,11 +27,9 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 from opentelemetry import trace
-from sqlalchemy.exc import DBAPIError
 
-from triage.events.v1.envelope_pb2 import Envelope
+from triage.runtime.batching import ArrivalRate, decode, gather, is_transient
 from triage.runtime.bus import Bus
-from triage.runtime.consumer_rate import ArrivalRate
 from triage.runtime.db import Database
 from triage.runtime.events import ReceivedEvent, partition_of
 from triage.runtime.fence import BatchFence, Fenced, fenced
@@ -184,12 +182,6 @@ class BatchConsumer:
         except NotFoundError:
             return 0
         return int(info.ack_floor.stream_seq or 0) if info.ack_floor else 0
-
-    def caught_up_to(self, positions: dict[int, int]) -> bool:
-        """Whether every partition in ``positions`` is held and applied up to its position."""
-        return all(
-            p in self.held and self._positions.get(p, 0) >= seq for p, seq in positions.items()
-        )
 
     async def stop(self) -> None:
         """Graceful handover: stop fetching, let the batch in flight commit, then give
@@ -347,30 +339,13 @@ class BatchConsumer:
             return []
 
     async def _fetch(self, sub: Any) -> list[Msg]:
-        """Wait for one message, then gather a batch if events stream, else go at once.
-
-        While events arrive fast enough for one to be expected within the linger, the rest
-        of a batch is gathered for up to the linger (each batch is one transaction). On a
-        quiet stream an event goes on at once, with only what is already waiting: a pull
-        request for more than the server holds stays open until it expires.
-        """
-        first: list[Msg] = await sub.fetch(1, timeout=self._fetch_timeout)
-        if self._batch_size == 1:
-            return first
-        if self._arrivals.per_second() * self._linger >= 1.0:
-            wanted, timeout = self._batch_size - 1, self._linger
-        else:
-            wanted = min(self._batch_size - 1, first[0].metadata.num_pending or 0)
-            timeout = 0.02
-            if wanted <= 0:
-                self._arrivals.add(1)
-                return first
-        try:
-            more: list[Msg] = await sub.fetch(wanted, timeout=timeout)
-        except (TimeoutError, nats.errors.TimeoutError):
-            more = []
-        self._arrivals.add(1 + len(more))
-        return first + more
+        return await gather(
+            sub,
+            batch_size=self._batch_size,
+            first_timeout=self._fetch_timeout,
+            linger=self._linger,
+            arrivals=self._arrivals,
+        )
 
     # --- processing ---------------------------------------------------------------------
 
@@ -384,7 +359,7 @@ class BatchConsumer:
                 part = partition_of(msg.subject)
                 if part not in self.held or seq <= self._positions.get(part, 0):
                     continue
-                event = _decode(msg)
+                event = decode(msg)
                 if event is None:
                     await self._dead_letter(msg.subject, msg.data, msg.headers, "undecodable")
                     self._positions[part] = seq
@@ -456,7 +431,7 @@ class BatchConsumer:
                 self._fenced()
                 return
             except Exception as exc:
-                if _is_transient(exc):
+                if is_transient(exc):
                     # The database, not the event: wait for it, keep the order.
                     attempt = 0
                 elif attempt >= self._max_deliveries:
@@ -520,27 +495,3 @@ class BatchConsumer:
         out.pop("Nats-Msg-Id", None)
         await self._bus.js.publish(f"triage.deadletter.{self.durable}", data, headers=out)
         log.error("event dead-lettered", extra={"consumer": self.durable, "reason": reason})
-
-
-def _is_transient(exc: BaseException) -> bool:
-    """Whether ``exc`` says the database is unreachable (not that the event is bad)."""
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    name = type(getattr(exc, "orig", exc)).__name__
-    return name in {"OperationalError", "InterfaceError", "ConnectionTimeout", "PoolTimeout"}
-
-
-def _decode(msg: Msg) -> ReceivedEvent | None:
-    envelope = Envelope()
-    try:
-        envelope.ParseFromString(msg.data)
-    except Exception:
-        return None
-    if not envelope.event_id or not envelope.tenant_id:
-        return None
-    return ReceivedEvent(
-        envelope=envelope,
-        subject=msg.subject,
-        headers=dict(msg.headers or {}),
-        num_delivered=msg.metadata.num_delivered,
-    )

@@ -30,7 +30,7 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triage.events.v1.envelope_pb2 import Envelope
-from triage.runtime.bus import Bus, Outgoing
+from triage.runtime.bus import YIELD_EVERY, Bus, Outgoing
 from triage.runtime.db import Database, after_commit, raw_cursor
 from triage.runtime.events import envelope_subject
 from triage.runtime.inbox import Inbox
@@ -92,9 +92,6 @@ def inbox_table(metadata: MetaData) -> Table:
 
 #: Committed events held in memory for the relay; beyond this, the database queue serves.
 MAX_READY = 20_000
-
-#: Messages a relay prepares or publishes between two yields to the event loop.
-YIELD_EVERY = 64
 
 #: The relay lingers only while commits stream: within this many lingers of its last round.
 STREAMING_WINDOW_LINGERS = 10
@@ -430,10 +427,9 @@ class OutboxRelay:
                 pass
             return
         async with self._db.system_transaction() as session:
-            upto = await session.scalar(
-                text(f"SELECT COALESCE(max(id), 0) FROM {self._outbox.pending}")
-            )
-        await self._follow()
+            upto = await session.scalar(self._newest_sql)
+        # What this process committed stays queued for the leader, told once.
+        self._outbox.take_ready(MAX_READY)
         if self._leadership is not None:
             await self._leadership.notify()
         deadline = time.monotonic() + within

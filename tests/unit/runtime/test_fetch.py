@@ -17,9 +17,9 @@ import nats.errors
 import nats.js.errors
 from nats.aio.msg import Msg
 
+from triage.runtime.batching import ArrivalRate
 from triage.runtime.bus import Bus
 from triage.runtime.consumer import BatchConsumer
-from triage.runtime.consumer_rate import ArrivalRate
 from triage.runtime.db import Database
 from triage.runtime.leases import Lease
 
