@@ -14,11 +14,20 @@ from triage.ingest.v1 import ingest_service_pb2_grpc as api_grpc
 from triage.ingest.v1 import resources_pb2 as pb
 from triage.ingest.v1 import tenant_service_pb2 as tapi
 from triage.ingest.v1 import tenant_service_pb2_grpc as tapi_grpc
-from triage.runtime.auth import ADMIN_SCOPE, TokenAuthority, current_principal
-from triage.runtime.errors import FieldViolation, InvalidArgument, NotFound, PermissionDenied
-from triage.runtime.events import from_timestamp
-from triage.runtime.ids import new_id
-from triage.runtime.paging import decode_page_token, encode_page_token, page_size
+from triage.runtime import (
+    ADMIN_SCOPE,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    TokenAuthority,
+    current_principal,
+    decode_page_token,
+    encode_page_token,
+    from_timestamp,
+    new_id,
+    page_size,
+)
 
 MAX_TOKEN_TTL = timedelta(days=365)
 KNOWN_SCOPE_DOMAINS = ("ingest", "rules", "tickets", "sla", "notify")

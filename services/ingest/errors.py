@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from triage.runtime.errors import InvalidArgument, NotFound, Unavailable
+from triage.runtime import InvalidArgument, NotFound, Unavailable
 
 
 class IntegrationNotFound(NotFound):

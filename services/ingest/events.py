@@ -14,12 +14,18 @@ from triage.events.v1.envelope_pb2 import Envelope
 from triage.ingest.v1 import events_pb2
 from triage.rules.v1 import events_pb2 as rule_events
 from triage.rules.v1 import resources_pb2 as rule_pb
-from triage.runtime.bus import Bus
-from triage.runtime.consume import claimed_batch, transactional_handler
-from triage.runtime.consumer import BatchConsumer
-from triage.runtime.db import Database
-from triage.runtime.events import ReceivedEvent, new_envelope, to_timestamp, unpack
-from triage.runtime.outbox import Inbox
+from triage.runtime import (
+    BatchConsumer,
+    Bus,
+    Database,
+    Inbox,
+    ReceivedEvent,
+    claimed_batch,
+    new_envelope,
+    to_timestamp,
+    transactional_handler,
+    unpack,
+)
 from triage.tickets.v1 import events_pb2 as ticket_events
 
 PRODUCER = "ingest"

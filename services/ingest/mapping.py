@@ -11,7 +11,7 @@ from google.protobuf import json_format
 from services.ingest.domain import AlertKind, NormalizedAlert, Provider, Severity
 from services.ingest.records import PROVIDER_CAPABILITIES, AlertRecord
 from triage.ingest.v1 import resources_pb2 as pb
-from triage.runtime.events import from_timestamp, to_timestamp
+from triage.runtime import from_timestamp, to_timestamp
 
 _RESET_STATES = {
     "not_requested": pb.OUTBOUND_RESET_STATE_NOT_REQUESTED,

@@ -32,12 +32,16 @@ from services.ingest.webhook_auth import WebhookCredentials
 from services.ingest.writer import AlertWriter
 from triage.ingest.v1 import events_pb2
 from triage.ingest.v1 import resources_pb2 as pb
-from triage.runtime.db import Database
-from triage.runtime.errors import Aborted, FieldViolation, InvalidArgument
-from triage.runtime.events import new_envelope
-from triage.runtime.idempotency import IdempotentReply
-from triage.runtime.outbox import Outbox
-from triage.runtime.secrets import SecretBox
+from triage.runtime import (
+    Aborted,
+    Database,
+    FieldViolation,
+    IdempotentReply,
+    InvalidArgument,
+    Outbox,
+    SecretBox,
+    new_envelope,
+)
 
 M = TypeVar("M", bound=Message)
 ADMIN_TENANT = "00000000-0000-0000-0000-000000000000"

@@ -5,8 +5,7 @@ from __future__ import annotations
 import uuid
 
 from services.ingest import store
-from triage.runtime.db import Database
-from triage.runtime.tenant_gate import Lookup, TenantStanding
+from triage.runtime import Database, Lookup, TenantStanding
 
 
 def local_standing(db: Database) -> Lookup:

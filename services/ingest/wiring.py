@@ -19,9 +19,7 @@ from services.ingest.service import IngestService
 from services.ingest.tenant_standing import local_standing
 from services.ingest.writer import AlertWriter
 from triage.ingest.v1 import ingest_service_pb2_grpc, tenant_service_pb2_grpc
-from triage.runtime.app import Runtime
-from triage.runtime.secrets import SecretBox
-from triage.runtime.tenant_gate import TenantGate
+from triage.runtime import Runtime, SecretBox, TenantGate
 
 log = logging.getLogger(__name__)
 

@@ -38,10 +38,16 @@ from services.ingest.offload import off_loop
 from services.ingest.records import AlertRecord, WriteResult
 from triage.events.v1.envelope_pb2 import Envelope
 from triage.ingest.v1 import events_pb2
-from triage.runtime.db import Database, DedicatedConnection
-from triage.runtime.events import envelope_subject, new_envelope
-from triage.runtime.outbox import CommittedEvent, Outbox
-from triage.runtime.telemetry import extract_context, inject_headers
+from triage.runtime import (
+    CommittedEvent,
+    Database,
+    DedicatedConnection,
+    Outbox,
+    envelope_subject,
+    extract_context,
+    inject_headers,
+    new_envelope,
+)
 
 log = logging.getLogger(__name__)
 BATCH_SIZE = Histogram(

@@ -17,10 +17,16 @@ from services.notify.service import ChannelView, NotifyService, TestOutcome, req
 from triage.notify.v1 import notify_service_pb2 as api
 from triage.notify.v1 import notify_service_pb2_grpc as api_grpc
 from triage.notify.v1 import resources_pb2 as pb
-from triage.runtime.auth import current_principal
-from triage.runtime.errors import FieldViolation, InvalidArgument
-from triage.runtime.events import from_timestamp, to_timestamp
-from triage.runtime.paging import decode_page_token, encode_page_token, page_size
+from triage.runtime import (
+    FieldViolation,
+    InvalidArgument,
+    current_principal,
+    decode_page_token,
+    encode_page_token,
+    from_timestamp,
+    page_size,
+    to_timestamp,
+)
 
 READ = "notify:read"
 WRITE = "notify:write"

@@ -30,7 +30,7 @@ from nats.js import JetStreamContext
 from triage.notify.v1 import notify_service_pb2 as api
 from triage.notify.v1 import notify_service_pb2_grpc as api_grpc
 from triage.notify.v1 import resources_pb2 as pb
-from triage.runtime.events import new_envelope, subject_for
+from triage.runtime import new_envelope, subject_for
 from triage.tickets.v1 import events_pb2 as ticket_events
 from triage.tickets.v1 import resources_pb2 as tickets_pb
 

@@ -17,8 +17,7 @@ from services.notify.domain.policy import EVENT_TYPES, Policy, PolicyFilter
 from services.notify.domain.quiet_hours import QuietHours
 from services.notify.domain.templates import TemplateError, validate_overrides
 from triage.notify.v1 import resources_pb2 as pb
-from triage.runtime.errors import FieldViolation, InvalidArgument
-from triage.runtime.events import to_timestamp
+from triage.runtime import FieldViolation, InvalidArgument, to_timestamp
 
 KIND_FIELDS: dict[ChannelKind, str] = {
     ChannelKind.WEBHOOK: "webhook",

@@ -28,12 +28,19 @@ from triage.notify.v1 import events_pb2 as notify_events
 from triage.notify.v1 import resources_pb2 as pb
 from triage.rules.v1 import events_pb2 as rules_events
 from triage.rules.v1 import resources_pb2 as rules_pb
-from triage.runtime.bus import Bus
-from triage.runtime.consume import transactional_handler
-from triage.runtime.consumer import BatchConsumer, BatchHandler
-from triage.runtime.db import Database, after_commit
-from triage.runtime.events import ReceivedEvent, from_timestamp, new_envelope, unpack
-from triage.runtime.outbox import Inbox
+from triage.runtime import (
+    BatchConsumer,
+    BatchHandler,
+    Bus,
+    Database,
+    Inbox,
+    ReceivedEvent,
+    after_commit,
+    from_timestamp,
+    new_envelope,
+    transactional_handler,
+    unpack,
+)
 from triage.sla.v1 import events_pb2 as sla_events
 from triage.sla.v1 import resources_pb2 as sla_pb
 from triage.tickets.v1 import events_pb2 as ticket_events

@@ -19,7 +19,7 @@ from services.notify.domain.model import NotificationMessage
 from services.notify.domain.policy import EventFacts, Policy, Target, plan_targets
 from services.notify.models import channels as channels_table
 from services.notify.models import policies as policies_table
-from triage.runtime.ids import new_id
+from triage.runtime import new_id
 
 
 @dataclass(frozen=True, slots=True)

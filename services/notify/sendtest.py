@@ -20,7 +20,7 @@ from services.notify.convert import ChannelSpec
 from services.notify.domain.breaker import BreakerPolicy, BreakerState, CircuitBreaker
 from services.notify.domain.model import AttemptResult, NotificationMessage
 from services.notify.models import channel_state
-from triage.runtime.errors import ERROR_DOMAIN, FailedPrecondition, Unavailable
+from triage.runtime import ERROR_DOMAIN, FailedPrecondition, Unavailable
 
 
 class ChannelResting(Unavailable):

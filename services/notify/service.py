@@ -21,17 +21,20 @@ from services.notify.domain.breaker import BreakerPolicy
 from services.notify.domain.model import AttemptResult, ChannelKind
 from services.notify.models import requests
 from services.notify.sendtest import check_sendable, sample_message
-from triage.runtime.db import Database, after_commit
-from triage.runtime.errors import (
+from triage.runtime import (
     Aborted,
     AlreadyExists,
+    Database,
     FailedPrecondition,
+    IdempotentReply,
     InvalidArgument,
     NotFound,
+    Outbox,
+    SecretBox,
+    after_commit,
+    built_reply,
+    once,
 )
-from triage.runtime.idempotency import IdempotentReply, built_reply, once
-from triage.runtime.outbox import Outbox
-from triage.runtime.secrets import SecretBox
 
 M = TypeVar("M", bound=Message)
 Clock = Callable[[], datetime]

@@ -13,15 +13,17 @@ from services.notify.events import build_consumers
 from services.notify.service import Clock, NotifyService, utcnow
 from services.notify.worker import DeliveryWorker, WorkerOptions
 from triage.notify.v1 import notify_service_pb2_grpc
-from triage.runtime.app import Runtime
-from triage.runtime.bus import Bus
-from triage.runtime.config import Settings
-from triage.runtime.consumer import BatchConsumer
-from triage.runtime.db import Database
-from triage.runtime.outbox import Outbox
-from triage.runtime.peers import peer_directory
-from triage.runtime.secrets import SecretBox
-from triage.runtime.tenant_gate import guard_tenants
+from triage.runtime import (
+    BatchConsumer,
+    Bus,
+    Database,
+    Outbox,
+    Runtime,
+    SecretBox,
+    Settings,
+    guard_tenants,
+    peer_directory,
+)
 
 SERVICE_NAME = "triage.notify.v1.NotifyService"
 

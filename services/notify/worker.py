@@ -51,10 +51,7 @@ from services.notify.workers.recovery import release_deferred
 from services.notify.workers.types import ClaimedChannel as _Channel
 from services.notify.workers.types import Job as Job
 from services.notify.workers.types import WorkerOptions as WorkerOptions
-from triage.runtime.db import Database, after_commit
-from triage.runtime.outbox import Outbox
-from triage.runtime.secrets import SecretBox
-from triage.runtime.waiting import wait_event
+from triage.runtime import Database, Outbox, SecretBox, after_commit, wait_event
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,7 @@ from typing import Any
 from services.rules.service import RulesService
 from triage.rules.v1 import rules_service_pb2 as pb
 from triage.rules.v1 import rules_service_pb2_grpc as pb_grpc
-from triage.runtime.auth import Principal, current_principal
-from triage.runtime.errors import InvalidArgument
-from triage.runtime.events import from_timestamp
+from triage.runtime import InvalidArgument, Principal, current_principal, from_timestamp
 
 READ = "rules:read"
 WRITE = "rules:write"

@@ -6,7 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from triage.runtime.waiting import wait_event
+from triage.runtime import wait_event
 
 
 class Clock(Protocol):

@@ -31,7 +31,7 @@ from services.rules.domain import (
 from services.rules.domain.matching import Facts
 from triage.ingest.v1 import resources_pb2 as ingest_pb
 from triage.rules.v1 import resources_pb2 as pb
-from triage.runtime.events import from_timestamp, to_timestamp
+from triage.runtime import from_timestamp, to_timestamp
 
 M = TypeVar("M", bound=Message)
 

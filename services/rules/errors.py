@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from triage.runtime.errors import Aborted, AlreadyExists, InvalidArgument, NotFound
+from triage.runtime import Aborted, AlreadyExists, InvalidArgument, NotFound
 
 
 class RuleNotFound(NotFound):

@@ -11,13 +11,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.rules.models import inbox
 from services.rules.service import Received, RulesService, canonical
 from triage.ingest.v1 import events_pb2 as ingest_events
-from triage.runtime.bus import Bus
-from triage.runtime.config import Settings
-from triage.runtime.consume import transactional_handler
-from triage.runtime.consumer import BatchConsumer, BatchHandler
-from triage.runtime.events import ReceivedEvent, from_timestamp, unpack
-from triage.runtime.outbox import Inbox
-from triage.runtime.telemetry import extract_context
+from triage.runtime import (
+    BatchConsumer,
+    BatchHandler,
+    Bus,
+    Inbox,
+    ReceivedEvent,
+    Settings,
+    extract_context,
+    from_timestamp,
+    transactional_handler,
+    unpack,
+)
 
 ALERT_RECEIVED_SUBJECT = "triage.alert.received.>"
 TENANT_CHANGED_SUBJECT = "triage.tenant.changed.>"

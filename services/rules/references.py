@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 
 from triage.rules.v1 import resources_pb2
-from triage.runtime.references import Reference, References, require_references
+from triage.runtime import Reference, References, require_references
 
 
 def _written(paths: Collection[str] | None, field: str) -> bool:

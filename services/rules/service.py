@@ -50,14 +50,23 @@ from services.rules.models import requests
 from services.rules.references import check_rule, check_window
 from triage.ingest.v1 import resources_pb2 as ingest_pb
 from triage.rules.v1 import events_pb2, resources_pb2, rules_service_pb2
-from triage.runtime import paging
-from triage.runtime.db import Database, after_commit, bind_tenant, bind_tenants, pipelined
-from triage.runtime.errors import FieldViolation as RpcViolation
-from triage.runtime.errors import InvalidArgument
-from triage.runtime.events import from_timestamp, new_envelope
-from triage.runtime.idempotency import built_reply, once
-from triage.runtime.outbox import Inbox, Outbox
-from triage.runtime.references import References
+from triage.runtime import (
+    Database,
+    Inbox,
+    InvalidArgument,
+    Outbox,
+    References,
+    after_commit,
+    bind_tenant,
+    bind_tenants,
+    built_reply,
+    from_timestamp,
+    new_envelope,
+    once,
+    paging,
+    pipelined,
+)
+from triage.runtime import FieldViolation as RpcViolation
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.rules.models import SCHEMA, decisions, rules, series, settings, windows
-from triage.runtime.db import pipelined, raw_cursor
+from triage.runtime import pipelined, raw_cursor
 
 HELD = (series.c.state == "firing") & series.c.suppressed_window_id.is_not(None)
 

@@ -9,9 +9,7 @@ from services.rules.clock import Clock, SystemClock
 from services.rules.events import consumers
 from services.rules.service import RulesService
 from triage.rules.v1.rules_service_pb2_grpc import add_RulesServiceServicer_to_server
-from triage.runtime.app import Runtime
-from triage.runtime.peers import peer_directory
-from triage.runtime.tenant_gate import guard_tenants
+from triage.runtime import Runtime, guard_tenants, peer_directory
 
 
 def build(rt: Runtime, clock: Clock) -> RulesService:

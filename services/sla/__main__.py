@@ -3,7 +3,7 @@
 import sys
 from pathlib import Path
 
-from triage.runtime.main import service_main
+from triage.runtime import service_main
 
 MIGRATIONS = str(Path(__file__).parent / "migrations")
 

@@ -23,11 +23,15 @@ from services.sla.domain.policy import CalendarSpec, HolidayRule, PolicySpec, Sc
 from services.sla.errors import SlaInvalid
 from services.sla.service import SlaService
 from services.sla.store import BreachFilter, Stored
-from triage.runtime.auth import current_principal
-from triage.runtime.errors import InvalidArgument
-from triage.runtime.events import from_timestamp
-from triage.runtime.idempotency import IdempotentReply
-from triage.runtime.paging import decode_page_token, encode_page_token, page_size
+from triage.runtime import (
+    IdempotentReply,
+    InvalidArgument,
+    current_principal,
+    decode_page_token,
+    encode_page_token,
+    from_timestamp,
+    page_size,
+)
 from triage.sla.v1 import sla_service_pb2 as api
 from triage.sla.v1 import sla_service_pb2_grpc as api_grpc
 

@@ -36,9 +36,7 @@ from services.sla.models import SCHEMA, outbox, tickets
 from services.sla.scheduler import Scheduler
 from services.sla.service import SlaService
 from services.sla.timesource import ScaledTime
-from triage.runtime.db import Database
-from triage.runtime.migrations import upgrade
-from triage.runtime.outbox import Outbox
+from triage.runtime import Database, Outbox, upgrade
 
 START = datetime(2026, 1, 5, 12, tzinfo=UTC)
 

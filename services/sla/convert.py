@@ -29,7 +29,7 @@ from services.sla.domain.ticket import (
     TicketFacts,
     TicketView,
 )
-from triage.runtime.events import from_timestamp, to_timestamp
+from triage.runtime import from_timestamp, to_timestamp
 from triage.sla.v1 import resources_pb2 as pb
 from triage.tickets.v1 import resources_pb2 as tickets_pb
 from triage.types.v1 import time_pb2

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from services.sla.domain.policy import Violation
-from triage.runtime.errors import (
+from triage.runtime import (
     Aborted,
     AlreadyExists,
     FailedPrecondition,

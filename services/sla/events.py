@@ -30,12 +30,19 @@ from services.sla.domain.ticket import (
 )
 from triage.events.v1.envelope_pb2 import Envelope
 from triage.ingest.v1 import events_pb2 as ingest_events
-from triage.runtime.bus import Bus
-from triage.runtime.consume import claimed_batch, transactional_handler
-from triage.runtime.consumer import BatchConsumer, BatchHandler
-from triage.runtime.db import Database
-from triage.runtime.events import ReceivedEvent, from_timestamp, new_envelope, unpack
-from triage.runtime.outbox import Inbox
+from triage.runtime import (
+    BatchConsumer,
+    BatchHandler,
+    Bus,
+    Database,
+    Inbox,
+    ReceivedEvent,
+    claimed_batch,
+    from_timestamp,
+    new_envelope,
+    transactional_handler,
+    unpack,
+)
 from triage.sla.v1 import events_pb2 as pb
 from triage.tickets.v1 import events_pb2 as tickets_events
 from triage.tickets.v1 import resources_pb2 as tickets_pb

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from services.sla.domain.policy import ThresholdRule
-from triage.runtime.references import Reference, References, require_references
+from triage.runtime import Reference, References, require_references
 
 
 def threshold_channels(thresholds: Sequence[ThresholdRule]) -> list[Reference]:

@@ -58,12 +58,17 @@ from services.sla.references import check_thresholds
 from services.sla.store import BreachFilter, DueTimer, Stored
 from services.sla.timesource import TimeSource
 from triage.events.v1.envelope_pb2 import Envelope
-from triage.runtime.db import Database, after_commit, pipelined
-from triage.runtime.idempotency import IdempotentReply, once
-from triage.runtime.ids import new_id
-from triage.runtime.outbox import Outbox
-from triage.runtime.references import References
-from triage.runtime.telemetry import inject_headers
+from triage.runtime import (
+    Database,
+    IdempotentReply,
+    Outbox,
+    References,
+    after_commit,
+    inject_headers,
+    new_id,
+    once,
+    pipelined,
+)
 
 log = logging.getLogger(__name__)
 

@@ -44,7 +44,7 @@ from services.sla.models import (
     tickets,
     timers,
 )
-from triage.runtime.db import fetch_together, raw_cursor, select_list
+from triage.runtime import fetch_together, raw_cursor, select_list
 
 T = TypeVar("T")
 

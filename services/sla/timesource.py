@@ -7,7 +7,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from triage.runtime.waiting import wait_event
+from triage.runtime import wait_event
 
 
 class TimeSource(Protocol):

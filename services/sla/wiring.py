@@ -10,9 +10,7 @@ from services.sla.models import inbox
 from services.sla.scheduler import Scheduler
 from services.sla.service import SlaService
 from services.sla.timesource import SystemTime, TimeSource
-from triage.runtime.app import Runtime
-from triage.runtime.peers import peer_directory
-from triage.runtime.tenant_gate import guard_tenants
+from triage.runtime import Runtime, guard_tenants, peer_directory
 from triage.sla.v1.sla_service_pb2_grpc import add_SlaServiceServicer_to_server
 
 

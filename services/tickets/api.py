@@ -28,11 +28,16 @@ from services.tickets.domain import (
 )
 from services.tickets.service import Actor, TicketRef, TicketService
 from services.tickets.store import TicketFilter
-from triage.runtime.auth import current_principal
-from triage.runtime.errors import FieldViolation, InvalidArgument
-from triage.runtime.events import from_timestamp
-from triage.runtime.idempotency import IdempotentReply
-from triage.runtime.paging import decode_page_token, encode_page_token, page_size
+from triage.runtime import (
+    FieldViolation,
+    IdempotentReply,
+    InvalidArgument,
+    current_principal,
+    decode_page_token,
+    encode_page_token,
+    from_timestamp,
+    page_size,
+)
 from triage.tickets.v1 import resources_pb2 as res
 from triage.tickets.v1 import tickets_service_pb2 as pb
 from triage.tickets.v1 import tickets_service_pb2_grpc as pb_grpc

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from triage.runtime.errors import Aborted, FailedPrecondition, NotFound
+from triage.runtime import Aborted, FailedPrecondition, NotFound
 
 
 class TicketNotFound(NotFound):

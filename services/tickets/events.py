@@ -17,18 +17,21 @@ from services.tickets.domain import Comment, Escalation, RoutedActions, RoutedAl
 from triage.events.v1.envelope_pb2 import Envelope
 from triage.rules.v1 import events_pb2 as rules_events
 from triage.rules.v1 import resources_pb2 as rules_pb
-from triage.runtime.bus import Bus
-from triage.runtime.consume import claimed_batch, each_event, event_span
-from triage.runtime.consumer import BatchConsumer, BatchHandler
-from triage.runtime.db import Database
-from triage.runtime.events import (
+from triage.runtime import (
+    BatchConsumer,
+    BatchHandler,
+    Bus,
+    Database,
+    Inbox,
     ReceivedEvent,
+    claimed_batch,
+    each_event,
+    event_span,
     from_timestamp,
     new_envelope,
     to_timestamp,
     unpack,
 )
-from triage.runtime.outbox import Inbox
 from triage.sla.v1 import events_pb2 as sla_events
 from triage.sla.v1 import resources_pb2 as sla_pb
 from triage.tickets.v1 import events_pb2 as pb

@@ -21,8 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
-from triage.runtime.idempotency import requests_table
-from triage.runtime.outbox import inbox_table, outbox_pending_table, outbox_table
+from triage.runtime import inbox_table, outbox_pending_table, outbox_table, requests_table
 
 SCHEMA = "tickets"
 metadata = MetaData(schema=SCHEMA)

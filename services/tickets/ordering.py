@@ -48,7 +48,7 @@ from services.tickets.domain_order import (
     split_origin_note,
     without_moved,
 )
-from triage.runtime.ids import new_id
+from triage.runtime import new_id
 
 if TYPE_CHECKING:
     from services.tickets.service import TicketService, _Staged

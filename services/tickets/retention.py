@@ -12,7 +12,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from services.tickets.series_log import purge_before
-from triage.runtime.db import Database
+from triage.runtime import Database
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.tickets import models as m
 from services.tickets.domain import AlertKind
 from services.tickets.domain_order import Logged, Position
-from triage.runtime.db import raw_cursor
+from triage.runtime import raw_cursor
 
 _INSERT = (
     f"INSERT INTO {m.SCHEMA}.series_log (tenant_id, series_key, alert_id, kind, occurred_at, "

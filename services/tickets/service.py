@@ -39,12 +39,16 @@ from services.tickets.domain_order import Logged, logged, position
 from services.tickets.errors import EtagMismatch, TicketNotFound, TicketStateConflict
 from services.tickets.models import requests
 from triage.events.v1.envelope_pb2 import Envelope
-from triage.runtime.db import Database, bind_tenants, pipelined
-from triage.runtime.errors import InvalidArgument
-from triage.runtime.idempotency import IdempotentReply
-from triage.runtime.ids import new_id
-from triage.runtime.outbox import Outbox
-from triage.runtime.telemetry import inject_headers
+from triage.runtime import (
+    Database,
+    IdempotentReply,
+    InvalidArgument,
+    Outbox,
+    bind_tenants,
+    inject_headers,
+    new_id,
+    pipelined,
+)
 
 R = TypeVar("R")
 M = TypeVar("M", bound=Message)

@@ -42,7 +42,7 @@ from services.tickets.domain import (
     TimeEntry,
     Visibility,
 )
-from triage.runtime.db import fetch_together, raw_cursor, select_list
+from triage.runtime import fetch_together, raw_cursor, select_list
 
 _LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
 _TICKET_ENUMS: dict[str, Any] = {

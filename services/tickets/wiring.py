@@ -9,9 +9,7 @@ from services.tickets.api import SERVICE_NAME, TicketsApi
 from services.tickets.events import alert_consumer, sla_consumer
 from services.tickets.retention import run_series_log_retention
 from services.tickets.service import TicketService
-from triage.runtime.app import Runtime
-from triage.runtime.peers import peer_directory
-from triage.runtime.tenant_gate import guard_tenants
+from triage.runtime import Runtime, guard_tenants, peer_directory
 from triage.tickets.v1.tickets_service_pb2_grpc import add_TicketsServiceServicer_to_server
 
 

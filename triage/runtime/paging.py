@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 from triage.runtime.errors import InvalidArgument
 
@@ -47,3 +48,11 @@ def decode_page_token(token: str, *, filters: Any) -> dict[str, Any] | None:
     if digest != filters_digest(filters) or not isinstance(position, dict):
         raise InvalidArgument.field("page_token", "was issued for different filters")
     return position
+
+
+T = TypeVar("T")
+
+
+def page_of(rows: Sequence[T], limit: int) -> tuple[list[T], bool]:
+    """A page from a read of ``limit + 1`` rows: the first ``limit`` and whether more follow."""
+    return list(rows[:limit]), len(rows) > limit

@@ -15,7 +15,7 @@ from services.ingest.domain import IntegrationContext, NormalizationError, deliv
 from services.ingest.normalizers import normalize
 from services.ingest.offload import off_loop
 from services.ingest.records import AlertRecord, RawBody
-from triage.runtime.ids import new_id
+from triage.runtime import new_id
 
 log = logging.getLogger(__name__)
 THREAD_FROM_BYTES = 16 * 1024

@@ -11,9 +11,7 @@ from services.ingest.outbound.clients import default_clients
 from services.ingest.outbound.requests import ResetRequests
 from services.ingest.outbound.settings import OutboundSettings
 from services.ingest.outbound.worker import ResetWorker
-from triage.runtime.app import Runtime
-from triage.runtime.consumer import BatchConsumer
-from triage.runtime.secrets import SecretBox
+from triage.runtime import BatchConsumer, Runtime, SecretBox
 
 
 def outbound_reset(

@@ -13,8 +13,7 @@ from services.ingest import store
 from services.ingest.events import reset_outcome
 from services.ingest.outbound.clients import ResetClient, reset_blocker
 from services.ingest.outbound.policy import ResetState, initial_state
-from triage.runtime.db import after_commit
-from triage.runtime.outbox import Outbox
+from triage.runtime import Outbox, after_commit
 from triage.tickets.v1 import events_pb2 as ticket_events
 
 log = logging.getLogger(__name__)

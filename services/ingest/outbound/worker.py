@@ -25,10 +25,7 @@ from services.ingest.outbound.policy import (
     Verdict,
     decide,
 )
-from triage.runtime.db import Database
-from triage.runtime.outbox import Outbox
-from triage.runtime.secrets import SecretBox
-from triage.runtime.waiting import wait_event
+from triage.runtime import Database, Outbox, SecretBox, wait_event
 
 log = logging.getLogger(__name__)
 

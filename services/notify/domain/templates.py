@@ -21,7 +21,7 @@ from jinja2 import Undefined
 from jinja2.exceptions import SecurityError
 
 from services.notify.domain.model import ChannelKind, NotificationMessage
-from triage.runtime.sandbox import BoundedEnvironment, Limits, render_bounded
+from triage.runtime import BoundedEnvironment, Limits, render_bounded
 
 PARTS = ("title", "text", "html")
 MAX_TEMPLATE_CHARS = 20_000

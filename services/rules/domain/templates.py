@@ -10,7 +10,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.runtime import Undefined
 
 from services.rules.domain.model import SEVERITY_NAMES, FieldViolation, RoutableAlert
-from triage.runtime.sandbox import BoundedEnvironment, BoundedText, Limits, render_bounded
+from triage.runtime import BoundedEnvironment, BoundedText, Limits, render_bounded
 
 MAX_TEMPLATE_CHARS: Final = 10_000
 # A ticket title or description; loops, calls, values and time bounded per render.

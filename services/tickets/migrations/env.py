@@ -1,6 +1,6 @@
 """Alembic environment of the tickets schema."""
 
 from services.tickets.models import metadata
-from triage.runtime.migrations import run_env
+from triage.runtime import run_env
 
 run_env(metadata)

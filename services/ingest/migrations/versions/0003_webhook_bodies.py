@@ -9,7 +9,7 @@ from alembic import op
 from sqlalchemy import text
 
 from services.ingest.models import SCHEMA, webhook_bodies
-from triage.runtime.migrations import tenant_rls_sql
+from triage.runtime import tenant_rls_sql
 
 revision = "0003"
 down_revision = "0002"

@@ -3,7 +3,7 @@
 from alembic import op
 
 from services.notify.models import SCHEMA, TENANT_OWNED, metadata
-from triage.runtime.migrations import tenant_rls_sql
+from triage.runtime import tenant_rls_sql
 
 revision = "0001"
 down_revision = None

@@ -4,7 +4,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from services.notify.models import SCHEMA, tenant_zones
-from triage.runtime.migrations import tenant_rls_sql
+from triage.runtime import tenant_rls_sql
 
 revision = "0002"
 down_revision = "0001"

@@ -1,7 +1,7 @@
 """Partition leases: one reader per stream partition across replicas, fenced."""
 
 from services.notify.models import SCHEMA
-from triage.runtime.migrations import create_consumer_leases
+from triage.runtime import create_consumer_leases
 
 revision = "0004"
 down_revision = "0003"

@@ -3,7 +3,7 @@
 from alembic import op
 
 from services.rules.models import SCHEMA, TENANT_TABLES, metadata
-from triage.runtime.migrations import tenant_rls_sql
+from triage.runtime import tenant_rls_sql
 
 revision = "0001"
 down_revision = None

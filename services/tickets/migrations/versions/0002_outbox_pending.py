@@ -1,7 +1,7 @@
 """The outbox's pending queue: publishing deletes a narrow id instead of rewriting the row."""
 
 from services.tickets.models import SCHEMA
-from triage.runtime.migrations import upgrade_outbox_to_pending
+from triage.runtime import upgrade_outbox_to_pending
 
 revision = "0002"
 down_revision = "0001"

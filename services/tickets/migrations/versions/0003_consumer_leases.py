@@ -1,7 +1,7 @@
 """Partition leases: one reader per stream partition across replicas, fenced."""
 
 from services.tickets.models import SCHEMA
-from triage.runtime.migrations import create_consumer_leases
+from triage.runtime import create_consumer_leases
 
 revision = "0003"
 down_revision = "0002"

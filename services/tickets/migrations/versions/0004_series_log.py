@@ -3,7 +3,7 @@
 from alembic import op
 
 from services.tickets.models import SCHEMA, series_log
-from triage.runtime.migrations import tenant_rls_sql
+from triage.runtime import tenant_rls_sql
 
 revision = "0004"
 down_revision = "0003"
