@@ -59,7 +59,7 @@ async def _guarded(
 
 async def rules_scenario(quick: bool) -> dict[str, Any]:
     """Median decision time: one alert against 200 rules and 50 windows."""
-    from services.rules.bench import median_decision_seconds
+    from bench.rules_decisions import median_decision_seconds
 
     decisions = 5_000 if quick else 20_000
     median = await asyncio.to_thread(median_decision_seconds, decisions)
@@ -128,7 +128,7 @@ async def sla_scenario(stack: Stack | None, quick: bool) -> dict[str, Any]:
 
 async def notify_scenario(stack: Stack, quick: bool) -> dict[str, Any]:
     """Deliveries/s to a local webhook receiver and event -> delivered latency."""
-    from services.notify.bench import delivery_bench
+    from bench.notify_delivery import delivery_bench
 
     tenant_id = await register_tenant(stack)
     sampler = ProcessSampler({**service_pids(stack, ("notify", "sla")), **server_pids(stack)})
