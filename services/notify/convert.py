@@ -11,7 +11,7 @@ from typing import Any
 from google.protobuf import duration_pb2, json_format
 from google.protobuf.message import Message
 
-from services.notify.channels import ChannelConfigError, Sender
+from services.notify.clients import ChannelConfigError, Sender
 from services.notify.domain.model import ChannelKind, NotificationMessage
 from services.notify.domain.policy import EVENT_TYPES, Policy, PolicyFilter
 from services.notify.domain.quiet_hours import QuietHours

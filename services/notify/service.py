@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notify import store
-from services.notify.channels import Sender
+from services.notify.clients import Sender
 from services.notify.convert import ChannelSpec, sender_inputs, validate_spec
 from services.notify.domain.breaker import BreakerPolicy
 from services.notify.domain.model import AttemptResult, ChannelKind

@@ -8,7 +8,7 @@ from functools import partial
 import httpx
 
 from services.notify.api import NotifyApi
-from services.notify.channels import build_senders
+from services.notify.clients import build_senders
 from services.notify.events import build_consumers
 from services.notify.service import Clock, NotifyService, utcnow
 from services.notify.worker import DeliveryWorker, WorkerOptions

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.notify.channels import Sender
+from services.notify.clients import Sender
 from services.notify.convert import (
     ChannelSettings,
     delivery_to_proto,

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from services.notify.channels.webhook import SIGNATURE_HEADER, verify_signature
+from services.notify.clients.webhook import SIGNATURE_HEADER, verify_signature
 
 
 @dataclass

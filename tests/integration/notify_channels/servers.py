@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from services.notify.channels.webhook import SIGNATURE_HEADER, verify_signature
+from services.notify.clients.webhook import SIGNATURE_HEADER, verify_signature
 
 
 def poll(condition: Callable[[], bool], *, timeout: float = 5.0, what: str = "condition") -> None:

@@ -8,8 +8,8 @@ from email.header import decode_header, make_header
 
 import httpx
 
-from services.notify.channels.chat import ADAPTIVE_CARD_CONTENT_TYPE, SlackSender, TeamsSender
-from services.notify.channels.ntfy import NtfySender
+from services.notify.clients.chat import ADAPTIVE_CARD_CONTENT_TYPE, SlackSender, TeamsSender
+from services.notify.clients.ntfy import NtfySender
 from services.notify.domain.model import ErrorClass, NotificationMessage
 from tests.integration.notify_channels.servers import Received, Receiver, Reply
 

@@ -11,7 +11,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from services.notify.channels.smtp import SmtpSender
+from services.notify.clients.smtp import SmtpSender
 from services.notify.domain.idempotency import idempotency_key
 from services.notify.domain.model import ErrorClass, NotificationMessage
 from tests.integration.notify_channels.servers import Pki, free_port, poll

@@ -9,7 +9,7 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from services.notify.channels.webhook import WebhookSender, verify_signature, webhook_body
+from services.notify.clients.webhook import WebhookSender, verify_signature, webhook_body
 from services.notify.domain.idempotency import idempotency_key
 from services.notify.domain.model import ErrorClass, NotificationMessage
 from tests.integration.notify_channels.servers import Pki, Receiver, Reply, free_port

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from services.notify.api import apply_channel_mask
-from services.notify.channels import WebhookSender
+from services.notify.clients import WebhookSender
 from services.notify.convert import (
     sender_inputs,
     spec_from_proto,

@@ -8,18 +8,18 @@ from email import message_from_bytes, policy
 import httpx
 import pytest
 
-from services.notify.channels import Sender, build_senders
-from services.notify.channels.base import ChannelConfigError
-from services.notify.channels.chat import (
+from services.notify.clients import Sender, build_senders
+from services.notify.clients.base import ChannelConfigError
+from services.notify.clients.chat import (
     ADAPTIVE_CARD_CONTENT_TYPE,
     SlackSender,
     TeamsSender,
     slack_payload,
     teams_payload,
 )
-from services.notify.channels.ntfy import NtfySender, header_text
-from services.notify.channels.smtp import SmtpSender, SmtpSettings, build_email
-from services.notify.channels.webhook import WebhookSender, encode_body, webhook_body
+from services.notify.clients.ntfy import NtfySender, header_text
+from services.notify.clients.smtp import SmtpSender, SmtpSettings, build_email
+from services.notify.clients.webhook import WebhookSender, encode_body, webhook_body
 from services.notify.domain.model import ChannelKind, ErrorClass, NotificationMessage
 from services.notify.domain.templates import render
 

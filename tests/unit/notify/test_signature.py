@@ -3,7 +3,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from services.notify.channels.webhook import sign, verify_signature
+from services.notify.clients.webhook import sign, verify_signature
 
 BODY = b'{"version":"1","event_id":"evt-1"}'
 T = 1_767_225_600

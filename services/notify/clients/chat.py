@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from services.notify.channels.base import (
+from services.notify.clients.base import (
     ChannelConfigError,
     get_http_url,
     get_str_map,
@@ -25,7 +25,7 @@ from services.notify.channels.base import (
     invalid_config,
     key_for,
 )
-from services.notify.channels.httpbase import HttpClientOwner, post
+from services.notify.clients.httpbase import HttpClientOwner, post
 from services.notify.domain.model import AttemptResult, ChannelKind, NotificationMessage
 from services.notify.domain.templates import Rendered, TemplateError, escape_mrkdwn, render
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from services.notify.channels.base import (
+from services.notify.clients.base import (
     ChannelConfigError,
     get_http_url,
     get_str,
@@ -31,7 +31,7 @@ from services.notify.channels.base import (
     key_for,
     no_header_injection,
 )
-from services.notify.channels.httpbase import HttpClientOwner, post
+from services.notify.clients.httpbase import HttpClientOwner, post
 from services.notify.domain.model import AttemptResult, ChannelKind, NotificationMessage
 
 BODY_VERSION = "1"

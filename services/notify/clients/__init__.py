@@ -6,11 +6,11 @@ from collections.abc import Mapping
 
 import httpx
 
-from services.notify.channels.base import ChannelConfigError, Sender
-from services.notify.channels.chat import SlackSender, TeamsSender
-from services.notify.channels.ntfy import NtfySender
-from services.notify.channels.smtp import SmtpSender
-from services.notify.channels.webhook import WebhookSender, sign, verify_signature
+from services.notify.clients.base import ChannelConfigError, Sender
+from services.notify.clients.chat import SlackSender, TeamsSender
+from services.notify.clients.ntfy import NtfySender
+from services.notify.clients.smtp import SmtpSender
+from services.notify.clients.webhook import WebhookSender, sign, verify_signature
 from services.notify.domain.model import ChannelKind
 
 __all__ = [

@@ -26,7 +26,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, parseaddr
 from typing import Any
 
-from services.notify.channels.base import (
+from services.notify.clients.base import (
     ChannelConfigError,
     get_bool,
     get_str,

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from services.notify.channels.base import (
+from services.notify.clients.base import (
     ChannelConfigError,
     get_http_url,
     get_str,
@@ -28,7 +28,7 @@ from services.notify.channels.base import (
     no_header_injection,
     require_str,
 )
-from services.notify.channels.httpbase import HttpClientOwner, post
+from services.notify.clients.httpbase import HttpClientOwner, post
 from services.notify.domain.model import AttemptResult, ChannelKind, NotificationMessage
 from services.notify.domain.templates import TemplateError, render
 
