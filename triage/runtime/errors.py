@@ -1,14 +1,11 @@
-"""The error tree shared by every service, and its translation to gRPC status details."""
+"""The error tree shared by every service; no transport type (the gRPC server and the HTTP
+gateway each map an error's class to their own status: triage.runtime.grpc_errors)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import grpc
-from google.protobuf import any_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 ERROR_DOMAIN = "triage.dev"
 #: No message, field path or description sent to a caller is longer than this, and no run
@@ -40,7 +37,6 @@ class FieldViolation:
 class TriageError(Exception):
     """Root of every domain error; ``reason`` is a stable UPPER_SNAKE string."""
 
-    code: grpc.StatusCode = grpc.StatusCode.INTERNAL
     reason: str = "INTERNAL"
 
     def __init__(self, message: str, *, reason: str | None = None) -> None:
@@ -53,7 +49,6 @@ class TriageError(Exception):
 class InvalidArgument(TriageError):
     """The request is malformed; carries the field violations."""
 
-    code = grpc.StatusCode.INVALID_ARGUMENT
     reason = "INVALID_ARGUMENT"
 
     def __init__(
@@ -75,80 +70,46 @@ class InvalidArgument(TriageError):
 class NotFound(TriageError):
     """The resource does not exist for this tenant (never says whether it exists elsewhere)."""
 
-    code = grpc.StatusCode.NOT_FOUND
     reason = "NOT_FOUND"
 
 
 class AlreadyExists(TriageError):
     """A resource with the same identity already exists."""
 
-    code = grpc.StatusCode.ALREADY_EXISTS
     reason = "ALREADY_EXISTS"
 
 
 class FailedPrecondition(TriageError):
     """The resource is not in a state that allows the operation."""
 
-    code = grpc.StatusCode.FAILED_PRECONDITION
     reason = "FAILED_PRECONDITION"
 
 
 class Aborted(TriageError):
     """A concurrency conflict, such as a stale etag."""
 
-    code = grpc.StatusCode.ABORTED
     reason = "ABORTED"
 
 
 class Unauthenticated(TriageError):
     """No valid credentials."""
 
-    code = grpc.StatusCode.UNAUTHENTICATED
     reason = "UNAUTHENTICATED"
 
 
 class PermissionDenied(TriageError):
     """Valid credentials without the scope the call needs."""
 
-    code = grpc.StatusCode.PERMISSION_DENIED
     reason = "PERMISSION_DENIED"
 
 
 class Unavailable(TriageError):
     """A dependency is down; the caller should retry."""
 
-    code = grpc.StatusCode.UNAVAILABLE
     reason = "UNAVAILABLE"
 
 
 class ResourceExhausted(TriageError):
     """A limit was hit; the caller should slow down."""
 
-    code = grpc.StatusCode.RESOURCE_EXHAUSTED
     reason = "RESOURCE_EXHAUSTED"
-
-
-def to_rpc_status(error: TriageError) -> status_pb2.Status:
-    """Translate a domain error into a ``google.rpc.Status`` with ErrorInfo and BadRequest."""
-    details: list[any_pb2.Any] = []
-    info = any_pb2.Any()
-    info.Pack(error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN))
-    details.append(info)
-    if isinstance(error, InvalidArgument) and error.violations:
-        bad = error_details_pb2.BadRequest(
-            field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(
-                    field=clip(v.field), description=clip(v.description)
-                )
-                for v in error.violations[:MAX_VIOLATIONS]
-            ]
-        )
-        packed = any_pb2.Any()
-        packed.Pack(bad)
-        details.append(packed)
-    code_value = error.code.value[0]
-    return status_pb2.Status(
-        code=int(code_value) if isinstance(code_value, int) else code_pb2.INTERNAL,
-        message=clip(error.message),
-        details=details,
-    )

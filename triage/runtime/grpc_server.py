@@ -19,7 +19,8 @@ from triage.runtime.auth import (
     reset_principal,
     set_principal,
 )
-from triage.runtime.errors import InvalidArgument, TriageError, to_rpc_status
+from triage.runtime.errors import InvalidArgument, TriageError
+from triage.runtime.grpc_errors import status_code, to_rpc_status
 from triage.runtime.metrics import RPC_LATENCY
 from triage.runtime.validation import check_request
 
@@ -79,7 +80,7 @@ class TriageServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-
                 error = InvalidArgument("a value in the request is out of range")
                 await context.abort_with_status(rpc_status.to_status(to_rpc_status(error)))
             except TriageError as error:
-                code = error.code.name
+                code = status_code(error).name
                 await context.abort_with_status(rpc_status.to_status(to_rpc_status(error)))
             except grpc.aio.AbortError:
                 code = "ABORTED_BY_HANDLER"

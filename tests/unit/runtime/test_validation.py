@@ -15,8 +15,8 @@ from triage.runtime.errors import (
     FieldViolation,
     InvalidArgument,
     clip,
-    to_rpc_status,
 )
+from triage.runtime.grpc_errors import to_rpc_status
 from triage.runtime.validation import check_request
 from triage.tickets.v1 import resources_pb2 as tickets_pb
 from triage.tickets.v1 import tickets_service_pb2 as tickets_api
