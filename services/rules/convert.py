@@ -18,7 +18,6 @@ from services.rules.domain import (
     Conditions,
     Decision,
     EffectiveActions,
-    FieldViolation,
     LabelMatcher,
     MaintenanceWindow,
     Persistence,
@@ -26,9 +25,10 @@ from services.rules.domain import (
     Rule,
     Schedule,
     TimeRange,
+    Violation,
     WindowScope,
 )
-from services.rules.domain.matching import Facts
+from services.rules.domain.checks import Facts
 from triage.ingest.v1 import resources_pb2 as ingest_pb
 from triage.rules.v1 import resources_pb2 as pb
 from triage.runtime import from_timestamp, to_timestamp
@@ -100,27 +100,25 @@ def _enum_word(enum: Any, value: int, prefix: str) -> str:
     return str(enum.Name(value)).removeprefix(prefix).lower()
 
 
-def _time_of_day(t: Any, path: str, violations: list[FieldViolation]) -> time:
+def _time_of_day(t: Any, path: str, violations: list[Violation]) -> time:
     if t.hours == 24 and not t.minutes and not t.seconds:
         return time(0)
     if not (0 <= t.hours <= 23 and 0 <= t.minutes <= 59 and 0 <= t.seconds <= 59):
-        violations.append(FieldViolation(path, "not a valid time of day"))
+        violations.append(Violation(path, "not a valid time of day"))
         return time(0)
     return time(t.hours, t.minutes, t.seconds)
 
 
-def _schedule(
-    tc: pb.TimeConditions, path: str, violations: list[FieldViolation]
-) -> Schedule | None:
+def _schedule(tc: pb.TimeConditions, path: str, violations: list[Violation]) -> Schedule | None:
     if not tc.ranges:
         return None
     day_sets = {frozenset(d - 1 for d in r.days) for r in tc.ranges}
     if len(day_sets) > 1:
-        violations.append(FieldViolation(f"{path}.ranges", "every range must list the same days"))
+        violations.append(Violation(f"{path}.ranges", "every range must list the same days"))
         return None
     days = next(iter(day_sets))
     if any(not 0 <= d <= 6 for d in days):
-        violations.append(FieldViolation(f"{path}.ranges", "days must be MONDAY..SUNDAY"))
+        violations.append(Violation(f"{path}.ranges", "days must be MONDAY..SUNDAY"))
         return None
     ranges = tuple(
         TimeRange(
@@ -137,17 +135,17 @@ def label_matchers(items: Sequence[pb.LabelMatcher]) -> tuple[LabelMatcher, ...]
     return tuple(LabelMatcher(m.name, _OPS.get(m.op, ""), m.value) for m in items)  # type: ignore[arg-type]
 
 
-def conditions(c: pb.Conditions, path: str, violations: list[FieldViolation]) -> Conditions:
+def conditions(c: pb.Conditions, path: str, violations: list[Violation]) -> Conditions:
     """Domain conditions of a proto ``Conditions``."""
     providers: list[str] = []
     for i, p in enumerate(c.providers):
         if p == ingest_pb.PROVIDER_UNSPECIFIED:
-            violations.append(FieldViolation(f"{path}.providers[{i}]", "must be set"))
+            violations.append(Violation(f"{path}.providers[{i}]", "must be set"))
         providers.append(_enum_word(ingest_pb.Provider, p, "PROVIDER_"))
     kinds: list[str] = []
     for i, k in enumerate(c.kinds):
         if k == ingest_pb.ALERT_KIND_UNSPECIFIED:
-            violations.append(FieldViolation(f"{path}.kinds[{i}]", "must be set"))
+            violations.append(Violation(f"{path}.kinds[{i}]", "must be set"))
         kinds.append(_enum_word(ingest_pb.AlertKind, k, "ALERT_KIND_"))
     schedule = (
         _schedule(c.time_conditions, f"{path}.time_conditions", violations)
@@ -206,7 +204,7 @@ def actions(a: pb.Actions) -> Actions:
     )
 
 
-def rule(message: pb.Rule, violations: list[FieldViolation]) -> Rule:
+def rule(message: pb.Rule, violations: list[Violation]) -> Rule:
     """A domain rule of a proto ``Rule`` (its id and position as given)."""
     return Rule(
         id=message.id or "new",

@@ -25,10 +25,10 @@ from services.rules.domain import (
     CompiledRuleSet,
     CompiledWindowSet,
     Decision,
-    FieldViolation,
     Rule,
     RuleSet,
     RuleValidationError,
+    Violation,
     compile_rule_set,
     compile_windows,
     decide,
@@ -101,7 +101,7 @@ class Compiled:
     windows: CompiledWindowSet
 
 
-def _invalid(violations: Sequence[FieldViolation], path: Callable[[str], str]) -> RuleInvalid:
+def _invalid(violations: Sequence[Violation], path: Callable[[str], str]) -> RuleInvalid:
     mapped = [RpcViolation(path(v.field_path), v.message) for v in violations]
     return RuleInvalid("; ".join(f"{v.field}: {v.description}" for v in mapped), violations=mapped)
 
@@ -214,7 +214,7 @@ def compile_stored(
     """Compile stored rule rows (validated when written; one the checks now refuse is disabled)."""
     domain_rules = []
     for r in rows:
-        violations: list[FieldViolation] = []
+        violations: list[Violation] = []
         message = convert.rule_from_row(r)
         domain_rules.append(convert.rule(message, violations))
     return compile_stored_rule_set(
@@ -278,9 +278,9 @@ class RulesService:
     # ---- rules -------------------------------------------------------------------------
 
     def _validate_rule(self, message: resources_pb2.Rule, prefix: str) -> None:
-        violations: list[FieldViolation] = []
+        violations: list[Violation] = []
         if not message.display_name:
-            violations.append(FieldViolation("name", "must not be empty"))
+            violations.append(Violation("name", "must not be empty"))
         domain = convert.rule(message, violations)
         violations.extend(v for v in validate_rule(domain) if v.field_path != "name")
         if violations:
@@ -468,11 +468,11 @@ class RulesService:
         """Validated column values of a window (``base`` holds the stored row's values)."""
         values = {**base, **convert.window_values(message)}
         recurring = message.WhichOneof("schedule") == "recurring"
-        violations: list[FieldViolation] = []
+        violations: list[Violation] = []
         if message.WhichOneof("schedule") is None:
-            violations.append(FieldViolation("schedule", "one_off or recurring is required"))
+            violations.append(Violation("schedule", "one_off or recurring is required"))
         if not message.display_name:
-            violations.append(FieldViolation("name", "must not be empty"))
+            violations.append(Violation("name", "must not be empty"))
         override = (
             from_timestamp(message.end_override_time)
             if message.HasField("end_override_time")
@@ -1052,7 +1052,7 @@ class RulesService:
     def _proposed_rules(
         self, tenant_id: str, compiled: Compiled, messages: Sequence[resources_pb2.Rule]
     ) -> tuple[CompiledRuleSet, list[str]]:
-        violations: list[FieldViolation] = []
+        violations: list[Violation] = []
         domain: list[Rule] = []
         ids: list[str] = []
         for i, message in enumerate(messages):
@@ -1060,13 +1060,11 @@ class RulesService:
             copy.CopyFrom(message)
             copy.id = message.id or f"new-{i}"
             copy.position = i
-            found: list[FieldViolation] = []
+            found: list[Violation] = []
             rule = convert.rule(copy, found)
             found.extend(validate_rule(rule))
             violations.extend(
-                FieldViolation(
-                    f"proposed_rules.rules[{i}].{convert.rule_path(v.field_path)}", v.message
-                )
+                Violation(f"proposed_rules.rules[{i}].{convert.rule_path(v.field_path)}", v.message)
                 for v in found
             )
             domain.append(rule)
@@ -1090,7 +1088,7 @@ class RulesService:
     def _proposed_windows(
         self, zone: str, messages: Sequence[resources_pb2.MaintenanceWindow]
     ) -> CompiledWindowSet:
-        violations: list[FieldViolation] = []
+        violations: list[Violation] = []
         domain = []
         for i, message in enumerate(messages):
             values = convert.window_values(message)
@@ -1103,7 +1101,7 @@ class RulesService:
             window = convert.window_from_values(values, zone)
             recurring = message.WhichOneof("schedule") == "recurring"
             violations.extend(
-                FieldViolation(
+                Violation(
                     f"proposed_windows.maintenance_windows[{i}]."
                     + convert.window_path(v.field_path, recurring=recurring),
                     v.message,

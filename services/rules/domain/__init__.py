@@ -29,7 +29,6 @@ from services.rules.domain.model import (
     DEFAULT_PRIORITY_MAP,
     Actions,
     Conditions,
-    FieldViolation,
     LabelMatcher,
     Persistence,
     RoutableAlert,
@@ -39,6 +38,7 @@ from services.rules.domain.model import (
     Schedule,
     Severity,
     TimeRange,
+    Violation,
     WindowValidationError,
 )
 from services.rules.domain.persistence import persistence_satisfied
@@ -75,7 +75,6 @@ __all__ = [
     "EffectiveActions",
     "Explanation",
     "ExplanationEntry",
-    "FieldViolation",
     "LabelMatcher",
     "MaintenanceWindow",
     "Occurrence",
@@ -90,6 +89,7 @@ __all__ = [
     "SimulationReport",
     "SimulationRow",
     "TimeRange",
+    "Violation",
     "WindowScope",
     "WindowValidationError",
     "compile_rule_set",

@@ -9,24 +9,23 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from jinja2.environment import Template
 
 from services.rules.domain.actions import EffectiveActions, priority_for, resolve_actions
-from services.rules.domain.matching import (
+from services.rules.domain.checks import (
     Check,
     ConditionIdentityCheck,
     Facts,
     IdOrNameCheck,
     SeverityCheck,
     ValueCheck,
-    condition_checks,
-    integration_check,
 )
+from services.rules.domain.matching import condition_checks, integration_check
 from services.rules.domain.model import (
     SEVERITY_NAMES,
     Actions,
-    FieldViolation,
     RoutableAlert,
     Rule,
     RuleSet,
     RuleValidationError,
+    Violation,
 )
 from services.rules.domain.templates import compile_template
 
@@ -256,29 +255,27 @@ class CompiledRuleSet:
 
 
 def _validate_actions(
-    actions: Actions, path: str, violations: list[FieldViolation]
+    actions: Actions, path: str, violations: list[Violation]
 ) -> tuple[Template | None, Template | None]:
     if actions.priority_override is not None and not 1 <= actions.priority_override <= 5:
-        violations.append(FieldViolation(f"{path}.priority_override", "must be in 1..5"))
+        violations.append(Violation(f"{path}.priority_override", "must be in 1..5"))
     for severity, priority in (actions.priority_map or {}).items():
         if severity not in SEVERITY_NAMES:
             violations.append(
-                FieldViolation(f"{path}.priority_map[{severity}]", "severity must be in 1..5")
+                Violation(f"{path}.priority_map[{severity}]", "severity must be in 1..5")
             )
         if not 1 <= priority <= 5:
             violations.append(
-                FieldViolation(f"{path}.priority_map[{severity}]", "priority must be in 1..5")
+                Violation(f"{path}.priority_map[{severity}]", "priority must be in 1..5")
             )
     for i, channel in enumerate(actions.notify_channel_ids):
         if not channel:
-            violations.append(
-                FieldViolation(f"{path}.notify_channel_ids[{i}]", "must not be empty")
-            )
+            violations.append(Violation(f"{path}.notify_channel_ids[{i}]", "must not be empty"))
     if actions.persistence is not None:
         if actions.persistence.count < 1:
-            violations.append(FieldViolation(f"{path}.persistence.count", "must be at least 1"))
+            violations.append(Violation(f"{path}.persistence.count", "must be at least 1"))
         if actions.persistence.within <= timedelta(0):
-            violations.append(FieldViolation(f"{path}.persistence.within", "must be positive"))
+            violations.append(Violation(f"{path}.persistence.within", "must be positive"))
     templates: list[Template | None] = []
     for name in ("title_template", "description_template"):
         source = getattr(actions, name)
@@ -288,15 +285,15 @@ def _validate_actions(
     return templates[0], templates[1]
 
 
-def _compile_rule(rule: Rule, prefix: str, violations: list[FieldViolation]) -> CompiledRule:
+def _compile_rule(rule: Rule, prefix: str, violations: list[Violation]) -> CompiledRule:
     if not rule.id:
-        violations.append(FieldViolation(f"{prefix}id", "must not be empty"))
+        violations.append(Violation(f"{prefix}id", "must not be empty"))
     if not rule.name:
-        violations.append(FieldViolation(f"{prefix}name", "must not be empty"))
+        violations.append(Violation(f"{prefix}name", "must not be empty"))
     checks: list[Check] = []
     for i, value in enumerate(rule.integration_ids):
         if not value:
-            violations.append(FieldViolation(f"{prefix}integration_ids[{i}]", "must not be empty"))
+            violations.append(Violation(f"{prefix}integration_ids[{i}]", "must not be empty"))
     if rule.integration_ids:
         checks.append(integration_check("integration_scope", rule.integration_ids))
     checks.extend(condition_checks(rule.conditions, f"{prefix}conditions", violations))
@@ -304,31 +301,31 @@ def _compile_rule(rule: Rule, prefix: str, violations: list[FieldViolation]) -> 
     return CompiledRule(rule, checks, title, description)
 
 
-def validate_rule(rule: Rule) -> list[FieldViolation]:
+def validate_rule(rule: Rule) -> list[Violation]:
     """Every problem with one rule, with paths relative to it (`conditions.message_regex`)."""
-    violations: list[FieldViolation] = []
+    violations: list[Violation] = []
     _compile_rule(rule, "", violations)
     return violations
 
 
-def _build(rule_set: RuleSet, violations: list[FieldViolation]) -> CompiledRuleSet | None:
+def _build(rule_set: RuleSet, violations: list[Violation]) -> CompiledRuleSet | None:
     zone: tzinfo | None = None
     try:
         zone = ZoneInfo(rule_set.time_zone)
     except (ZoneInfoNotFoundError, ValueError, TypeError):
-        violations.append(FieldViolation("time_zone", f"unknown time zone {rule_set.time_zone!r}"))
+        violations.append(Violation("time_zone", f"unknown time zone {rule_set.time_zone!r}"))
     if rule_set.version < 0:
-        violations.append(FieldViolation("version", "must not be negative"))
+        violations.append(Violation("version", "must not be negative"))
     seen: set[str] = set()
     compiled: list[CompiledRule] = []
     for i, rule in enumerate(rule_set.rules):
         if rule.id in seen:
-            violations.append(FieldViolation(f"rules[{i}].id", f"duplicate rule id {rule.id!r}"))
+            violations.append(Violation(f"rules[{i}].id", f"duplicate rule id {rule.id!r}"))
         seen.add(rule.id)
         compiled.append(_compile_rule(rule, f"rules[{i}].", violations))
     if rule_set.default_actions.continue_:
         violations.append(
-            FieldViolation("default_actions.continue_", "has no meaning for the default actions")
+            Violation("default_actions.continue_", "has no meaning for the default actions")
         )
     defaults = _validate_actions(rule_set.default_actions, "default_actions", violations)
     if violations or zone is None:
@@ -336,16 +333,16 @@ def _build(rule_set: RuleSet, violations: list[FieldViolation]) -> CompiledRuleS
     return CompiledRuleSet(rule_set, zone, compiled, defaults)
 
 
-def validate_rule_set(rule_set: RuleSet) -> list[FieldViolation]:
+def validate_rule_set(rule_set: RuleSet) -> list[Violation]:
     """Every problem with a rule set, paths from its root (`rules[2].conditions.kinds[0]`)."""
-    violations: list[FieldViolation] = []
+    violations: list[Violation] = []
     _build(rule_set, violations)
     return violations
 
 
 def compile_rule_set(rule_set: RuleSet) -> CompiledRuleSet:
     """Validate and compile a rule set; raises RuleValidationError listing every violation."""
-    violations: list[FieldViolation] = []
+    violations: list[Violation] = []
     compiled = _build(rule_set, violations)
     if compiled is None:
         raise RuleValidationError.from_violations(violations)

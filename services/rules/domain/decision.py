@@ -15,8 +15,8 @@ from services.rules.domain.actions import (
     priority_for,
     resolve_actions,
 )
+from services.rules.domain.checks import Facts
 from services.rules.domain.compiler import CompiledRule, CompiledRuleSet
-from services.rules.domain.matching import Facts
 from services.rules.domain.model import RoutableAlert
 from services.rules.domain.templates import render, template_context
 from services.rules.domain.windows import (

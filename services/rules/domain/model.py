@@ -174,7 +174,7 @@ class RuleSet:
 
 
 @dataclass(frozen=True, slots=True)
-class FieldViolation:
+class Violation:
     """One invalid field, named by its path (`rules[2].conditions.message_regex`)."""
 
     field_path: str
@@ -186,14 +186,14 @@ class RuleValidationError(ValueError):
 
     reason: ClassVar[str] = "RULE_INVALID"
 
-    def __init__(self, field_path: str, message: str, violations: tuple[FieldViolation, ...] = ()):
+    def __init__(self, field_path: str, message: str, violations: tuple[Violation, ...] = ()):
         super().__init__(f"{field_path}: {message}")
         self.field_path = field_path
         self.message = message
-        self.violations = violations or (FieldViolation(field_path, message),)
+        self.violations = violations or (Violation(field_path, message),)
 
     @classmethod
-    def from_violations(cls, violations: list[FieldViolation]) -> RuleValidationError:
+    def from_violations(cls, violations: list[Violation]) -> RuleValidationError:
         """Build the error from a non-empty list of violations, headed by the first."""
         first = violations[0]
         return cls(first.field_path, first.message, tuple(violations))

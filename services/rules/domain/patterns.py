@@ -11,7 +11,7 @@ from typing import Final, TypeAlias
 
 import re2
 
-from services.rules.domain.model import FieldViolation
+from services.rules.domain.model import Violation
 
 MAX_PATTERN_CHARS: Final = 2000
 # RE2's own default; a compiled program larger than this is refused, not grown.
@@ -34,17 +34,17 @@ def _reason(exc: re2.error) -> str:
 
 
 def compile_regex(
-    pattern: str, path: str, violations: list[FieldViolation], *, ignore_case: bool = False
+    pattern: str, path: str, violations: list[Violation], *, ignore_case: bool = False
 ) -> Regex | None:
     """Compile a user regex with RE2, recording a violation under `path` if it is refused."""
     if len(pattern) > MAX_PATTERN_CHARS:
-        violations.append(FieldViolation(path, f"longer than {MAX_PATTERN_CHARS} characters"))
+        violations.append(Violation(path, f"longer than {MAX_PATTERN_CHARS} characters"))
         return None
     try:
         return re2.compile(pattern, _options(ignore_case=ignore_case))
     except re2.error as exc:
         violations.append(
-            FieldViolation(
+            Violation(
                 path,
                 f"invalid regular expression (RE2 syntax, no backreferences or lookaround): "
                 f"{_reason(exc)}",
@@ -91,9 +91,7 @@ def glob_to_regex(glob: str) -> str:
     return "(?s:" + "".join(out) + ")"
 
 
-def compile_globs(
-    globs: tuple[str, ...], path: str, violations: list[FieldViolation]
-) -> Regex | None:
+def compile_globs(globs: tuple[str, ...], path: str, violations: list[Violation]) -> Regex | None:
     """One case-insensitive RE2 pattern matching any of the globs in full."""
     joined = "|".join(f"(?:{glob_to_regex(g.casefold())})" for g in globs)
     return compile_regex(joined, path, violations, ignore_case=True)

@@ -9,7 +9,7 @@ from jinja2.environment import Template
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Undefined
 
-from services.rules.domain.model import SEVERITY_NAMES, FieldViolation, RoutableAlert
+from services.rules.domain.model import SEVERITY_NAMES, RoutableAlert, Violation
 from triage.runtime import BoundedEnvironment, BoundedText, Limits, render_bounded
 
 MAX_TEMPLATE_CHARS: Final = 10_000
@@ -68,25 +68,25 @@ def _private_accesses(ast: nodes.Template) -> list[str]:
     return [n for n in names if n.startswith("_")]
 
 
-def compile_template(source: str, path: str, violations: list[FieldViolation]) -> Template | None:
+def compile_template(source: str, path: str, violations: list[Violation]) -> Template | None:
     """Parse and compile a template, recording syntax, safety or unknown-name problems."""
     if len(source) > MAX_TEMPLATE_CHARS:
-        violations.append(FieldViolation(path, f"longer than {MAX_TEMPLATE_CHARS} characters"))
+        violations.append(Violation(path, f"longer than {MAX_TEMPLATE_CHARS} characters"))
         return None
     try:
         ast = _ENV.parse(source)
     except TemplateSyntaxError as exc:
         violations.append(
-            FieldViolation(path, f"template syntax error on line {exc.lineno}: {exc.message}")
+            Violation(path, f"template syntax error on line {exc.lineno}: {exc.message}")
         )
         return None
     before = len(violations)
     for attr in _private_accesses(ast):
-        violations.append(FieldViolation(path, f"access to {attr!r} is not allowed"))
+        violations.append(Violation(path, f"access to {attr!r} is not allowed"))
     unknown = meta.find_undeclared_variables(ast) - TEMPLATE_VARIABLES - _ENV.globals.keys()
     if unknown:
         violations.append(
-            FieldViolation(
+            Violation(
                 path,
                 f"unknown variable(s) {sorted(unknown)}; available: {sorted(TEMPLATE_VARIABLES)}",
             )

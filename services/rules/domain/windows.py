@@ -10,8 +10,9 @@ from functools import lru_cache
 from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from services.rules.domain.matching import Check, Facts, scope_checks
-from services.rules.domain.model import FieldViolation, LabelMatcher, WindowValidationError
+from services.rules.domain.checks import Check, Facts
+from services.rules.domain.matching import scope_checks
+from services.rules.domain.model import LabelMatcher, Violation, WindowValidationError
 from services.rules.domain.recurrence import HORIZON_YEARS, BoundedRule, RecurrenceError
 
 Occurrence = tuple[datetime, datetime]
@@ -73,16 +74,16 @@ class MaintenanceWindow:
         return compile_window(self).next_end_after(at)
 
 
-def _aware(value: datetime | None, path: str, violations: list[FieldViolation]) -> None:
+def _aware(value: datetime | None, path: str, violations: list[Violation]) -> None:
     if value is not None and value.utcoffset() is None:
-        violations.append(FieldViolation(path, "must carry a time zone"))
+        violations.append(Violation(path, "must carry a time zone"))
 
 
-def _zone(name: str, path: str, violations: list[FieldViolation]) -> ZoneInfo | None:
+def _zone(name: str, path: str, violations: list[Violation]) -> ZoneInfo | None:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, TypeError):
-        violations.append(FieldViolation(path, f"unknown time zone {name!r}"))
+        violations.append(Violation(path, f"unknown time zone {name!r}"))
         return None
 
 
@@ -105,7 +106,7 @@ def _parse_dtstart(line: str, zone: ZoneInfo) -> datetime:
 
 
 def _parse_rrule(
-    window: MaintenanceWindow, zone: ZoneInfo, violations: list[FieldViolation]
+    window: MaintenanceWindow, zone: ZoneInfo, violations: list[Violation]
 ) -> BoundedRule | None:
     path = "rrule"
     text = window.rrule or ""
@@ -120,37 +121,35 @@ def _parse_rrule(
             try:
                 dtstart = _parse_dtstart(line, zone)
             except ValueError as exc:
-                violations.append(FieldViolation(path, f"bad DTSTART: {exc}"))
+                violations.append(Violation(path, f"bad DTSTART: {exc}"))
                 return None
         elif upper.startswith("RRULE:"):
             rule_line = line[6:]
         elif upper.startswith("FREQ=") or (";" in line and ":" not in line):
             rule_line = line
         else:
-            violations.append(
-                FieldViolation(path, f"only DTSTART and RRULE are supported: {line!r}")
-            )
+            violations.append(Violation(path, f"only DTSTART and RRULE are supported: {line!r}"))
             return None
     if rule_line is None:
-        violations.append(FieldViolation(path, "no RRULE found"))
+        violations.append(Violation(path, "no RRULE found"))
         return None
     if dtstart is None:
         if window.starts_at is None or window.starts_at.utcoffset() is None:
             violations.append(
-                FieldViolation(path, "needs a DTSTART line or starts_at for the first occurrence")
+                Violation(path, "needs a DTSTART line or starts_at for the first occurrence")
             )
             return None
         dtstart = _local(window.starts_at, zone)
     try:
         return BoundedRule(rule_line, dtstart, zone)
     except RecurrenceError as exc:
-        violations.append(FieldViolation(path, f"invalid RRULE: {exc}"))
+        violations.append(Violation(path, f"invalid RRULE: {exc}"))
         return None
 
 
-def validate_window(window: MaintenanceWindow) -> list[FieldViolation]:
+def validate_window(window: MaintenanceWindow) -> list[Violation]:
     """Every problem with a window, as field violations (empty when valid)."""
-    violations: list[FieldViolation] = []
+    violations: list[Violation] = []
     _build(window, violations)
     return violations
 
@@ -331,42 +330,36 @@ class CompiledWindow:
         return fresh
 
 
-def _build(window: MaintenanceWindow, violations: list[FieldViolation]) -> CompiledWindow | None:
+def _build(window: MaintenanceWindow, violations: list[Violation]) -> CompiledWindow | None:
     before = len(violations)
     if not window.id:
-        violations.append(FieldViolation("id", "must not be empty"))
+        violations.append(Violation("id", "must not be empty"))
     zone = _zone(window.time_zone, "time_zone", violations)
     for name in ("starts_at", "ends_at", "ended_early_at", "extended_until", "cancelled_from"):
         _aware(getattr(window, name), name, violations)
     timing: _OneOff | _Recurrence | None = None
     if window.rrule is None:
         if window.starts_at is None:
-            violations.append(FieldViolation("starts_at", "required for a one-off window"))
+            violations.append(Violation("starts_at", "required for a one-off window"))
         if window.ends_at is None:
-            violations.append(FieldViolation("ends_at", "required for a one-off window"))
+            violations.append(Violation("ends_at", "required for a one-off window"))
         if window.duration is not None:
-            violations.append(FieldViolation("duration", "only for recurring windows; set ends_at"))
+            violations.append(Violation("duration", "only for recurring windows; set ends_at"))
         if len(violations) == before:
             assert window.starts_at is not None
             assert window.ends_at is not None
             if window.ends_at <= window.starts_at:
-                violations.append(FieldViolation("ends_at", "must be after starts_at"))
+                violations.append(Violation("ends_at", "must be after starts_at"))
             else:
                 timing = _OneOff(window)
     else:
         if window.duration is None or window.duration <= timedelta(0):
-            violations.append(
-                FieldViolation("duration", "a recurring window needs a positive duration")
-            )
+            violations.append(Violation("duration", "a recurring window needs a positive duration"))
         elif window.duration > MAX_RECURRING_DURATION:
-            violations.append(
-                FieldViolation("duration", f"at most {MAX_RECURRING_DURATION.days} days")
-            )
+            violations.append(Violation("duration", f"at most {MAX_RECURRING_DURATION.days} days"))
         if window.ends_at is not None:
             violations.append(
-                FieldViolation(
-                    "ends_at", "not for recurring windows; use UNTIL or COUNT in the rrule"
-                )
+                Violation("ends_at", "not for recurring windows; use UNTIL or COUNT in the rrule")
             )
         if zone is not None:
             rule = _parse_rrule(window, zone, violations)
@@ -399,7 +392,7 @@ def inert_window(window: MaintenanceWindow) -> CompiledWindow:
 @lru_cache(maxsize=4096)
 def compile_window(window: MaintenanceWindow) -> CompiledWindow:
     """Validate and compile one window (memoized); raises WindowValidationError."""
-    violations: list[FieldViolation] = []
+    violations: list[Violation] = []
     compiled = _build(window, violations)
     if compiled is None:
         raise WindowValidationError.from_violations(violations)
@@ -454,7 +447,7 @@ def compile_windows(windows: Iterable[MaintenanceWindow]) -> CompiledWindowSet:
             compiled.append(compile_window(window))
         except WindowValidationError as exc:
             violations = [
-                FieldViolation(f"windows[{i}].{v.field_path}", v.message) for v in exc.violations
+                Violation(f"windows[{i}].{v.field_path}", v.message) for v in exc.violations
             ]
             raise WindowValidationError.from_violations(violations) from exc
     return CompiledWindowSet(compiled)

@@ -8,10 +8,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.rules.domain import Actions, Conditions, LabelMatcher, RoutableAlert, decide
 from bench.rules_decisions import BENCH_NOW, bench_decisions, build_bench_setup
+from services.rules.domain import Actions, Conditions, LabelMatcher, RoutableAlert, decide
+from services.rules.domain.checks import Facts
 from services.rules.domain.compiler import CompiledRuleSet
-from services.rules.domain.matching import Facts
 from tests.unit.rules.factories import T0, make_alert, make_rule, make_rules
 
 

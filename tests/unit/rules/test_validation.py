@@ -10,7 +10,6 @@ import pytest
 from services.rules.domain import (
     Actions,
     Conditions,
-    FieldViolation,
     LabelMatcher,
     Persistence,
     RuleSet,
@@ -20,6 +19,9 @@ from services.rules.domain import (
     compile_rule_set,
     validate_rule,
     validate_rule_set,
+)
+from services.rules.domain import (
+    Violation as FieldViolation,
 )
 from tests.unit.rules.factories import make_rule
 
