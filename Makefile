@@ -13,6 +13,7 @@ VENDOR_GEN_DIRS := buf/validate
 PROTOC := PATH=$(abspath $(BIN)):$$PATH $(PY) -m grpc_tools.protoc -Iprotos -Ithird_party
 
 .PHONY: help install third_party gen gen-check lint typecheck buf test unit integration e2e run bench clean
+.PHONY: image base-image image-test
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -72,6 +73,62 @@ run: $(STAMP) ## Start PostgreSQL, NATS and the whole mesh, seed a demo tenant
 
 bench: $(STAMP) ## Throughput and latency, printed as ratios against a floor measured in the same run
 	$(PY) -m bench
+
+# --- Container image (Dockerfile; deploy/README.md) ---------------------------------------
+# Ordinary hosts keep these defaults. A host without registry access or with special
+# container limits sets IMAGE_HOST=sandbox (what .ci/run does), or the variables one by one.
+IMAGE ?= ghcr.io/triage/triage
+IMAGE_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+IMAGE_TAG ?= $(IMAGE_VERSION)
+IMAGE_REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+IMAGE_SOURCE ?= https://github.com/triage/triage
+# podman or buildah builds (`<builder> build`); podman runs the containers of image-test.
+IMAGE_BUILDER ?= podman
+CONTAINER_ENGINE ?= podman
+# Built by `make base-image` (mmdebstrap + podman import) when BASE_IMAGE names it.
+LOCAL_BASE_IMAGE ?= localhost/triage-base:bookworm
+DEBIAN_MIRROR ?= http://deb.debian.org/debian
+DEBIAN_SECURITY_MIRROR ?= http://deb.debian.org/debian-security
+ifeq ($(IMAGE_HOST),sandbox)
+# Measured on this CI/dev machine: crun fails on its hybrid cgroup hierarchy, the default
+# rlimits cannot be raised, no image registry is reachable, and TLS goes through a CA
+# that only the host's bundle trusts.
+BASE_IMAGE ?= $(LOCAL_BASE_IMAGE)
+CONTAINER_FLAGS ?= --runtime runc --ulimit nofile=20000:20000 --ulimit nproc=32768:32768
+BUILD_CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
+endif
+BASE_IMAGE ?= docker.io/library/python:3.11-slim
+# Extra flags for every container built or run (runtime, ulimits).
+CONTAINER_FLAGS ?=
+# A CA bundle on the host that pip inside the build must trust (mounted read-only).
+BUILD_CA_BUNDLE ?=
+IMAGE_BUILD_FLAGS = $(CONTAINER_FLAGS) --network host \
+	--build-arg BASE_IMAGE=$(BASE_IMAGE) --build-arg VERSION=$(IMAGE_VERSION) \
+	--build-arg REVISION=$(IMAGE_REVISION) --build-arg SOURCE=$(IMAGE_SOURCE) \
+	$(if $(BUILD_CA_BUNDLE),--volume $(BUILD_CA_BUNDLE):/etc/ssl/certs/host-ca.crt:ro \
+	--build-arg PIP_CERT=/etc/ssl/certs/host-ca.crt)
+
+base-image: ## Local base image (Debian bookworm, Python 3.11) from mmdebstrap, no registry
+	@if $(CONTAINER_ENGINE) image exists $(LOCAL_BASE_IMAGE); then \
+	  echo "$(LOCAL_BASE_IMAGE) exists ($(CONTAINER_ENGINE) rmi it to rebuild)"; \
+	else \
+	  set -euo pipefail; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	  mmdebstrap --variant=minbase --include=python3,python3-venv,ca-certificates,tzdata \
+	    --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
+	    --customize-hook='rm -rf "$$1"/var/lib/apt/lists/* "$$1"/var/cache/apt/*' \
+	    bookworm "$$tmp/rootfs.tar" \
+	    "deb $(DEBIAN_MIRROR) bookworm main" "deb $(DEBIAN_MIRROR) bookworm-updates main" \
+	    "deb $(DEBIAN_SECURITY_MIRROR) bookworm-security main"; \
+	  $(CONTAINER_ENGINE) import --change 'ENV LANG=C.UTF-8' --change 'CMD ["python3"]' \
+	    "$$tmp/rootfs.tar" $(LOCAL_BASE_IMAGE); \
+	fi
+
+image: $(if $(filter $(LOCAL_BASE_IMAGE),$(BASE_IMAGE)),base-image) ## Build the container image, $$IMAGE:$$IMAGE_TAG (podman or buildah)
+	$(IMAGE_BUILDER) build $(IMAGE_BUILD_FLAGS) --tag $(IMAGE):$(IMAGE_TAG) --file Dockerfile .
+
+image-test: $(STAMP) image ## Run the image's six components on the dev stack's PostgreSQL/NATS; one webhook to a ticket
+	$(PY) -m tests.image.smoke --image $(IMAGE):$(IMAGE_TAG) --engine $(CONTAINER_ENGINE) \
+	  -- $(CONTAINER_FLAGS)
 
 clean: ## Remove the virtualenv and local data
 	rm -rf $(VENV) .data build *.egg-info third_party
