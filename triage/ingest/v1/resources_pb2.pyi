@@ -43,6 +43,8 @@ class _ProviderEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Provider.Val
     """Generic JSON in the PagerDuty Events v2 shape (trigger/acknowledge/resolve)."""
     PROVIDER_NCENTRAL: _Provider.ValueType  # 7
     """N-able N-central XML notifications."""
+    PROVIDER_HUNTRESS: _Provider.ValueType  # 8
+    """Huntress incident reports (Svix-signed webhooks; incident reports API for polling)."""
 
 class Provider(_Provider, metaclass=_ProviderEnumTypeWrapper):
     """The RMM or alert source an integration receives from. Each has its own webhook
@@ -66,6 +68,8 @@ PROVIDER_GENERIC: Provider.ValueType  # 6
 """Generic JSON in the PagerDuty Events v2 shape (trigger/acknowledge/resolve)."""
 PROVIDER_NCENTRAL: Provider.ValueType  # 7
 """N-able N-central XML notifications."""
+PROVIDER_HUNTRESS: Provider.ValueType  # 8
+"""Huntress incident reports (Svix-signed webhooks; incident reports API for polling)."""
 Global___Provider: _TypeAlias = Provider  # noqa: Y015
 
 class _AlertKind:
