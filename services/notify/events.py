@@ -6,11 +6,11 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from google.protobuf.message import Message
-from sqlalchemy import func
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.notify.convert.deliveries import delivery_to_proto, error_class_enum
 from services.notify.domain.model import NotificationMessage, Severity
+from services.notify.domain.notifiable import Notifiable
 from services.notify.domain.policy import (
     ALERT_RESET_FAILED,
     ALERT_ROUTED,
@@ -19,13 +19,15 @@ from services.notify.domain.policy import (
     EventFacts,
     plan_targets,
 )
-from services.notify.models import inbox, tenant_zones
-from services.notify.planning import Notifiable, create_deliveries_batch, enabled_policies
+from services.notify.domain.records import AttemptRow, DeliveryRow
+from services.notify.models import inbox
+from services.notify.service.planning import create_deliveries_batch
+from services.notify.store.policies import enabled_policies
+from services.notify.store.zones import remember_zone
 from triage.events.v1.envelope_pb2 import Envelope
 from triage.ingest.v1 import events_pb2 as ingest_events
 from triage.ingest.v1 import resources_pb2 as ingest_pb
 from triage.notify.v1 import events_pb2 as notify_events
-from triage.notify.v1 import resources_pb2 as pb
 from triage.rules.v1 import events_pb2 as rules_events
 from triage.rules.v1 import resources_pb2 as rules_pb
 from triage.runtime import (
@@ -116,15 +118,7 @@ async def _remember_zone(session: AsyncSession, event: ReceivedEvent) -> None:
     changed = unpack(event.envelope, ingest_events.TenantChanged)
     if not changed.tenant.time_zone:
         return
-    statement = insert(tenant_zones).values(
-        tenant_id=event.tenant_id, time_zone=changed.tenant.time_zone
-    )
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[tenant_zones.c.tenant_id],
-            set_={"time_zone": statement.excluded.time_zone, "updated_at": func.now()},
-        )
-    )
+    await remember_zone(session, tenant_id=event.tenant_id, time_zone=changed.tenant.time_zone)
 
 
 def batch_handler(
@@ -390,8 +384,11 @@ def _sla(envelope: Envelope) -> Notifiable:
     return Notifiable(message, facts, ticket_id=ref.ticket_id or None)
 
 
-def delivered_envelope(tenant_id: str, delivery: pb.Delivery) -> Envelope:
+def delivered_envelope(
+    tenant_id: str, row: DeliveryRow, attempts: Sequence[AttemptRow]
+) -> Envelope:
     """``notify.delivered`` for a delivery whose last attempt succeeded."""
+    delivery = delivery_to_proto(row, attempts)
     return new_envelope(
         tenant_id=tenant_id,
         event_type=DELIVERED,
@@ -402,16 +399,22 @@ def delivered_envelope(tenant_id: str, delivery: pb.Delivery) -> Envelope:
 
 
 def failed_envelope(
-    tenant_id: str, delivery: pb.Delivery, *, permanent: bool, error_class: int
+    tenant_id: str,
+    row: DeliveryRow,
+    attempts: Sequence[AttemptRow],
+    *,
+    permanent: bool,
+    error_class: str | None,
 ) -> Envelope:
     """``notify.failed`` for a delivery whose last attempt failed."""
+    delivery = delivery_to_proto(row, attempts)
     return new_envelope(
         tenant_id=tenant_id,
         event_type=FAILED,
         payload=notify_events.NotificationFailed(
             delivery=delivery,
             permanent=permanent,
-            error_class=error_class,  # type: ignore[arg-type]
+            error_class=error_class_enum(error_class),  # type: ignore[arg-type]
         ),
         producer=PRODUCER,
         ordering_key=delivery.id,

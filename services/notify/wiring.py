@@ -1,17 +1,25 @@
-"""Builds the notify process: the gRPC servicer, the event consumers and the delivery worker."""
+"""Builds the notify process: the gRPC servicer, the event consumers and the background
+loops (deliveries, retention)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import httpx
 
 from services.notify.api import NotifyApi
 from services.notify.clients import build_senders
 from services.notify.events import build_consumers
-from services.notify.service import Clock, NotifyService, utcnow
-from services.notify.worker import DeliveryWorker, WorkerOptions
+from services.notify.service.channels import Channels
+from services.notify.service.common import Clock, utcnow
+from services.notify.service.deliveries import Deliveries
+from services.notify.service.jobs import WorkerOptions
+from services.notify.service.policies import Policies
+from services.notify.workers.deliveries import DeliveryWorker
+from services.notify.workers.retention import run_retention
 from triage.notify.v1 import notify_service_pb2_grpc
 from triage.runtime import (
     BatchConsumer,
@@ -42,11 +50,11 @@ def secret_box(settings: Settings) -> SecretBox:
 class Notify:
     """Everything one notify process runs, built from its dependencies."""
 
-    service: NotifyService
     api: NotifyApi
     worker: DeliveryWorker
     consumers: list[BatchConsumer]
     http: httpx.AsyncClient
+    retention: Callable[[], Coroutine[Any, Any, None]]
 
     async def close(self) -> None:
         """Close the shared HTTP client."""
@@ -73,15 +81,15 @@ def build(
     worker = DeliveryWorker(
         db=db, outbox=outbox, box=box, senders=senders, clock=clock, options=options
     )
-    service = NotifyService(
+    channels = Channels(
         db=db,
-        outbox=outbox,
         box=box,
         senders=senders,
         wake=worker.wake,
         clock=clock,
         breaker=worker.options.breaker,
     )
+    api = NotifyApi(channels, Policies(db=db), Deliveries(db=db, wake=worker.wake, clock=clock))
     consumers = build_consumers(
         bus=bus,
         db=db,
@@ -93,7 +101,14 @@ def build(
         max_deliveries=max_deliveries,
         fetch_timeout_seconds=fetch_timeout_seconds,
     )
-    return Notify(service, NotifyApi(service), worker, consumers, http)
+    retention = partial(
+        run_retention,
+        db,
+        clock=clock,
+        retention=worker.options.retention,
+        every_seconds=worker.options.cleanup_interval_seconds,
+    )
+    return Notify(api, worker, consumers, http, retention)
 
 
 async def wire(rt: Runtime) -> None:
@@ -114,4 +129,6 @@ async def wire(rt: Runtime) -> None:
     )
     rt.consumers.extend(notify.consumers)
     rt.tasks.append(notify.worker.run)
+    rt.tasks.append(notify.retention)
     rt.on_stop.append(notify.close)
+

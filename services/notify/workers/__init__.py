@@ -1,1 +1,1 @@
-"""Pieces of the delivery worker: the send pool and the breaker's recovery release."""
+"""Background loops of the notify service, one module each (deliveries, retention)."""

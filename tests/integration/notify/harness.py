@@ -20,8 +20,8 @@ from google.protobuf.message import Message
 from sqlalchemy import select
 
 from services.notify.models import SCHEMA, attempts, channel_state, deliveries, outbox
+from services.notify.service.jobs import WorkerOptions
 from services.notify.wiring import Notify, build
-from services.notify.worker import WorkerOptions
 from tests.consumer_lag import group_pending
 from triage.events.v1.envelope_pb2 import Envelope
 from triage.notify.v1 import notify_service_pb2_grpc

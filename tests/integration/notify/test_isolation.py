@@ -14,8 +14,9 @@ from grpc_status import rpc_status
 
 from services.notify.domain.breaker import BreakerPolicy
 from services.notify.domain.model import NotificationMessage, Severity
+from services.notify.domain.notifiable import Notifiable
 from services.notify.domain.policy import EventFacts
-from services.notify.planning import Notifiable, create_deliveries
+from services.notify.service.planning import create_deliveries
 from tests.integration.notify.flows import SECRET, create_channel, webhook_channel
 from tests.integration.notify.harness import Clock, Harness, fast_options, poll
 from tests.integration.notify.receivers import Answer, HttpReceiver, Seen

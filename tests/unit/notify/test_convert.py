@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from services.notify.api import apply_channel_mask
 from services.notify.clients import WebhookSender
-from services.notify.convert import (
+from services.notify.convert.channels import (
+    apply_channel_mask,
     sender_inputs,
     spec_from_proto,
     spec_to_proto,

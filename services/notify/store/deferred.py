@@ -14,8 +14,7 @@ from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notify.models import attempts, deliveries
-
-_DUE = ("queued", "failed")
+from services.notify.store.deliveries import DUE
 
 
 async def release_deferred(session: AsyncSession, *, channel_id: str, now: datetime) -> int:
@@ -33,7 +32,7 @@ async def release_deferred(session: AsyncSession, *, channel_id: str, now: datet
         .where(
             and_(
                 d.channel_id == channel_id,
-                d.status.in_(_DUE),
+                d.status.in_(DUE),
                 d.next_attempt_at > now,
                 d.digest_hold.is_(False),
                 or_(d.hold_until.is_(None), d.hold_until <= now),

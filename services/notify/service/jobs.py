@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from services.notify.convert import ChannelSettings
-from services.notify.domain.breaker import BreakerPolicy
+from services.notify.domain.breaker import BreakerPolicy, BreakerState, CircuitBreaker
+from services.notify.domain.channel import ChannelSettings
 from services.notify.domain.model import ChannelKind, NotificationMessage
+from services.notify.domain.records import ChannelRow, ChannelStateRow
 from services.notify.domain.retry import DEFAULT_MAX_AGE
 
 
@@ -53,7 +54,17 @@ class Job:
 class ClaimedChannel:
     """A channel locked by a claim: its row, settings and (changed) breaker/bucket state."""
 
-    row: Any
+    row: ChannelRow
     settings: ChannelSettings
-    state: dict[str, Any]
+    state: ChannelStateRow
     changed: bool = False
+
+
+def breaker_of(state: ChannelStateRow) -> CircuitBreaker:
+    """The circuit breaker a state row stores."""
+    return CircuitBreaker(
+        state=BreakerState(state.breaker_state or "closed"),
+        consecutive_failures=int(state.consecutive_failures or 0),
+        opened_at=state.opened_at,
+        probe_started_at=state.probe_started_at,
+    )

@@ -1,0 +1,1 @@
+"""Protobuf <-> domain for the notify service: the one place that knows both."""
