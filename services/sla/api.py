@@ -19,17 +19,21 @@ from services.sla.convert import (
     policy_to_proto,
     ticket_sla_to_proto,
 )
-from services.sla.domain.policy import CalendarSpec, HolidayRule, PolicySpec, ScopeKind, Violation
+from services.sla.domain.calendar_spec import CalendarSpec, HolidayRule
+from services.sla.domain.policy import PolicySpec, ScopeKind
+from services.sla.domain.stored import Stored
+from services.sla.domain.ticket import BreachFilter
+from services.sla.domain.violation import Violation
 from services.sla.errors import SlaInvalid
 from services.sla.service import SlaService
-from services.sla.store import BreachFilter, Stored
 from triage.runtime import (
     IdempotentReply,
     InvalidArgument,
-    current_principal,
+    caller,
     decode_page_token,
     encode_page_token,
     from_timestamp,
+    page_of,
     page_size,
 )
 from triage.sla.v1 import sla_service_pb2 as api
@@ -59,12 +63,6 @@ POLICY_FIELDS = {
     "pause_statuses": ("pause_statuses",),
     "first_response": ("first_response",),
 }
-
-
-def _tenant(scope: str) -> str:
-    principal = current_principal()
-    principal.require(scope)
-    return principal.require_tenant()
 
 
 def _new_ids() -> Iterator[str]:
@@ -114,7 +112,7 @@ class SlaApi(api_grpc.SlaServiceServicer):
         self, request: api.CreateCalendarRequest, context: Any
     ) -> api.CreateCalendarResponse:
         """Create a calendar."""
-        tenant_id = _tenant(WRITE)
+        tenant_id = caller(WRITE).tenant_id
         spec, problems = calendar_from_proto(
             request.calendar, calendar_id=str(uuid.uuid4()), holiday_ids=_new_ids()
         )
@@ -134,7 +132,7 @@ class SlaApi(api_grpc.SlaServiceServicer):
         self, request: api.GetCalendarRequest, context: Any
     ) -> api.GetCalendarResponse:
         """Get one calendar."""
-        tenant_id = _tenant(READ)
+        tenant_id = caller(READ).tenant_id
         stored = await self._service.get_calendar(
             tenant_id=tenant_id, calendar_id=request.calendar_id
         )
@@ -144,26 +142,29 @@ class SlaApi(api_grpc.SlaServiceServicer):
         self, request: api.ListCalendarsRequest, context: Any
     ) -> api.ListCalendarsResponse:
         """List calendars in creation order."""
-        tenant_id = _tenant(READ)
+        tenant_id = caller(READ).tenant_id
         limit = page_size(request.page_size)
         position = decode_page_token(request.page_token, filters={})
         after = (datetime.fromisoformat(position["c"]), position["i"]) if position else None
-        rows = await self._service.list_calendars(tenant_id=tenant_id, after=after, limit=limit + 1)
+        rows, more = page_of(
+            await self._service.list_calendars(tenant_id=tenant_id, after=after, limit=limit + 1),
+            limit,
+        )
         token = ""
-        if len(rows) > limit:
-            last = rows[limit - 1]
+        if more:
+            last = rows[-1]
             token = encode_page_token(
                 {"c": last.created_at.isoformat(), "i": last.value.id}, filters={}
             )
         return api.ListCalendarsResponse(
-            calendars=[self._calendar(tenant_id, r) for r in rows[:limit]], next_page_token=token
+            calendars=[self._calendar(tenant_id, r) for r in rows], next_page_token=token
         )
 
     async def UpdateCalendar(
         self, request: api.UpdateCalendarRequest, context: Any
     ) -> api.UpdateCalendarResponse:
         """Change the calendar fields named in the mask."""
-        tenant_id = _tenant(WRITE)
+        tenant_id = caller(WRITE).tenant_id
         paths = _mask(request.update_mask.paths, CALENDAR_FIELDS)
         patch, problems = calendar_from_proto(
             request.calendar, calendar_id=request.calendar.id, holiday_ids=_new_ids()
@@ -186,7 +187,7 @@ class SlaApi(api_grpc.SlaServiceServicer):
         self, request: api.DeleteCalendarRequest, context: Any
     ) -> api.DeleteCalendarResponse:
         """Delete a calendar that no policy uses."""
-        tenant_id = _tenant(WRITE)
+        tenant_id = caller(WRITE).tenant_id
         return await self._service.delete_calendar(
             tenant_id=tenant_id,
             calendar_id=request.calendar_id,
@@ -203,7 +204,7 @@ class SlaApi(api_grpc.SlaServiceServicer):
         self, request: api.AddHolidayRequest, context: Any
     ) -> api.AddHolidayResponse:
         """Add a holiday or closure."""
-        tenant_id = _tenant(WRITE)
+        tenant_id = caller(WRITE).tenant_id
         problems: list[Violation] = []
         holiday = holiday_from_proto(
             request.holiday, holiday_id=str(uuid.uuid4()), path="holiday", bad=problems
@@ -229,7 +230,7 @@ class SlaApi(api_grpc.SlaServiceServicer):
         self, request: api.RemoveHolidayRequest, context: Any
     ) -> api.RemoveHolidayResponse:
         """Remove a holiday."""
-        tenant_id = _tenant(WRITE)
+        tenant_id = caller(WRITE).tenant_id
         return await self._service.remove_holiday(
             tenant_id=tenant_id,
             calendar_id=request.calendar_id,
@@ -254,7 +255,7 @@ class SlaApi(api_grpc.SlaServiceServicer):
         self, request: api.CreateSlaPolicyRequest, context: Any
     ) -> api.CreateSlaPolicyResponse:
         """Create a policy (defaults filled in)."""
-        tenant_id = _tenant(WRITE)
+        tenant_id = caller(WRITE).tenant_id
         spec, problems = policy_from_proto(request.sla_policy, policy_id=str(uuid.uuid4()))
         return await self._service.create_policy(
             tenant_id=tenant_id,
@@ -272,7 +273,7 @@ class SlaApi(api_grpc.SlaServiceServicer):
         self, request: api.GetSlaPolicyRequest, context: Any
     ) -> api.GetSlaPolicyResponse:
         """Get one policy."""
-        tenant_id = _tenant(READ)
+        tenant_id = caller(READ).tenant_id
         stored = await self._service.get_policy(
             tenant_id=tenant_id, policy_id=request.sla_policy_id
         )
@@ -282,7 +283,7 @@ class SlaApi(api_grpc.SlaServiceServicer):
         self, request: api.ListSlaPoliciesRequest, context: Any
     ) -> api.ListSlaPoliciesResponse:
         """List policies in creation order."""
-        tenant_id = _tenant(READ)
+        tenant_id = caller(READ).tenant_id
         limit = page_size(request.page_size)
         filters = {"scope": int(request.scope_kind)}
         position = decode_page_token(request.page_token, filters=filters)
@@ -292,17 +293,20 @@ class SlaApi(api_grpc.SlaServiceServicer):
             if int(request.scope_kind) in {int(k) for k in ScopeKind}
             else ScopeKind.UNSPECIFIED
         )
-        rows = await self._service.list_policies(
-            tenant_id=tenant_id, scope=scope, after=after, limit=limit + 1
+        rows, more = page_of(
+            await self._service.list_policies(
+                tenant_id=tenant_id, scope=scope, after=after, limit=limit + 1
+            ),
+            limit,
         )
         token = ""
-        if len(rows) > limit:
-            last = rows[limit - 1]
+        if more:
+            last = rows[-1]
             token = encode_page_token(
                 {"c": last.created_at.isoformat(), "i": last.value.id}, filters=filters
             )
         return api.ListSlaPoliciesResponse(
-            sla_policies=[self._policy(tenant_id, r) for r in rows[:limit]],
+            sla_policies=[self._policy(tenant_id, r) for r in rows],
             next_page_token=token,
         )
 
@@ -310,7 +314,7 @@ class SlaApi(api_grpc.SlaServiceServicer):
         self, request: api.UpdateSlaPolicyRequest, context: Any
     ) -> api.UpdateSlaPolicyResponse:
         """Change the policy fields named in the mask."""
-        tenant_id = _tenant(WRITE)
+        tenant_id = caller(WRITE).tenant_id
         paths = _mask(request.update_mask.paths, POLICY_FIELDS)
         patch, problems = policy_from_proto(request.sla_policy, policy_id=request.sla_policy.id)
         fields = sorted({name for p in paths for name in POLICY_FIELDS[p]})
@@ -332,7 +336,7 @@ class SlaApi(api_grpc.SlaServiceServicer):
         self, request: api.DeleteSlaPolicyRequest, context: Any
     ) -> api.DeleteSlaPolicyResponse:
         """Delete a policy; running clocks keep their snapshot."""
-        tenant_id = _tenant(WRITE)
+        tenant_id = caller(WRITE).tenant_id
         return await self._service.delete_policy(
             tenant_id=tenant_id,
             policy_id=request.sla_policy_id,
@@ -351,7 +355,7 @@ class SlaApi(api_grpc.SlaServiceServicer):
         self, request: api.GetTicketSlaRequest, context: Any
     ) -> api.GetTicketSlaResponse:
         """A ticket's clocks as of now."""
-        tenant_id = _tenant(READ)
+        tenant_id = caller(READ).tenant_id
         view, records, now = await self._service.ticket_sla(
             tenant_id=tenant_id, ticket_id=request.ticket_id
         )
@@ -361,7 +365,7 @@ class SlaApi(api_grpc.SlaServiceServicer):
         self, request: api.ListBreachesRequest, context: Any
     ) -> api.ListBreachesResponse:
         """Breached targets, newest breach first."""
-        tenant_id = _tenant(READ)
+        tenant_id = caller(READ).tenant_id
         limit = _limit(request.page_size, default=50, maximum=1000)
         bad = [k for k in request.target_kinds if k not in KIND_FROM_PB]
         if bad:
@@ -386,12 +390,15 @@ class SlaApi(api_grpc.SlaServiceServicer):
             if position
             else None
         )
-        rows = await self._service.breaches(
-            tenant_id=tenant_id, filters=filters, after=after, limit=limit + 1
+        rows, more = page_of(
+            await self._service.breaches(
+                tenant_id=tenant_id, filters=filters, after=after, limit=limit + 1
+            ),
+            limit,
         )
         token = ""
-        if len(rows) > limit:
-            last = rows[limit - 1]
+        if more:
+            last = rows[-1]
             token = encode_page_token(
                 {
                     "b": last.breached_at.isoformat(),
@@ -401,26 +408,29 @@ class SlaApi(api_grpc.SlaServiceServicer):
                 filters=digest,
             )
         return api.ListBreachesResponse(
-            breaches=[breach_to_proto(r) for r in rows[:limit]], next_page_token=token
+            breaches=[breach_to_proto(r) for r in rows], next_page_token=token
         )
 
     async def ListTicketSlaAudit(
         self, request: api.ListTicketSlaAuditRequest, context: Any
     ) -> api.ListTicketSlaAuditResponse:
         """A ticket's clock audit log, oldest first."""
-        tenant_id = _tenant(READ)
+        tenant_id = caller(READ).tenant_id
         limit = _limit(request.page_size, default=100, maximum=1000)
         filters = {"ticket": request.ticket_id}
         position = decode_page_token(request.page_token, filters=filters)
-        rows = await self._service.audit(
-            tenant_id=tenant_id,
-            ticket_id=request.ticket_id,
-            after_seq=int(position["s"]) if position else 0,
-            limit=limit + 1,
+        rows, more = page_of(
+            await self._service.audit(
+                tenant_id=tenant_id,
+                ticket_id=request.ticket_id,
+                after_seq=int(position["s"]) if position else 0,
+                limit=limit + 1,
+            ),
+            limit,
         )
         token = ""
-        if len(rows) > limit:
-            token = encode_page_token({"s": rows[limit - 1][0]}, filters=filters)
+        if more:
+            token = encode_page_token({"s": rows[-1][0]}, filters=filters)
         return api.ListTicketSlaAuditResponse(
-            audit_entries=[audit_to_proto(e) for _, e in rows[:limit]], next_page_token=token
+            audit_entries=[audit_to_proto(e) for _, e in rows], next_page_token=token
         )

@@ -8,19 +8,20 @@ from typing import Any
 
 from google.protobuf import duration_pb2, json_format, timestamp_pb2
 
-from services.sla.domain.clock import Clock, ClockState, TargetKind
-from services.sla.domain.policy import (
+from services.sla.domain.calendar_spec import (
     CalendarSpec,
-    FirstResponse,
     HolidayRule,
     HolidaySetRule,
+    WeeklyShift,
+)
+from services.sla.domain.clock import Clock, ClockState, TargetKind
+from services.sla.domain.policy import (
+    FirstResponse,
     PolicySpec,
     ScopeKind,
     Target,
     Targets,
     ThresholdRule,
-    Violation,
-    WeeklyShift,
 )
 from services.sla.domain.ticket import (
     AuditEntry,
@@ -29,6 +30,7 @@ from services.sla.domain.ticket import (
     TicketFacts,
     TicketView,
 )
+from services.sla.domain.violation import Violation
 from triage.runtime import from_timestamp, to_timestamp
 from triage.sla.v1 import resources_pb2 as pb
 from triage.tickets.v1 import resources_pb2 as tickets_pb

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from services.sla.domain.policy import Violation
+from services.sla.domain.violation import Violation
 from triage.runtime import (
     Aborted,
     AlreadyExists,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Any
 
 from google.protobuf import timestamp_pb2
 from google.protobuf.message import Message
@@ -19,14 +18,20 @@ from services.sla.convert import (
     ticket_ref,
     ticket_sla_to_proto,
 )
-from services.sla.domain.clock import TargetKind
+from services.sla.domain.effects import (
+    Breached,
+    Met,
+    Notice,
+    Paused,
+    Resumed,
+    Started,
+    ThresholdReached,
+)
 from services.sla.domain.ticket import (
     HUMAN_CAUSE,
     ChangeKind,
-    ClockRecord,
     TicketChange,
     TicketFacts,
-    TicketView,
 )
 from triage.events.v1.envelope_pb2 import Envelope
 from triage.ingest.v1 import events_pb2 as ingest_events
@@ -152,113 +157,104 @@ def _envelope(tenant_id: str, ticket_id: str, event_type: str, payload: Message)
     )
 
 
-def started(view: TicketView, records: Sequence[ClockRecord], now: datetime) -> Envelope:
-    """``sla.started``."""
+def _started(n: Started) -> Envelope:
     return _envelope(
-        view.tenant_id,
-        view.facts.ticket_id,
+        n.view.tenant_id,
+        n.view.facts.ticket_id,
         "sla.started",
-        pb.SlaStarted(ticket_sla=ticket_sla_to_proto(view, records, now)),
+        pb.SlaStarted(ticket_sla=ticket_sla_to_proto(n.view, n.records, n.at)),
     )
 
 
-def paused(view: TicketView, kinds: Sequence[TargetKind], at: datetime) -> Envelope:
-    """``sla.paused``."""
+def _paused(n: Paused) -> Envelope:
     return _envelope(
-        view.tenant_id,
-        view.facts.ticket_id,
+        n.view.tenant_id,
+        n.view.facts.ticket_id,
         "sla.paused",
         pb.SlaPaused(
-            ticket=ticket_ref(view.facts),
-            target_kinds=[KIND_TO_PB[k] for k in kinds],
-            pause_time=stamp(at),
+            ticket=ticket_ref(n.view.facts),
+            target_kinds=[KIND_TO_PB[k] for k in n.kinds],
+            pause_time=stamp(n.at),
         ),
     )
 
 
-def resumed(view: TicketView, records: Sequence[ClockRecord], at: datetime) -> Envelope:
-    """``sla.resumed``."""
+def _resumed(n: Resumed) -> Envelope:
     return _envelope(
-        view.tenant_id,
-        view.facts.ticket_id,
+        n.view.tenant_id,
+        n.view.facts.ticket_id,
         "sla.resumed",
         pb.SlaResumed(
-            ticket=ticket_ref(view.facts),
-            clocks=[clock_to_proto(r, at) for r in records],
-            resume_time=stamp(at),
+            ticket=ticket_ref(n.view.facts),
+            clocks=[clock_to_proto(r, n.at) for r in n.records],
+            resume_time=stamp(n.at),
         ),
     )
 
 
-def threshold(
-    view: TicketView,
-    kind: TargetKind,
-    *,
-    percent: int,
-    due: datetime,
-    fired: datetime,
-    late: bool,
-    target_due: datetime | None,
-    actions: Sequence[dict[str, Any]],
-) -> Envelope:
-    """``sla.threshold``."""
+def _threshold(n: ThresholdReached) -> Envelope:
     return _envelope(
-        view.tenant_id,
-        view.facts.ticket_id,
+        n.view.tenant_id,
+        n.view.facts.ticket_id,
         "sla.threshold",
         pb.SlaThreshold(
-            ticket=ticket_ref(view.facts),
-            target_kind=KIND_TO_PB[kind],
-            percent=percent,
-            threshold_time=stamp(due),
-            fire_time=stamp(fired),
-            late=late,
-            due_time=stamp(target_due),
-            actions=actions_to_proto(actions),
+            ticket=ticket_ref(n.view.facts),
+            target_kind=KIND_TO_PB[n.kind],
+            percent=n.percent,
+            threshold_time=stamp(n.due),
+            fire_time=stamp(n.fired),
+            late=n.late,
+            due_time=stamp(n.target_due),
+            actions=actions_to_proto(n.actions),
         ),
     )
 
 
-def breached(
-    view: TicketView,
-    kind: TargetKind,
-    *,
-    due: datetime | None,
-    recorded: datetime,
-    late: bool,
-    actions: Sequence[dict[str, Any]],
-) -> Envelope:
-    """``sla.breached``."""
+def _breached(n: Breached) -> Envelope:
     return _envelope(
-        view.tenant_id,
-        view.facts.ticket_id,
+        n.view.tenant_id,
+        n.view.facts.ticket_id,
         "sla.breached",
         pb.SlaBreached(
-            ticket=ticket_ref(view.facts),
-            target_kind=KIND_TO_PB[kind],
-            due_time=stamp(due),
-            breach_time=stamp(recorded),
-            late=late,
-            actions=actions_to_proto(actions),
+            ticket=ticket_ref(n.view.facts),
+            target_kind=KIND_TO_PB[n.kind],
+            due_time=stamp(n.due),
+            breach_time=stamp(n.recorded),
+            late=n.late,
+            actions=actions_to_proto(n.actions),
         ),
     )
 
 
-def met(view: TicketView, record: ClockRecord, *, at: datetime, after_breach: bool) -> Envelope:
-    """``sla.met``."""
+def _met(n: Met) -> Envelope:
     return _envelope(
-        view.tenant_id,
-        view.facts.ticket_id,
+        n.view.tenant_id,
+        n.view.facts.ticket_id,
         "sla.met",
         pb.SlaMet(
-            ticket=ticket_ref(view.facts),
-            target_kind=KIND_TO_PB[record.kind],
-            met_time=stamp(at),
-            due_time=stamp(record.clock.due_at),
-            after_breach=after_breach,
-            clock=clock_to_proto(record, at),
+            ticket=ticket_ref(n.view.facts),
+            target_kind=KIND_TO_PB[n.record.kind],
+            met_time=stamp(n.at),
+            due_time=stamp(n.record.clock.due_at),
+            after_breach=n.after_breach,
+            clock=clock_to_proto(n.record, n.at),
         ),
     )
+
+
+def envelope(notice: Notice) -> Envelope:
+    """The ``sla.*`` envelope announcing ``notice``."""
+    if isinstance(notice, Started):
+        return _started(notice)
+    if isinstance(notice, Paused):
+        return _paused(notice)
+    if isinstance(notice, Resumed):
+        return _resumed(notice)
+    if isinstance(notice, ThresholdReached):
+        return _threshold(notice)
+    if isinstance(notice, Breached):
+        return _breached(notice)
+    return _met(notice)
 
 
 # --- consumers ---------------------------------------------------------------------------------

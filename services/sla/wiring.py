@@ -7,9 +7,9 @@ from functools import partial
 from services.sla import events
 from services.sla.api import SERVICE_NAME, SlaApi
 from services.sla.models import inbox
-from services.sla.scheduler import Scheduler
 from services.sla.service import SlaService
-from services.sla.timesource import SystemTime, TimeSource
+from services.sla.service.time import SystemTime, TimeSource
+from services.sla.workers.timers import Scheduler
 from triage.runtime import Runtime, guard_tenants, peer_directory
 from triage.sla.v1.sla_service_pb2_grpc import add_SlaServiceServicer_to_server
 

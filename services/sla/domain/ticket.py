@@ -12,6 +12,7 @@ from services.sla.domain.policy import FirstResponse, Snapshot
 __all__ = [
     "AuditEntry",
     "AuditKind",
+    "BreachFilter",
     "BreachView",
     "ChangeKind",
     "ClockRecord",
@@ -179,3 +180,14 @@ def status_name(status: int) -> str:
 def priority_name(priority: int) -> str:
     """A priority for audit causes, e.g. ``P1``."""
     return f"P{priority}" if priority else "UNSPECIFIED"
+
+
+@dataclass(frozen=True, slots=True)
+class BreachFilter:
+    """Filters of ListBreaches."""
+
+    since: datetime | None = None
+    kinds: tuple[TargetKind, ...] = ()
+    priorities: tuple[int, ...] = ()
+    client_id: str = ""
+    queue: str = ""

@@ -19,9 +19,9 @@ from services.sla import events
 from services.sla.__main__ import MIGRATIONS
 from services.sla.api import SERVICE_NAME, SlaApi
 from services.sla.models import SCHEMA, inbox, outbox
-from services.sla.scheduler import Scheduler
 from services.sla.service import SlaService
-from services.sla.timesource import ManualTime, TimeSource
+from services.sla.service.time import ManualTime, TimeSource
+from services.sla.workers.timers import Scheduler
 from triage.events.v1.envelope_pb2 import Envelope
 from triage.ingest.v1 import events_pb2 as ingest_events
 from triage.ingest.v1 import resources_pb2 as ingest_pb

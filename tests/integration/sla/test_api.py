@@ -240,7 +240,7 @@ async def test_policies_ticket_sla_breaches_and_audit(
     assert got.ticket_sla.clocks[1].remaining.ToTimedelta() == timedelta(minutes=30)
 
     sla.manual.set(T0 + timedelta(hours=3))
-    from services.sla.scheduler import Scheduler
+    from services.sla.workers.timers import Scheduler
 
     await Scheduler(sla.service).run_once()
     first = await stub.ListBreaches(

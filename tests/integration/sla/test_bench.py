@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from services.sla.bench import business_time_ops, timer_bench
+from bench.sla_clocks import business_time_ops, timer_bench
 
 pytestmark = pytest.mark.integration
 

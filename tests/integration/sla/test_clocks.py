@@ -9,17 +9,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from services.sla.domain.calendar_spec import CalendarSpec, WeeklyShift
 from services.sla.domain.clock import ClockState, TargetKind
 from services.sla.domain.policy import (
-    CalendarSpec,
     PolicySpec,
     ScopeKind,
     Target,
     Targets,
-    WeeklyShift,
 )
+from services.sla.domain.stored import Stored
 from services.sla.domain.ticket import AuditKind, ClockRecord
-from services.sla.store import Stored
 from tests.integration.sla.harness import Sla, TicketMaker, tenant_changed
 from triage.runtime.idempotency import IdempotentReply
 from triage.sla.v1 import events_pb2 as sev

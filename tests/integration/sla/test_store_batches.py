@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from services.sla import store
 from services.sla.__main__ import MIGRATIONS
+from services.sla.domain.calendar_spec import default_calendar
 from services.sla.domain.clock import Clock, ClockState, TargetKind
 from services.sla.domain.codec import clock_to_json
 from services.sla.domain.policy import (
@@ -22,7 +22,6 @@ from services.sla.domain.policy import (
     Target,
     Targets,
     ThresholdRule,
-    default_calendar,
 )
 from services.sla.domain.ticket import (
     AuditEntry,
@@ -33,7 +32,11 @@ from services.sla.domain.ticket import (
 )
 from services.sla.models import SCHEMA, audit, outbox, timers
 from services.sla.service import SlaService
-from services.sla.timesource import ManualTime
+from services.sla.service.time import ManualTime
+from services.sla.store.audit import insert_audit, list_audit
+from services.sla.store.clocks import clocks_for_update, get_clocks, save_clocks
+from services.sla.store.tickets import insert_tickets, save_tickets, tickets_for_update
+from services.sla.store.timers import set_timers
 from triage.runtime.db import Database, bind_tenants
 from triage.runtime.migrations import upgrade
 from triage.runtime.outbox import Outbox
@@ -120,14 +123,12 @@ async def test_ticket_projections_round_trip_across_tenants(db: Database) -> Non
     keys = [(v.tenant_id, v.facts.ticket_id) for v in views]
     async with db.transaction(None) as session:
         await bind_tenants(session, [a, b])
-        assert await store.insert_tickets(session, views=views) == set(keys)
+        assert await insert_tickets(session, views=views) == set(keys)
         # A view already stored is skipped (and left as it is); the new one is inserted.
         late = _view(b, number=2)
         changed = dataclasses.replace(views[0], closed=True)
-        assert await store.insert_tickets(session, views=[changed, late]) == {
-            (b, late.facts.ticket_id)
-        }
-        loaded = await store.tickets_for_update(session, keys=keys)
+        assert await insert_tickets(session, views=[changed, late]) == {(b, late.facts.ticket_id)}
+        loaded = await tickets_for_update(session, keys=keys)
     assert len(loaded) == 3
     for key, view in zip(keys, views, strict=True):
         _same_views(loaded[key], view)
@@ -150,8 +151,8 @@ async def test_ticket_projections_round_trip_across_tenants(db: Database) -> Non
     async with db.transaction(None) as session:
         await bind_tenants(session, [a, b])
         # Several versions of one ticket: the last is stored.
-        await store.save_tickets(session, views=[first, reopened, last])
-        loaded = await store.tickets_for_update(session, keys=keys)
+        await save_tickets(session, views=[first, reopened, last])
+        loaded = await tickets_for_update(session, keys=keys)
     _same_views(loaded[keys[0]], last)
     _same_views(loaded[keys[1]], reopened)
     _same_views(loaded[keys[2]], views[2])  # same ticket id, other tenant: untouched
@@ -210,10 +211,10 @@ async def test_clocks_timers_and_audit_round_trip_across_tenants(db: Database) -
     records = [(a, running), (a, breached), (b, paused), (b, met)]
     async with db.transaction(None) as session:
         await bind_tenants(session, [a, b])
-        await store.insert_tickets(session, views=[va, vb])
-        await store.save_clocks(session, records=records)
-        await store.set_timers(session, records=records)
-        loaded = await store.clocks_for_update(session, views={(a, ta): va, (b, tb): vb})
+        await insert_tickets(session, views=[va, vb])
+        await save_clocks(session, records=records)
+        await set_timers(session, records=records)
+        loaded = await clocks_for_update(session, views={(a, ta): va, (b, tb): vb})
     assert sorted(map(_stored, loaded[(a, ta)] + loaded[(b, tb)]), key=str) == sorted(
         (_stored(r) for _, r in records), key=str
     )
@@ -234,9 +235,9 @@ async def test_clocks_timers_and_audit_round_trip_across_tenants(db: Database) -
     async with db.transaction(None) as session:
         await bind_tenants(session, [a, b])
         # Two versions of one clock in one call: the last (paused) is stored; its timer goes.
-        await store.save_clocks(session, records=[(a, later), (b, resumed), (a, latest)])
-        await store.set_timers(session, records=[(a, latest), (b, resumed)])
-        loaded = await store.clocks_for_update(session, views={(a, ta): va, (b, tb): vb})
+        await save_clocks(session, records=[(a, later), (b, resumed), (a, latest)])
+        await set_timers(session, records=[(a, latest), (b, resumed)])
+        loaded = await clocks_for_update(session, views={(a, ta): va, (b, tb): vb})
     by_kind = {(r.ticket_id, r.kind): r for r in loaded[(a, ta)] + loaded[(b, tb)]}
     assert _stored(by_kind[(ta, TargetKind.FIRST_RESPONSE)]) == _stored(latest)
     assert _stored(by_kind[(tb, TargetKind.RESOLUTION)]) == _stored(resumed)
@@ -250,7 +251,7 @@ async def test_clocks_timers_and_audit_round_trip_across_tenants(db: Database) -
     # keeps the timer of the record that has one.
     async with db.transaction(None) as session:
         await bind_tenants(session, [a, b])
-        await store.set_timers(session, records=[(b, resumed), (b, paused)])
+        await set_timers(session, records=[(b, resumed), (b, paused)])
     assert (b, tb, "resolution") in await _timers(db)
 
     entries = [
@@ -300,9 +301,9 @@ async def test_clocks_timers_and_audit_round_trip_across_tenants(db: Database) -
     ]
     async with db.transaction(None) as session:
         await bind_tenants(session, [a, b])
-        await store.insert_audit(session, entries=entries)
-        listed_a = await store.list_audit(session, tenant_id=a, ticket_id=ta, after_seq=0, limit=10)
-        listed_b = await store.list_audit(session, tenant_id=b, ticket_id=tb, after_seq=0, limit=10)
+        await insert_audit(session, entries=entries)
+        listed_a = await list_audit(session, tenant_id=a, ticket_id=ta, after_seq=0, limit=10)
+        listed_b = await list_audit(session, tenant_id=b, ticket_id=tb, after_seq=0, limit=10)
     assert [e for _, e in listed_a] == [entries[0][1], entries[2][1]]
     assert [e for _, e in listed_b] == [entries[1][1]]
     # Appended in the order given.
@@ -319,10 +320,10 @@ async def test_a_stale_timer_fires_nothing_and_is_refenced(db: Database) -> None
         fence=5,
     )
     async with db.transaction(tenant) as session:
-        await store.insert_tickets(session, views=[view])
-        await store.save_clocks(session, records=[(tenant, clock)])
+        await insert_tickets(session, views=[view])
+        await save_clocks(session, records=[(tenant, clock)])
         # The timer a worker left before the clock moved on: an older fence.
-        await store.set_timers(session, records=[(tenant, dataclasses.replace(clock, fence=4))])
+        await set_timers(session, records=[(tenant, dataclasses.replace(clock, fence=4))])
     service = SlaService(db=db, outbox=Outbox(outbox), time=ManualTime(T0))
     key = (tenant, ticket_id, "resolution")
 
@@ -330,7 +331,7 @@ async def test_a_stale_timer_fires_nothing_and_is_refenced(db: Database) -> None
     assert (stale.claimed, stale.fired) == (1, 0)
     assert await _timers(db) == {key: (50, T0 - timedelta(hours=3), 6)}
     async with db.transaction(tenant) as session:
-        (record,) = await store.get_clocks(session, view=view)
+        (record,) = await get_clocks(session, view=view)
         assert record.fence == 6 and record.breached_at is None and not record.clock.fired
         assert not (await session.execute(select(audit))).all()
 
@@ -338,8 +339,8 @@ async def test_a_stale_timer_fires_nothing_and_is_refenced(db: Database) -> None
     assert (fired.claimed, fired.fired) == (1, 2)
     assert await _timers(db) == {}
     async with db.transaction(tenant) as session:
-        (record,) = await store.get_clocks(session, view=view)
-        listed = await store.list_audit(
+        (record,) = await get_clocks(session, view=view)
+        listed = await list_audit(
             session, tenant_id=tenant, ticket_id=ticket_id, after_seq=0, limit=10
         )
     assert record.fence == 7

@@ -77,7 +77,11 @@ async def test_a_durable_of_an_earlier_release_is_removed_at_start(
 async def test_a_batch_reads_its_tickets_clocks_zones_and_policies_in_one_go(
     sla: Sla, tenant: str
 ) -> None:
-    from services.sla import store
+    from services.sla.store.batch import BatchState, lock_and_read_batch
+    from services.sla.store.clocks import clocks_for_update
+    from services.sla.store.policies import tenant_policies
+    from services.sla.store.tenants import tenant_zones
+    from services.sla.store.tickets import tickets_for_update
     from tests.integration.sla.harness import tenant_changed
     from tests.integration.sla.test_clocks import STANDARD, make_calendar, make_policy
 
@@ -89,13 +93,13 @@ async def test_a_batch_reads_its_tickets_clocks_zones_and_policies_in_one_go(
     keys = sorted([(tenant, t.id) for t in known[:1]] + [(other, known[1].id)])
     keys.append((tenant, str(uuid.uuid4())))  # a ticket the service has not seen
     async with sla.db.transaction(None, tenants=[tenant, other]) as session:
-        together = await store.lock_and_read_batch(session, keys=keys)
-        views = await store.tickets_for_update(session, keys=keys)
-        apart = store.BatchState(
+        together = await lock_and_read_batch(session, keys=keys)
+        views = await tickets_for_update(session, keys=keys)
+        apart = BatchState(
             views,
-            await store.clocks_for_update(session, views=views),
-            await store.tenant_zones(session, tenant_ids=[tenant, other]),
-            await store.tenant_policies(session, tenant_ids=[tenant, other]),
+            await clocks_for_update(session, views=views),
+            await tenant_zones(session, tenant_ids=[tenant, other]),
+            await tenant_policies(session, tenant_ids=[tenant, other]),
         )
     assert together == apart
     assert len(together.views) == 2

@@ -12,8 +12,8 @@ from google.protobuf import timestamp_pb2
 
 from services.sla.domain.policy import PolicySpec, ScopeKind, Target, Targets, ThresholdRule
 from services.sla.events import ticket_change
-from services.sla.scheduler import Scheduler
-from services.sla.timesource import SystemTime
+from services.sla.service.time import SystemTime
+from services.sla.workers.timers import Scheduler
 from tests.integration.sla.harness import T0, Sla, TicketMaker, poll
 from tests.integration.sla.test_clocks import _call
 from triage.sla.v1 import events_pb2 as sev

@@ -15,8 +15,9 @@ import asyncio
 import logging
 from datetime import datetime
 
-from services.sla.service import FireResult, SlaService
-from services.sla.timesource import TimeSource
+from services.sla.service import SlaService
+from services.sla.service.time import TimeSource
+from services.sla.service.timers import FireResult
 
 log = logging.getLogger(__name__)
 

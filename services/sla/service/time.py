@@ -83,27 +83,3 @@ class ManualTime:
             finally:
                 waiter.cancel()
                 woken.cancel()
-
-
-class ScaledTime:
-    """Virtual time running ``speed`` times faster than real time (for the benchmark)."""
-
-    def __init__(self, start: datetime, speed: float) -> None:
-        self._start = start.astimezone(UTC)
-        self._real = time.monotonic()
-        self.speed = speed
-
-    def now(self) -> datetime:
-        """The virtual instant."""
-        return self._start + timedelta(seconds=(time.monotonic() - self._real) * self.speed)
-
-    def real_seconds(self, virtual: timedelta) -> float:
-        """A virtual span in real seconds."""
-        return virtual.total_seconds() / self.speed
-
-    async def sleep_until(self, instant: datetime | None, wake: asyncio.Event, idle: float) -> None:
-        """Sleep (in real time) until the virtual ``instant``, a wake-up, or ``idle``."""
-        seconds = idle
-        if instant is not None:
-            seconds = min(idle, self.real_seconds(instant - self.now()))
-        await _wait(wake, seconds)

@@ -19,8 +19,9 @@ from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert
 
-from services.sla import store
+from services.sla import models
 from services.sla.domain.calendar import BusinessCalendar, HolidaySet
+from services.sla.domain.calendar_spec import default_calendar
 from services.sla.domain.clock import Clock, TargetKind
 from services.sla.domain.policy import (
     PolicySpec,
@@ -29,16 +30,40 @@ from services.sla.domain.policy import (
     Target,
     Targets,
     ThresholdRule,
-    default_calendar,
 )
 from services.sla.domain.ticket import ClockRecord
 from services.sla.models import SCHEMA, outbox, tickets
-from services.sla.scheduler import Scheduler
 from services.sla.service import SlaService
-from services.sla.timesource import ScaledTime
-from triage.runtime import Database, Outbox, upgrade
+from services.sla.store.clocks import save_clocks
+from services.sla.store.timers import set_timers
+from services.sla.workers.timers import Scheduler
+from triage.runtime import Database, Outbox, upgrade, wait_event
 
 START = datetime(2026, 1, 5, 12, tzinfo=UTC)
+
+
+class ScaledTime:
+    """Virtual time running ``speed`` times faster than real time (for the benchmark)."""
+
+    def __init__(self, start: datetime, speed: float) -> None:
+        self._start = start.astimezone(UTC)
+        self._real = time.monotonic()
+        self.speed = speed
+
+    def now(self) -> datetime:
+        """The virtual instant."""
+        return self._start + timedelta(seconds=(time.monotonic() - self._real) * self.speed)
+
+    def real_seconds(self, virtual: timedelta) -> float:
+        """A virtual span in real seconds."""
+        return virtual.total_seconds() / self.speed
+
+    async def sleep_until(self, instant: datetime | None, wake: asyncio.Event, idle: float) -> None:
+        """Sleep (in real time) until the virtual ``instant``, a wake-up, or ``idle``."""
+        seconds = idle
+        if instant is not None:
+            seconds = min(idle, self.real_seconds(instant - self.now()))
+        await wait_event(wake, seconds)
 
 
 def business_time_ops(n: int = 20_000, *, seed: int = 7) -> dict[str, float]:
@@ -106,8 +131,8 @@ async def _seed(db: Database, *, clocks: int, window: timedelta, target: timedel
             records.append((tenant_id, ClockRecord(ticket_id=ticket_id, clock=clock, fence=1)))
         async with db.system_transaction() as session:
             await session.execute(insert(tickets), ticket_rows)
-            await store.save_clocks(session, records=records)
-            await store.set_timers(session, records=records)
+            await save_clocks(session, records=records)
+            await set_timers(session, records=records)
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -135,7 +160,7 @@ async def timer_bench(
     upgrade(
         database_url,
         schema=SCHEMA,
-        script_location=str(Path(__file__).parent / "migrations"),
+        script_location=str(Path(models.__file__).parent / "migrations"),
     )
     began = time.perf_counter()
     seed_db = Database(database_url, schema=SCHEMA, pool_size=2)
