@@ -14,6 +14,7 @@ from services.notify.convert.settings import settings_violations
 from services.notify.domain.channel import ChannelSpec
 from services.notify.domain.model import ChannelKind
 from services.notify.domain.records import ChannelView
+from services.notify.domain.sending import sender_inputs, template_overrides
 from services.notify.domain.templates import TemplateError, validate_overrides
 from triage.notify.v1 import resources_pb2 as pb
 from triage.runtime import FieldViolation, InvalidArgument, to_timestamp
@@ -80,12 +81,6 @@ _SENDER_FIELDS: dict[ChannelKind, dict[str, str]] = {
     },
     ChannelKind.SLACK: {"webhook_url": "webhook_url"},
     ChannelKind.TEAMS: {"webhook_url": "webhook_url"},
-}
-_SMTP_SECURITY = {
-    pb.SMTP_SECURITY_UNSPECIFIED: "starttls",
-    pb.SMTP_SECURITY_STARTTLS: "starttls",
-    pb.SMTP_SECURITY_TLS: "tls",
-    pb.SMTP_SECURITY_NONE: "none",
 }
 _CHANNEL_FIELDS = ("display_name", "disabled", "quiet_hours", "rate_limit", "digest", "template")
 
@@ -168,59 +163,6 @@ def spec_to_proto(spec: ChannelSpec) -> pb.Channel:
             target.SetInParent()
     channel.kind = KIND_ENUM[spec.kind]  # type: ignore[assignment]
     return channel
-
-
-def sender_inputs(spec: ChannelSpec) -> tuple[dict[str, Any], dict[str, str]]:
-    """The (config, secrets) mappings the kind's sender takes."""
-    c, s = spec.config, spec.secrets
-    config: dict[str, Any]
-    secrets: dict[str, str] = {}
-    if spec.kind is ChannelKind.WEBHOOK:
-        config = {"url": c.get("url", ""), "headers": dict(c.get("headers", {}))}
-        secrets = {k: s[k] for k in ("signing_secret", "bearer_token") if s.get(k)}
-    elif spec.kind is ChannelKind.NTFY:
-        config = {"server": c.get("server_url", ""), "topic": c.get("topic", "")}
-        if c.get("tags"):
-            config["tags"] = list(c["tags"])
-        if s.get("access_token"):
-            secrets["token"] = s["access_token"]
-    elif spec.kind is ChannelKind.SMTP:
-        security = _SMTP_SECURITY[
-            pb.SmtpSecurity.Value(c.get("security", "SMTP_SECURITY_UNSPECIFIED"))
-        ]
-        config = {
-            "host": c.get("host", ""),
-            "security": security,
-            "from_addr": c.get("from_address", ""),
-            "to": list(c.get("to_addresses", [])),
-        }
-        if c.get("port"):
-            config["port"] = int(c["port"])
-        if c.get("ca_certificate_pem"):
-            config["ca_pem"] = c["ca_certificate_pem"]
-        if c.get("username"):
-            secrets["username"] = c["username"]
-        if s.get("password"):
-            secrets["password"] = s["password"]
-    else:
-        config = {}
-        if s.get("webhook_url"):
-            secrets["webhook_url"] = s["webhook_url"]
-    overrides = template_overrides(spec.template)
-    if overrides:
-        config["templates"] = overrides
-    return config, secrets
-
-
-def template_overrides(template: Mapping[str, Any] | None) -> dict[str, str]:
-    """Template parts overridden by the channel (title and text)."""
-    if not template:
-        return {}
-    parts = {
-        "title": template.get("subject_template", ""),
-        "text": template.get("body_template", ""),
-    }
-    return {k: v for k, v in parts.items() if v}
 
 
 def validate_spec(spec: ChannelSpec, sender: Sender) -> str:

@@ -14,11 +14,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notify.clients import Sender
-from services.notify.convert.channels import sender_inputs, validate_spec
+from services.notify.convert.channels import validate_spec
 from services.notify.domain.breaker import BreakerPolicy
 from services.notify.domain.channel import ChannelSpec
 from services.notify.domain.model import ChannelKind
 from services.notify.domain.records import ChannelRow, ChannelView, TestOutcome
+from services.notify.domain.sending import sender_inputs
 from services.notify.errors import ChannelInUse, ChannelNameTaken, ChannelNotFound, StaleEtag
 from services.notify.models import requests
 from services.notify.service.common import Clock, seal, spec_of, utcnow

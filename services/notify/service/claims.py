@@ -15,7 +15,6 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.notify.convert.channels import sender_inputs
 from services.notify.convert.settings import settings_of
 from services.notify.domain.channel import ChannelSettings
 from services.notify.domain.digest import DIGEST_EVENT_TYPE, flush_held
@@ -25,6 +24,7 @@ from services.notify.domain.policy import quiet_release
 from services.notify.domain.ratelimit import TokenBucket
 from services.notify.domain.records import DeliveryRow
 from services.notify.domain.retry import should_give_up
+from services.notify.domain.sending import sender_inputs
 from services.notify.service.common import Clock, spec_of
 from services.notify.service.jobs import ClaimedChannel, Job, WorkerOptions, breaker_of
 from services.notify.store import channel_state as states

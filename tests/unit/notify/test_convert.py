@@ -5,11 +5,11 @@ import pytest
 from services.notify.clients import WebhookSender
 from services.notify.convert.channels import (
     apply_channel_mask,
-    sender_inputs,
     spec_from_proto,
     spec_to_proto,
     validate_spec,
 )
+from services.notify.domain.sending import sender_inputs
 from triage.notify.v1 import resources_pb2 as pb
 from triage.runtime.errors import InvalidArgument
 
