@@ -1,0 +1,1 @@
+"""Fake external systems for tests: in-process HTTP apps that speak real APIs."""
