@@ -1,23 +1,44 @@
-"""The RulesService gRPC servicer: scopes, request shape, proto in and out."""
+"""The RulesService gRPC servicer: scopes, request shape, proto <-> domain through convert."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from services.rules.convert.alerts import decision
+from services.rules.convert.common import mask_paths
+from services.rules.convert.rules import (
+    RULE_MUTABLE,
+    named_rule,
+    patched_rule,
+    rule_draft,
+    rule_from_row,
+)
+from services.rules.convert.simulation import proposed_rules, simulation_response
+from services.rules.convert.windows import (
+    STATE_NAMES,
+    WINDOW_MUTABLE,
+    patched_window,
+    proposed_window,
+    window_draft,
+    window_scope,
+    window_to_proto,
+)
+from services.rules.domain.records import RuleRecord
+from services.rules.domain.views import Reordered, WindowView
 from services.rules.service import RulesService
+from services.rules.service.common import canonical_uuid
 from triage.rules.v1 import rules_service_pb2 as pb
 from triage.rules.v1 import rules_service_pb2_grpc as pb_grpc
-from triage.runtime import InvalidArgument, Principal, current_principal, from_timestamp
+from triage.runtime import IdempotentReply, InvalidArgument, caller, from_timestamp
 
 READ = "rules:read"
 WRITE = "rules:write"
 SERVICE_NAME = "triage.rules.v1.RulesService"
 
 
-def _caller(scope: str) -> tuple[str, Principal]:
-    principal = current_principal()
-    principal.require(scope)
-    return principal.require_tenant(), principal
+def _state_name(state: int) -> str:
+    # A state no window has (unspecified, unknown) selects nothing, as it always did.
+    return STATE_NAMES.get(state, str(state))
 
 
 class RulesApi(pb_grpc.RulesServiceServicer):
@@ -30,171 +51,255 @@ class RulesApi(pb_grpc.RulesServiceServicer):
         self, request: pb.CreateRuleRequest, context: Any
     ) -> pb.CreateRuleResponse:
         """Create a rule."""
-        tenant, _ = _caller(WRITE)
-        rule = await self._service.create_rule(
+        tenant = caller(WRITE).tenant_id
+
+        def respond(row: RuleRecord) -> pb.CreateRuleResponse:
+            return pb.CreateRuleResponse(rule=rule_from_row(row))
+
+        return await self._service.rules.create(
             tenant_id=tenant,
-            rule=request.rule,
+            draft=rule_draft(request.rule),
             position=request.position if request.HasField("position") else None,
-            request_id=request.request_id,
+            reply=IdempotentReply("CreateRule", request.request_id, pb.CreateRuleResponse, respond),
         )
-        return pb.CreateRuleResponse(rule=rule)
 
     async def GetRule(self, request: pb.GetRuleRequest, context: Any) -> pb.GetRuleResponse:
         """Get a rule."""
-        tenant, _ = _caller(READ)
-        return pb.GetRuleResponse(
-            rule=await self._service.get_rule(tenant_id=tenant, rule_id=request.rule_id)
-        )
+        tenant = caller(READ).tenant_id
+        row = await self._service.rules.get(tenant_id=tenant, rule_id=request.rule_id)
+        return pb.GetRuleResponse(rule=rule_from_row(row))
 
     async def ListRules(self, request: pb.ListRulesRequest, context: Any) -> pb.ListRulesResponse:
         """List rules in evaluation order."""
-        tenant, _ = _caller(READ)
-        return await self._service.list_rules(
+        tenant = caller(READ).tenant_id
+        page = await self._service.rules.page(
             tenant_id=tenant,
-            page_size=request.page_size,
+            size=request.page_size,
             page_token=request.page_token,
             show_disabled=request.show_disabled,
+        )
+        return pb.ListRulesResponse(
+            rules=[rule_from_row(r) for r in page.rules],
+            rule_set_version=page.rule_set_version,
+            next_page_token=page.next_page_token,
         )
 
     async def UpdateRule(
         self, request: pb.UpdateRuleRequest, context: Any
     ) -> pb.UpdateRuleResponse:
         """Update the masked fields of a rule."""
-        tenant, _ = _caller(WRITE)
-        rule = await self._service.update_rule(
+        tenant = caller(WRITE).tenant_id
+        canonical_uuid(request.rule.id, "rule.id")
+        paths = mask_paths(request.update_mask, RULE_MUTABLE)
+
+        def respond(row: RuleRecord) -> pb.UpdateRuleResponse:
+            return pb.UpdateRuleResponse(rule=rule_from_row(row))
+
+        return await self._service.rules.update(
             tenant_id=tenant,
-            rule=request.rule,
-            mask=request.update_mask,
-            request_id=request.request_id,
+            rule_id=request.rule.id,
+            given_etag=request.rule.etag,
+            named=named_rule(request.rule),
+            paths=paths,
+            patch=patched_rule(request.rule, paths),
+            reply=IdempotentReply("UpdateRule", request.request_id, pb.UpdateRuleResponse, respond),
         )
-        return pb.UpdateRuleResponse(rule=rule)
 
     async def DeleteRule(
         self, request: pb.DeleteRuleRequest, context: Any
     ) -> pb.DeleteRuleResponse:
         """Delete a rule."""
-        tenant, _ = _caller(WRITE)
-        version = await self._service.delete_rule(
+        tenant = caller(WRITE).tenant_id
+
+        def respond(version: int) -> pb.DeleteRuleResponse:
+            return pb.DeleteRuleResponse(rule_set_version=version)
+
+        return await self._service.rules.delete(
             tenant_id=tenant,
             rule_id=request.rule_id,
-            etag=request.etag,
-            request_id=request.request_id,
+            given_etag=request.etag,
+            reply=IdempotentReply("DeleteRule", request.request_id, pb.DeleteRuleResponse, respond),
         )
-        return pb.DeleteRuleResponse(rule_set_version=version)
 
     async def ReorderRules(
         self, request: pb.ReorderRulesRequest, context: Any
     ) -> pb.ReorderRulesResponse:
         """Set the evaluation order."""
-        tenant, _ = _caller(WRITE)
-        return await self._service.reorder_rules(
+        tenant = caller(WRITE).tenant_id
+
+        def respond(done: Reordered) -> pb.ReorderRulesResponse:
+            return pb.ReorderRulesResponse(
+                rules=[rule_from_row(r) for r in done.rules],
+                rule_set_version=done.rule_set_version,
+            )
+
+        return await self._service.rules.reorder(
             tenant_id=tenant,
             rule_ids=list(request.rule_ids),
             expected_version=request.expected_rule_set_version,
-            request_id=request.request_id,
+            reply=IdempotentReply(
+                "ReorderRules", request.request_id, pb.ReorderRulesResponse, respond
+            ),
         )
 
     async def CreateMaintenanceWindow(
         self, request: pb.CreateMaintenanceWindowRequest, context: Any
     ) -> pb.CreateMaintenanceWindowResponse:
         """Create a maintenance window."""
-        tenant, principal = _caller(WRITE)
-        window = await self._service.create_window(
-            tenant_id=tenant,
-            window=request.maintenance_window,
-            creator=principal.subject,
-            request_id=request.request_id,
+        who = caller(WRITE)
+
+        def respond(view: WindowView) -> pb.CreateMaintenanceWindowResponse:
+            return pb.CreateMaintenanceWindowResponse(maintenance_window=window_to_proto(view))
+
+        return await self._service.windows.create(
+            tenant_id=who.tenant_id,
+            draft=window_draft(request.maintenance_window),
+            creator=who.principal.subject,
+            reply=IdempotentReply(
+                "CreateMaintenanceWindow",
+                request.request_id,
+                pb.CreateMaintenanceWindowResponse,
+                respond,
+            ),
         )
-        return pb.CreateMaintenanceWindowResponse(maintenance_window=window)
 
     async def GetMaintenanceWindow(
         self, request: pb.GetMaintenanceWindowRequest, context: Any
     ) -> pb.GetMaintenanceWindowResponse:
         """Get a maintenance window."""
-        tenant, _ = _caller(READ)
-        window = await self._service.get_window(tenant_id=tenant, window_id=request.window_id)
-        return pb.GetMaintenanceWindowResponse(maintenance_window=window)
+        tenant = caller(READ).tenant_id
+        view = await self._service.windows.get(tenant_id=tenant, window_id=request.window_id)
+        return pb.GetMaintenanceWindowResponse(maintenance_window=window_to_proto(view))
 
     async def ListMaintenanceWindows(
         self, request: pb.ListMaintenanceWindowsRequest, context: Any
     ) -> pb.ListMaintenanceWindowsResponse:
         """List maintenance windows."""
-        tenant, _ = _caller(READ)
+        tenant = caller(READ).tenant_id
         start = from_timestamp(request.start_time) if request.HasField("start_time") else None
         end = from_timestamp(request.end_time) if request.HasField("end_time") else None
         if (start is None) != (end is None):
             raise InvalidArgument.field("end_time", "start_time and end_time go together")
-        return await self._service.list_windows(
+        page = await self._service.windows.page(
             tenant_id=tenant,
-            page_size=request.page_size,
+            size=request.page_size,
             page_token=request.page_token,
-            states=list(request.states),
+            states=[_state_name(s) for s in request.states],
             start=start,
             end=end,
+        )
+        return pb.ListMaintenanceWindowsResponse(
+            maintenance_windows=[window_to_proto(v) for v in page.windows],
+            next_page_token=page.next_page_token,
         )
 
     async def UpdateMaintenanceWindow(
         self, request: pb.UpdateMaintenanceWindowRequest, context: Any
     ) -> pb.UpdateMaintenanceWindowResponse:
         """Update a maintenance window."""
-        tenant, _ = _caller(WRITE)
-        window = await self._service.update_window(
+        tenant = caller(WRITE).tenant_id
+        window = request.maintenance_window
+        canonical_uuid(window.id, "maintenance_window.id")
+        paths = mask_paths(request.update_mask, WINDOW_MUTABLE)
+
+        def respond(view: WindowView) -> pb.UpdateMaintenanceWindowResponse:
+            return pb.UpdateMaintenanceWindowResponse(maintenance_window=window_to_proto(view))
+
+        return await self._service.windows.update(
             tenant_id=tenant,
-            window=request.maintenance_window,
-            mask=request.update_mask,
-            request_id=request.request_id,
+            window_id=window.id,
+            given_etag=window.etag,
+            scope=window_scope(window.scope),
+            paths=paths,
+            patch=patched_window(window, paths),
+            reply=IdempotentReply(
+                "UpdateMaintenanceWindow",
+                request.request_id,
+                pb.UpdateMaintenanceWindowResponse,
+                respond,
+            ),
         )
-        return pb.UpdateMaintenanceWindowResponse(maintenance_window=window)
 
     async def EndMaintenanceWindow(
         self, request: pb.EndMaintenanceWindowRequest, context: Any
     ) -> pb.EndMaintenanceWindowResponse:
         """End a maintenance window now."""
-        tenant, _ = _caller(WRITE)
-        window = await self._service.end_window(
+        tenant = caller(WRITE).tenant_id
+
+        def respond(view: WindowView) -> pb.EndMaintenanceWindowResponse:
+            return pb.EndMaintenanceWindowResponse(maintenance_window=window_to_proto(view))
+
+        return await self._service.windows.end(
             tenant_id=tenant,
             window_id=request.window_id,
             end_recurrence=request.end_recurrence,
-            request_id=request.request_id,
+            reply=IdempotentReply(
+                "EndMaintenanceWindow",
+                request.request_id,
+                pb.EndMaintenanceWindowResponse,
+                respond,
+            ),
         )
-        return pb.EndMaintenanceWindowResponse(maintenance_window=window)
 
     async def DeleteMaintenanceWindow(
         self, request: pb.DeleteMaintenanceWindowRequest, context: Any
     ) -> pb.DeleteMaintenanceWindowResponse:
         """Delete a maintenance window."""
-        tenant, _ = _caller(WRITE)
-        await self._service.delete_window(
+        tenant = caller(WRITE).tenant_id
+
+        def respond(_: None) -> pb.DeleteMaintenanceWindowResponse:
+            return pb.DeleteMaintenanceWindowResponse()
+
+        return await self._service.windows.delete(
             tenant_id=tenant,
             window_id=request.window_id,
-            etag=request.etag,
-            request_id=request.request_id,
+            given_etag=request.etag,
+            reply=IdempotentReply(
+                "DeleteMaintenanceWindow",
+                request.request_id,
+                pb.DeleteMaintenanceWindowResponse,
+                respond,
+            ),
         )
-        return pb.DeleteMaintenanceWindowResponse()
 
     async def EvaluateAlert(
         self, request: pb.EvaluateAlertRequest, context: Any
     ) -> pb.EvaluateAlertResponse:
         """Decide one alert without side effects."""
-        tenant, _ = _caller(READ)
+        tenant = caller(READ).tenant_id
         target = request.WhichOneof("target")
         if target is None:
             raise InvalidArgument.field("target", "alert_id or alert is required")
-        decision = await self._service.evaluate(
+        evaluation = await self._service.evaluating.evaluate(
             tenant_id=tenant,
             alert_id=request.alert_id if target == "alert_id" else None,
-            alert=request.alert if target == "alert" else None,
+            alert=request.alert.SerializeToString() if target == "alert" else None,
             at=from_timestamp(request.evaluate_time) if request.HasField("evaluate_time") else None,
         )
-        return pb.EvaluateAlertResponse(decision=decision)
+        return pb.EvaluateAlertResponse(decision=decision(evaluation))
 
     async def SimulateRules(
         self, request: pb.SimulateRulesRequest, context: Any
     ) -> pb.SimulateRulesResponse:
         """Replay stored alerts through proposed rules and windows."""
-        tenant, _ = _caller(READ)
+        tenant = caller(READ).tenant_id
         if not request.HasField("start_time"):
             raise InvalidArgument.field("start_time", "is required")
         if request.max_alerts < 0:
             raise InvalidArgument.field("max_alerts", "must not be negative")
-        return await self._service.simulate(tenant_id=tenant, request=request)
+        result = await self._service.simulating.simulate(
+            tenant_id=tenant,
+            start=from_timestamp(request.start_time),
+            end=from_timestamp(request.end_time) if request.HasField("end_time") else None,
+            max_alerts=request.max_alerts,
+            rules=proposed_rules(request.proposed_rules.rules)
+            if request.HasField("proposed_rules")
+            else None,
+            windows=[
+                proposed_window(m, i)
+                for i, m in enumerate(request.proposed_windows.maintenance_windows)
+            ]
+            if request.HasField("proposed_windows")
+            else None,
+        )
+        return simulation_response(result)

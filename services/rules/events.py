@@ -1,16 +1,23 @@
-"""Subjects, durable names and consumers of the rules service."""
+"""Subjects, durable names and consumers of the rules service, and ``alert.routed`` built
+from a decision."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.rules.convert.alerts import decision, incoming
+from services.rules.domain.received import IncomingAlert, RoutingCause, canonical
+from services.rules.domain.views import Evaluation
 from services.rules.models import inbox
-from services.rules.service import Received, RulesService, canonical
+from services.rules.service.tenants import set_time_zone
+from triage.events.v1.envelope_pb2 import Envelope
 from triage.ingest.v1 import events_pb2 as ingest_events
+from triage.rules.v1 import events_pb2
 from triage.runtime import (
     BatchConsumer,
     BatchHandler,
@@ -20,15 +27,43 @@ from triage.runtime import (
     Settings,
     extract_context,
     from_timestamp,
+    new_envelope,
     transactional_handler,
     unpack,
 )
+
+if TYPE_CHECKING:
+    from services.rules.service import RulesService
 
 ALERT_RECEIVED_SUBJECT = "triage.alert.received.>"
 TENANT_CHANGED_SUBJECT = "triage.tenant.changed.>"
 ALERT_DURABLE = "rules-alert-received"
 TENANT_DURABLE = "rules-tenant-changed"
+PRODUCER = "rules"
+ROUTED = "alert.routed"
+_CAUSES = {
+    "alert_received": events_pb2.ROUTING_CAUSE_ALERT_RECEIVED,
+    "window_ended": events_pb2.ROUTING_CAUSE_WINDOW_ENDED,
+}
 _tracer = trace.get_tracer("triage.consume")
+
+
+def alert_routed(alert: bytes, evaluation: Evaluation, cause: RoutingCause) -> Envelope:
+    """The ``alert.routed`` envelope of one decision on the serialized ``alert``."""
+    routed = events_pb2.AlertRouted(
+        decision=decision(evaluation),
+        rule_set_version=evaluation.decision.rule_set_version,
+        cause=_CAUSES[cause],
+    )
+    routed.alert.MergeFromString(alert)
+    return new_envelope(
+        tenant_id=routed.alert.tenant_id,
+        event_type=ROUTED,
+        payload=routed,
+        producer=PRODUCER,
+        ordering_key=routed.alert.series_key,
+        occurred_at=evaluation.at,
+    )
 
 
 def alert_consumer(
@@ -102,7 +137,7 @@ def alert_batch_handler(service: RulesService, inbox: Inbox) -> BatchHandler:
         contexts: Sequence[Context | None],
     ) -> None:
         # The first delivery of an event id in the batch counts; a repeat is a redelivery.
-        received: dict[str, Received] = {}
+        received: dict[str, IncomingAlert] = {}
         for event, span, context in zip(events, spans, contexts, strict=True):
             event_id = canonical(event.event_id)
             if event_id in received:
@@ -112,11 +147,11 @@ def alert_batch_handler(service: RulesService, inbox: Inbox) -> BatchHandler:
             # Each alert.routed continues its own alert's trace, from its handling span.
             carrier: dict[str, str] = {}
             propagate.inject(carrier, context=trace.set_span_in_context(span, context))
-            received[event_id] = Received(event_id, alert, carrier)
+            received[event_id] = incoming(event_id, alert, carrier)
         batch = list(received.values())
         tenants = [r.alert.tenant_id for r in batch]
-        async with service.routing_transaction(tenants) as (session, settings):
-            await service.route_received(session, batch, inbox=inbox, settings=settings)
+        async with service.routing.transaction(tenants) as (session, settings):
+            await service.routing.route(session, batch, inbox=inbox, settings=settings)
 
     return handle_batch
 
@@ -130,7 +165,7 @@ def tenant_consumer(
         changed = unpack(event.envelope, ingest_events.TenantChanged)
         if not changed.tenant.time_zone:
             return
-        await service.set_time_zone(
+        await set_time_zone(
             session,
             tenant_id=event.tenant_id,
             time_zone=changed.tenant.time_zone,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.rules.clock import ManualClock
+from services.rules.service.clock import ManualClock
 from tests.integration.rules.harness import Rules
 
 T0 = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)

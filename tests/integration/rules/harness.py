@@ -15,7 +15,7 @@ import grpc
 from sqlalchemy import select
 
 from services.rules.__main__ import MIGRATIONS
-from services.rules.clock import ManualClock
+from services.rules.service.clock import ManualClock
 from services.rules.models import SCHEMA, outbox
 from services.rules.service import RulesService
 from services.rules.wiring import build

@@ -11,7 +11,7 @@ from google.protobuf.field_mask_pb2 import FieldMask
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from services.rules.clock import ManualClock
+from services.rules.service.clock import ManualClock
 from tests.integration.rules.conftest import T0
 from tests.integration.rules.harness import Rules, alert, token
 from tests.integration.rules.test_routing import create_rule, create_window, disk_rule

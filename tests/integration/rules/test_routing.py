@@ -8,7 +8,7 @@ import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
 from sqlalchemy import select
 
-from services.rules.clock import ManualClock
+from services.rules.service.clock import ManualClock
 from services.rules.models import series
 from tests.integration.rules.conftest import T0
 from tests.integration.rules.harness import Rules, alert, poll, token

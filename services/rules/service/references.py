@@ -2,13 +2,14 @@
 
 Only fields a write sets are checked: all of them on create, the masked ones on update
 (an unmasked field of the request is ignored by the update, so it is not judged either).
+Paths are the API's, as the caller wrote them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 
-from triage.rules.v1 import resources_pb2
+from services.rules.domain import Rule, WindowScope
 from triage.runtime import Reference, References, require_references
 
 
@@ -24,36 +25,34 @@ def _listed(prefix: str, ids: Iterable[str]) -> list[Reference]:
 
 
 def rule_references(
-    rule: resources_pb2.Rule, paths: Collection[str] | None = None
+    rule: Rule, paths: Collection[str] | None = None
 ) -> tuple[list[Reference], list[Reference]]:
     """(integrations, channels) the rule names in the fields this write sets."""
     integrations: list[Reference] = []
     channels: list[Reference] = []
     if _written(paths, "scope_integration_ids"):
-        integrations += _listed("rule.scope_integration_ids", rule.scope_integration_ids)
+        integrations += _listed("rule.scope_integration_ids", rule.integration_ids)
     if _written(paths, "conditions.integration_ids"):
         ids = rule.conditions.integration_ids
         integrations += _listed("rule.conditions.integration_ids", ids)
     if _written(paths, "actions.notification_channel_ids"):
-        ids = rule.actions.notification_channel_ids
+        ids = rule.actions.notify_channel_ids
         channels += _listed("rule.actions.notification_channel_ids", ids)
     return integrations, channels
 
 
-def window_references(
-    window: resources_pb2.MaintenanceWindow, paths: Collection[str] | None = None
-) -> list[Reference]:
+def window_references(scope: WindowScope, paths: Collection[str] | None = None) -> list[Reference]:
     """The integrations the window's scope names in the fields this write sets."""
     if not _written(paths, "scope.integration_ids"):
         return []
-    return _listed("maintenance_window.scope.integration_ids", window.scope.integration_ids)
+    return _listed("maintenance_window.scope.integration_ids", scope.integration_ids)
 
 
 async def check_rule(
     references: References | None,
     *,
     tenant_id: str,
-    rule: resources_pb2.Rule,
+    rule: Rule,
     paths: Collection[str] | None = None,
 ) -> None:
     """NOT_FOUND unless every integration and channel the write names is the tenant's."""
@@ -67,10 +66,10 @@ async def check_window(
     references: References | None,
     *,
     tenant_id: str,
-    window: resources_pb2.MaintenanceWindow,
+    scope: WindowScope,
     paths: Collection[str] | None = None,
 ) -> None:
     """NOT_FOUND unless every integration the window's scope names is the tenant's."""
     await require_references(
-        references, tenant_id=tenant_id, integrations=window_references(window, paths)
+        references, tenant_id=tenant_id, integrations=window_references(scope, paths)
     )

@@ -1,0 +1,97 @@
+"""What reads and queries answer, before the API renders them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from services.rules.domain.compiler import CompiledRuleSet
+from services.rules.domain.decision import Decision
+from services.rules.domain.model import RoutableAlert
+from services.rules.domain.records import RuleRecord, WindowRecord
+from services.rules.domain.simulation import OutcomeCounts
+from services.rules.domain.windows import CompiledWindowSet
+
+WindowState = Literal["scheduled", "active", "ended"]
+
+
+@dataclass(frozen=True, slots=True)
+class WindowView:
+    """A stored window and its state now: the next start (scheduled) or current end (active)."""
+
+    record: WindowRecord
+    state: WindowState
+    next_start: datetime | None = None
+    current_end: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RulePage:
+    """One page of rules, the rule-set version, and the token of the next page ("": none)."""
+
+    rules: tuple[RuleRecord, ...]
+    rule_set_version: int
+    next_page_token: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Reordered:
+    """The rules in their new order and the rule-set version the reorder made."""
+
+    rules: tuple[RuleRecord, ...]
+    rule_set_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class WindowPage:
+    """One page of windows and the token of the next page ("": none)."""
+
+    windows: tuple[WindowView, ...]
+    next_page_token: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """A decision with what explains it: the compiled rules and windows, the alert as
+    decided on, and the instant."""
+
+    decision: Decision
+    rules: CompiledRuleSet
+    windows: CompiledWindowSet
+    alert: RoutableAlert
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RuleOutcome:
+    """A rule in a simulation: its index in the proposal (-1: not proposed) and counts."""
+
+    rule_id: str
+    name: str
+    proposed_index: int
+    current: OutcomeCounts
+    proposed: OutcomeCounts | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WindowOutcome:
+    """A window in a simulation: alerts it suppressed under the proposal and in the log."""
+
+    window_id: str
+    name: str
+    current_suppressed: int
+    proposed_suppressed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SimulationResult:
+    """Stored alerts replayed through proposed rules and windows, beside what was decided."""
+
+    alerts_evaluated: int
+    truncated: bool
+    rule_set_version: int
+    proposed_total: OutcomeCounts
+    current_total: OutcomeCounts
+    rules: tuple[RuleOutcome, ...]
+    windows: tuple[WindowOutcome, ...]

@@ -1,0 +1,1 @@
+"""Background loops of the rules service, one module each."""
