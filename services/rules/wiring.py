@@ -5,19 +5,27 @@ from __future__ import annotations
 from functools import partial
 
 from services.rules.api import SERVICE_NAME, RulesApi
-from services.rules.clock import Clock, SystemClock
+from services.rules.convert.decoder import ProtoDecoder
 from services.rules.events import consumers
 from services.rules.service import RulesService
+from services.rules.service.clock import Clock, SystemClock
+from services.rules.workers.window_ends import WindowEnds
 from triage.rules.v1.rules_service_pb2_grpc import add_RulesServiceServicer_to_server
 from triage.runtime import Runtime, guard_tenants, peer_directory
 
 
 def build(rt: Runtime, clock: Clock) -> RulesService:
     """Register the servicer, consumers and window-end task; return the service."""
-    service = RulesService(db=rt.db, outbox=rt.outbox, clock=clock, references=peer_directory(rt))
+    service = RulesService(
+        db=rt.db,
+        outbox=rt.outbox,
+        clock=clock,
+        decoder=ProtoDecoder(),
+        references=peer_directory(rt),
+    )
     rt.add_servicer(partial(add_RulesServiceServicer_to_server, RulesApi(service)), [SERVICE_NAME])
     rt.consumers.extend(consumers(rt.bus, service, rt.settings))
-    rt.tasks.append(service.run_window_ends)
+    rt.tasks.append(WindowEnds(service.window_ends, clock, service.windows_changed).run)
     return service
 
 
