@@ -15,9 +15,9 @@ import grpc
 from sqlalchemy import select
 
 from services.rules.__main__ import MIGRATIONS
-from services.rules.service.clock import ManualClock
 from services.rules.models import SCHEMA, outbox
 from services.rules.service import RulesService
+from services.rules.service.clock import ManualClock
 from services.rules.wiring import build
 from tests.consumer_lag import group_pending
 from triage.events.v1.envelope_pb2 import Envelope

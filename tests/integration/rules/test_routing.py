@@ -8,8 +8,8 @@ import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
 from sqlalchemy import select
 
-from services.rules.service.clock import ManualClock
 from services.rules.models import series
+from services.rules.service.clock import ManualClock
 from tests.integration.rules.conftest import T0
 from tests.integration.rules.harness import Rules, alert, poll, token
 from triage.ingest.v1 import resources_pb2 as ingest_pb
