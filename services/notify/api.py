@@ -94,6 +94,7 @@ class NotifyApi(api_grpc.NotifyServiceServicer):
         return await self._channels.create_channel(
             tenant_id=tenant_id,
             spec=spec,
+            validate=cc.validate_spec,
             reply=_channel_reply(
                 "CreateChannel",
                 request.request_id,
@@ -144,6 +145,7 @@ class NotifyApi(api_grpc.NotifyServiceServicer):
             channel_id=request.channel.id,
             etag=request.channel.etag,
             patch=lambda current: cc.apply_channel_mask(current, request.channel, paths),
+            validate=cc.validate_spec,
             reply=_channel_reply(
                 "UpdateChannel",
                 request.request_id,

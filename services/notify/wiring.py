@@ -12,6 +12,7 @@ import httpx
 
 from services.notify.api import NotifyApi
 from services.notify.clients import build_senders
+from services.notify.convert.settings import channel_settings
 from services.notify.events import build_consumers
 from services.notify.service.channels import Channels
 from services.notify.service.common import Clock, utcnow
@@ -79,7 +80,13 @@ def build(
     http = httpx.AsyncClient(follow_redirects=False)
     senders = build_senders(http)
     worker = DeliveryWorker(
-        db=db, outbox=outbox, box=box, senders=senders, clock=clock, options=options
+        db=db,
+        outbox=outbox,
+        box=box,
+        senders=senders,
+        settings=channel_settings,
+        clock=clock,
+        options=options,
     )
     channels = Channels(
         db=db,
@@ -131,4 +138,3 @@ async def wire(rt: Runtime) -> None:
     rt.tasks.append(notify.worker.run)
     rt.tasks.append(notify.retention)
     rt.on_stop.append(notify.close)
-

@@ -11,6 +11,7 @@ from google.protobuf import json_format
 
 from services.notify.domain.channel import ChannelSettings, ChannelSpec
 from services.notify.domain.quiet_hours import QuietHours
+from services.notify.domain.records import ChannelRow
 from triage.notify.v1 import resources_pb2 as pb
 from triage.runtime import FieldViolation
 
@@ -97,3 +98,8 @@ def settings_of(
         digest_window=dig.window.ToTimedelta(),
         digest_min=max(0, dig.min_messages),
     )
+
+
+def channel_settings(row: ChannelRow, default_zone: str) -> ChannelSettings:
+    """:func:`settings_of` a stored channel."""
+    return settings_of(row.quiet_hours, row.rate_limit, row.digest, default_zone=default_zone)

@@ -14,7 +14,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notify.clients import Sender
-from services.notify.convert.channels import validate_spec
 from services.notify.domain.breaker import BreakerPolicy
 from services.notify.domain.channel import ChannelSpec
 from services.notify.domain.model import ChannelKind
@@ -37,6 +36,8 @@ from triage.runtime import (
 )
 
 M = TypeVar("M", bound=Message)
+#: Checks a spec for its kind's sender; returns the destination (INVALID_ARGUMENT if bad).
+Validate = Callable[[ChannelSpec, Sender], str]
 
 
 async def find_channel(
@@ -90,10 +91,15 @@ class Channels:
         }
 
     async def create_channel(
-        self, *, tenant_id: str, spec: ChannelSpec, reply: IdempotentReply[ChannelView, M]
+        self,
+        *,
+        tenant_id: str,
+        spec: ChannelSpec,
+        validate: Validate,
+        reply: IdempotentReply[ChannelView, M],
     ) -> M:
         """Validate, seal the secrets and store a channel."""
-        destination = validate_spec(spec, self.senders[spec.kind])
+        destination = validate(spec, self.senders[spec.kind])
         try:
 
             async def work(session: AsyncSession) -> ChannelView:
@@ -136,6 +142,7 @@ class Channels:
         channel_id: str,
         etag: str,
         patch: Callable[[ChannelSpec], ChannelSpec],
+        validate: Validate,
         reply: IdempotentReply[ChannelView, M],
     ) -> M:
         """Apply ``patch`` to the stored spec, validate, and store it."""
@@ -145,7 +152,7 @@ class Channels:
                 row = await find_channel(session, tenant_id, channel_id, for_update=True)
                 check_etag(etag, str(row.version), StaleEtag)
                 spec = patch(spec_of(self.box, row))
-                destination = validate_spec(spec, self.senders[spec.kind])
+                destination = validate(spec, self.senders[spec.kind])
                 await store.update_channel(
                     session,
                     tenant_id=tenant_id,

@@ -15,14 +15,13 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.notify.convert.settings import settings_of
 from services.notify.domain.channel import ChannelSettings
 from services.notify.domain.digest import DIGEST_EVENT_TYPE, flush_held
 from services.notify.domain.idempotency import idempotency_key
 from services.notify.domain.messages import message_from_json, message_to_json
 from services.notify.domain.policy import quiet_release
 from services.notify.domain.ratelimit import TokenBucket
-from services.notify.domain.records import DeliveryRow
+from services.notify.domain.records import ChannelRow, DeliveryRow
 from services.notify.domain.retry import should_give_up
 from services.notify.domain.sending import sender_inputs
 from services.notify.service.common import Clock, spec_of
@@ -35,15 +34,24 @@ from triage.runtime import Database, SecretBox
 
 #: Whether a channel may start one more send beyond the ones already planned.
 Room = Callable[[str, int], bool]
+#: A stored channel's delivery settings, quiet hours without a zone in the given one.
+ReadSettings = Callable[[ChannelRow, str], ChannelSettings]
 
 
 class Claims:
     """Claims due deliveries and decides each: send now, hold, defer, skip or give up."""
 
     def __init__(
-        self, *, db: Database, box: SecretBox, clock: Clock, options: WorkerOptions
+        self,
+        *,
+        db: Database,
+        box: SecretBox,
+        clock: Clock,
+        options: WorkerOptions,
+        settings: ReadSettings,
     ) -> None:
         self.db = db
+        self.settings = settings
         self.box = box
         self.clock = clock
         self.options = options
@@ -96,9 +104,7 @@ class Claims:
             state = locked.get(r.id)
             if state is None:
                 continue
-            settings = settings_of(
-                r.quiet_hours, r.rate_limit, r.digest, default_zone=zones.get(r.tenant_id, "UTC")
-            )
+            settings = self.settings(r, zones.get(r.tenant_id, "UTC"))
             out[r.id] = ClaimedChannel(r, settings, state)
         return out
 

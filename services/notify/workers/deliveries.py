@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from services.notify.clients import Sender
 from services.notify.domain.model import AttemptResult, ChannelKind, ErrorClass
-from services.notify.service.claims import Claims
+from services.notify.service.claims import Claims, ReadSettings
 from services.notify.service.common import Clock, utcnow
 from services.notify.service.jobs import Job, WorkerOptions
 from services.notify.service.outcomes import Outcomes
@@ -31,6 +31,7 @@ class DeliveryWorker:
         outbox: Outbox,
         box: SecretBox,
         senders: Mapping[ChannelKind, Sender],
+        settings: ReadSettings,
         clock: Clock = utcnow,
         rng: random.Random | None = None,
         options: WorkerOptions | None = None,
@@ -39,7 +40,7 @@ class DeliveryWorker:
         self.clock = clock
         self.options = options or WorkerOptions()
         self._wake = asyncio.Event()
-        self.claims = Claims(db=db, box=box, clock=clock, options=self.options)
+        self.claims = Claims(db=db, box=box, clock=clock, options=self.options, settings=settings)
         self.outcomes = Outcomes(
             db=db,
             outbox=outbox,
