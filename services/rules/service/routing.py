@@ -11,7 +11,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from psycopg.types.json import Jsonb
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.rules.domain import RoutableAlert, decide
@@ -166,7 +165,7 @@ class Routing:
             columns["alert"].append(r.payload)
             columns["kind"].append(decision.kind)
             columns["window_id"].append(decision.window_id)
-            columns["rule_ids"].append(Jsonb(list(decision.matched_rule_ids)))
+            columns["rule_ids"].append(list(decision.matched_rule_ids))
             columns["rule_set_version"].append(decision.rule_set_version)
             columns["create_ticket"].append(
                 bool(decision.actions and decision.actions.create_ticket)

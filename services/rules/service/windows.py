@@ -39,6 +39,7 @@ from triage.runtime import (
     encode_page_token,
     new_id,
     once,
+    page_of,
     page_size,
 )
 
@@ -227,11 +228,12 @@ class WindowUseCases:
         items.sort(key=lambda i: (i[0], i[1]))
         if position is not None:
             items = [i for i in items if (i[0], i[1]) > (position["k"], position["id"])]
+        page, more = page_of(items, limit)
         token = ""
-        if len(items) > limit:
-            last = items[limit - 1]
+        if more:
+            last = page[-1]
             token = encode_page_token({"k": last[0], "id": last[1]}, filters=filters)
-        return WindowPage(windows=tuple(i[2] for i in items[:limit]), next_page_token=token)
+        return WindowPage(windows=tuple(i[2] for i in page), next_page_token=token)
 
     async def update(
         self,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from psycopg.types.json import Jsonb
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -100,7 +101,8 @@ async def claim_decide_lock(
     lock_keys: Sequence[tuple[str, str]],
 ) -> Claimed:
     """Claim ``event_ids`` in the ``inbox`` table, log the claimed events' ``decisions``
-    (one list per column, plus ``decision_event_id``) and lock the ``lock_keys`` series."""
+    (one list per column, plus ``decision_event_id``; ``rule_ids`` a list of ids each) and
+    lock the ``lock_keys`` series."""
     statement = _CLAIM_DECIDE_LOCK.format(inbox=inbox)
     params = {
         "consumer": consumer,
@@ -109,6 +111,7 @@ async def claim_decide_lock(
         "lock_tenant_id": [k[0] for k in lock_keys],
         "lock_series_key": [k[1] for k in lock_keys],
         **decisions,
+        "rule_ids": [Jsonb(ids) for ids in decisions["rule_ids"]],
     }
     found = Claimed()
     async with raw_cursor(session, schema=SCHEMA, statement=statement) as cursor:
