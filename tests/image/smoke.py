@@ -32,7 +32,6 @@ from triage.devstack._util import LOOPBACK
 from triage.devstack.endpoints import Endpoints, Ports
 from triage.devstack.seed import SAMPLE_TRIGGER, seed_demo
 from triage.devstack.stack import build_service_env, start_stack
-from triage.mesh import SERVICE_NAMES
 
 #: Whole run, from the datastores to the last container removed.
 DEADLINE_SECONDS = 600.0
@@ -168,7 +167,7 @@ def _say(started: float, message: str) -> None:
 
 
 def _cli_env(endpoints: Endpoints, token: str | None = None) -> dict[str, str]:
-    env = {f"TRIAGE_{n.upper()}_ADDR": endpoints.grpc[n] for n in SERVICE_NAMES}
+    env = {f"TRIAGE_{n.upper()}_ADDR": address for n, address in endpoints.grpc.items()}
     env["TRIAGE_GATEWAY_URL"] = endpoints.http
     if token:
         env["TRIAGE_TOKEN"] = token
@@ -251,7 +250,7 @@ async def smoke(engine: Engine) -> None:
             ports = Ports.free()
             endpoints = Endpoints.from_ports(ports)
             try:
-                for name in SERVICE_NAMES:
+                for name in ports.grpc:  # every service, in the dev stack's order
                     env = build_service_env(
                         name,
                         database_url=tcp_url(stack.database_url),
