@@ -33,10 +33,15 @@ class AlertFacts(Protocol):
 def reconcile_key(provider: str, alert: AlertFacts) -> str:
     """The key a stored alert and a polled one share when they are the same alert.
 
-    NinjaOne webhooks may carry a ``seriesUid`` that its alerts API does not expose, so
-    NinjaOne compares on device and condition (the ``sourceConfigUid``), the pair its API
-    also offers; every other provider's series key is already the provider's alert id.
+    NinjaOne webhooks may carry a ``seriesUid`` its alerts API does not expose, and a
+    Tactical RMM alert template need not send the alert id: both compare on device and
+    condition (``sourceConfigUid``; the check, task or alert type), which webhook and API
+    both carry and which names at most one open alert at a time. Every other provider's
+    series key is already the provider's alert id.
     """
-    if provider == "ninjaone":
+    if provider in _BY_DEVICE_AND_CONDITION:
         return f"device:{alert.device_id or '-'}:{alert.condition}"
     return alert.series_key
+
+
+_BY_DEVICE_AND_CONDITION = frozenset({"ninjaone", "tacticalrmm"})

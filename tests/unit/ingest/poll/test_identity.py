@@ -145,3 +145,16 @@ async def test_huntress_poll_and_webhook_share_series_and_delivery_key() -> None
     raw = body(p, "incident_created.json")
     assert delivery_keys("integration", raw, [webhook]) == [key]
     assert delivery_keys("integration", b"polled", [polled]) == [key]
+
+
+async def test_tactical_template_without_alert_id_still_reconciles() -> None:
+    p = Provider.TACTICALRMM
+    hook = _webhook(p, "check_failure.json")
+    del hook["alert_id"]
+    (webhook,) = run(p, orjson.dumps(hook))
+    api = tactical_alert(1873, hook["agent_id"], assigned_check=412)
+    polled, _ = await _polled(
+        p, FakeTacticalRmm(), PollCredentials(FakeApi.origin, secret="tactical-key"), api
+    )
+    assert polled.series_key != webhook.series_key
+    assert reconcile_key("tacticalrmm", polled) == reconcile_key("tacticalrmm", webhook)
