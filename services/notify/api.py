@@ -198,7 +198,7 @@ class NotifyApi(api_grpc.NotifyServiceServicer):
         policy = request.notification_policy
         return await self._policies.create_policy(
             tenant_id=tenant_id,
-            values=cp.policy_values(policy),
+            draft=cp.policy_draft(policy),
             validate=lambda known: cp.policy_violations(policy, known),
             reply=_policy_reply(
                 "CreateNotificationPolicy",
@@ -250,13 +250,13 @@ class NotifyApi(api_grpc.NotifyServiceServicer):
                 "update_mask",
                 f"name fields among {sorted(_POLICY_FIELDS)}" + (f"; not {bad}" if bad else ""),
             )
-        asked = cp.policy_values(request.notification_policy)
+        asked = cp.policy_draft(request.notification_policy)
         return await self._policies.update_policy(
             tenant_id=tenant_id,
             policy_id=request.notification_policy.id,
             etag=request.notification_policy.etag,
             patch=lambda row: cp.patched_policy(row, asked, paths),
-            validate=lambda values, known: cp.policy_violations(cp.policy_proto_of(values), known),
+            validate=lambda draft, known: cp.policy_violations(cp.policy_proto_of(draft), known),
             reply=_policy_reply(
                 "UpdateNotificationPolicy",
                 request.request_id,

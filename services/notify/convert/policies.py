@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from services.notify.domain.policy import EVENT_TYPES
-from services.notify.domain.records import PolicyRow
+from services.notify.domain.records import PolicyDraft, PolicyRow
 from triage.notify.v1 import resources_pb2 as pb
 from triage.runtime import FieldViolation, InvalidArgument, to_timestamp
 
@@ -89,41 +90,35 @@ def policy_to_proto(row: PolicyRow) -> pb.NotificationPolicy:
     )
 
 
-def policy_values(policy: pb.NotificationPolicy) -> dict[str, Any]:
+def policy_draft(policy: pb.NotificationPolicy) -> PolicyDraft:
     """The stored column values a request's policy asks for."""
-    return {
-        "display_name": policy.display_name.strip(),
-        "disabled": policy.disabled,
-        "event_types": [ENUM_EVENT_TYPE.get(int(t), "") for t in policy.event_types],
-        "filter": filter_to_json(policy.filter),
-        "channel_ids": list(dict.fromkeys(policy.channel_ids)),
-    }
-
-
-def policy_proto_of(values: dict[str, Any]) -> pb.NotificationPolicy:
-    """Just enough of a policy for validation."""
-    out = pb.NotificationPolicy(
-        display_name=values["display_name"],
-        channel_ids=values["channel_ids"],
+    return PolicyDraft(
+        display_name=policy.display_name.strip(),
+        disabled=policy.disabled,
+        event_types=[ENUM_EVENT_TYPE.get(int(t), "") for t in policy.event_types],
+        filter=filter_to_json(policy.filter),
+        channel_ids=list(dict.fromkeys(policy.channel_ids)),
     )
-    for t in values["event_types"]:
+
+
+def policy_proto_of(draft: PolicyDraft) -> pb.NotificationPolicy:
+    """Just enough of a policy for validation."""
+    out = pb.NotificationPolicy(display_name=draft.display_name, channel_ids=draft.channel_ids)
+    for t in draft.event_types:
         out.event_types.append(EVENT_TYPE_ENUM.get(t, -1))  # type: ignore[arg-type]
-    f = values["filter"]
-    out.filter.min_severity = f.get("min_severity", 0)
-    out.filter.priorities.extend(f.get("priorities", []))
+    out.filter.min_severity = draft.filter.get("min_severity", 0)
+    out.filter.priorities.extend(draft.filter.get("priorities", []))
     return out
 
 
-def patched_policy(row: PolicyRow, asked: dict[str, Any], paths: Sequence[str]) -> dict[str, Any]:
+def patched_policy(row: PolicyRow, asked: PolicyDraft, paths: Sequence[str]) -> PolicyDraft:
     """The stored policy's values with the asked ones at ``paths``."""
-    values = {
-        "display_name": row.display_name,
-        "disabled": row.disabled,
-        "event_types": list(row.event_types),
-        "filter": dict(row.filter or {}),
-        "channel_ids": [str(c) for c in row.channel_ids],
-    }
-    for path in paths:
-        head = path.split(".", 1)[0]
-        values[head] = asked[head]
-    return values
+    draft = PolicyDraft(
+        display_name=row.display_name,
+        disabled=row.disabled,
+        event_types=list(row.event_types),
+        filter=dict(row.filter or {}),
+        channel_ids=[str(c) for c in row.channel_ids],
+    )
+    heads = {path.split(".", 1)[0] for path in paths}
+    return replace(draft, **{head: getattr(asked, head) for head in heads})

@@ -69,6 +69,33 @@ class PolicyRow:
 
 
 @dataclass(frozen=True, slots=True)
+class PolicyDraft:
+    """A policy's writable columns, as a request asks for them."""
+
+    display_name: str
+    disabled: bool
+    event_types: list[str]
+    filter: dict[str, Any]
+    channel_ids: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class SealedChannel:
+    """A channel's writable columns with its secrets sealed, as creating and updating
+    store them."""
+
+    display_name: str
+    config: dict[str, Any]
+    secrets: bytes
+    destination: str
+    disabled: bool
+    quiet_hours: dict[str, Any] | None
+    rate_limit: dict[str, Any] | None
+    digest: dict[str, Any] | None
+    template: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
 class DeliveryRow:
     """A stored delivery: one event on one channel."""
 

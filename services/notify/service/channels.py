@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from google.protobuf.message import Message
 from sqlalchemy.exc import IntegrityError
@@ -17,7 +17,7 @@ from services.notify.clients import Sender
 from services.notify.domain.breaker import BreakerPolicy
 from services.notify.domain.channel import ChannelSpec
 from services.notify.domain.model import ChannelKind
-from services.notify.domain.records import ChannelRow, ChannelView, TestOutcome
+from services.notify.domain.records import ChannelRow, ChannelView, SealedChannel, TestOutcome
 from services.notify.domain.sending import sender_inputs
 from services.notify.errors import ChannelInUse, ChannelNameTaken, ChannelNotFound, StaleEtag
 from services.notify.models import requests
@@ -74,21 +74,21 @@ class Channels:
         self.clock = clock
         self.breaker = breaker or BreakerPolicy()
 
-    def _values(
+    def _sealed(
         self, tenant_id: str, channel_id: str, spec: ChannelSpec, destination: str
-    ) -> dict[str, Any]:
+    ) -> SealedChannel:
         """The stored columns of a channel that creating and updating both write."""
-        return {
-            "display_name": spec.display_name,
-            "config": spec.config,
-            "secrets": seal(self.box, tenant_id, channel_id, spec.secrets),
-            "destination": destination,
-            "disabled": spec.disabled,
-            "quiet_hours": spec.quiet_hours,
-            "rate_limit": spec.rate_limit,
-            "digest": spec.digest,
-            "template": spec.template,
-        }
+        return SealedChannel(
+            display_name=spec.display_name,
+            config=spec.config,
+            secrets=seal(self.box, tenant_id, channel_id, spec.secrets),
+            destination=destination,
+            disabled=spec.disabled,
+            quiet_hours=spec.quiet_hours,
+            rate_limit=spec.rate_limit,
+            digest=spec.digest,
+            template=spec.template,
+        )
 
     async def create_channel(
         self,
@@ -106,12 +106,10 @@ class Channels:
                 channel_id = str(uuid.uuid4())
                 row = await store.insert_channel(
                     session,
-                    values={
-                        "id": channel_id,
-                        "tenant_id": tenant_id,
-                        "kind": spec.kind.value,
-                        **self._values(tenant_id, channel_id, spec, destination),
-                    },
+                    channel_id=channel_id,
+                    tenant_id=tenant_id,
+                    kind=spec.kind.value,
+                    sealed=self._sealed(tenant_id, channel_id, spec, destination),
                 )
                 return ChannelView(_closed(row), spec)
 
@@ -157,7 +155,7 @@ class Channels:
                     session,
                     tenant_id=tenant_id,
                     channel_id=channel_id,
-                    values=self._values(tenant_id, channel_id, spec, destination),
+                    sealed=self._sealed(tenant_id, channel_id, spec, destination),
                 )
                 fresh = await find_channel(session, tenant_id, channel_id)
                 after_commit(session, self.wake)

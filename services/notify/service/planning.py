@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,9 +44,9 @@ def _rows(
     targets: Sequence[Target],
     channels: Mapping[str, ChannelRow | ChannelTarget],
     now: datetime,
-) -> list[dict[str, Any]]:
+) -> list[dict[str, object]]:
     message = item.message
-    rows: list[dict[str, Any]] = []
+    rows: list[dict[str, object]] = []
     for target in targets:
         channel = channels.get(target.channel_id)
         if channel is None:
@@ -116,7 +115,7 @@ async def create_deliveries_batch(
         by_tenant = await channel_targets(
             session, tenant_ids=sorted({t for t, _, _ in planned}), channel_ids=wanted
         )
-    deliveries: list[dict[str, Any]] = []
+    deliveries: list[dict[str, object]] = []
     for tenant_id, item, targets in planned:
         deliveries.extend(_rows(tenant_id, item, targets, by_tenant.get(tenant_id, {}), now))
     return await insert_deliveries(session, deliveries)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from google.protobuf.message import Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.notify.domain.records import PolicyRow
+from services.notify.domain.records import PolicyDraft, PolicyRow
 from services.notify.errors import PolicyNotFound, StaleEtag
 from services.notify.models import requests
 from services.notify.store import policies as store
@@ -50,16 +50,16 @@ class Policies:
         self,
         *,
         tenant_id: str,
-        values: dict[str, Any],
+        draft: PolicyDraft,
         validate: Callable[[set[str]], None],
         reply: IdempotentReply[PolicyRow, M],
     ) -> M:
         """Store a policy whose channels exist in the tenant."""
 
         async def work(session: AsyncSession) -> PolicyRow:
-            validate(await _known_channels(session, tenant_id, values["channel_ids"]))
+            validate(await _known_channels(session, tenant_id, draft.channel_ids))
             return await store.insert_policy(
-                session, values={**values, "id": str(uuid.uuid4()), "tenant_id": tenant_id}
+                session, policy_id=str(uuid.uuid4()), tenant_id=tenant_id, draft=draft
             )
 
         return await once(self.db, requests, tenant_id, reply, work)
@@ -91,19 +91,19 @@ class Policies:
         tenant_id: str,
         policy_id: str,
         etag: str,
-        patch: Callable[[PolicyRow], dict[str, Any]],
-        validate: Callable[[dict[str, Any], set[str]], None],
+        patch: Callable[[PolicyRow], PolicyDraft],
+        validate: Callable[[PolicyDraft, set[str]], None],
         reply: IdempotentReply[PolicyRow, M],
     ) -> M:
-        """Apply ``patch`` (new column values from the stored row) and store it."""
+        """Apply ``patch`` (the new values, from the stored row) and store it."""
 
         async def work(session: AsyncSession) -> PolicyRow:
             row = await _find(session, tenant_id, policy_id, for_update=True)
             check_etag(etag, str(row.version), StaleEtag)
-            values = patch(row)
-            validate(values, await _known_channels(session, tenant_id, values["channel_ids"]))
+            draft = patch(row)
+            validate(draft, await _known_channels(session, tenant_id, draft.channel_ids))
             return await store.update_policy(
-                session, tenant_id=tenant_id, policy_id=policy_id, values=values
+                session, tenant_id=tenant_id, policy_id=policy_id, draft=draft
             )
 
         return await once(self.db, requests, tenant_id, reply, work)

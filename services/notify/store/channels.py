@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import and_, any_, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.notify.domain.records import ChannelRow, ChannelTarget
+from services.notify.domain.records import ChannelRow, ChannelTarget, SealedChannel
 from services.notify.models import channel_state, channels
 from services.notify.store.rows import row_of
 
@@ -35,12 +34,32 @@ _TARGETS = select(
 )
 
 
-async def insert_channel(session: AsyncSession, *, values: dict[str, Any]) -> ChannelRow:
+def _columns(sealed: SealedChannel) -> dict[str, object]:
+    return {
+        "display_name": sealed.display_name,
+        "config": sealed.config,
+        "secrets": sealed.secrets,
+        "destination": sealed.destination,
+        "disabled": sealed.disabled,
+        "quiet_hours": sealed.quiet_hours,
+        "rate_limit": sealed.rate_limit,
+        "digest": sealed.digest,
+        "template": sealed.template,
+    }
+
+
+async def insert_channel(
+    session: AsyncSession, *, channel_id: str, tenant_id: str, kind: str, sealed: SealedChannel
+) -> ChannelRow:
     """Insert a channel and its state row; returns the channel row."""
-    row = (await session.execute(channels.insert().values(**values).returning(*channels.c))).one()
-    await session.execute(
-        channel_state.insert().values(channel_id=values["id"], tenant_id=values["tenant_id"])
-    )
+    row = (
+        await session.execute(
+            channels.insert()
+            .values(id=channel_id, tenant_id=tenant_id, kind=kind, **_columns(sealed))
+            .returning(*channels.c)
+        )
+    ).one()
+    await session.execute(channel_state.insert().values(channel_id=channel_id, tenant_id=tenant_id))
     return row_of(ChannelRow, row)
 
 
@@ -116,13 +135,13 @@ async def channels_for_claim(
 
 
 async def update_channel(
-    session: AsyncSession, *, tenant_id: str, channel_id: str, values: dict[str, Any]
+    session: AsyncSession, *, tenant_id: str, channel_id: str, sealed: SealedChannel
 ) -> None:
     """Write new values and bump the version."""
     await session.execute(
         update(channels)
         .where(channels.c.tenant_id == tenant_id, channels.c.id == channel_id)
-        .values(**values, version=channels.c.version + 1, updated_at=func.now())
+        .values(**_columns(sealed), version=channels.c.version + 1, updated_at=func.now())
     )
 
 

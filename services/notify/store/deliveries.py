@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import ColumnElement, and_, delete, func, or_, select, true, update
 from sqlalchemy.dialects.postgresql import insert
@@ -17,10 +16,10 @@ from services.notify.store.rows import row_of
 
 DUE = ("queued", "failed")
 TERMINAL = ("delivered", "skipped", "dead")
-_NO_LEASE: dict[str, Any] = {"lease_token": None, "lease_until": None}
+_NO_LEASE: dict[str, object] = {"lease_token": None, "lease_until": None}
 
 
-async def insert_deliveries(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[str]:
+async def insert_deliveries(session: AsyncSession, rows: Sequence[dict[str, object]]) -> list[str]:
     """Insert deliveries, skipping any whose idempotency key exists; returns new ids."""
     if not rows:
         return []
@@ -33,7 +32,7 @@ async def insert_deliveries(session: AsyncSession, rows: Sequence[dict[str, Any]
     return [str(r) for r in result.scalars()]
 
 
-async def insert_delivery(session: AsyncSession, values: dict[str, Any]) -> DeliveryRow:
+async def insert_delivery(session: AsyncSession, values: dict[str, object]) -> DeliveryRow:
     """Insert one delivery (a digest) and return it."""
     row = (
         await session.execute(deliveries.insert().values(**values).returning(*deliveries.c))
@@ -161,7 +160,7 @@ async def claim_due(
     return [row_of(DeliveryRow, r) for r in rows]
 
 
-async def _set(session: AsyncSession, delivery_id: str, now: datetime, **values: Any) -> None:
+async def _set(session: AsyncSession, delivery_id: str, now: datetime, **values: object) -> None:
     await session.execute(
         update(deliveries).where(deliveries.c.id == delivery_id).values(**values, updated_at=now)
     )
@@ -311,7 +310,7 @@ async def lock_if_leased(session: AsyncSession, *, delivery_id: str, lease_token
 
 
 async def _finish(
-    session: AsyncSession, delivery_id: str, now: datetime, **values: Any
+    session: AsyncSession, delivery_id: str, now: datetime, **values: object
 ) -> DeliveryRow:
     row = (
         await session.execute(

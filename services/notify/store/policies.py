@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import and_, any_, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notify.domain.policy import Policy, PolicyFilter
-from services.notify.domain.records import PolicyRow
+from services.notify.domain.records import PolicyDraft, PolicyRow
 from services.notify.models import policies
 from services.notify.store.rows import AnyRow, row_of
 
@@ -69,9 +68,27 @@ async def policies_naming(session: AsyncSession, *, tenant_id: str, channel_id: 
     )
 
 
-async def insert_policy(session: AsyncSession, *, values: dict[str, Any]) -> PolicyRow:
+def _columns(draft: PolicyDraft) -> dict[str, object]:
+    return {
+        "display_name": draft.display_name,
+        "disabled": draft.disabled,
+        "event_types": draft.event_types,
+        "filter": draft.filter,
+        "channel_ids": draft.channel_ids,
+    }
+
+
+async def insert_policy(
+    session: AsyncSession, *, policy_id: str, tenant_id: str, draft: PolicyDraft
+) -> PolicyRow:
     """Insert a policy."""
-    row = (await session.execute(policies.insert().values(**values).returning(*policies.c))).one()
+    row = (
+        await session.execute(
+            policies.insert()
+            .values(id=policy_id, tenant_id=tenant_id, **_columns(draft))
+            .returning(*policies.c)
+        )
+    ).one()
     return row_of(PolicyRow, row)
 
 
@@ -114,14 +131,14 @@ async def list_policies(
 
 
 async def update_policy(
-    session: AsyncSession, *, tenant_id: str, policy_id: str, values: dict[str, Any]
+    session: AsyncSession, *, tenant_id: str, policy_id: str, draft: PolicyDraft
 ) -> PolicyRow:
     """Write new values, bump the version, return the row."""
     row = (
         await session.execute(
             update(policies)
             .where(policies.c.tenant_id == tenant_id, policies.c.id == policy_id)
-            .values(**values, version=policies.c.version + 1, updated_at=func.now())
+            .values(**_columns(draft), version=policies.c.version + 1, updated_at=func.now())
             .returning(*policies.c)
         )
     ).one()
