@@ -153,3 +153,13 @@ async def test_a_fake_served_over_real_http() -> None:
         await client.resolve("a-3")
     assert len(alerts) == 5
     assert fake.resolved == ["a-3"]
+
+
+async def test_items_without_an_id_are_left_out_and_counted() -> None:
+    fake = FakeNinjaOne()
+    fake.alerts = [ninja_alert("u1", 1, "c1"), ninja_alert("", 2, "c2"), {"uid": {"x": 1}}]
+    async with fake.client() as http:
+        client = NinjaOneClient(PollCredentials(ORIGIN, "ninja-client", "ninja-secret"), http)
+        alerts = await client.list_active()
+    assert [a.alert_id for a in alerts] == ["u1"]
+    assert client.skipped == 2
