@@ -6,8 +6,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from services.ingest import mapping
-from services.ingest.records import AlertRecord, RawBody, WriteResult
+from services.ingest import convert
+from services.ingest.domain.alert_events import AlertFilters, StoredAlert
+from services.ingest.domain.integrations import IssuedSecret
+from services.ingest.domain.tenants import Tenant, TenantChanges
 from services.ingest.service import IngestService
 from triage.ingest.v1 import ingest_service_pb2 as api
 from triage.ingest.v1 import ingest_service_pb2_grpc as api_grpc
@@ -17,16 +19,19 @@ from triage.ingest.v1 import tenant_service_pb2_grpc as tapi_grpc
 from triage.runtime import (
     ADMIN_SCOPE,
     FieldViolation,
+    IdempotentReply,
     InvalidArgument,
     NotFound,
     PermissionDenied,
     TokenAuthority,
+    caller,
     current_principal,
     decode_page_token,
     encode_page_token,
     from_timestamp,
-    new_id,
+    page_of,
     page_size,
+    require_uuid,
 )
 
 MAX_TOKEN_TTL = timedelta(days=365)
@@ -34,9 +39,7 @@ KNOWN_SCOPE_DOMAINS = ("ingest", "rules", "tickets", "sla", "notify")
 
 
 def _tenant_for(scope: str) -> str:
-    principal = current_principal()
-    principal.require(scope)
-    return principal.require_tenant()
+    return caller(scope).tenant_id
 
 
 class IngestApi(api_grpc.IngestServiceServicer):
@@ -46,11 +49,11 @@ class IngestApi(api_grpc.IngestServiceServicer):
         self._service = service
         self._public_url = public_url.rstrip("/")
 
-    def _created(self, row: Any, secret: str) -> api.CreateIntegrationResponse:
-        integration = mapping.integration_to_proto(row)
+    def _created(self, issued: IssuedSecret) -> api.CreateIntegrationResponse:
+        integration = convert.integration_to_proto(issued.integration)
         return api.CreateIntegrationResponse(
             integration=integration,
-            secret=secret,
+            secret=issued.secret,
             webhook_url=self._public_url + integration.webhook_path,
         )
 
@@ -59,26 +62,26 @@ class IngestApi(api_grpc.IngestServiceServicer):
     ) -> api.CreateIntegrationResponse:
         """Create an integration; the secret is in this answer only."""
         tenant_id = _tenant_for("ingest:write")
-        provider = mapping.provider_from_proto(request.integration.provider)
-        return await self._service.create_integration(
+        provider = convert.provider_from_proto(request.integration.provider)
+        box = self._service.box
+        stored = await self._service.create_integration(
             tenant_id=tenant_id,
             provider=provider,
             display_name=request.integration.display_name,
-            settings=request.integration.settings,
-            request_id=request.request_id,
-            respond=self._created,
-            response_type=api.CreateIntegrationResponse,
+            settings=convert.settings_from_proto(request.integration.settings),
+            reply=convert.stored_reply("CreateIntegration", request.request_id, self._created, box),
         )
+        return convert.from_stored(stored, api.CreateIntegrationResponse, box)
 
     async def GetIntegration(
         self, request: api.GetIntegrationRequest, context: Any
     ) -> api.GetIntegrationResponse:
         """One integration."""
         tenant_id = _tenant_for("ingest:read")
-        row = await self._service.get_integration(
+        integration = await self._service.get_integration(
             tenant_id=tenant_id, integration_id=request.integration_id
         )
-        return api.GetIntegrationResponse(integration=mapping.integration_to_proto(row))
+        return api.GetIntegrationResponse(integration=convert.integration_to_proto(integration))
 
     async def ListIntegrations(
         self, request: api.ListIntegrationsRequest, context: Any
@@ -91,22 +94,22 @@ class IngestApi(api_grpc.IngestServiceServicer):
         after = (datetime.fromisoformat(position["t"]), str(position["id"])) if position else None
         rows = await self._service.list_integrations(
             tenant_id=tenant_id,
-            provider=mapping.provider_from_proto(request.provider) or None,
+            provider=convert.provider_from_proto(request.provider) or None,
             show_disabled=request.show_disabled,
             after=after,
             limit=limit + 1,
         )
-        page, more = rows[:limit], len(rows) > limit
+        page, more = page_of(rows, limit)
         token = (
             encode_page_token(
-                {"t": page[-1]["created_at"].isoformat(), "id": str(page[-1]["id"])},
+                {"t": page[-1].created_at.isoformat(), "id": str(page[-1].id)},
                 filters=filters,
             )
             if more
             else ""
         )
         return api.ListIntegrationsResponse(
-            integrations=[mapping.integration_to_proto(r) for r in page], next_page_token=token
+            integrations=[convert.integration_to_proto(r) for r in page], next_page_token=token
         )
 
     async def UpdateIntegration(
@@ -132,7 +135,9 @@ class IngestApi(api_grpc.IngestServiceServicer):
             )
         top = {p.split(".", 1)[0] for p in paths}
         # Settings are replaced as a whole; an empty api.client_secret keeps the stored one.
-        settings = request.integration.settings if "settings" in top else None
+        settings = (
+            convert.settings_from_proto(request.integration.settings) if "settings" in top else None
+        )
         row = await self._service.update_integration(
             tenant_id=tenant_id,
             integration_id=request.integration.id,
@@ -141,7 +146,7 @@ class IngestApi(api_grpc.IngestServiceServicer):
             disabled=request.integration.disabled if "disabled" in top else None,
             settings=settings,
         )
-        return api.UpdateIntegrationResponse(integration=mapping.integration_to_proto(row))
+        return api.UpdateIntegrationResponse(integration=convert.integration_to_proto(row))
 
     async def DeleteIntegration(
         self, request: api.DeleteIntegrationRequest, context: Any
@@ -159,89 +164,37 @@ class IngestApi(api_grpc.IngestServiceServicer):
         """Issue a new secret; the old one keeps working for the overlap."""
         tenant_id = _tenant_for("ingest:write")
 
-        def respond(row: Any, secret: str) -> api.RotateIntegrationSecretResponse:
-            integration = mapping.integration_to_proto(row)
+        def respond(issued: IssuedSecret) -> api.RotateIntegrationSecretResponse:
+            integration = convert.integration_to_proto(issued.integration)
             return api.RotateIntegrationSecretResponse(
                 integration=integration,
-                secret=secret,
+                secret=issued.secret,
                 previous_secret_expire_time=integration.previous_secret_expire_time,
             )
 
-        return await self._service.rotate_secret(
+        box = self._service.box
+        stored = await self._service.rotate_secret(
             tenant_id=tenant_id,
             integration_id=request.integration_id,
             overlap=request.overlap.ToTimedelta() if request.HasField("overlap") else None,
-            request_id=request.request_id,
-            respond=respond,
-            response_type=api.RotateIntegrationSecretResponse,
+            reply=convert.stored_reply("RotateIntegrationSecret", request.request_id, respond, box),
         )
+        return convert.from_stored(stored, api.RotateIntegrationSecretResponse, box)
 
     async def IngestAlerts(
         self, request: api.IngestAlertsRequest, context: Any
     ) -> api.IngestAlertsResponse:
         """Store already-normalized alerts from internal callers."""
         tenant_id = _tenant_for("ingest:write")
-        if not request.alerts:
-            raise InvalidArgument.field("alerts", "must contain at least one alert")
-        if len(request.alerts) > 1000:
-            raise InvalidArgument.field("alerts", "at most 1000 alerts per call")
-        violations: list[FieldViolation] = []
-        records: list[AlertRecord] = []
-        now = datetime.now(UTC)
-        integrations: dict[str, Any] = {}
-        for i, alert in enumerate(request.alerts):
-            where = f"alerts[{i}]"
-            if alert.kind == pb.ALERT_KIND_UNSPECIFIED:
-                violations.append(FieldViolation(f"{where}.kind", "must be set"))
-            if not alert.series_key:
-                violations.append(FieldViolation(f"{where}.series_key", "must not be empty"))
-            if not alert.condition:
-                violations.append(FieldViolation(f"{where}.condition", "must not be empty"))
-            if alert.integration_id not in integrations:
-                try:
-                    integrations[alert.integration_id] = await self._service.get_integration(
-                        tenant_id=tenant_id, integration_id=alert.integration_id
-                    )
-                except (NotFound, InvalidArgument):
-                    violations.append(
-                        FieldViolation(f"{where}.integration_id", "no such integration")
-                    )
-                    integrations[alert.integration_id] = None
-        if violations:
-            raise InvalidArgument("invalid alerts", violations=violations)
-        for alert in request.alerts:
-            normalized = mapping.proto_to_alert(alert)
-            key = alert.delivery_key or alert.source_event_id or str(uuid.uuid4())
-            records.append(
-                AlertRecord(
-                    alert_id=new_id(),
-                    tenant_id=tenant_id,
-                    integration_id=alert.integration_id,
-                    provider=integrations[alert.integration_id]["provider"],
-                    delivery_key=key,
-                    received_at=now,
-                    content_type="application/x-protobuf",
-                    body=RawBody(id=new_id(), raw=alert.SerializeToString()),
-                    alert=normalized,
-                )
-            )
-
-        def respond(results: list[WriteResult]) -> api.IngestAlertsResponse:
-            return api.IngestAlertsResponse(
-                results=[
-                    api.IngestAlertResult(
-                        alert_id=r.alert_id, delivery_key=r.delivery_key, duplicate=r.duplicate
-                    )
-                    for r in results
-                ]
-            )
-
-        return await self._service.ingest_normalized(
+        return await self._service.ingest_alerts(
             tenant_id=tenant_id,
-            request_id=request.request_id,
-            records=records,
-            respond=respond,
-            response_type=api.IngestAlertsResponse,
+            drafts=[convert.draft_from_proto(alert) for alert in request.alerts],
+            reply=IdempotentReply(
+                "IngestAlerts",
+                request.request_id,
+                api.IngestAlertsResponse,
+                convert.write_results_to_proto,
+            ),
         )
 
     async def ListAlertEvents(
@@ -251,8 +204,8 @@ class IngestApi(api_grpc.IngestServiceServicer):
         tenant_id = _tenant_for("ingest:read")
         filters: dict[str, Any] = {
             "integration_id": request.integration_id or None,
-            "providers": [mapping.provider_from_proto(p) for p in request.providers] or None,
-            "kinds": [mapping.kind_from_proto(k) for k in request.kinds] or None,
+            "providers": [convert.provider_from_proto(p) for p in request.providers] or None,
+            "kinds": [convert.kind_from_proto(k) for k in request.kinds] or None,
             "series_key": request.series_key or None,
             "device_id": request.device_id or None,
             "client_id": request.client_id or None,
@@ -262,23 +215,20 @@ class IngestApi(api_grpc.IngestServiceServicer):
             else None,
             "end_time": from_timestamp(request.end_time) if request.HasField("end_time") else None,
             "suppressed": request.suppressed if request.HasField("suppressed") else None,
-            "reset_state": mapping.RESET_STATE_NAMES.get(request.outbound_reset_state),
+            "reset_state": convert.RESET_STATE_NAMES.get(request.outbound_reset_state),
         }
         if filters["integration_id"]:
-            try:
-                uuid.UUID(filters["integration_id"])
-            except ValueError as exc:
-                raise InvalidArgument.field("integration_id", "must be a UUID") from exc
+            require_uuid(filters["integration_id"], "integration_id")
         position = decode_page_token(request.page_token, filters=filters)
         limit = page_size(request.page_size)
         before = (datetime.fromisoformat(position["t"]), str(position["id"])) if position else None
         rows = await self._service.list_alerts(
-            tenant_id=tenant_id, filters=filters, before=before, limit=limit + 1
+            tenant_id=tenant_id, filters=AlertFilters(**filters), before=before, limit=limit + 1
         )
-        page, more = rows[:limit], len(rows) > limit
+        page, more = page_of(rows, limit)
         token = (
             encode_page_token(
-                {"t": page[-1]["received_at"].isoformat(), "id": str(page[-1]["id"])},
+                {"t": page[-1].received_at.isoformat(), "id": str(page[-1].id)},
                 filters=filters,
             )
             if more
@@ -295,12 +245,12 @@ class IngestApi(api_grpc.IngestServiceServicer):
         tenant_id = _tenant_for("ingest:read")
         row = await self._service.get_alert(tenant_id=tenant_id, alert_id=request.alert_id)
         return api.GetAlertEventResponse(
-            alert_event=mapping.row_to_proto(row, full=request.view == pb.ALERT_EVENT_VIEW_FULL)
+            alert_event=convert.row_to_proto(row, full=request.view == pb.ALERT_EVENT_VIEW_FULL)
         )
 
 
-def _row_without_body(row: Any) -> pb.AlertEvent:
-    return mapping.row_to_proto(row, full=False)
+def _row_without_body(row: StoredAlert) -> pb.AlertEvent:
+    return convert.row_to_proto(row, full=False)
 
 
 class TenantApi(tapi_grpc.TenantServiceServicer):
@@ -315,27 +265,26 @@ class TenantApi(tapi_grpc.TenantServiceServicer):
     ) -> tapi.CreateTenantResponse:
         """Register a tenant (admin)."""
         current_principal().require(ADMIN_SCOPE)
-        return await self._service.create_tenant(
+        stored = await self._service.create_tenant(
             display_name=request.tenant.display_name,
             time_zone=request.tenant.time_zone,
-            request_id=request.request_id,
-            respond=lambda row: tapi.CreateTenantResponse(tenant=mapping.tenant_to_proto(row)),
-            response_type=tapi.CreateTenantResponse,
+            reply=convert.stored_reply("CreateTenant", request.request_id, _tenant_created),
         )
+        return convert.from_stored(stored, tapi.CreateTenantResponse)
 
     async def GetTenant(
         self, request: tapi.GetTenantRequest, context: Any
     ) -> tapi.GetTenantResponse:
         """One tenant: an admin sees any; a tenant sees itself only."""
         principal = current_principal()
-        _require_uuid(request.tenant_id, "tenant_id")
+        require_uuid(request.tenant_id, "tenant_id")
         if ADMIN_SCOPE in principal.scopes:
             row = await self._service.get_tenant_any(request.tenant_id)
         elif principal.tenant_id == request.tenant_id:
             row = await self._service.get_tenant(request.tenant_id)
         else:
             raise NotFound(f"tenant {request.tenant_id} not found")
-        return tapi.GetTenantResponse(tenant=mapping.tenant_to_proto(row))
+        return tapi.GetTenantResponse(tenant=convert.tenant_to_proto(row))
 
     async def ListTenants(
         self, request: tapi.ListTenantsRequest, context: Any
@@ -346,16 +295,16 @@ class TenantApi(tapi_grpc.TenantServiceServicer):
         limit = page_size(request.page_size)
         after = (datetime.fromisoformat(position["t"]), str(position["id"])) if position else None
         rows = await self._service.list_tenants(after=after, limit=limit + 1)
-        page, more = rows[:limit], len(rows) > limit
+        page, more = page_of(rows, limit)
         token = (
             encode_page_token(
-                {"t": page[-1]["created_at"].isoformat(), "id": str(page[-1]["id"])}, filters={}
+                {"t": page[-1].created_at.isoformat(), "id": str(page[-1].id)}, filters={}
             )
             if more
             else ""
         )
         return tapi.ListTenantsResponse(
-            tenants=[mapping.tenant_to_proto(r) for r in page], next_page_token=token
+            tenants=[convert.tenant_to_proto(r) for r in page], next_page_token=token
         )
 
     async def UpdateTenant(
@@ -363,8 +312,8 @@ class TenantApi(tapi_grpc.TenantServiceServicer):
     ) -> tapi.UpdateTenantResponse:
         """Rename a tenant or change its zone (admin)."""
         current_principal().require(ADMIN_SCOPE)
-        _require_uuid(request.tenant.id, "tenant.id")
-        changes: dict[str, Any] = {}
+        require_uuid(request.tenant.id, "tenant.id")
+        changes: dict[str, str] = {}
         for path in request.update_mask.paths:
             if path == "display_name":
                 changes["display_name"] = request.tenant.display_name
@@ -375,9 +324,9 @@ class TenantApi(tapi_grpc.TenantServiceServicer):
         if not changes:
             raise InvalidArgument.field("update_mask", "name display_name and/or time_zone")
         row = await self._service.update_tenant(
-            tenant_id=request.tenant.id, changes=changes, etag=request.tenant.etag
+            tenant_id=request.tenant.id, changes=TenantChanges(**changes), etag=request.tenant.etag
         )
-        return tapi.UpdateTenantResponse(tenant=mapping.tenant_to_proto(row))
+        return tapi.UpdateTenantResponse(tenant=convert.tenant_to_proto(row))
 
     async def IssueToken(
         self, request: tapi.IssueTokenRequest, context: Any
@@ -386,7 +335,7 @@ class TenantApi(tapi_grpc.TenantServiceServicer):
         current_principal().require(ADMIN_SCOPE)
         violations: list[FieldViolation] = []
         if request.tenant_id:
-            _require_uuid(request.tenant_id, "tenant_id")
+            require_uuid(request.tenant_id, "tenant_id")
             await self._service.get_tenant_any(request.tenant_id)
         scopes = list(request.scopes) or ["tickets:write", "rules:write", "ingest:write"]
         for i, scope in enumerate(scopes):
@@ -417,8 +366,5 @@ class TenantApi(tapi_grpc.TenantServiceServicer):
         return expire
 
 
-def _require_uuid(value: str, field: str) -> None:
-    try:
-        uuid.UUID(value)
-    except ValueError as exc:
-        raise InvalidArgument.field(field, "must be a UUID") from exc
+def _tenant_created(tenant: Tenant) -> tapi.CreateTenantResponse:
+    return tapi.CreateTenantResponse(tenant=convert.tenant_to_proto(tenant))

@@ -8,16 +8,17 @@ import logging
 from functools import partial
 
 import uvicorn
-from sqlalchemy import text
 
 from services.ingest.api import IngestApi, TenantApi
 from services.ingest.events import suppression_consumer
 from services.ingest.gateway.asgi import Gateway
-from services.ingest.models import alert_events, inbox
-from services.ingest.outbound import outbound_reset
+from services.ingest.models import inbox
 from services.ingest.service import IngestService
-from services.ingest.tenant_standing import local_standing
-from services.ingest.writer import AlertWriter
+from services.ingest.service.standing import local_standing
+from services.ingest.store.alerts import mark_suppression
+from services.ingest.store.health import ping
+from services.ingest.workers.alert_writer import AlertWriter
+from services.ingest.workers.outbound import outbound_reset
 from triage.ingest.v1 import ingest_service_pb2_grpc, tenant_service_pb2_grpc
 from triage.runtime import Runtime, SecretBox, TenantGate
 
@@ -68,8 +69,7 @@ async def wire(rt: Runtime) -> None:
             return False
         try:
             async with asyncio.timeout(2):
-                async with rt.db.engine.connect() as connection:
-                    await connection.execute(text("SELECT 1"))
+                await ping(rt.db)
         except Exception:
             return False
         return True
@@ -106,6 +106,6 @@ async def wire(rt: Runtime) -> None:
     rt.tasks.append(serve_http)
     reset_consumer, reset_worker = outbound_reset(rt, service.box)
     rt.consumers.append(reset_consumer)
-    rt.consumers.append(suppression_consumer(rt.bus, rt.db, inbox, alert_events))
+    rt.consumers.append(suppression_consumer(rt.bus, rt.db, inbox, mark_suppression))
     rt.tasks.append(reset_worker)
     rt.on_stop.insert(0, stop_http)

@@ -10,7 +10,6 @@ import asyncio
 import math
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -18,19 +17,19 @@ import orjson
 from opentelemetry import propagate, trace
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
-from services.ingest.domain import IntegrationContext, NormalizationError, Provider
-from services.ingest.errors import StorageUnavailable, UnstorableAlert
-from services.ingest.gateway.intake import (
-    MAX_ALERTS_PER_WEBHOOK,
-    Delivery,
+from services.ingest.domain.alerts import NormalizationError, Provider
+from services.ingest.domain.records import MAX_ALERTS_PER_WEBHOOK
+from services.ingest.errors import (
+    StorageUnavailable,
     TooManyAlerts,
-    records_for,
+    UnstorableAlert,
+    WebhookRateLimited,
+    WebhookUnauthorized,
 )
 from services.ingest.gateway.openapi import openapi_document
 from services.ingest.gateway.problems import problem
-from services.ingest.ratelimit import RateLimiter
 from services.ingest.service import IngestService
-from services.ingest.webhook_auth import authenticate
+from services.ingest.service.webhooks import Webhook
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -77,7 +76,6 @@ class Gateway:
     ) -> None:
         self._service = service
         self._ready = ready
-        self._limiter = RateLimiter()
         self._default_max_body = default_max_body
         self._body_timeout = (
             self.BODY_TIMEOUT_SECONDS if body_timeout_seconds is None else body_timeout_seconds
@@ -163,8 +161,8 @@ class Gateway:
                 providers=sorted(PROVIDERS),
             )
         provider, integration_id = parts[3], parts[4]
-        integration = await self._service.gateway_integration(integration_id)
-        limit = integration.max_body_bytes if integration else self._default_max_body
+        known = await self._service.webhook_body_limit(integration_id)
+        limit = known if known is not None else self._default_max_body
         declared = headers.get("content-length")
         if declared is not None:
             try:
@@ -201,17 +199,17 @@ class Gateway:
                 accepted=sorted(t for t in ACCEPTED_TYPES if t),
             )
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        token = query.get("token", [None])[0]
-        now = datetime.now(UTC)
-        credentials = integration.credentials if integration else None
-        if not authenticate(
-            credentials,
+        webhook = Webhook(
             provider=provider,
+            integration_id=integration_id,
             headers=headers,
-            query_token=token,
+            query_token=query.get("token", [None])[0],
             body=body,
-            now=now,
-        ):
+            media_type=media_type or None,
+        )
+        try:
+            results = await self._service.accept_webhook(webhook)
+        except WebhookUnauthorized:
             status, payload, extra = problem(
                 401,
                 "unauthorized",
@@ -221,42 +219,22 @@ class Gateway:
             )
             extra.append((b"www-authenticate", b'Bearer realm="triage-webhooks"'))
             return status, payload, extra
-        assert integration is not None and credentials is not None
-        retry_after = self._limiter.check(
-            integration_id, rate=integration.rate, burst=integration.burst, now=time.monotonic()
-        )
-        if retry_after > 0:
+        except WebhookRateLimited as error:
             status, payload, extra = problem(
                 429,
                 "rate-limited",
                 "Too Many Requests",
-                f"this integration may send {integration.rate:g} webhooks/s with bursts of "
-                f"{integration.burst:g} (per gateway replica)",
+                f"this integration may send {error.rate:g} webhooks/s with bursts of "
+                f"{error.burst:g} (per gateway replica)",
             )
-            extra.append((b"retry-after", str(max(1, math.ceil(retry_after))).encode()))
+            extra.append((b"retry-after", str(max(1, math.ceil(error.retry_after))).encode()))
             return status, payload, extra
-        delivery = Delivery(
-            tenant_id=credentials.tenant_id,
-            integration_id=integration_id,
-            provider=provider,
-            body=body,
-            media_type=media_type or None,
-            received_at=now,
-            context=IntegrationContext(
-                provider=Provider(provider),
-                received_at=now,
-                time_zone=integration.time_zone,
-                field_mapping=integration.field_mappings,
-            ),
-        )
-        try:
-            records = await records_for(delivery)
         except TooManyAlerts as error:
             return problem(
                 413,
                 "too-many-alerts",
                 "Payload Too Large",
-                str(error),
+                error.message,
                 alerts=error.count,
                 limit=MAX_ALERTS_PER_WEBHOOK,
             )
@@ -269,8 +247,6 @@ class Gateway:
                 reason=error.reason,
                 field=error.field,
             )
-        try:
-            results = await self._service.store_alerts(records)
         except UnstorableAlert as error:
             return problem(
                 400, "unstorable-alert", "Bad Request", error.message, reason=error.reason

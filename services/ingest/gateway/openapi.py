@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.ingest.domain import Provider
+from services.ingest.domain.alerts import Provider
 
 _PROBLEM = {"$ref": "#/components/schemas/Problem"}
 

@@ -118,7 +118,7 @@ async def test_level_hmac_good_bad_and_stale(ingest: Ingest) -> None:
         metadata=ingest.md(),
     )
     assert rotated.secret and rotated.secret != secret
-    from services.ingest.service import CREDENTIALS_TTL_SECONDS
+    from services.ingest.service.integrations import CREDENTIALS_TTL_SECONDS
 
     assert CREDENTIALS_TTL_SECONDS <= 5
     # The rotation invalidates this replica's cache at once: the old secret is stale now.

@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
-from services.ingest.domain import AlertKind, NormalizedAlert, Severity
+from services.ingest.domain.alerts import AlertKind, NormalizedAlert, Severity
+from services.ingest.domain.records import AlertRecord, RawBody
 from services.ingest.errors import UnstorableAlert
 from services.ingest.models import outbox
-from services.ingest.records import AlertRecord, RawBody
-from services.ingest.writer import AlertWriter
+from services.ingest.workers.alert_writer import AlertWriter
 from tests.integration.ingest.conftest import Ingest
 from tests.integration.ingest.ledger import libpq
 from triage.runtime.db import Database

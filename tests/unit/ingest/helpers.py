@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from services.ingest.domain import IntegrationContext, NormalizedAlert, Provider
-from services.ingest.normalizers import normalize
+from services.ingest.domain.alerts import IntegrationContext, NormalizedAlert, Provider
+from services.ingest.domain.normalizers import normalize
 
 CORPUS = Path(__file__).parent / "corpus"
 RECEIVED = datetime(2025, 3, 19, 15, 0, tzinfo=UTC)

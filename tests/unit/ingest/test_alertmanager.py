@@ -1,8 +1,8 @@
 import json
 from datetime import UTC, datetime
 
-from services.ingest.domain import AlertKind, Provider, Severity
-from services.ingest.normalizers.alertmanager import fingerprint
+from services.ingest.domain.alerts import AlertKind, Provider, Severity
+from services.ingest.domain.normalizers.alertmanager import fingerprint
 
 from .helpers import body, run
 

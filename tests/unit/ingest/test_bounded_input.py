@@ -11,10 +11,10 @@ from typing import Any
 import orjson
 import pytest
 
-from services.ingest import domain
-from services.ingest.domain import AlertKind, NormalizedAlert, Provider, Severity
-from services.ingest.mapping import record_to_proto
-from services.ingest.records import AlertRecord, RawBody
+from services.ingest.convert import record_to_proto
+from services.ingest.domain import alerts as domain
+from services.ingest.domain.alerts import AlertKind, NormalizedAlert, Provider, Severity
+from services.ingest.domain.records import AlertRecord, RawBody
 from tests.unit.ingest.helpers import run
 
 BODIES = {

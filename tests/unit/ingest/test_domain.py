@@ -3,7 +3,7 @@ from datetime import datetime
 
 import pytest
 
-from services.ingest.domain import (
+from services.ingest.domain.alerts import (
     AlertKind,
     NormalizationError,
     NormalizedAlert,

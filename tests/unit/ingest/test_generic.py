@@ -2,7 +2,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.ingest.domain import AlertKind, NormalizationError, Provider, Severity
+from services.ingest.domain.alerts import AlertKind, NormalizationError, Provider, Severity
 
 from .helpers import body, one, run
 

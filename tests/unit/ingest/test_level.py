@@ -1,6 +1,6 @@
 from datetime import UTC, datetime
 
-from services.ingest.domain import AlertKind, Provider, Severity
+from services.ingest.domain.alerts import AlertKind, Provider, Severity
 
 from .helpers import one
 

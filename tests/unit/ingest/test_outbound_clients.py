@@ -9,7 +9,7 @@ import httpx
 import orjson
 import pytest
 
-from services.ingest.outbound.clients import (
+from services.ingest.clients.resets import (
     DattoClient,
     IntegrationApi,
     NinjaOneClient,
@@ -19,7 +19,7 @@ from services.ingest.outbound.clients import (
     ninja_source_config_uid,
     reset_blocker,
 )
-from services.ingest.outbound.policy import Verdict
+from services.ingest.domain.reset_policy import Verdict
 
 NINJA = IntegrationApi("i-1", "ninjaone", "https://ninja.example/", "cid", "csecret")
 DATTO = IntegrationApi("i-2", "datto", "https://datto.example", "key", "secret")

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.ingest.outbound.policy import (
+from services.ingest.domain.reset_policy import (
     ResetResult,
     ResetState,
     RetryPolicy,

@@ -6,8 +6,8 @@ from xml.sax.saxutils import escape
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.ingest.domain import NormalizationError, NormalizedAlert, Provider
-from services.ingest.normalizers import normalize
+from services.ingest.domain.alerts import NormalizationError, NormalizedAlert, Provider
+from services.ingest.domain.normalizers import normalize
 
 from .helpers import context
 

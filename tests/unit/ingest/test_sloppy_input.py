@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from services.ingest.domain import AlertKind, NormalizationError, Provider
-from services.ingest.normalizers.text import bounded_key, clean, decode, to_bool, truncate
+from services.ingest.domain.alerts import AlertKind, NormalizationError, Provider
+from services.ingest.domain.normalizers.text import bounded_key, clean, decode, to_bool, truncate
 
 from .helpers import run
 

@@ -1,7 +1,7 @@
 import json
 from datetime import UTC, datetime
 
-from services.ingest.domain import AlertKind, Provider, Severity
+from services.ingest.domain.alerts import AlertKind, Provider, Severity
 
 from .helpers import body, one, run
 

@@ -2,7 +2,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.ingest.normalizers.times import localize, parse_time
+from services.ingest.domain.normalizers.times import localize, parse_time
 
 NY = "America/New_York"
 
