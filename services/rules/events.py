@@ -14,7 +14,6 @@ from services.rules.convert.alerts import decision, incoming
 from services.rules.domain.received import IncomingAlert, RoutingCause, canonical
 from services.rules.domain.views import Evaluation
 from services.rules.models import inbox
-from services.rules.service.tenants import set_time_zone
 from triage.events.v1.envelope_pb2 import Envelope
 from triage.ingest.v1 import events_pb2 as ingest_events
 from triage.rules.v1 import events_pb2
@@ -165,7 +164,7 @@ def tenant_consumer(
         changed = unpack(event.envelope, ingest_events.TenantChanged)
         if not changed.tenant.time_zone:
             return
-        await set_time_zone(
+        await service.tenants.set_time_zone(
             session,
             tenant_id=event.tenant_id,
             time_zone=changed.tenant.time_zone,

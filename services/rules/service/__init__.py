@@ -13,6 +13,7 @@ from services.rules.service.reroute import WindowEndRouting
 from services.rules.service.routing import Routing
 from services.rules.service.rules import RuleUseCases
 from services.rules.service.simulation import Simulating
+from services.rules.service.tenants import TenantSettings
 from services.rules.service.windows import WindowUseCases
 from triage.runtime import Database, Outbox, References
 
@@ -51,3 +52,4 @@ class RulesService:
         )
         self.evaluating = Evaluating(db=db, clock=clock, cache=self.cache, decoder=decoder)
         self.simulating = Simulating(db=db, clock=clock, cache=self.cache, decoder=decoder)
+        self.tenants = TenantSettings()
