@@ -468,7 +468,10 @@ def decide_reset(
     did not itself reset it.
     """
     if origin is ResetOrigin.INACTIVE:
-        said = f"The alert (series {series_key}) was found no longer active at the source"
+        said = (
+            f"The alert (series {series_key}) is no longer active in the RMM"
+            " (found by polling, not reset by the RMM)"
+        )
         reason = CloseReason.ALERT_INACTIVE
     else:
         said = f"The alert (series {series_key}) was reset in the RMM"
