@@ -197,7 +197,11 @@ def calendar_from_proto(
         shifts=tuple(shifts),
         holidays=tuple(rules),
         holiday_sets=tuple(
-            HolidaySetRule(h.country_code.upper(), h.subdivision_code.upper(), tuple(h.categories))
+            HolidaySetRule(
+                h.country_code.upper(),
+                h.subdivision_code.upper(),
+                tuple(sorted({c.strip().lower() for c in h.categories})),
+            )
             for h in message.holiday_sets
         ),
         version=message.version,

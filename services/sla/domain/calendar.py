@@ -16,7 +16,9 @@ The open time of a calendar is a set of real instants::
   one that starts on a holiday still opens for its part on the following ordinary date.
 * Holidays are one-off dates, yearly fixed month/day dates (29 February only in leap
   years) and country/subdivision sets of the ``holidays`` library with their observed
-  days, resolved per year on first use and cached.
+  days, resolved per year on first use and cached. A set closes the days of the library
+  categories it names (``public``, ``optional``, ``bank``, ``government``... as the
+  country offers them); none named means the library's default, ``public``.
 * A closure closes a local date from a local start to a local end time (same
   midnight-crossing rule as shifts).
 
@@ -42,6 +44,8 @@ __all__ = [
     "HolidaySet",
     "Interval",
     "Shift",
+    "holiday_categories",
+    "unknown_categories",
 ]
 
 Interval = tuple[datetime, datetime]
@@ -109,15 +113,51 @@ class Closure:
 
 @dataclass(frozen=True, slots=True)
 class HolidaySet:
-    """A country (ISO 3166-1 alpha-2) and optional subdivision of the holidays library."""
+    """A country (ISO 3166-1 alpha-2) and optional subdivision of the holidays library.
+
+    ``categories`` are library categories (lower case, sorted, unique once built); empty
+    means the library's default (``public``). Naming any replaces the default, so
+    ``("optional", "public")`` is needed for both.
+    """
 
     country: str
     subdivision: str | None = None
+    categories: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        normal = tuple(sorted({c.strip().lower() for c in self.categories}))
+        object.__setattr__(self, "categories", normal)
+
+
+@functools.lru_cache(maxsize=1024)
+def holiday_categories(country: str, subdivision: str | None = None) -> tuple[str, ...]:
+    """The holiday categories the library offers for a country/subdivision, sorted.
+
+    Raises ValueError for a country or subdivision the library does not know.
+    """
+    try:
+        found = holidays_lib.country_holidays(country, subdiv=subdivision)
+    except NotImplementedError as exc:
+        raise ValueError(str(exc)) from exc
+    return tuple(sorted(found.supported_categories))
+
+
+def unknown_categories(holiday_set: HolidaySet) -> tuple[str, ...]:
+    """The categories of ``holiday_set`` its country does not offer (ValueError: no such
+    country or subdivision)."""
+    offered = holiday_categories(holiday_set.country, holiday_set.subdivision)
+    return tuple(c for c in holiday_set.categories if c not in offered)
 
 
 @functools.lru_cache(maxsize=4096)
-def _holiday_set_dates(country: str, subdivision: str | None, year: int) -> frozenset[date]:
-    return frozenset(holidays_lib.country_holidays(country, subdiv=subdivision, years=year))
+def _holiday_set_dates(
+    country: str, subdivision: str | None, categories: tuple[str, ...], year: int
+) -> frozenset[date]:
+    return frozenset(
+        holidays_lib.country_holidays(
+            country, subdiv=subdivision, years=year, categories=categories or None
+        )
+    )
 
 
 def _utc(value: datetime, what: str = "instant") -> datetime:
@@ -216,11 +256,13 @@ class BusinessCalendar:
             raise ValueError(f"week needs 7 days (Monday first), got {len(week)}")
         for month, day in self.yearly_holidays:
             date(2000, month, day)  # raises ValueError for impossible dates
-        for holiday_set in self.holiday_sets:
-            try:
-                holidays_lib.country_holidays(holiday_set.country, subdiv=holiday_set.subdivision)
-            except NotImplementedError as exc:
-                raise ValueError(str(exc)) from exc
+        for hs in self.holiday_sets:
+            if unknown := unknown_categories(hs):
+                offered = ", ".join(holiday_categories(hs.country, hs.subdivision))
+                raise ValueError(
+                    f"unknown holiday categories {', '.join(unknown)} for {hs.country}"
+                    f"; offered: {offered}"
+                )
         by_day: dict[date, list[Closure]] = {}
         for closure in self.closures:
             by_day.setdefault(closure.day, []).append(closure)
@@ -291,7 +333,8 @@ class BusinessCalendar:
         if day in self.one_off_holidays or (day.month, day.day) in self.yearly_holidays:
             return True
         return any(
-            day in _holiday_set_dates(h.country, h.subdivision, day.year) for h in self.holiday_sets
+            day in _holiday_set_dates(h.country, h.subdivision, h.categories, day.year)
+            for h in self.holiday_sets
         )
 
     def local_instant(self, day: date, wall: time) -> datetime:

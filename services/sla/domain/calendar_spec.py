@@ -8,7 +8,14 @@ from datetime import date, time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from services.sla.domain.calendar import BusinessCalendar, Closure, HolidaySet, Shift
+from services.sla.domain.calendar import (
+    BusinessCalendar,
+    Closure,
+    HolidaySet,
+    Shift,
+    holiday_categories,
+    unknown_categories,
+)
 from services.sla.domain.violation import Violation
 
 __all__ = [
@@ -47,11 +54,26 @@ class HolidayRule:
 
 @dataclass(frozen=True, slots=True)
 class HolidaySetRule:
-    """A country/subdivision set of the ``holidays`` library."""
+    """A country/subdivision set of the ``holidays`` library; ``categories`` select the
+    library's holiday categories (empty: ``public``)."""
 
     country: str
     subdivision: str = ""
     categories: tuple[str, ...] = ()
+
+    def holiday_set(self) -> HolidaySet:
+        """The set as the calendar math takes it.
+
+        Categories the country does not offer are left out: the API refuses them, but a
+        calendar stored before they were checked must still compute rather than fail.
+        """
+        subdivision = self.subdivision or None
+        try:
+            offered = holiday_categories(self.country, subdivision)
+        except ValueError:
+            return HolidaySet(self.country, subdivision, self.categories)
+        kept = tuple(c for c in HolidaySet("", None, self.categories).categories if c in offered)
+        return HolidaySet(self.country, subdivision, kept)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,13 +105,8 @@ class CalendarSpec:
                 bad.append(Violation(f"{prefix}.shifts[{i}].days", "days run from 1 to 7"))
         for i, holiday in enumerate(self.holidays):
             bad.extend(_holiday_violations(holiday, f"{prefix}.holidays[{i}]"))
-        for i, holiday_set in enumerate(self.holiday_sets):
-            try:
-                BusinessCalendar.weekly(
-                    "UTC", {}, holiday_sets=[(holiday_set.country, holiday_set.subdivision or None)]
-                )
-            except ValueError as exc:
-                bad.append(Violation(f"{prefix}.holiday_sets[{i}]", str(exc)))
+        for i, rule in enumerate(self.holiday_sets):
+            bad.extend(_holiday_set_violations(rule, f"{prefix}.holiday_sets[{i}]"))
         return bad
 
     def business_calendar(self) -> BusinessCalendar:
@@ -123,7 +140,7 @@ class CalendarSpec:
             schedule,
             one_off_holidays=one_off,
             yearly_holidays=yearly,
-            holiday_sets=[HolidaySet(h.country, h.subdivision or None) for h in self.holiday_sets],
+            holiday_sets=[h.holiday_set() for h in self.holiday_sets],
             closures=closures,
         )
 
@@ -171,6 +188,25 @@ def _yearly_dates(month_day: tuple[int, int]) -> list[date]:
         except ValueError:
             continue
     return found
+
+
+def _holiday_set_violations(rule: HolidaySetRule, prefix: str) -> list[Violation]:
+    holiday_set = HolidaySet(rule.country, rule.subdivision or None, rule.categories)
+    try:
+        unknown = unknown_categories(holiday_set)
+    except ValueError as exc:
+        return [Violation(prefix, str(exc))]
+    if not unknown:
+        return []
+    offered = holiday_categories(holiday_set.country, holiday_set.subdivision)
+    where = "-".join(p for p in (rule.country, rule.subdivision) if p)
+    return [
+        Violation(
+            f"{prefix}.categories",
+            f"{where} has no holiday category {', '.join(map(repr, unknown))}; "
+            f"choose from {', '.join(offered)}",
+        )
+    ]
 
 
 def _holiday_violations(holiday: HolidayRule, prefix: str) -> list[Violation]:

@@ -22,8 +22,17 @@ DAY = timedelta(days=1)
 
 
 @functools.cache
-def _country_dates(country: str, subdivision: str | None, year: int) -> frozenset[date]:
-    return frozenset(holidays_lib.country_holidays(country, subdiv=subdivision, years=year))
+def _country_dates(
+    country: str, subdivision: str | None, categories: tuple[str, ...], year: int
+) -> frozenset[date]:
+    found: set[date] = set()
+    for category in categories or ("public",):
+        found.update(
+            holidays_lib.country_holidays(
+                country, subdiv=subdivision, years=year, categories=(category,)
+            )
+        )
+    return frozenset(found)
 
 
 def _is_holiday(calendar: BusinessCalendar, day: date) -> bool:
@@ -31,7 +40,8 @@ def _is_holiday(calendar: BusinessCalendar, day: date) -> bool:
         day in calendar.one_off_holidays
         or (day.month, day.day) in calendar.yearly_holidays
         or any(
-            day in _country_dates(h.country, h.subdivision, day.year) for h in calendar.holiday_sets
+            day in _country_dates(h.country, h.subdivision, h.categories, day.year)
+            for h in calendar.holiday_sets
         )
     )
 

@@ -21,7 +21,13 @@ ZONES = (
     "UTC",
     "America/Santiago",
 )
-HOLIDAY_SETS = (HolidaySet("US"), HolidaySet("US", "NY"), HolidaySet("GB", "ENG"))
+HOLIDAY_SETS = (
+    HolidaySet("US"),
+    HolidaySet("US", "NY"),
+    HolidaySet("GB", "ENG"),
+    HolidaySet("US", None, ("public", "unofficial")),
+    HolidaySet("NL", None, ("optional",)),
+)
 WINDOW_DAYS = 4
 WINDOW_MINUTES = WINDOW_DAYS * 24 * 60
 NEAR_TRANSITIONS = (0, 30, 60, 90, 120, 135, 150, 180, 1380, 1410)
@@ -44,7 +50,14 @@ def _transition_days(zone: str) -> list[date]:
 
 
 TRANSITIONS = {zone: _transition_days(zone) for zone in ZONES}
-HOLIDAY_ANCHORS = [date(2025, 7, 4), date(2026, 7, 3), date(2025, 12, 25), date(2026, 8, 31)]
+HOLIDAY_ANCHORS = [
+    date(2025, 7, 4),
+    date(2026, 7, 3),
+    date(2025, 12, 25),
+    date(2026, 8, 31),
+    date(2026, 3, 17),
+    date(2026, 5, 5),
+]
 
 minute_of_day = st.one_of(st.integers(0, 24 * 60 - 1), st.sampled_from(NEAR_TRANSITIONS))
 
