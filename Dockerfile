@@ -22,13 +22,16 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_CERT=${PIP_CERT}
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY deploy/image/constraints.txt ./
 COPY buf/ buf/
 COPY triage/ triage/
 COPY services/ services/
 # --only-binary: no compiler here or later, so a dependency without a wheel fails the
-# build instead of compiling. The runtime venv gets no pip and no dev extras.
+# build instead of compiling. constraints.txt pins the whole runtime tree to the tested
+# versions (`make image-lock`). The runtime venv gets no pip and no dev extras.
 RUN python3 -m venv /opt/build \
- && /opt/build/bin/pip wheel --wheel-dir /wheels --only-binary=:all: --no-binary=triage . \
+ && /opt/build/bin/pip wheel --wheel-dir /wheels --only-binary=:all: --no-binary=triage \
+      --constraint constraints.txt . \
  && python3 -m venv --without-pip /opt/triage \
  && /opt/build/bin/pip --python /opt/triage/bin/python install --no-index \
       --find-links /wheels --compile triage \

@@ -13,7 +13,7 @@ VENDOR_GEN_DIRS := buf/validate
 PROTOC := PATH=$(abspath $(BIN)):$$PATH $(PY) -m grpc_tools.protoc -Iprotos -Ithird_party
 
 .PHONY: help install third_party gen gen-check lint typecheck buf test unit integration e2e run bench clean
-.PHONY: image base-image image-test
+.PHONY: image base-image image-lock image-test
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -125,6 +125,9 @@ base-image: ## Local base image (Debian bookworm, Python 3.11) from mmdebstrap, 
 
 image: $(if $(filter $(LOCAL_BASE_IMAGE),$(BASE_IMAGE)),base-image) ## Build the container image, $$IMAGE:$$IMAGE_TAG (podman or buildah)
 	$(IMAGE_BUILDER) build $(IMAGE_BUILD_FLAGS) --tag $(IMAGE):$(IMAGE_TAG) --file Dockerfile .
+
+image-lock: $(STAMP) ## Pin the image's runtime dependency tree to this venv (deploy/image/constraints.txt)
+	$(PY) -m tests.image.lock
 
 image-test: $(STAMP) image ## Run the image's six components on the dev stack's PostgreSQL/NATS; one webhook to a ticket
 	$(PY) -m tests.image.smoke --image $(IMAGE):$(IMAGE_TAG) --engine $(CONTAINER_ENGINE) \

@@ -9,9 +9,12 @@ database URL rewrite is checked here.
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from tests.image.smoke import tcp_url
 from tests.unit.test_deploy_manifests import (
@@ -126,3 +129,25 @@ def test_build_context_leaves_out_local_state() -> None:
 )
 def test_socket_urls_become_loopback_tcp(url: str, expected: str) -> None:
     assert tcp_url(url) == expected
+
+
+def _lock() -> dict[str, str]:
+    pins: dict[str, str] = {}
+    for line in (ROOT / "deploy/image/constraints.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            pins[canonicalize_name(name)] = version
+    return pins
+
+
+def test_image_lock_keeps_every_pyproject_pin_and_no_dev_tool() -> None:
+    """pyproject.toml's pins win: a bump there without `make image-lock` fails here."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    lock = _lock()
+    for line in project["dependencies"]:
+        req = Requirement(line)
+        (pin,) = [s.version for s in req.specifier if s.operator == "=="]
+        assert lock.get(canonicalize_name(req.name)) == pin, f"{line}: run `make image-lock`"
+    dev = {canonicalize_name(Requirement(r).name) for r in project["optional-dependencies"]["dev"]}
+    assert not dev & set(lock), "dev extras must not reach the image"
+    assert "--constraint constraints.txt" in DOCKERFILE.read_text()
