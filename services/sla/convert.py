@@ -278,6 +278,21 @@ def _target_from_proto(
     return Target(target.duration.ToTimedelta(), target.business_time)
 
 
+def _action_violations(action: pb.ThresholdAction, path: str) -> list[Violation]:
+    """An action that would do nothing is refused rather than stored."""
+    which = action.WhichOneof("action")
+    if which is None:
+        return [Violation(path, "an action is required")]
+    if which == "notify" and not (action.notify.channel_ids or action.notify.default_channels):
+        return [Violation(f"{path}.notify", "name channel_ids or set default_channels")]
+    escalate = action.escalate
+    if which == "escalate" and not (escalate.priority or escalate.raise_levels):
+        return [Violation(f"{path}.escalate", "set a priority or raise_levels")]
+    if which == "reassign" and not (action.reassign.queue or action.reassign.assignee):
+        return [Violation(f"{path}.reassign", "set a queue or an assignee")]
+    return []
+
+
 def policy_from_proto(
     message: pb.SlaPolicy, *, policy_id: str, prefix: str = "sla_policy"
 ) -> tuple[PolicySpec, list[Violation]]:
@@ -300,10 +315,7 @@ def policy_from_proto(
             else:
                 kinds.add(KIND_FROM_PB[kind])
         for j, action in enumerate(threshold.actions):
-            if action.WhichOneof("action") is None:
-                bad.append(
-                    Violation(f"{prefix}.thresholds[{i}].actions[{j}]", "an action is required")
-                )
+            bad.extend(_action_violations(action, f"{prefix}.thresholds[{i}].actions[{j}]"))
         thresholds.append(
             ThresholdRule(
                 threshold.percent,

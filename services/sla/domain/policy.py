@@ -30,6 +30,7 @@ __all__ = [
     "Targets",
     "ThresholdRule",
     "default_policy",
+    "notify_default_channels",
 ]
 
 AWAITING_CUSTOMER = 4
@@ -91,7 +92,17 @@ class ThresholdRule:
         return not self.kinds or kind in self.kinds
 
 
-DEFAULT_THRESHOLD_RULES = tuple(ThresholdRule(p) for p in DEFAULT_THRESHOLDS)
+def notify_default_channels() -> dict[str, Any]:
+    """The action that notifies the tenant's default channels (notify resolves them)."""
+    return {"notify": {"default_channels": True}}
+
+
+# The breach tells someone by default: notify sends it to the tenant's default channels
+# when it has any, so a new tenant's breaches are not silent.
+DEFAULT_THRESHOLD_RULES = tuple(
+    ThresholdRule(p, actions=(notify_default_channels(),) if p == 100 else ())
+    for p in DEFAULT_THRESHOLDS
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -429,11 +429,18 @@ Global___PriorityTargets: _TypeAlias = PriorityTargets  # noqa: Y015
 
 @_typing.final
 class NotifyAction(_message.Message):
-    """Send notifications to channels."""
+    """Send notifications to channels. At least one channel id or `default_channels` is
+    required.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     CHANNEL_IDS_FIELD_NUMBER: _builtins.int
+    DEFAULT_CHANNELS_FIELD_NUMBER: _builtins.int
+    default_channels: _builtins.bool
+    """Also notify the tenant's default channels, as the notify service resolves them
+    (every channel of the tenant that is not disabled); nothing when it has none.
+    """
     @_builtins.property
     def channel_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Notify channel ids."""
@@ -442,10 +449,11 @@ class NotifyAction(_message.Message):
         self,
         *,
         channel_ids: _abc.Iterable[_builtins.str] | None = ...,
+        default_channels: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel_ids", b"channel_ids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel_ids", b"channel_ids", "default_channels", b"default_channels"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -650,8 +658,8 @@ class SlaPolicy(_message.Message):
 
     @_builtins.property
     def thresholds(self) -> _containers.RepeatedCompositeFieldContainer[Global___Threshold]:
-        """Thresholds; empty on create takes the default 50, 75, 90 and 100 percent with no
-        actions.
+        """Thresholds; empty on create takes the default 50, 75, 90 and 100 percent, whose
+        100 percent (the breach) notifies the tenant's default channels.
         """
 
     @_builtins.property
