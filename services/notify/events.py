@@ -348,12 +348,8 @@ def _sla(envelope: Envelope) -> Notifiable:
     priority = _priority(ref.priority)
     breached = envelope.type == SLA_BREACHED
     severity = int(Severity.HIGH) if breached else (6 - priority if priority else 3)
-    targets = tuple(
-        channel
-        for action in payload.actions
-        if action.HasField("notify")
-        for channel in action.notify.channel_ids
-    )
+    notify = [action.notify for action in payload.actions if action.HasField("notify")]
+    targets = tuple(channel for action in notify for channel in action.channel_ids)
     message = _message(
         envelope,
         event_type=envelope.type,
@@ -380,6 +376,7 @@ def _sla(envelope: Envelope) -> Notifiable:
         queue=ref.queue or None,
         critical=breached or priority == 1,
         target_channel_ids=targets,
+        default_channels=any(action.default_channels for action in notify),
     )
     return Notifiable(message, facts, ticket_id=ref.ticket_id or None)
 

@@ -47,6 +47,9 @@ class EventFacts:
     target_channel_ids: tuple[str, ...] = ()
     target_rule_id: str | None = None
     exclude_channel_ids: frozenset[str] = frozenset()
+    default_channels: bool = False
+    """Also deliver to the tenant's default channels (an SLA notify action asked for them):
+    every channel of the tenant that is not disabled."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +103,11 @@ class Target:
     rule_id: str | None
 
 
-def plan_targets(policies: Iterable[Policy], facts: EventFacts) -> list[Target]:
-    """One target per channel: matching policies first (in order), then rule targets."""
+def plan_targets(
+    policies: Iterable[Policy], facts: EventFacts, default_channel_ids: Sequence[str] = ()
+) -> list[Target]:
+    """One target per channel: matching policies first (in order), then rule targets, then
+    the tenant's ``default_channel_ids`` when ``facts`` ask for them."""
     chosen: dict[str, Target] = {}
     for policy in policies:
         if not policy.matches(facts):
@@ -117,6 +123,10 @@ def plan_targets(policies: Iterable[Policy], facts: EventFacts) -> list[Target]:
             chosen[channel_id] = Target(channel_id, None, facts.target_rule_id)
         elif existing.rule_id is None:
             chosen[channel_id] = Target(channel_id, existing.policy_id, facts.target_rule_id)
+    if facts.default_channels:
+        for channel_id in default_channel_ids:
+            if channel_id not in chosen and channel_id not in facts.exclude_channel_ids:
+                chosen[channel_id] = Target(channel_id, None, None)
     return list(chosen.values())
 
 

@@ -12,7 +12,11 @@ from services.notify.domain.messages import message_to_json
 from services.notify.domain.notifiable import Notifiable
 from services.notify.domain.policy import Policy, Target, plan_targets
 from services.notify.domain.records import ChannelRow, ChannelTarget
-from services.notify.store.channels import channel_targets, channels_by_id
+from services.notify.store.channels import (
+    channel_targets,
+    channels_by_id,
+    enabled_channel_ids,
+)
 from services.notify.store.deliveries import insert_deliveries
 from services.notify.store.policies import enabled_policies, policies_for_event
 from triage.runtime import is_uuid, new_id
@@ -29,7 +33,10 @@ async def create_deliveries(
     policies = await policies_for_event(
         session, tenant_id=tenant_id, event_type=item.facts.event_type
     )
-    targets = plan_targets(policies, item.facts)
+    defaults: dict[str, list[str]] = {}
+    if item.facts.default_channels:
+        defaults = await enabled_channel_ids(session, tenant_ids=[tenant_id])
+    targets = plan_targets(policies, item.facts, defaults.get(tenant_id, ()))
     if not targets:
         return []
     wanted = [t.channel_id for t in targets if is_uuid(t.channel_id)]
@@ -89,7 +96,7 @@ async def create_deliveries_batch(
     now: datetime,
     policies: Mapping[str, Sequence[Policy]] | None = None,
 ) -> list[str]:
-    """:func:`create_deliveries` for many (tenant, item) pairs, in at most three statements.
+    """:func:`create_deliveries` for many (tenant, item) pairs, in at most four statements.
 
     The tenants' policies are read once (or taken from ``policies``) and matched in Python;
     the channels and the delivery inserts are only touched when some item has targets.
@@ -100,9 +107,12 @@ async def create_deliveries_batch(
         policies = await enabled_policies(
             session, tenant_ids=sorted({tenant for tenant, _ in items})
         )
+    defaults: dict[str, list[str]] = {}
+    if wanting := sorted({tenant for tenant, item in items if item.facts.default_channels}):
+        defaults = await enabled_channel_ids(session, tenant_ids=wanting)
     planned: list[tuple[str, Notifiable, list[Target]]] = []
     for tenant_id, item in items:
-        targets = plan_targets(policies.get(tenant_id, ()), item.facts)
+        targets = plan_targets(policies.get(tenant_id, ()), item.facts, defaults.get(tenant_id, ()))
         if targets:
             planned.append((tenant_id, item, targets))
     if not planned:

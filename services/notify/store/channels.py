@@ -126,6 +126,21 @@ async def channel_targets(
     return found
 
 
+async def enabled_channel_ids(
+    session: AsyncSession, *, tenant_ids: Sequence[str]
+) -> dict[str, list[str]]:
+    """Per tenant, its channels that are not disabled, oldest first (its default channels)."""
+    query = (
+        select(channels.c.tenant_id, channels.c.id)
+        .where(channels.c.tenant_id.in_(list(tenant_ids)), channels.c.disabled.is_(False))
+        .order_by(channels.c.tenant_id, channels.c.created_at, channels.c.id)
+    )
+    found: dict[str, list[str]] = {}
+    for row in (await session.execute(query)).all():
+        found.setdefault(str(row.tenant_id), []).append(str(row.id))
+    return found
+
+
 async def channels_for_claim(
     session: AsyncSession, *, channel_ids: Iterable[str]
 ) -> list[ChannelRow]:
