@@ -20,6 +20,7 @@ from triage.cli.common import (
     print_fields,
     short_time,
 )
+from triage.cli.sla_thresholds import build_thresholds, thresholds_text
 from triage.runtime.events import to_timestamp
 from triage.sla.v1 import resources_pb2 as pb
 from triage.sla.v1 import sla_service_pb2 as api
@@ -135,10 +136,15 @@ def _calendar_from(args: argparse.Namespace) -> tuple[pb.Calendar, list[str]]:
         calendar.shifts.extend(parse_shift(s) for s in args.shift)
         paths.append("shifts")
     if args.holiday_set:
-        for code in args.holiday_set:
+        for text in args.holiday_set:
+            code, _, categories = text.partition(":")
             country, _, subdivision = code.partition("-")
             calendar.holiday_sets.append(
-                pb.HolidaySet(country_code=country.upper(), subdivision_code=subdivision.upper())
+                pb.HolidaySet(
+                    country_code=country.strip().upper(),
+                    subdivision_code=subdivision.strip().upper(),
+                    categories=[c.strip() for c in categories.split(",") if c.strip()],
+                )
             )
         paths.append("holiday_sets")
     return calendar, paths
@@ -250,8 +256,8 @@ def _policy_from(args: argparse.Namespace) -> tuple[pb.SlaPolicy, list[str]]:
     if args.target:
         policy.targets.extend(parse_target(t) for t in args.target)
         paths.append("targets")
-    if args.threshold:
-        policy.thresholds.extend(pb.Threshold(percent=p) for p in args.threshold)
+    if args.threshold or args.at:
+        policy.thresholds.extend(build_thresholds(args.at or (), args.threshold or ()))
         paths.append("thresholds")
     if args.pause is not None:
         policy.pause_statuses.extend(_status(s) for s in args.pause if s)  # type: ignore[misc]
@@ -292,6 +298,7 @@ def _policies(ctx: CliContext, args: argparse.Namespace) -> int:
                 + (f":{p.scope.client_id or p.scope.queue}" if p.scope.kind > 1 else ""),
                 p.calendar_id,
                 _targets_text(p),
+                thresholds_text(p.thresholds),
                 p.version,
             ]
             for p in reply.sla_policies
@@ -300,7 +307,7 @@ def _policies(ctx: CliContext, args: argparse.Namespace) -> int:
             ctx,
             reply,
             rows=rows,
-            headers=["id", "name", "scope", "calendar", "targets", "version"],
+            headers=["id", "name", "scope", "calendar", "targets", "thresholds", "version"],
         )
     elif action == "show":
         reply = _call(ctx, "GetSlaPolicy", api.GetSlaPolicyRequest(sla_policy_id=args.id))
@@ -403,7 +410,11 @@ def register(subparsers: Any, parents: Sequence[argparse.ArgumentParser]) -> Non
         cmd.add_argument(
             "--always-open", action=argparse.BooleanOptionalAction, default=None, help="24x7"
         )
-        cmd.add_argument("--holiday-set", action="append", help="country[-subdivision], e.g. US-NY")
+        cmd.add_argument(
+            "--holiday-set",
+            action="append",
+            help="country[-subdivision][:categories], e.g. US-NY or NL:public,optional (repeat)",
+        )
     listing = cal.add_parser("list", parents=parents, help="list calendars")
     listing.add_argument("--page-size", type=int, default=100)
     for name in ("show", "delete"):
@@ -433,6 +444,14 @@ def register(subparsers: Any, parents: Sequence[argparse.ArgumentParser]) -> Non
             "--target", action="append", help="P3=1h/8h, P1=15m/1h@24x7 (repeat per priority)"
         )
         cmd.add_argument("--threshold", action="append", type=int, help="percent (repeat)")
+        cmd.add_argument(
+            "--at",
+            action="append",
+            metavar="PCT:ACTION",
+            help="threshold action (repeat), e.g. 75:notify=CHANNEL_ID, 100:notify=default, "
+            "100:escalate=+1, 90:escalate=P1, 90:reassign=queue:tier-2, 50@first_response; "
+            "on update the given thresholds replace all",
+        )
         cmd.add_argument(
             "--pause", nargs="*", default=None, help="statuses that pause, e.g. awaiting_customer"
         )
