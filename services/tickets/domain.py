@@ -468,10 +468,7 @@ def decide_reset(
     did not itself reset it.
     """
     if origin is ResetOrigin.INACTIVE:
-        said = (
-            f"The alert (series {series_key}) is no longer active in the RMM"
-            " (found by polling, not reset by the RMM)"
-        )
+        said = f"The alert (series {series_key}) is no longer active in the RMM (found by polling)"
         reason = CloseReason.ALERT_INACTIVE
     else:
         said = f"The alert (series {series_key}) was reset in the RMM"
