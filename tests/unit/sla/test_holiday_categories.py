@@ -68,7 +68,7 @@ def test_categories_are_normalized() -> None:
 
 
 def test_an_unknown_category_is_refused_naming_the_offered_ones() -> None:
-    with pytest.raises(ValueError, match="bank.*government, half_day, public, unofficial"):
+    with pytest.raises(ValueError, match=r"bank.*government, half_day, public, unofficial"):
         _us("bank")
     assert holiday_categories("GB") == ("public",)
     assert "catholic" in holiday_categories("DE", "BY")
