@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from services.tickets.domain import (
     AlertKind,
@@ -26,6 +26,7 @@ from services.tickets.domain import (
     Status,
     Ticket,
     decide_reset,
+    persistence_met,
 )
 
 #: An event's place in its series: occurrence time, then the source's sequence number.
@@ -92,14 +93,16 @@ def replay_reset(
     )
 
 
-def fresh_ticket_decision(entry: Logged, alert: RoutedAlert) -> ResetDecision:
+def fresh_ticket_decision(
+    entry: Logged, alert: RoutedAlert, *, last_occurrence_at: datetime | None = None
+) -> ResetDecision:
     """What the logged reset ``entry`` decides on a ticket the late trigger ``alert`` opens
-    (untouched, the trigger's rule)."""
+    (untouched, the trigger's rule; its last occurrence ``alert``'s unless given)."""
     actions = alert.actions
     return decide_reset(
         origin=ResetOrigin(entry.origin) if entry.origin else ResetOrigin.RMM_RESET,
         reset_at=entry.occurred_at,
-        last_occurrence_at=alert.occurred_at,
+        last_occurrence_at=alert.occurred_at if last_occurrence_at is None else last_occurrence_at,
         close_on_reset=_first(entry.close_on_reset, actions.close_on_reset),
         human_touched=False,
         reset_in_rmm_on_close=_first(entry.reset_in_rmm_on_close, actions.reset_in_rmm_on_close),
@@ -111,6 +114,38 @@ def _first(override: bool | None, rule: bool | None) -> bool:
     if override is not None:
         return override
     return True if rule is None else rule
+
+
+@dataclass(frozen=True, slots=True)
+class Persisted:
+    """Where a stretch of one series' triggers (between two resets) met a persistence
+    delay, replayed in occurrence order."""
+
+    #: The triggers counted when the delay was met, oldest first; the last one met it.
+    window: tuple[Logged, ...]
+    #: The stretch's triggers after that one, oldest first (occurrences of its ticket).
+    after: tuple[Logged, ...]
+
+    def counted(self, *, reopens: bool) -> tuple[Logged, ...]:
+        """The triggers the stretch's ticket counts: the window and the rest when a new
+        ticket opens; the trigger that met the delay and the rest when it reopens one (a
+        reopen counts its own trigger only)."""
+        return (*(self.window[-1:] if reopens else self.window), *self.after)
+
+
+def persisted(triggers: Sequence[Logged], *, count: int, within: timedelta) -> Persisted | None:
+    """Replay a stretch's ``triggers`` in order under a delay of ``count`` triggers within
+    ``within`` (each trigger forgets those older than ``within`` before it, as the trigger
+    log does); None when the delay is never met."""
+    ordered = sorted(triggers, key=lambda e: e.position)
+    pending: list[Logged] = []
+    for i, entry in enumerate(ordered):
+        since = entry.occurred_at - within
+        pending = [*(p for p in pending if p.occurred_at >= since), entry]
+        times = [p.occurred_at for p in pending]
+        if persistence_met(times, now=entry.occurred_at, count=count, within=within):
+            return Persisted(window=tuple(pending), after=tuple(ordered[i + 1 :]))
+    return None
 
 
 @dataclass(frozen=True, slots=True)

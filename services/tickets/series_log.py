@@ -85,6 +85,27 @@ async def reassign(
     )
 
 
+async def reassign_alerts(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    series_key: str,
+    alert_ids: Sequence[str],
+    ticket_id: str,
+) -> None:
+    """Point the series' logged ``alert_ids`` at ``ticket_id``."""
+    if alert_ids:
+        await session.execute(
+            update(_L)
+            .where(
+                _L.c.tenant_id == tenant_id,
+                _L.c.series_key == series_key,
+                _L.c.alert_id.in_(alert_ids),
+            )
+            .values(ticket_id=ticket_id)
+        )
+
+
 async def latest(
     session: AsyncSession, series: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str, AlertKind], Position]:
@@ -157,9 +178,15 @@ async def next_reset(
 
 
 async def first_trigger_after(
-    session: AsyncSession, *, tenant_id: str, series_key: str, after: Position
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    series_key: str,
+    after: Position,
+    acted: bool = False,
 ) -> Logged | None:
-    """The series' first logged trigger after ``after``."""
+    """The series' first logged trigger after ``after`` (``acted``: that counted on a
+    ticket)."""
     return await _nearest(
         session,
         tenant_id=tenant_id,
@@ -167,6 +194,7 @@ async def first_trigger_after(
         kind=AlertKind.TRIGGER,
         where=tuple_(*_POSITION) > tuple_(*after),
         newest=False,
+        acted=acted,
     )
 
 
@@ -204,6 +232,34 @@ async def last_reset_before(
         newest=True,
         acted=acted,
     )
+
+
+async def triggers_between(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    series_key: str,
+    after: Position | None,
+    before: Position | None,
+) -> list[Logged]:
+    """The series' logged triggers strictly between ``after`` and ``before`` (None: no
+    bound), oldest first."""
+    bounds = []
+    if after is not None:
+        bounds.append(tuple_(*_POSITION) > tuple_(*after))
+    if before is not None:
+        bounds.append(tuple_(*_POSITION) < tuple_(*before))
+    rows = await session.execute(
+        select(_L)
+        .where(
+            _L.c.tenant_id == tenant_id,
+            _L.c.series_key == series_key,
+            _L.c.kind == int(AlertKind.TRIGGER),
+            *bounds,
+        )
+        .order_by(*_POSITION)
+    )
+    return [_entry(r) for r in rows]
 
 
 async def of_ticket(session: AsyncSession, *, tenant_id: str, ticket_id: str) -> list[Logged]:

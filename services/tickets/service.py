@@ -711,6 +711,7 @@ class TicketService:
             return await store.open_ticket_for_key(session, tenant_id=tenant, dedup_key=key)
         current = await store.open_ticket_for_key(session, tenant_id=tenant, dedup_key=key)
         times: Sequence[datetime] = (alert.occurred_at,)
+        waiting: list[tuple[datetime, str]] = []
         persistence_ok = True
         if current is None and not superseded and actions.persistence_count > 1:
             since = alert.occurred_at - actions.persistence_within
@@ -721,13 +722,14 @@ class TicketService:
                 alert_id=alert.alert_id,
                 occurred_at=alert.occurred_at,
             )
-            times = [
-                t
-                for t in await store.trigger_times(
+            waiting = [
+                (t, alert_id)
+                for t, alert_id in await store.trigger_times(
                     session, tenant_id=tenant, dedup_key=key, since=since
                 )
                 if t <= alert.occurred_at
             ]
+            times = [t for t, _ in waiting]
             persistence_ok = domain.persistence_met(
                 times,
                 now=alert.occurred_at,
@@ -754,6 +756,15 @@ class TicketService:
         counted = None if action is TriggerAction.WAIT else result
         entry = logged(alert, None if counted is None else counted.id)
         await series_log.add(session, tenant_id=tenant, entry=entry)
+        if action is TriggerAction.OPEN and counted is not None and len(waiting) > 1:
+            # The triggers that waited for the delay count on the ticket they opened.
+            await series_log.reassign_alerts(
+                session,
+                tenant_id=tenant,
+                series_key=alert.series_key,
+                alert_ids=[a for _, a in waiting if a != alert.alert_id],
+                ticket_id=counted.id,
+            )
         return result
 
     async def _apply_trigger(
@@ -901,6 +912,8 @@ class TicketService:
         alert: RoutedAlert,
         times: Sequence[datetime],
         staged: _Staged | None = None,
+        *,
+        last_occurrence_at: datetime | None = None,
     ) -> Ticket:
         actions = alert.actions
         now = self._clock()
@@ -934,7 +947,7 @@ class TicketService:
             dedup_key=alert.dedup_key,
             occurrence_count=max(1, len(times)),
             first_occurrence_at=first,
-            last_occurrence_at=alert.occurred_at,
+            last_occurrence_at=last_occurrence_at or alert.occurred_at,
             linked_series_keys=(alert.series_key,) if alert.series_key else (),
             rule_id=actions.rule_id,
             close_on_reset=True if actions.close_on_reset is None else actions.close_on_reset,

@@ -567,15 +567,16 @@ async def log_trigger(
 
 async def trigger_times(
     session: AsyncSession, *, tenant_id: str, dedup_key: str, since: datetime
-) -> Sequence[datetime]:
-    """Logged trigger times of ``dedup_key`` at or after ``since``, oldest first."""
+) -> list[tuple[datetime, str]]:
+    """Logged triggers of ``dedup_key`` at or after ``since`` (time, alert id), oldest
+    first."""
     g = m.trigger_log
     rows = await session.execute(
-        select(g.c.occurred_at)
+        select(g.c.occurred_at, g.c.alert_id)
         .where(g.c.tenant_id == tenant_id, g.c.dedup_key == dedup_key, g.c.occurred_at >= since)
         .order_by(g.c.occurred_at)
     )
-    return list(rows.scalars())
+    return [(r.occurred_at, r.alert_id) for r in rows]
 
 
 async def clear_triggers(

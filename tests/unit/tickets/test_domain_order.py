@@ -21,6 +21,7 @@ from services.tickets.domain_order import (
     Logged,
     fresh_ticket_decision,
     logged,
+    persisted,
     position,
     replay_reset,
     split_at,
@@ -206,3 +207,18 @@ def test_log_entries_keep_a_reset_overrides_and_a_trigger_none() -> None:
     trigger = logged(_alert(TRIGGER, 2, close_on_reset=False), "x")
     assert (trigger.close_on_reset, trigger.origin, trigger.ticket_id) == (None, "", "x")
     assert position(_alert(TRIGGER, 2)) == (_at(2), 3)
+
+
+def test_a_persistence_delay_replayed_over_a_stretch() -> None:
+    """2 triggers in 10 minutes: the first pair within the span meets it; older triggers
+    are forgotten; a ticket that opens counts its window, one that reopens its trigger."""
+    within = timedelta(minutes=10)
+    t = [_entry(AlertKind.TRIGGER, m, seq=i, ticket=None) for i, m in enumerate((1, 15, 16, 17))]
+    met = persisted(list(reversed(t)), count=2, within=within)
+    assert met is not None
+    assert met.window == (t[1], t[2])
+    assert met.after == (t[3],)
+    assert met.counted(reopens=False) == (t[1], t[2], t[3])
+    assert met.counted(reopens=True) == (t[2], t[3])
+    assert persisted([t[0], t[1]], count=2, within=within) is None
+    assert persisted([t[0]], count=1, within=within) is not None
