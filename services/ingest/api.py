@@ -8,7 +8,7 @@ from typing import Any
 
 from services.ingest import convert
 from services.ingest.domain.alert_events import AlertFilters, StoredAlert
-from services.ingest.domain.integrations import IssuedSecret
+from services.ingest.domain.integrations import Integration, IssuedSecret
 from services.ingest.domain.tenants import Tenant, TenantChanges
 from services.ingest.service import IngestService
 from triage.ingest.v1 import ingest_service_pb2 as api
@@ -81,7 +81,21 @@ class IngestApi(api_grpc.IngestServiceServicer):
         integration = await self._service.get_integration(
             tenant_id=tenant_id, integration_id=request.integration_id
         )
-        return api.GetIntegrationResponse(integration=convert.integration_to_proto(integration))
+        [shown] = await self._shown(tenant_id, [integration])
+        return api.GetIntegrationResponse(integration=shown)
+
+    async def _shown(self, tenant_id: str, rows: list[Integration]) -> list[pb.Integration]:
+        """Integrations as protos, with the poll status of those that are polled."""
+        status = await self._service.poll_status(
+            tenant_id=tenant_id, integration_ids=[str(r.id) for r in rows]
+        )
+        shown = []
+        for row in rows:
+            integration = convert.integration_to_proto(row)
+            if (polled := status.get(str(row.id))) is not None:
+                integration.poll_status.CopyFrom(convert.poll_status_to_proto(polled))
+            shown.append(integration)
+        return shown
 
     async def ListIntegrations(
         self, request: api.ListIntegrationsRequest, context: Any
@@ -109,7 +123,7 @@ class IngestApi(api_grpc.IngestServiceServicer):
             else ""
         )
         return api.ListIntegrationsResponse(
-            integrations=[convert.integration_to_proto(r) for r in page], next_page_token=token
+            integrations=await self._shown(tenant_id, list(page)), next_page_token=token
         )
 
     async def UpdateIntegration(

@@ -12,6 +12,7 @@ from google.protobuf.message import Message
 from services.ingest.domain.alert_events import StoredAlert
 from services.ingest.domain.alerts import Provider
 from services.ingest.domain.integrations import Integration, IntegrationSettings
+from services.ingest.domain.polling import PollRow
 from services.ingest.domain.records import (
     PROVIDER_CAPABILITIES,
     AlertDraft,
@@ -185,6 +186,8 @@ def settings_to_json(settings: pb.IntegrationSettings) -> dict[str, Any]:
     copy.CopyFrom(settings)
     copy.api.client_secret = ""
     copy.api.has_client_secret = False
+    copy.webhook_signing_secret = ""
+    copy.has_webhook_signing_secret = False
     data = json_format.MessageToDict(copy, preserving_proto_field_name=True)
     # Stored even when false: MessageToDict drops proto3 defaults, and the gateway must
     # tell "turned off" from a row that predates the setting (see migration 0004).
@@ -203,15 +206,19 @@ def settings_from_proto(settings: pb.IntegrationSettings) -> IntegrationSettings
         burst=settings.rate_limit.burst,
         api_base_url=settings.api.base_url,
         api_client_secret=settings.api.client_secret,
+        webhook_signing_secret=settings.webhook_signing_secret,
     )
 
 
-def settings_from_json(data: Mapping[str, Any], *, has_api_secret: bool) -> pb.IntegrationSettings:
+def settings_from_json(
+    data: Mapping[str, Any], *, has_api_secret: bool, has_signing_secret: bool = False
+) -> pb.IntegrationSettings:
     """Integration settings from their stored JSON."""
     settings = json_format.ParseDict(
         dict(data), pb.IntegrationSettings(), ignore_unknown_fields=True
     )
     settings.api.has_client_secret = has_api_secret
+    settings.has_webhook_signing_secret = has_signing_secret
     return settings
 
 
@@ -224,7 +231,11 @@ def integration_to_proto(row: Integration) -> pb.Integration:
         provider=provider_to_proto(provider),
         display_name=row.display_name,
         disabled=row.disabled,
-        settings=settings_from_json(row.settings, has_api_secret=row.api_secret is not None),
+        settings=settings_from_json(
+            row.settings,
+            has_api_secret=row.api_secret is not None,
+            has_signing_secret=row.signing_secret is not None,
+        ),
         webhook_path=f"/v1/webhooks/{provider}/{row.id}",
         capabilities=[
             pb.ProviderCapability.Value(f"PROVIDER_CAPABILITY_{c.upper()}")
@@ -241,7 +252,25 @@ def integration_to_proto(row: Integration) -> pb.Integration:
         )
     if row.last_received_at is not None:
         integration.last_receive_time.CopyFrom(to_timestamp(row.last_received_at))
+    if row.silent_since is not None:
+        integration.silent_since_time.CopyFrom(to_timestamp(row.silent_since))
     return integration
+
+
+def poll_status_to_proto(row: PollRow) -> pb.IntegrationPollStatus:
+    """The poll status of an integration's ``integration_polls`` row."""
+    status = pb.IntegrationPollStatus(
+        next_cycle_time=to_timestamp(row.next_poll_at),
+        outcome=row.last_outcome or "",
+        found=row.last_found,
+        created=row.last_created,
+        resolved=row.last_resolved,
+        error=(row.last_error or "")[:2048],
+        consecutive_failures=row.failures,
+    )
+    if row.last_finished_at is not None:
+        status.last_cycle_time.CopyFrom(to_timestamp(row.last_finished_at))
+    return status
 
 
 def tenant_to_proto(row: Tenant) -> pb.Tenant:

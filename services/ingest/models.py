@@ -53,12 +53,49 @@ integrations = Table(
     Column("previous_secret", LargeBinary),
     Column("previous_secret_expires_at", DateTime(timezone=True)),
     Column("api_secret", LargeBinary),
+    # The provider's webhook signing secret (Huntress: Svix), sealed like the others.
+    Column("signing_secret", LargeBinary),
     Column("last_received_at", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("version", Integer, nullable=False, server_default="1"),
     Column("deleted_at", DateTime(timezone=True)),
+    # When the integration's "source silent" alert was raised; NULL while it is not silent.
+    Column("silent_since", DateTime(timezone=True)),
     Index("integrations_by_tenant", "tenant_id", "created_at", "id"),
+)
+
+# One row per polled integration: when its next reconciliation cycle is due, who holds
+# the current cycle (a lease, so replicas never run one integration's cycles at once),
+# and what the last cycle found (docs/POLLING.md).
+integration_polls = Table(
+    "integration_polls",
+    metadata,
+    Column(
+        "integration_id",
+        UUID(as_uuid=False),
+        ForeignKey(integrations.c.id, ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("tenant_id", UUID(as_uuid=False), nullable=False),
+    Column("next_poll_at", DateTime(timezone=True), nullable=False),
+    Column("claimed_by", Text),
+    Column("claimed_until", DateTime(timezone=True)),
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Column("last_started_at", DateTime(timezone=True)),
+    Column("last_finished_at", DateTime(timezone=True)),
+    Column("last_ok_at", DateTime(timezone=True)),
+    Column("last_outcome", Text),
+    Column("last_error", Text),
+    Column("last_found", Integer, nullable=False, server_default="0"),
+    Column("last_created", Integer, nullable=False, server_default="0"),
+    Column("last_resolved", Integer, nullable=False, server_default="0"),
+    # reconcile key -> ISO time of the first complete cycle that did not list it.
+    Column("missing_since", JSONB, nullable=False, server_default="{}"),
+    # reconcile key -> alert id of the triggers polling created and that are still open:
+    # a late webhook for one of them is a duplicate, not a second alert.
+    Column("polled_open", JSONB, nullable=False, server_default="{}"),
+    Index("integration_polls_due", "next_poll_at"),
 )
 
 # One row per delivered body, however many alerts it carried (a Datto array of 700
@@ -118,6 +155,7 @@ alert_events = Table(
     UniqueConstraint("integration_id", "delivery_key", name="alert_events_delivery_key"),
     Index("alert_events_by_tenant_time", "tenant_id", "received_at", "id"),
     Index("alert_events_by_series", "tenant_id", "series_key", "received_at"),
+    Index("alert_events_by_integration_series", "integration_id", "series_key", "received_at"),
     Index(
         "alert_events_pending_reset",
         "reset_next_attempt_at",
@@ -133,6 +171,7 @@ requests = requests_table(metadata)
 TENANT_OWNED = (
     "tenants",
     "integrations",
+    "integration_polls",
     "webhook_bodies",
     "alert_events",
     "outbox",

@@ -19,6 +19,8 @@ from services.ingest.store.alerts import mark_suppression
 from services.ingest.store.health import ping
 from services.ingest.workers.alert_writer import AlertWriter
 from services.ingest.workers.outbound import outbound_reset
+from services.ingest.workers.polls import PollWorker
+from services.ingest.workers.silence import SilenceWorker
 from triage.ingest.v1 import ingest_service_pb2_grpc, tenant_service_pb2_grpc
 from triage.runtime import Runtime, SecretBox, TenantGate
 
@@ -108,4 +110,6 @@ async def wire(rt: Runtime) -> None:
     rt.consumers.append(reset_consumer)
     rt.consumers.append(suppression_consumer(rt.bus, rt.db, inbox, mark_suppression))
     rt.tasks.append(reset_worker)
+    rt.tasks.append(PollWorker(service=service).run)
+    rt.tasks.append(SilenceWorker(service=service).run)
     rt.on_stop.insert(0, stop_http)

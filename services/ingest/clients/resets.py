@@ -27,6 +27,8 @@ TOKEN_EXPIRY_MARGIN_SECONDS = 30.0
 DEFAULT_TOKEN_LIFETIME_SECONDS = 300.0
 NINJAONE_SCOPE = "monitoring management"
 DATTO_BASIC_AUTH = ("public-client", "public")
+#: Providers whose API takes the key alone (no client id).
+KEY_ONLY_APIS = frozenset({"tacticalrmm", "level"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,8 +334,16 @@ class DattoClient:
 
 def default_clients(tokens: TokenCache | None = None) -> dict[str, ResetClient]:
     """A client for every provider that declares the ``outbound_reset`` capability."""
+    # Imported here: the resolving clients build on this module's IntegrationApi.
+    from services.ingest.clients.resolve import resolving_clients
+
     cache = tokens or TokenCache()
-    return {"ninjaone": NinjaOneClient(cache), "datto": DattoClient(cache)}
+    clients: dict[str, ResetClient] = {
+        "ninjaone": NinjaOneClient(cache),
+        "datto": DattoClient(cache),
+    }
+    clients.update(resolving_clients())
+    return clients
 
 
 def reset_blocker(
@@ -348,7 +358,8 @@ def reset_blocker(
     if "outbound_reset" not in PROVIDER_CAPABILITIES.get(provider, ()) or provider not in clients:
         return f"provider {provider} cannot reset alerts through its API"
     api = (settings or {}).get("api") or {}
-    if not api.get("base_url") or not api.get("client_id") or not has_secret:
+    needs_client_id = provider not in KEY_ONLY_APIS
+    if not api.get("base_url") or (needs_client_id and not api.get("client_id")) or not has_secret:
         return "the integration has no provider API configured (base URL, client id and secret)"
     if disabled:
         return "the integration is disabled"

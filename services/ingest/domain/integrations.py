@@ -34,6 +34,8 @@ class Integration:
     updated_at: datetime
     version: int
     deleted_at: datetime | None
+    silent_since: datetime | None = None
+    signing_secret: bytes | None = field(default=None, repr=False)
 
     @property
     def etag(self) -> str:
@@ -54,6 +56,7 @@ class IntegrationSettings:
     burst: float
     api_base_url: str
     api_client_secret: str = field(repr=False)
+    webhook_signing_secret: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +77,9 @@ class WebhookIntegration:
     max_body_bytes: int
     rate: float
     burst: float
+    #: Whether the integration is reconciled by polling (late webhooks are compared with
+    #: the alerts polling created).
+    polled: bool = False
 
 
 def webhook_limits(settings: Mapping[str, Any]) -> tuple[int, float, float]:

@@ -12,14 +12,18 @@ from services.ingest.domain.alerts import AlertKind, NormalizedAlert, Severity
 # request can make the writer and the relay do in one go, whatever body size a tenant set.
 MAX_ALERTS_PER_WEBHOOK = 1000
 
+# ``polling``: services/ingest/clients/poll lists the provider's active alerts;
+# ``outbound_reset``: its API resolves an alert (Huntress: with a user-based key allowed
+# to resolve, and only incidents whose remediations are approved; docs/POLLING.md).
 PROVIDER_CAPABILITIES: Mapping[str, tuple[str, ...]] = {
-    "ninjaone": ("outbound_reset", "event_id"),
-    "tacticalrmm": (),
-    "datto": ("outbound_reset",),
-    "level": ("hmac_signature", "event_id"),
+    "ninjaone": ("outbound_reset", "event_id", "polling"),
+    "tacticalrmm": ("outbound_reset", "polling"),
+    "datto": ("outbound_reset", "polling"),
+    "level": ("hmac_signature", "event_id", "outbound_reset", "polling"),
     "alertmanager": ("event_id",),
     "generic": (),
     "ncentral": (),
+    "huntress": ("hmac_signature", "event_id", "outbound_reset", "polling"),
 }
 
 
@@ -44,6 +48,9 @@ class AlertRecord:
     content_type: str | None
     body: RawBody
     alert: NormalizedAlert
+    #: Whether storing it shows the source is alive (a synthesized "source silent" alert
+    #: does not).
+    from_source: bool = True
 
     @property
     def series_key(self) -> str:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+
+from services.ingest.domain import svix
 
 _DUMMY_SECRET = b"\x00" * 43
 
@@ -27,6 +29,9 @@ class WebhookCredentials:
     previous_expires_at: datetime | None
     allow_query_token: bool
     disabled: bool
+    #: The provider's own webhook signing secret (Huntress: Svix ``whsec_...``); when
+    #: set, a valid signature under it is required and the Triage secret is not accepted.
+    signing_secret: str | None = field(default=None, repr=False)
 
     def valid_secrets(self, now: datetime) -> tuple[bytes, bytes]:
         """The current secret and the previous one while its overlap lasts (else a dummy)."""
@@ -74,7 +79,11 @@ def authenticate(
 
     ``headers`` must have lower-case names. A Level-style ``X-Level-Signature: sha256=<hex>``
     is verified over the raw body before anything parses it; when present it must verify.
+    An integration with a provider signing secret (Huntress) needs its Svix signature.
     """
+    if credentials is not None and credentials.signing_secret:
+        signed = svix.verify(credentials.signing_secret, headers, body, now)
+        return signed and not credentials.disabled and credentials.provider == provider
     current, previous = (
         credentials.valid_secrets(now) if credentials else (_DUMMY_SECRET, _DUMMY_SECRET)
     )

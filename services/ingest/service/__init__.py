@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from services.ingest.service.alerts import AlertUseCases
+from services.ingest.service.polling import PollUseCases
+from services.ingest.service.silence import SilenceUseCases
 from services.ingest.service.tenants import TenantUseCases
 from services.ingest.service.webhooks import WebhookUseCases
 
 
-class IngestService(TenantUseCases, AlertUseCases, WebhookUseCases):
+class IngestService(TenantUseCases, AlertUseCases, WebhookUseCases, PollUseCases, SilenceUseCases):
     """The ingest service's use cases (the gRPC servicers and the webhook gateway call them)."""

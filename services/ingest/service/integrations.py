@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 
+from services.ingest.domain import svix
 from services.ingest.domain.alerts import Provider
 from services.ingest.domain.integrations import (
     Integration,
@@ -24,6 +25,7 @@ from services.ingest.domain.integrations import (
     WebhookIntegration,
     webhook_limits,
 )
+from services.ingest.domain.polling import polling_wanted
 from services.ingest.domain.webhook_auth import WebhookCredentials
 from services.ingest.errors import IntegrationNotFound, TenantNotFound
 from services.ingest.models import requests
@@ -62,6 +64,12 @@ def validate_settings(settings: IntegrationSettings, prefix: str = "integration.
         violations.append(FieldViolation(f"{prefix}.rate_limit", "must not be negative"))
     if settings.api_base_url and not settings.api_base_url.startswith(("https://", "http://")):
         violations.append(FieldViolation(f"{prefix}.api.base_url", "must be an http(s) URL"))
+    if settings.webhook_signing_secret and not svix.valid_secret(settings.webhook_signing_secret):
+        violations.append(
+            FieldViolation(
+                f"{prefix}.webhook_signing_secret", "must be a whsec_ secret (base64 after it)"
+            )
+        )
     if violations:
         raise InvalidArgument("invalid integration settings", violations=violations)
 
@@ -116,6 +124,11 @@ class IntegrationUseCases(ServiceBase):
                     "secret_created_at": datetime.now(UTC),
                     "api_secret": self.box.encrypt(api_secret.encode(), associated_data=aad)
                     if api_secret
+                    else None,
+                    "signing_secret": self.box.encrypt(
+                        settings.webhook_signing_secret.encode(), associated_data=aad
+                    )
+                    if settings.webhook_signing_secret
                     else None,
                 },
             )
@@ -181,6 +194,11 @@ class IntegrationUseCases(ServiceBase):
                 if settings.api_client_secret:
                     values["api_secret"] = self.box.encrypt(
                         settings.api_client_secret.encode(),
+                        associated_data=sealing_aad(integration_id),
+                    )
+                if settings.webhook_signing_secret:
+                    values["signing_secret"] = self.box.encrypt(
+                        settings.webhook_signing_secret.encode(),
                         associated_data=sealing_aad(integration_id),
                     )
             updated = await store.update_integration(session, integration_id, values)
@@ -272,6 +290,17 @@ class IntegrationUseCases(ServiceBase):
                 else None,
                 previous_expires_at=integration.previous_secret_expires_at,
                 allow_query_token=settings.get("allow_query_token") is True,
+                disabled=integration.disabled,
+                signing_secret=self.box.decrypt(
+                    integration.signing_secret, associated_data=aad
+                ).decode()
+                if integration.signing_secret is not None
+                else None,
+            ),
+            polled=polling_wanted(
+                provider=integration.provider,
+                settings=settings,
+                has_secret=integration.api_secret is not None,
                 disabled=integration.disabled,
             ),
             time_zone=settings.get("time_zone") or "UTC",

@@ -12,12 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from services.ingest.domain.alerts import IntegrationContext, Provider
-from services.ingest.domain.records import WriteResult
+from services.ingest.domain.alerts import AlertKind, IntegrationContext, Provider
+from services.ingest.domain.identity import reconcile_key
+from services.ingest.domain.records import AlertRecord, WriteResult
 from services.ingest.domain.webhook_auth import authenticate
 from services.ingest.errors import WebhookRateLimited, WebhookUnauthorized
 from services.ingest.service.intake import Delivery, records_for
 from services.ingest.service.integrations import IntegrationUseCases
+from services.ingest.store import polls
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,4 +89,41 @@ class WebhookUseCases(IntegrationUseCases):
             ),
         )
         records = await records_for(delivery)
-        return await self.writer.write(records)
+        if not integration.polled:
+            return await self.writer.write(records)
+        return await self._write_unless_polled(delivery, records)
+
+    async def _write_unless_polled(
+        self, delivery: Delivery, records: list[AlertRecord]
+    ) -> list[WriteResult]:
+        """Store ``records``, except triggers polling already created and that are still
+        open: a late webhook after a poll is a duplicate, not a second alert."""
+        provider = delivery.provider
+        keys = [
+            reconcile_key(provider, r.alert) if r.alert.kind is AlertKind.TRIGGER else None
+            for r in records
+        ]
+        async with self.db.system_transaction() as session:
+            polled = await polls.polled_open(session, delivery.integration_id)
+            wanted = {polled[k] for k in keys if k is not None and k in polled}
+            later = (
+                await polls.later_series_events(
+                    session, integration_id=delivery.integration_id, alert_ids=sorted(wanted)
+                )
+                if wanted
+                else []
+            )
+        moved = {reconcile_key(provider, event) for event in later}
+        duplicate_of = {
+            i: polled[k]
+            for i, k in enumerate(keys)
+            if k is not None and k in polled and k not in moved
+        }
+        fresh = [r for i, r in enumerate(records) if i not in duplicate_of]
+        stored = iter(await self.writer.write(fresh))
+        return [
+            WriteResult(alert_id=duplicate_of[i], delivery_key=r.delivery_key, duplicate=True)
+            if i in duplicate_of
+            else next(stored)
+            for i, r in enumerate(records)
+        ]

@@ -277,7 +277,8 @@ class AlertWriter:
         if committed:
             self._outbox.committed(committed)
         for record, _ in pairs:
-            self._last_seen[record.integration_id] = now
+            if record.from_source:
+                self._last_seen[record.integration_id] = now
 
         answered: set[tuple[str, str]] = set()
         results: list[list[WriteResult]] = []

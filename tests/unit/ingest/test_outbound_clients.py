@@ -238,12 +238,16 @@ def test_source_config_uid_from_a_list_body_or_labels() -> None:
     [
         ("ninjaone", {"api": {"base_url": "https://x", "client_id": "c"}}, True, False, None),
         (
-            "tacticalrmm",
+            "generic",
             {"api": {"base_url": "https://x", "client_id": "c"}},
             True,
             False,
             "cannot",
         ),
+        # Key-only APIs need no client id (issue 17: Tactical RMM and Level reset too).
+        ("tacticalrmm", {"api": {"base_url": "https://x"}}, True, False, None),
+        ("level", {"api": {"base_url": "https://x"}}, True, False, None),
+        ("huntress", {"api": {"base_url": "https://x"}}, True, False, "no provider API"),
         ("ninjaone", {}, True, False, "no provider API"),
         (
             "ninjaone",

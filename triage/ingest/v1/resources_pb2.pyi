@@ -410,6 +410,10 @@ class IntegrationSettings(_message.Message):
     API_FIELD_NUMBER: _builtins.int
     POLLING_ENABLED_FIELD_NUMBER: _builtins.int
     POLL_INTERVAL_FIELD_NUMBER: _builtins.int
+    SILENT_AFTER_FIELD_NUMBER: _builtins.int
+    SILENCE_ALERTS_DISABLED_FIELD_NUMBER: _builtins.int
+    WEBHOOK_SIGNING_SECRET_FIELD_NUMBER: _builtins.int
+    HAS_WEBHOOK_SIGNING_SECRET_FIELD_NUMBER: _builtins.int
     time_zone: _builtins.str
     """IANA zone for providers that send naive local times; empty means the tenant's zone."""
     allow_query_token: _builtins.bool
@@ -417,7 +421,19 @@ class IntegrationSettings(_message.Message):
     max_body_bytes: _builtins.int
     """Largest accepted body in bytes (413 beyond it); 0 takes the default of 262144."""
     polling_enabled: _builtins.bool
-    """Whether to poll the provider's API (where the provider can)."""
+    """Whether to poll the provider's API for active alerts (where the provider can).
+    Unset means on when the API credentials are set (`api.base_url` and a stored client
+    secret), off otherwise.
+    """
+    silence_alerts_disabled: _builtins.bool
+    """Never raise a "source silent" alert for this integration."""
+    webhook_signing_secret: _builtins.str
+    """The provider's own webhook signing secret, for providers that sign their webhooks
+    with a secret they issue (Huntress: the Svix `whsec_...` secret of the webhook
+    endpoint). When set, webhooks must carry a valid signature under it. Input only.
+    """
+    has_webhook_signing_secret: _builtins.bool
+    """Whether a provider signing secret is stored. Output only."""
     @_builtins.property
     def field_mappings(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """For user-templated bodies (Datto, generic): normalized field name (for example
@@ -434,7 +450,14 @@ class IntegrationSettings(_message.Message):
 
     @_builtins.property
     def poll_interval(self) -> _duration_pb2.Duration:
-        """How often to poll when polling is enabled; unset takes the server default."""
+        """How often to poll when polling is enabled, 5 to 60 minutes; unset takes 15 minutes."""
+
+    @_builtins.property
+    def silent_after(self) -> _duration_pb2.Duration:
+        """Raise a "source silent" alert when the integration has sent nothing (no webhook, no
+        successful poll) for this long, 15 minutes to 30 days. Unset takes 24 hours, once the
+        integration has sent at least once.
+        """
 
     def __init__(
         self,
@@ -445,16 +468,76 @@ class IntegrationSettings(_message.Message):
         rate_limit: Global___RateLimit | None = ...,
         max_body_bytes: _builtins.int = ...,
         api: Global___ProviderApi | None = ...,
-        polling_enabled: _builtins.bool = ...,
+        polling_enabled: _builtins.bool | None = ...,
         poll_interval: _duration_pb2.Duration | None = ...,
+        silent_after: _duration_pb2.Duration | None = ...,
+        silence_alerts_disabled: _builtins.bool = ...,
+        webhook_signing_secret: _builtins.str = ...,
+        has_webhook_signing_secret: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["api", b"api", "poll_interval", b"poll_interval", "rate_limit", b"rate_limit"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_polling_enabled", b"_polling_enabled", "api", b"api", "poll_interval", b"poll_interval", "polling_enabled", b"polling_enabled", "rate_limit", b"rate_limit", "silent_after", b"silent_after"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_query_token", b"allow_query_token", "api", b"api", "field_mappings", b"field_mappings", "max_body_bytes", b"max_body_bytes", "poll_interval", b"poll_interval", "polling_enabled", b"polling_enabled", "rate_limit", b"rate_limit", "time_zone", b"time_zone"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_polling_enabled", b"_polling_enabled", "allow_query_token", b"allow_query_token", "api", b"api", "field_mappings", b"field_mappings", "has_webhook_signing_secret", b"has_webhook_signing_secret", "max_body_bytes", b"max_body_bytes", "poll_interval", b"poll_interval", "polling_enabled", b"polling_enabled", "rate_limit", b"rate_limit", "silence_alerts_disabled", b"silence_alerts_disabled", "silent_after", b"silent_after", "time_zone", b"time_zone", "webhook_signing_secret", b"webhook_signing_secret"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__polling_enabled: _TypeAlias = _typing.Literal["polling_enabled"]  # noqa: Y015
+    _WhichOneofArgType__polling_enabled: _TypeAlias = _typing.Literal["_polling_enabled", b"_polling_enabled"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__polling_enabled) -> _WhichOneofReturnType__polling_enabled | None: ...
+
+Global___IntegrationSettings: _TypeAlias = IntegrationSettings  # noqa: Y015
+
+@_typing.final
+class IntegrationPollStatus(_message.Message):
+    """The last reconciliation poll of an integration and the next one. Output only."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LAST_CYCLE_TIME_FIELD_NUMBER: _builtins.int
+    NEXT_CYCLE_TIME_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    FOUND_FIELD_NUMBER: _builtins.int
+    CREATED_FIELD_NUMBER: _builtins.int
+    RESOLVED_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    CONSECUTIVE_FAILURES_FIELD_NUMBER: _builtins.int
+    outcome: _builtins.str
+    """`ok`, `rate_limited`, `transient` or `permanent`; empty before the first cycle."""
+    found: _builtins.int
+    """Alerts the provider reported active in the last complete cycle."""
+    created: _builtins.int
+    """Alerts the last cycle ingested because no webhook had brought them."""
+    resolved: _builtins.int
+    """Alerts the last cycle reset because the provider no longer lists them."""
+    error: _builtins.str
+    """The last cycle's error (reason and detail); empty when it succeeded."""
+    consecutive_failures: _builtins.int
+    """Failed cycles in a row (the back-off grows with them)."""
+    @_builtins.property
+    def last_cycle_time(self) -> _timestamp_pb2.Timestamp:
+        """When the last cycle finished; unset before the first."""
+
+    @_builtins.property
+    def next_cycle_time(self) -> _timestamp_pb2.Timestamp:
+        """When the next cycle is due."""
+
+    def __init__(
+        self,
+        *,
+        last_cycle_time: _timestamp_pb2.Timestamp | None = ...,
+        next_cycle_time: _timestamp_pb2.Timestamp | None = ...,
+        outcome: _builtins.str = ...,
+        found: _builtins.int = ...,
+        created: _builtins.int = ...,
+        resolved: _builtins.int = ...,
+        error: _builtins.str = ...,
+        consecutive_failures: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["last_cycle_time", b"last_cycle_time", "next_cycle_time", b"next_cycle_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consecutive_failures", b"consecutive_failures", "created", b"created", "error", b"error", "found", b"found", "last_cycle_time", b"last_cycle_time", "next_cycle_time", b"next_cycle_time", "outcome", b"outcome", "resolved", b"resolved"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___IntegrationSettings: _TypeAlias = IntegrationSettings  # noqa: Y015
+Global___IntegrationPollStatus: _TypeAlias = IntegrationPollStatus  # noqa: Y015
 
 @_typing.final
 class Integration(_message.Message):
@@ -478,6 +561,8 @@ class Integration(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     ETAG_FIELD_NUMBER: _builtins.int
+    POLL_STATUS_FIELD_NUMBER: _builtins.int
+    SILENT_SINCE_TIME_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned UUID, also the `{integration_id}` of the webhook URL. Output only."""
     tenant_id: _builtins.str
@@ -522,6 +607,18 @@ class Integration(_message.Message):
     def update_time(self) -> _timestamp_pb2.Timestamp:
         """When the integration was last changed. Output only."""
 
+    @_builtins.property
+    def poll_status(self) -> Global___IntegrationPollStatus:
+        """The reconciliation poll's status; unset when the integration is not polled. Output
+        only.
+        """
+
+    @_builtins.property
+    def silent_since_time(self) -> _timestamp_pb2.Timestamp:
+        """Since when the integration is reported silent (its "source silent" alert is open);
+        unset when it is not. Output only.
+        """
+
     def __init__(
         self,
         *,
@@ -539,10 +636,12 @@ class Integration(_message.Message):
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
         etag: _builtins.str = ...,
+        poll_status: Global___IntegrationPollStatus | None = ...,
+        silent_since_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "last_receive_time", b"last_receive_time", "previous_secret_expire_time", b"previous_secret_expire_time", "secret_create_time", b"secret_create_time", "settings", b"settings", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "last_receive_time", b"last_receive_time", "poll_status", b"poll_status", "previous_secret_expire_time", b"previous_secret_expire_time", "secret_create_time", b"secret_create_time", "settings", b"settings", "silent_since_time", b"silent_since_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["capabilities", b"capabilities", "create_time", b"create_time", "disabled", b"disabled", "display_name", b"display_name", "etag", b"etag", "id", b"id", "last_receive_time", b"last_receive_time", "previous_secret_expire_time", b"previous_secret_expire_time", "provider", b"provider", "secret_create_time", b"secret_create_time", "settings", b"settings", "tenant_id", b"tenant_id", "update_time", b"update_time", "webhook_path", b"webhook_path"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["capabilities", b"capabilities", "create_time", b"create_time", "disabled", b"disabled", "display_name", b"display_name", "etag", b"etag", "id", b"id", "last_receive_time", b"last_receive_time", "poll_status", b"poll_status", "previous_secret_expire_time", b"previous_secret_expire_time", "provider", b"provider", "secret_create_time", b"secret_create_time", "settings", b"settings", "silent_since_time", b"silent_since_time", "tenant_id", b"tenant_id", "update_time", b"update_time", "webhook_path", b"webhook_path"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
