@@ -50,7 +50,7 @@ from bench.loadgen import percentile
 from bench.workload import mixed_requests
 from triage.devstack.stack import Stack
 from triage.events.v1.envelope_pb2 import Envelope
-from triage.runtime.config import SERVICE_NAMES
+from triage.mesh import SERVICE_NAMES
 from triage.tickets.v1 import events_pb2 as ticket_events
 
 PROVIDERS = ("ninjaone", "generic", "alertmanager")

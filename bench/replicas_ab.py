@@ -52,7 +52,8 @@ from bench.harness import (
 from bench.workload import Target, mixed_requests
 from triage.devstack.endpoints import Ports
 from triage.devstack.stack import Stack, start_stack, wait_healthy
-from triage.runtime.config import SERVICE_NAMES, Settings
+from triage.mesh import SERVICE_NAMES
+from triage.runtime.config import Settings
 
 BASELINE_REF = os.environ.get("TRIAGE_BENCH_BASELINE_REF", "35d19b3")
 AFTER_REF = os.environ.get("TRIAGE_BENCH_AFTER_REF", "")

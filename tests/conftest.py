@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 
@@ -56,10 +57,21 @@ def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.stop()
 
 
+async def _mesh_streams(url: str) -> None:
+    """Every stream of the mesh, as its services make them at start: harnesses that build a
+    service from parts (no ``service_main``) purge and read them right away."""
+    from triage.mesh import EVENT_DOMAINS
+    from triage.runtime.bus import Bus
+
+    bus = await Bus.connect(url, name="tests", streams=EVENT_DOMAINS)
+    await bus.close()
+
+
 @pytest.fixture(scope="session")
 def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """URL of the session's NATS server with JetStream."""
+    """URL of the session's NATS server with JetStream and the mesh's streams."""
     if external := os.environ.get("NATS_URL"):
+        asyncio.run(_mesh_streams(external))
         yield external
         return
     from triage.devstack.nats import EmbeddedNats
@@ -67,6 +79,7 @@ def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server = EmbeddedNats(tmp_path_factory.mktemp("nats"))
     url = server.start()
     try:
+        asyncio.run(_mesh_streams(url))
         yield url
     finally:
         server.stop()

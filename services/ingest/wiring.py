@@ -6,9 +6,11 @@ import asyncio
 import contextlib
 import logging
 from functools import partial
+from pathlib import Path
 
 import uvicorn
 
+from services.ingest import models
 from services.ingest.api import IngestApi, TenantApi
 from services.ingest.events import suppression_consumer
 from services.ingest.gateway.asgi import Gateway
@@ -22,7 +24,7 @@ from services.ingest.workers.outbound import outbound_reset
 from services.ingest.workers.polls import PollWorker
 from services.ingest.workers.silence import SilenceWorker
 from triage.ingest.v1 import ingest_service_pb2_grpc, tenant_service_pb2_grpc
-from triage.runtime import Runtime, SecretBox, TenantGate
+from triage.runtime import Runtime, SecretBox, ServiceSpec, TenantGate
 
 log = logging.getLogger(__name__)
 
@@ -113,3 +115,17 @@ async def wire(rt: Runtime) -> None:
     rt.tasks.append(PollWorker(service=service).run)
     rt.tasks.append(SilenceWorker(service=service).run)
     rt.on_stop.insert(0, stop_http)
+
+
+#: What the runtime needs to know of ingest: ``python -m services.ingest`` runs it.
+SPEC = ServiceSpec(
+    name="ingest",
+    schema=models.SCHEMA,
+    outbox=models.outbox,
+    wire=wire,
+    migrations=Path(__file__).parent / "migrations",
+    grpc_port=50051,
+    metrics_port=9401,
+    publishes=("tenant", "alert"),
+    consumes=("ticket", "alert"),
+)

@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import httpx
 
+from services.notify import models
 from services.notify.api import NotifyApi
 from services.notify.clients import build_senders
 from services.notify.convert.settings import channel_settings
@@ -29,6 +31,7 @@ from triage.runtime import (
     Outbox,
     Runtime,
     SecretBox,
+    ServiceSpec,
     Settings,
     guard_tenants,
     peer_directory,
@@ -138,3 +141,18 @@ async def wire(rt: Runtime) -> None:
     rt.tasks.append(notify.worker.run)
     rt.tasks.append(notify.retention)
     rt.on_stop.append(notify.close)
+
+
+#: What the runtime needs to know of notify: ``python -m services.notify`` runs it.
+SPEC = ServiceSpec(
+    name="notify",
+    schema=models.SCHEMA,
+    outbox=models.outbox,
+    wire=wire,
+    migrations=Path(__file__).parent / "migrations",
+    grpc_port=50055,
+    metrics_port=9405,
+    publishes=("notify",),
+    consumes=("alert", "ticket", "sla", "tenant"),
+    peers=("ingest",),
+)

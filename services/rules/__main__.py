@@ -3,9 +3,10 @@
 import sys
 from pathlib import Path
 
+from services.rules.wiring import SPEC
 from triage.runtime import service_main
 
 MIGRATIONS = str(Path(__file__).parent / "migrations")
 
 if __name__ == "__main__":
-    sys.exit(service_main(sys.argv[1:], "rules"))
+    sys.exit(service_main(sys.argv[1:], SPEC))

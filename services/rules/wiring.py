@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from functools import partial
+from pathlib import Path
 
+from services.rules import models
 from services.rules.api import SERVICE_NAME, RulesApi
 from services.rules.convert.decoder import ProtoDecoder
 from services.rules.events import consumers
@@ -11,7 +13,7 @@ from services.rules.service import RulesService
 from services.rules.service.clock import Clock, SystemClock
 from services.rules.workers.window_ends import WindowEnds
 from triage.rules.v1.rules_service_pb2_grpc import add_RulesServiceServicer_to_server
-from triage.runtime import Runtime, guard_tenants, peer_directory
+from triage.runtime import Runtime, ServiceSpec, guard_tenants, peer_directory
 
 
 def build(rt: Runtime, clock: Clock) -> RulesService:
@@ -33,3 +35,18 @@ async def wire(rt: Runtime) -> None:
     """Wire the rules service on the real clock; only registered, active tenants may call."""
     build(rt, SystemClock())
     guard_tenants(rt, peer_directory(rt))
+
+
+#: What the runtime needs to know of rules: ``python -m services.rules`` runs it.
+SPEC = ServiceSpec(
+    name="rules",
+    schema=models.SCHEMA,
+    outbox=models.outbox,
+    wire=wire,
+    migrations=Path(__file__).parent / "migrations",
+    grpc_port=50052,
+    metrics_port=9402,
+    publishes=("alert",),
+    consumes=("alert", "tenant"),
+    peers=("ingest", "notify"),
+)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from functools import partial
+from pathlib import Path
 
-from services.sla import events
+from services.sla import events, models
 from services.sla.api import SERVICE_NAME, SlaApi
 from services.sla.models import inbox
 from services.sla.service import SlaService
 from services.sla.service.time import SystemTime, TimeSource
 from services.sla.workers.timers import Scheduler
-from triage.runtime import Runtime, guard_tenants, peer_directory
+from triage.runtime import Runtime, ServiceSpec, guard_tenants, peer_directory
 from triage.sla.v1.sla_service_pb2_grpc import add_SlaServiceServicer_to_server
 
 
@@ -40,3 +41,18 @@ async def wire(rt: Runtime) -> None:
     """The runtime's wiring hook for the sla service; only registered, active tenants may call."""
     build(rt)
     guard_tenants(rt, peer_directory(rt))
+
+
+#: What the runtime needs to know of sla: ``python -m services.sla`` runs it.
+SPEC = ServiceSpec(
+    name="sla",
+    schema=models.SCHEMA,
+    outbox=models.outbox,
+    wire=wire,
+    migrations=Path(__file__).parent / "migrations",
+    grpc_port=50054,
+    metrics_port=9404,
+    publishes=("sla",),
+    consumes=("ticket", "tenant"),
+    peers=("ingest", "notify"),
+)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from functools import partial
+from pathlib import Path
 
 from services.tickets import models
 from services.tickets.api import SERVICE_NAME, TicketsApi
 from services.tickets.events import alert_consumer, sla_consumer
 from services.tickets.retention import run_series_log_retention
 from services.tickets.service import TicketService
-from triage.runtime import Runtime, guard_tenants, peer_directory
+from triage.runtime import Runtime, ServiceSpec, guard_tenants, peer_directory
 from triage.tickets.v1.tickets_service_pb2_grpc import add_TicketsServiceServicer_to_server
 
 
@@ -28,3 +29,18 @@ async def wire(rt: Runtime) -> None:
     rt.consumers.append(alert_consumer(rt.bus, rt.db, models.inbox, service, **options))
     rt.consumers.append(sla_consumer(rt.bus, rt.db, models.inbox, service.on_escalation, **options))
     rt.tasks.append(partial(run_series_log_retention, rt.db))
+
+
+#: What the runtime needs to know of tickets: ``python -m services.tickets`` runs it.
+SPEC = ServiceSpec(
+    name="tickets",
+    schema=models.SCHEMA,
+    outbox=models.outbox,
+    wire=wire,
+    migrations=Path(__file__).parent / "migrations",
+    grpc_port=50053,
+    metrics_port=9403,
+    publishes=("ticket",),
+    consumes=("alert", "sla"),
+    peers=("ingest",),
+)

@@ -44,7 +44,7 @@ class Owners:
     @property
     def peers(self) -> Peers:
         """Peer addresses for a service that asks these two."""
-        return Peers(ingest=self.ingest.grpc_address, notify=self.notify.grpc_address)
+        return Peers({"ingest": self.ingest.grpc_address, "notify": self.notify.grpc_address})
 
     async def tenant(self, name: str = "Acme MSP") -> str:
         """Register a tenant; returns its id."""
@@ -121,7 +121,7 @@ async def owners(database_url: str, nats_url: str) -> AsyncIterator[Owners]:
             migrations=SERVICES / "notify" / "migrations",
             database_url=database_url,
             nats_url=nats_url,
-            peers=Peers(ingest=ingest.grpc_address),
+            peers=Peers({"ingest": ingest.grpc_address}),
         ) as notify,
     ):
         yield Owners(ingest, notify, database_url)

@@ -25,7 +25,7 @@ from triage.devstack.postgres import EmbeddedPostgres
 from triage.devstack.seed import seed_demo
 from triage.devstack.stack import start_stack, wait_healthy
 from triage.devstack.supervisor import RestartPolicy
-from triage.runtime.config import SERVICE_NAMES
+from triage.mesh import SERVICE_NAMES
 
 pytestmark = pytest.mark.integration
 

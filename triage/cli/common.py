@@ -18,7 +18,7 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from triage.runtime.config import DEFAULT_GRPC_PORTS, SERVICE_NAMES
+from triage.mesh import DEFAULT_GRPC_PORTS, SERVICE_NAMES
 
 T = TypeVar("T")
 

@@ -10,7 +10,7 @@ import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from triage.cli.common import CliContext, emit
-from triage.runtime.config import SERVICE_NAMES
+from triage.mesh import SERVICE_NAMES
 
 
 def check_grpc(address: str, timeout: float) -> str:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from triage.devstack._util import LOOPBACK, free_ports
-from triage.runtime.config import DEFAULT_GRPC_PORTS, DEFAULT_METRICS_PORTS, SERVICE_NAMES
+from triage.mesh import DEFAULT_GRPC_PORTS, DEFAULT_METRICS_PORTS, SERVICE_NAMES
 
 DEFAULT_HTTP_PORT = 8080
 

@@ -27,7 +27,7 @@ from triage.devstack.nats import EmbeddedNats
 from triage.devstack.postgres import EmbeddedPostgres
 from triage.devstack.seed import SeedResult, seed_demo
 from triage.devstack.supervisor import RestartPolicy, Supervisor
-from triage.runtime.config import SERVICE_NAMES
+from triage.mesh import SERVICE_NAMES
 from triage.runtime.db import sqlalchemy_url
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

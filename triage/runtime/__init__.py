@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from triage.runtime.app import Runtime
     from triage.runtime.auth import ADMIN_SCOPE, Principal, TokenAuthority, current_principal
     from triage.runtime.bus import Bus
-    from triage.runtime.config import Settings
+    from triage.runtime.config import Peers, Settings
     from triage.runtime.consume import claimed_batch, each_event, event_span, transactional_handler
     from triage.runtime.consumer import BatchConsumer, BatchHandler
     from triage.runtime.db import (
@@ -75,6 +75,7 @@ if TYPE_CHECKING:
     from triage.runtime.requests import Caller, caller, check_etag, is_uuid, require_uuid
     from triage.runtime.sandbox import BoundedEnvironment, BoundedText, Limits, render_bounded
     from triage.runtime.secrets import SecretBox
+    from triage.runtime.spec import ServiceSpec
     from triage.runtime.telemetry import extract_context, inject_headers
     from triage.runtime.tenant_gate import Lookup, TenantGate, TenantStanding, guard_tenants
     from triage.runtime.waiting import wait_event
@@ -86,6 +87,7 @@ _HOME: dict[str, str] = {
     "TokenAuthority": "auth",
     "current_principal": "auth",
     "Bus": "bus",
+    "Peers": "config",
     "Settings": "config",
     "claimed_batch": "consume",
     "each_event": "consume",
@@ -156,6 +158,7 @@ _HOME: dict[str, str] = {
     "Limits": "sandbox",
     "render_bounded": "sandbox",
     "SecretBox": "secrets",
+    "ServiceSpec": "spec",
     "extract_context": "telemetry",
     "inject_headers": "telemetry",
     "Lookup": "tenant_gate",
@@ -188,6 +191,7 @@ __all__ = [
     "Lookup",
     "NotFound",
     "Outbox",
+    "Peers",
     "PermissionDenied",
     "Principal",
     "ReceivedEvent",
@@ -196,6 +200,7 @@ __all__ = [
     "ResourceExhausted",
     "Runtime",
     "SecretBox",
+    "ServiceSpec",
     "Settings",
     "TenantGate",
     "TenantStanding",

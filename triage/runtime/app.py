@@ -63,6 +63,7 @@ async def run_service(
     schema: str,
     outbox: Outbox,
     wire: Wiring,
+    streams: Iterable[str] = (),
     stop_event: asyncio.Event | None = None,
     install_signal_handlers: bool = True,
     started: asyncio.Event | None = None,
@@ -72,7 +73,8 @@ async def run_service(
     Order on shutdown: health NOT_SERVING and stop accepting calls (with grace); consumers
     stop fetching and finish the batch in flight; the relay publishes what was committed;
     consumers give their partitions back (another replica takes them over at once); close
-    NATS, close the pool.
+    NATS, close the pool. ``streams`` names the event domains whose streams the service
+    publishes to or consumes from (made sure of at start).
     """
     if install_signal_handlers:
         configure_logging(settings.service_name, settings.log_level)
@@ -91,7 +93,10 @@ async def run_service(
         prepare_threshold=settings.database_prepare_threshold,
     )
     bus = await Bus.connect(
-        settings.nats_url, name=f"triage-{settings.service_name}", partitions=settings.partitions
+        settings.nats_url,
+        name=f"triage-{settings.service_name}",
+        partitions=settings.partitions,
+        streams=streams,
     )
     authority = authority_from(settings)
     server = GrpcServer(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,10 +23,12 @@ from nats.js.errors import BadRequestError
 
 from triage.events.v1.envelope_pb2 import Envelope
 from triage.runtime.events import (
-    PARTITIONED_STREAMS,
-    STREAMS,
+    DEADLETTER_STREAM,
+    DEADLETTER_SUBJECTS,
     envelope_subject,
     partition_transform,
+    stream_name,
+    stream_subjects,
 )
 from triage.runtime.telemetry import inject_headers
 
@@ -61,10 +63,19 @@ class Bus:
         self.nc = nc
         self.js = js
         self.partitions = partitions
+        self._ensured: set[str] = set()
 
     @classmethod
-    async def connect(cls, url: str, *, name: str, partitions: int = DEFAULT_PARTITIONS) -> Bus:
-        """Connect to NATS and make sure every Triage stream exists."""
+    async def connect(
+        cls,
+        url: str,
+        *,
+        name: str,
+        partitions: int = DEFAULT_PARTITIONS,
+        streams: Iterable[str] = (),
+    ) -> Bus:
+        """Connect to NATS and make sure the dead letters' stream and the streams of the
+        event domains in ``streams`` (``"alert"``: TRIAGE_ALERT) exist."""
         nc = await nats.connect(
             url,
             name=name,
@@ -73,35 +84,41 @@ class Bus:
             drain_timeout=5,
         )
         bus = cls(nc, nc.jetstream(timeout=10), partitions=partitions)
-        await bus.ensure_streams()
+        await bus._ensure(DEADLETTER_STREAM, DEADLETTER_SUBJECTS, None)
+        await bus.ensure_streams(streams)
         return bus
 
-    async def ensure_streams(self) -> None:
-        """Create or update the streams; safe to run from every replica at every start.
+    async def ensure_streams(self, domains: Iterable[str]) -> None:
+        """Create or update the streams of event ``domains`` (once per connection); safe to
+        run from every replica at every start.
 
         Each domain stream partitions its subjects by key token into ``self.partitions``
         partitions (a subject transform, so the count lives in the stream, once, for every
         publisher). Every service must be configured with the same count.
         """
-        for name, subjects in STREAMS.items():
-            transform = None
-            if name in PARTITIONED_STREAMS:
-                src, dest = partition_transform(name, self.partitions)
-                transform = SubjectTransform(src=src, dest=dest)
-            config = StreamConfig(
-                name=name,
-                subjects=[subjects],
-                retention=RetentionPolicy.LIMITS,
-                storage=StorageType.FILE,
-                max_age=STREAM_MAX_AGE_SECONDS,
-                duplicate_window=DEDUP_WINDOW_SECONDS,
-                discard=DiscardPolicy.OLD,
-                subject_transform=transform,
-            )
-            try:
-                await self.js.add_stream(config)
-            except BadRequestError:
-                await self.js.update_stream(config)
+        for domain in domains:
+            if domain in self._ensured:
+                continue
+            src, dest = partition_transform(domain, self.partitions)
+            transform = SubjectTransform(src=src, dest=dest)
+            await self._ensure(stream_name(domain), stream_subjects(domain), transform)
+            self._ensured.add(domain)
+
+    async def _ensure(self, name: str, subjects: str, transform: SubjectTransform | None) -> None:
+        config = StreamConfig(
+            name=name,
+            subjects=[subjects],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            max_age=STREAM_MAX_AGE_SECONDS,
+            duplicate_window=DEDUP_WINDOW_SECONDS,
+            discard=DiscardPolicy.OLD,
+            subject_transform=transform,
+        )
+        try:
+            await self.js.add_stream(config)
+        except BadRequestError:
+            await self.js.update_stream(config)
 
     async def publish_raw(
         self,

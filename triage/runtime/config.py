@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, SecretStr
+from collections.abc import Iterable
+
+from pydantic import Field, RootModel, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-SERVICE_NAMES = ("ingest", "rules", "tickets", "sla", "notify")
-DEFAULT_GRPC_PORTS = {name: 50051 + i for i, name in enumerate(SERVICE_NAMES)}
-DEFAULT_METRICS_PORTS = {name: 9401 + i for i, name in enumerate(SERVICE_NAMES)}
 
+class Peers(RootModel[dict[str, str]]):
+    """gRPC addresses (``host:port``) of the other services by name, from
+    ``TRIAGE_PEERS__<NAME>=host:port``."""
 
-class Peers(BaseModel):
-    """gRPC addresses (``host:port``) of the other services."""
+    def address(self, name: str) -> str:
+        """The address of peer ``name``; LookupError naming the setting when it is unset."""
+        found = self._get(name)
+        if found is None:
+            raise LookupError(f"no address for peer {name!r}: set TRIAGE_PEERS__{name.upper()}")
+        return found
 
-    ingest: str = f"127.0.0.1:{DEFAULT_GRPC_PORTS['ingest']}"
-    rules: str = f"127.0.0.1:{DEFAULT_GRPC_PORTS['rules']}"
-    tickets: str = f"127.0.0.1:{DEFAULT_GRPC_PORTS['tickets']}"
-    sla: str = f"127.0.0.1:{DEFAULT_GRPC_PORTS['sla']}"
-    notify: str = f"127.0.0.1:{DEFAULT_GRPC_PORTS['notify']}"
+    def missing(self, names: Iterable[str]) -> list[str]:
+        """Those of ``names`` that have no address."""
+        return [n for n in names if self._get(n) is None]
+
+    def _get(self, name: str) -> str | None:
+        # The environment's keys arrive lower-cased (TRIAGE_PEERS__INGEST -> "ingest").
+        return self.root.get(name) or self.root.get(name.lower()) or None
 
 
 class Settings(BaseSettings):
@@ -46,7 +54,7 @@ class Settings(BaseSettings):
     auth_issuer: str = "triage"
     secrets_key: SecretStr = SecretStr("")
     secrets_previous_keys: list[SecretStr] = Field(default_factory=list)
-    peers: Peers = Field(default_factory=Peers)
+    peers: Peers = Field(default_factory=lambda: Peers({}))
     otlp_endpoint: str | None = None
     log_level: str = "INFO"
     #: Added to the process's CPU niceness at start (0-19), and to its scheduler

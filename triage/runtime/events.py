@@ -23,25 +23,26 @@ from triage.runtime.ids import new_id
 M = TypeVar("M", bound=Message)
 T = TypeVar("T")
 
-#: One JetStream stream per domain; the stream name and the subjects it captures.
-STREAMS: dict[str, str] = {
-    "TRIAGE_TENANT": "triage.tenant.>",
-    "TRIAGE_ALERT": "triage.alert.>",
-    "TRIAGE_RULES": "triage.rules.>",
-    "TRIAGE_TICKET": "triage.ticket.>",
-    "TRIAGE_SLA": "triage.sla.>",
-    "TRIAGE_NOTIFY": "triage.notify.>",
-    "TRIAGE_DEADLETTER": "triage.deadletter.>",
-}
+#: Dead letters of every consumer group: ``triage.deadletter.<durable>``.
+DEADLETTER_STREAM = "TRIAGE_DEADLETTER"
+DEADLETTER_SUBJECTS = "triage.deadletter.>"
 
 
-def stream_for(event_type: str) -> str:
-    """The stream that holds events of ``event_type`` (``alert.received`` -> TRIAGE_ALERT)."""
-    return f"TRIAGE_{event_type.split('.', 1)[0].upper()}"
+def domain_of(subject_or_type: str) -> str:
+    """The event domain of a subject (``triage.alert.received.>``) or an event type
+    (``alert.received``): ``alert``."""
+    parts = subject_or_type.split(".")
+    return parts[1] if parts[0] == "triage" and len(parts) > 1 else parts[0]
 
 
-#: Streams partitioned by ordering key (every domain stream; not the dead letters).
-PARTITIONED_STREAMS: tuple[str, ...] = tuple(s for s in STREAMS if s != "TRIAGE_DEADLETTER")
+def stream_name(domain: str) -> str:
+    """The JetStream stream holding a domain's events (``alert`` -> TRIAGE_ALERT)."""
+    return f"TRIAGE_{domain.upper()}"
+
+
+def stream_subjects(domain: str) -> str:
+    """The subjects a domain's stream captures (``triage.alert.>``)."""
+    return f"triage.{domain}.>"
 
 
 def key_token(ordering_key: str) -> str:
@@ -63,10 +64,9 @@ def envelope_subject(envelope: Envelope) -> str:
     )
 
 
-def partition_transform(stream: str, partitions: int) -> tuple[str, str]:
-    """The (source, destination) subject transform that partitions ``stream`` by key token:
-    ``triage.alert.received.<tenant>.<token>`` -> ``triage.alert.received.<tenant>.<n>``."""
-    domain = STREAMS[stream].split(".")[1]
+def partition_transform(domain: str, partitions: int) -> tuple[str, str]:
+    """The (source, destination) subject transform that partitions ``domain``'s stream by key
+    token: ``triage.alert.received.<tenant>.<token>`` -> ``triage.alert.received.<tenant>.<n>``."""
     return (
         f"triage.{domain}.*.*.*",
         f"triage.{domain}.{{{{wildcard(1)}}}}.{{{{wildcard(2)}}}}.{{{{partition({partitions},3)}}}}",

@@ -4,6 +4,9 @@ A service keeps no copy of another's objects (no projection of integrations or c
 references are checked when a caller writes them, which is rare, so asking the owner at
 that moment is the simplest answer that is never stale. Calls carry this service's
 identity acting for the caller's tenant, so the owner's own tenant scoping decides.
+
+The runtime names no service: a contract ``triage.<peer>.v1`` is served by the peer named
+``<peer>`` (its address is ``TRIAGE_PEERS__<PEER>``).
 """
 
 from __future__ import annotations
@@ -38,8 +41,20 @@ _ABSENT = (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT)
 _PARALLEL_LOOKUPS = 16
 
 
+def contract_owner(package: str) -> str:
+    """The peer that serves the contract ``package`` (``triage.x.v1`` -> ``x``)."""
+    return package.split(".")[1]
+
+
+#: Who answers each question: the owners of the tenant registry, integrations and channels.
+_TENANTS = contract_owner(tenant_api.DESCRIPTOR.package)
+_INTEGRATIONS = contract_owner(ingest_api.DESCRIPTOR.package)
+_CHANNELS = contract_owner(notify_api.DESCRIPTOR.package)
+
+
 class PeerDirectory:
-    """Lazily opened channels to ingest and notify, and the questions asked over them."""
+    """Lazily opened channels to the owners of tenants, integrations and notification
+    channels, and the questions asked over them."""
 
     def __init__(
         self,
@@ -57,7 +72,7 @@ class PeerDirectory:
 
     def _channel(self, peer: str) -> Any:
         if peer not in self._channels:
-            self._channels[peer] = open_channel(getattr(self._addresses, peer))
+            self._channels[peer] = open_channel(self._addresses.address(peer))
         return self._channels[peer]
 
     async def close(self) -> None:
@@ -69,7 +84,12 @@ class PeerDirectory:
     async def _ask(self, peer: str, what: str, call: Callable[[Any], Awaitable[Any]]) -> bool:
         """Whether the peer found it; UNAVAILABLE when it cannot answer."""
         try:
-            await call(self._channel(peer))
+            channel = self._channel(peer)
+        except LookupError as exc:
+            log.error("peer has no address", extra={"peer": peer})
+            raise Unavailable(f"cannot check {what} with {peer} now; retry") from exc
+        try:
+            await call(channel)
         except grpc.aio.AioRpcError as exc:
             if exc.code() in _ABSENT:
                 return False
@@ -78,7 +98,7 @@ class PeerDirectory:
         return True
 
     async def tenant_standing(self, tenant_id: str) -> TenantStanding:
-        """Whether ingest's registry knows the tenant, and whether it is active."""
+        """Whether the tenant registry knows the tenant, and whether it is active."""
         found: list[Any] = []
 
         async def get(channel: Any) -> None:
@@ -90,14 +110,14 @@ class PeerDirectory:
             )
             found.append(reply.tenant)
 
-        if not await self._ask("ingest", "the tenant", get):
+        if not await self._ask(_TENANTS, "the tenant", get):
             return TenantStanding.UNKNOWN
         if found[0].state == ingest_pb.TENANT_STATE_SUSPENDED:
             return TenantStanding.SUSPENDED
         return TenantStanding.ACTIVE
 
     async def missing_integrations(self, tenant_id: str, ids: Sequence[str]) -> list[str]:
-        """Those of ``ids`` that are not integrations of the tenant (ingest)."""
+        """Those of ``ids`` that are not integrations of the tenant."""
 
         def get(integration_id: str) -> Callable[[Any], Awaitable[Any]]:
             async def call(channel: Any) -> Any:
@@ -109,10 +129,10 @@ class PeerDirectory:
 
             return call
 
-        return await self._missing("ingest", "integrations", ids, get)
+        return await self._missing(_INTEGRATIONS, "integrations", ids, get)
 
     async def missing_channels(self, tenant_id: str, ids: Sequence[str]) -> list[str]:
-        """Those of ``ids`` that are not notification channels of the tenant (notify)."""
+        """Those of ``ids`` that are not notification channels of the tenant."""
 
         def get(channel_id: str) -> Callable[[Any], Awaitable[Any]]:
             async def call(channel: Any) -> Any:
@@ -124,7 +144,7 @@ class PeerDirectory:
 
             return call
 
-        return await self._missing("notify", "notification channels", ids, get)
+        return await self._missing(_CHANNELS, "notification channels", ids, get)
 
     async def _missing(
         self,

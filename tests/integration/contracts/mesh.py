@@ -103,11 +103,11 @@ async def mesh(database_url: str, nats_url: str) -> AsyncIterator[Mesh]:
                 "notify",
                 database_url,
                 nats_url,
-                peers=Peers(ingest=services["ingest"].grpc_address),
+                peers=Peers({"ingest": services["ingest"].grpc_address}),
             )
         )
         peers = Peers(
-            ingest=services["ingest"].grpc_address, notify=services["notify"].grpc_address
+            {"ingest": services["ingest"].grpc_address, "notify": services["notify"].grpc_address}
         )
         for name in ORDER[2:]:
             services[name] = await stack.enter_async_context(

@@ -15,7 +15,8 @@ from triage.devstack.postgres import extra_settings
 from triage.devstack.seed import SeedResult
 from triage.devstack.stack import Keys, Stack, build_service_env, load_or_create_keys
 from triage.devstack.supervisor import Supervisor
-from triage.runtime.config import SERVICE_NAMES, Settings
+from triage.mesh import SERVICE_NAMES
+from triage.runtime.config import Settings
 
 KEYS = Keys(auth_signing_key="sign", secrets_key=base64.b64encode(b"k" * 32).decode())
 
@@ -68,7 +69,7 @@ def test_service_env_is_what_the_runtime_settings_read(monkeypatch: pytest.Monke
     assert settings.service_name == "sla"
     assert settings.grpc_port == 50054
     assert settings.metrics_port == 9404
-    assert settings.peers.notify == "127.0.0.1:50055"
+    assert settings.peers.address("notify") == "127.0.0.1:50055"
     assert settings.secrets_key.get_secret_value() == KEYS.secrets_key
 
 
