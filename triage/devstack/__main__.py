@@ -16,6 +16,9 @@ from pathlib import Path
 
 from triage.devstack.stack import Stack, start_stack
 
+#: Where ``make run`` serves the web console (services/console).
+DEFAULT_CONSOLE_PORT = 8090
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse the command line."""
@@ -52,6 +55,8 @@ async def run(data_dir: Path, *, services: bool) -> int:
     try:
         async with start_stack(data_dir, services=services) as stack:
             current = stack
+            if services:
+                await stack.start_console(DEFAULT_CONSOLE_PORT)
             print(stack.banner(), flush=True)
             await stop.wait()
             stack.supervisor.say("stopping")

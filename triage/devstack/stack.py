@@ -168,6 +168,7 @@ class Stack:
     seed: SeedResult | None = None
     stop_signal: int = signal.SIGTERM
     timings: dict[str, float] = field(default_factory=dict)
+    console_url: str = ""
 
     @property
     def endpoints(self) -> Endpoints:
@@ -202,6 +203,33 @@ class Stack:
             await self.supervisor.start(name, service_argv(name), env=env, cwd=self.cwd)
             self.services = (*self.services, name)
 
+    async def start_console(
+        self, port: int, *, base_env: Mapping[str, str] | None = None, within: float = 30.0
+    ) -> str:
+        """Start the web console (services/console: no database, it calls the services'
+        gRPC with the user's token) on ``port``; its URL once it answers."""
+        if port_in_use(port):
+            raise RuntimeError(f"console port {port} already in use (another make run?)")
+        endpoints = self.endpoints
+        env = dict(os.environ if base_env is None else base_env)
+        env.update({f"TRIAGE_PEERS__{n.upper()}": a for n, a in endpoints.grpc.items()})
+        env.update(
+            PYTHONUNBUFFERED="1",
+            TRIAGE_CONSOLE_PORT=str(port),
+            TRIAGE_CONSOLE_WEBHOOK_BASE=endpoints.http,
+            # Derived from the stack's signing key: sessions survive a console restart.
+            TRIAGE_CONSOLE_SESSION_KEY="console-session:" + self.keys.auth_signing_key,
+        )
+        await self.supervisor.start("console", service_argv("console"), env=env, cwd=self.cwd)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + within
+        while not port_in_use(port):
+            if time.monotonic() >= deadline or "console" in self.supervisor.gave_up:
+                raise RuntimeError(f"the console did not listen on {port} within {within:.0f}s")
+            await asyncio.sleep(0.1)
+        self.console_url = url
+        return url
+
     def banner(self) -> str:
         """What to print once the stack is up: servers, addresses, export line and curl."""
         lines = [
@@ -213,6 +241,8 @@ class Stack:
             endpoints = self.endpoints
             grpc_addrs = "  ".join(f"{n} {endpoints.grpc[n]}" for n in self.services)
             lines += [f"  gRPC        {grpc_addrs}", f"  webhooks    {endpoints.http}"]
+            if self.console_url:
+                lines.append(f"  console     {self.console_url}  (sign in with TRIAGE_TOKEN)")
             exports = [f"TRIAGE_{n.upper()}_ADDR={endpoints.grpc[n]}" for n in self.services]
             if "ingest" in self.services:
                 exports.append(f"TRIAGE_GATEWAY_URL={endpoints.http}")
