@@ -1,83 +1,35 @@
-"""``triage rules ...`` and ``triage windows ...``: routing rules and maintenance windows."""
+"""``triage rules ...``: routing rules (and ``triage windows``, in :mod:`triage.cli.windows`)."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import re
 import uuid
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from google.protobuf import field_mask_pb2, json_format
 
+from triage.cli import windows
 from triage.cli.common import (
     CliContext,
     CliError,
     emit,
     enum_name,
-    parse_duration,
     print_fields,
-    short_time,
+)
+from triage.cli.rules_common import (
+    call,
+    enum_value,
+    label_matchers,
+    load_json,
+    parse_into,
+    parse_when,
 )
 from triage.ingest.v1 import resources_pb2 as ingest_pb
 from triage.rules.v1 import resources_pb2 as pb
 from triage.rules.v1 import rules_service_pb2 as api
-from triage.rules.v1.rules_service_pb2_grpc import RulesServiceStub
-from triage.runtime.events import to_timestamp
+from triage.runtime import to_timestamp
 
-_LABEL = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(=~|!~|!=|=)(.*)$")
-_OPS = {
-    "=": pb.LABEL_MATCH_OP_EQUAL,
-    "!=": pb.LABEL_MATCH_OP_NOT_EQUAL,
-    "=~": pb.LABEL_MATCH_OP_REGEX,
-    "!~": pb.LABEL_MATCH_OP_NOT_REGEX,
-}
 _SEVERITIES = ("info", "low", "medium", "high", "critical")
-
-
-def _call(ctx: CliContext, method: str, request: Any) -> Any:
-    return ctx.call("rules", RulesServiceStub, method, request)
-
-
-def _load_json(path: str) -> Any:
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
-        raise CliError(f"cannot read JSON from {path}: {exc}", code=2) from exc
-
-
-def _parse_into(data: Any, message: Any) -> Any:
-    try:
-        return json_format.ParseDict(data, message)
-    except json_format.ParseError as exc:
-        raise CliError(f"bad JSON for {message.DESCRIPTOR.name}: {exc}", code=2) from exc
-
-
-def _when(text: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise CliError(f"bad time {text!r}: use ISO 8601, e.g. 2025-06-01T22:00:00Z", 2) from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _enum(enum: Any, prefix: str, word: str) -> int:
-    try:
-        return int(enum.Value(prefix + word.upper().replace("-", "_")))
-    except ValueError as exc:
-        raise CliError(f"unknown value {word!r}", code=2) from exc
-
-
-def _labels(items: list[str]) -> list[pb.LabelMatcher]:
-    matchers = []
-    for item in items:
-        match = _LABEL.match(item)
-        if match is None:
-            raise CliError(f"bad label matcher {item!r}: use name=value, !=, =~ or !~", code=2)
-        matchers.append(pb.LabelMatcher(name=match[1], op=_OPS[match[2]], value=match[3]))
-    return matchers
 
 
 def _rule_from_flags(args: argparse.Namespace) -> tuple[pb.Rule, list[str]]:
@@ -85,7 +37,7 @@ def _rule_from_flags(args: argparse.Namespace) -> tuple[pb.Rule, list[str]]:
     rule = pb.Rule()
     paths: list[str] = []
     if args.from_json:
-        _parse_into(_load_json(args.from_json), rule)
+        parse_into(load_json(args.from_json), rule)
         paths += [f.name for f, _ in rule.ListFields()]
     if args.name is not None:
         rule.display_name = args.name
@@ -98,12 +50,12 @@ def _rule_from_flags(args: argparse.Namespace) -> tuple[pb.Rule, list[str]]:
         paths.append("disabled")
     c, a = rule.conditions, rule.actions
     repeated = (
-        ("providers", args.provider, lambda v: _enum(ingest_pb.Provider, "PROVIDER_", v)),
+        ("providers", args.provider, lambda v: enum_value(ingest_pb.Provider, "PROVIDER_", v)),
         ("integration_ids", args.integration, str),
         ("clients", args.client, str),
         ("sites", args.site, str),
         ("device_globs", args.device, str),
-        ("kinds", args.kind, lambda v: _enum(ingest_pb.AlertKind, "ALERT_KIND_", v)),
+        ("kinds", args.kind, lambda v: enum_value(ingest_pb.AlertKind, "ALERT_KIND_", v)),
         ("conditions", args.condition, str),
         ("keywords", args.keyword, str),
     )
@@ -112,10 +64,10 @@ def _rule_from_flags(args: argparse.Namespace) -> tuple[pb.Rule, list[str]]:
             getattr(c, name).extend(parse(v) for v in values)
             paths.append(f"conditions.{name}")
     if args.label:
-        c.label_matchers.extend(_labels(args.label))
+        c.label_matchers.extend(label_matchers(args.label))
         paths.append("conditions.label_matchers")
     if args.min_severity:
-        c.min_severity = _enum(ingest_pb.Severity, "SEVERITY_", args.min_severity)  # type: ignore[assignment]
+        c.min_severity = enum_value(ingest_pb.Severity, "SEVERITY_", args.min_severity)  # type: ignore[assignment]
         paths.append("conditions.min_severity")
     if args.message_regex is not None:
         c.message_regex = args.message_regex
@@ -168,7 +120,7 @@ def _rules_create(ctx: CliContext, args: argparse.Namespace) -> int:
     request = api.CreateRuleRequest(rule=rule, request_id=str(uuid.uuid4()))
     if args.position is not None:
         request.position = args.position
-    print_fields(ctx, _call(ctx, "CreateRule", request).rule)
+    print_fields(ctx, call(ctx, "CreateRule", request).rule)
     return 0
 
 
@@ -177,7 +129,7 @@ def _rules_list(ctx: CliContext, args: argparse.Namespace) -> int:
     token = ""
     version = 0
     while True:
-        reply = _call(
+        reply = call(
             ctx,
             "ListRules",
             api.ListRulesRequest(show_disabled=args.all, page_token=token, page_size=500),
@@ -198,7 +150,7 @@ def _rules_list(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 def _rules_show(ctx: CliContext, args: argparse.Namespace) -> int:
-    print_fields(ctx, _call(ctx, "GetRule", api.GetRuleRequest(rule_id=args.rule_id)).rule)
+    print_fields(ctx, call(ctx, "GetRule", api.GetRuleRequest(rule_id=args.rule_id)).rule)
     return 0
 
 
@@ -206,19 +158,19 @@ def _rules_update(ctx: CliContext, args: argparse.Namespace) -> int:
     rule, paths = _rule_from_flags(args)
     if not paths:
         raise CliError("nothing to update: pass flags or --from-json", code=2)
-    current = _call(ctx, "GetRule", api.GetRuleRequest(rule_id=args.rule_id)).rule
+    current = call(ctx, "GetRule", api.GetRuleRequest(rule_id=args.rule_id)).rule
     rule.id, rule.etag = current.id, current.etag
     request = api.UpdateRuleRequest(
         rule=rule,
         update_mask=field_mask_pb2.FieldMask(paths=sorted(set(paths))),
         request_id=str(uuid.uuid4()),
     )
-    print_fields(ctx, _call(ctx, "UpdateRule", request).rule)
+    print_fields(ctx, call(ctx, "UpdateRule", request).rule)
     return 0
 
 
 def _rules_delete(ctx: CliContext, args: argparse.Namespace) -> int:
-    reply = _call(
+    reply = call(
         ctx,
         "DeleteRule",
         api.DeleteRuleRequest(rule_id=args.rule_id, request_id=str(uuid.uuid4())),
@@ -228,7 +180,7 @@ def _rules_delete(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 def _rules_reorder(ctx: CliContext, args: argparse.Namespace) -> int:
-    reply = _call(
+    reply = call(
         ctx,
         "ReorderRules",
         api.ReorderRulesRequest(rule_ids=args.rule_ids, request_id=str(uuid.uuid4())),
@@ -252,12 +204,12 @@ def _rules_evaluate(ctx: CliContext, args: argparse.Namespace) -> int:
     if args.alert_id:
         request.alert_id = args.alert_id
     elif args.from_json:
-        _parse_into(_load_json(args.from_json), request.alert)
+        parse_into(load_json(args.from_json), request.alert)
     else:
         raise CliError("pass --alert-id or --from-json FILE (an AlertEvent)", code=2)
     if args.at:
-        request.evaluate_time.CopyFrom(to_timestamp(_when(args.at)))
-    decision = _call(ctx, "EvaluateAlert", request).decision
+        request.evaluate_time.CopyFrom(to_timestamp(parse_when(args.at)))
+    decision = call(ctx, "EvaluateAlert", request).decision
     if not ctx.json:
         kind = enum_name(pb.DecisionKind, decision.kind, "DECISION_KIND_")
         print(
@@ -275,17 +227,17 @@ def _counts(c: api.SimulationCounts) -> str:
 
 def _rules_simulate(ctx: CliContext, args: argparse.Namespace) -> int:
     request = api.SimulateRulesRequest(max_alerts=args.max_alerts)
-    request.start_time.CopyFrom(to_timestamp(_when(args.start)))
+    request.start_time.CopyFrom(to_timestamp(parse_when(args.start)))
     if args.end:
-        request.end_time.CopyFrom(to_timestamp(_when(args.end)))
+        request.end_time.CopyFrom(to_timestamp(parse_when(args.end)))
     if args.rules_json:
-        data = _load_json(args.rules_json)
-        _parse_into({"rules": data} if isinstance(data, list) else data, request.proposed_rules)
+        data = load_json(args.rules_json)
+        parse_into({"rules": data} if isinstance(data, list) else data, request.proposed_rules)
     if args.windows_json:
-        data = _load_json(args.windows_json)
+        data = load_json(args.windows_json)
         wrapped = {"maintenance_windows": data} if isinstance(data, list) else data
-        _parse_into(wrapped, request.proposed_windows)
-    reply = _call(ctx, "SimulateRules", request)
+        parse_into(wrapped, request.proposed_windows)
+    reply = call(ctx, "SimulateRules", request)
     rows = [
         [
             r.rule_id or "(new)",
@@ -313,104 +265,6 @@ def _rules_simulate(ctx: CliContext, args: argparse.Namespace) -> int:
             f"{reply.alerts_evaluated} alerts{' (truncated)' if reply.truncated else ''};"
             " counts are matched/tickets/recorded/suppressed/unmatched"
         )
-    return 0
-
-
-def _window_from_flags(args: argparse.Namespace) -> pb.MaintenanceWindow:
-    window = pb.MaintenanceWindow()
-    if args.from_json:
-        _parse_into(_load_json(args.from_json), window)
-    if args.name:
-        window.display_name = args.name
-    if args.description:
-        window.description = args.description
-    if args.rrule:
-        window.recurring.rrule = args.rrule
-        if args.start:
-            window.recurring.start_time.CopyFrom(to_timestamp(_when(args.start)))
-        if args.duration:
-            window.recurring.duration.CopyFrom(parse_duration(args.duration))
-        window.recurring.time_zone = args.zone or ""
-    elif args.start or args.end:
-        if args.start:
-            window.one_off.start_time.CopyFrom(to_timestamp(_when(args.start)))
-        if args.end:
-            window.one_off.end_time.CopyFrom(to_timestamp(_when(args.end)))
-    s = window.scope
-    s.integration_ids.extend(args.integration or [])
-    s.clients.extend(args.client or [])
-    s.sites.extend(args.site or [])
-    s.device_globs.extend(args.device or [])
-    s.label_matchers.extend(_labels(args.label or []))
-    return window
-
-
-def _window_row(w: pb.MaintenanceWindow) -> list[Any]:
-    when = w.current_end_time if w.HasField("current_end_time") else w.next_start_time
-    return [
-        w.id,
-        w.display_name,
-        enum_name(pb.MaintenanceWindowState, w.state, "MAINTENANCE_WINDOW_STATE_"),
-        "recurring" if w.HasField("recurring") else "one-off",
-        short_time(when),
-    ]
-
-
-def _windows_create(ctx: CliContext, args: argparse.Namespace) -> int:
-    request = api.CreateMaintenanceWindowRequest(
-        maintenance_window=_window_from_flags(args), request_id=str(uuid.uuid4())
-    )
-    print_fields(ctx, _call(ctx, "CreateMaintenanceWindow", request).maintenance_window)
-    return 0
-
-
-def _windows_list(ctx: CliContext, args: argparse.Namespace) -> int:
-    states = [
-        _enum(pb.MaintenanceWindowState, "MAINTENANCE_WINDOW_STATE_", s) for s in args.state or []
-    ]
-    windows: list[pb.MaintenanceWindow] = []
-    token = ""
-    while True:
-        reply = _call(
-            ctx,
-            "ListMaintenanceWindows",
-            api.ListMaintenanceWindowsRequest(states=states, page_token=token, page_size=500),  # type: ignore[arg-type]
-        )
-        windows.extend(reply.maintenance_windows)
-        token = reply.next_page_token
-        if not token:
-            break
-    data = [json_format.MessageToDict(w, preserving_proto_field_name=True) for w in windows]
-    emit(
-        ctx,
-        data,
-        rows=[_window_row(w) for w in windows],
-        headers=["id", "name", "state", "kind", "ends/starts"],
-    )
-    return 0
-
-
-def _windows_show(ctx: CliContext, args: argparse.Namespace) -> int:
-    reply = _call(ctx, "GetMaintenanceWindow", api.GetMaintenanceWindowRequest(window_id=args.id))
-    print_fields(ctx, reply.maintenance_window)
-    return 0
-
-
-def _windows_end(ctx: CliContext, args: argparse.Namespace) -> int:
-    request = api.EndMaintenanceWindowRequest(
-        window_id=args.id, end_recurrence=args.recurrence, request_id=str(uuid.uuid4())
-    )
-    print_fields(ctx, _call(ctx, "EndMaintenanceWindow", request).maintenance_window)
-    return 0
-
-
-def _windows_delete(ctx: CliContext, args: argparse.Namespace) -> int:
-    _call(
-        ctx,
-        "DeleteMaintenanceWindow",
-        api.DeleteMaintenanceWindowRequest(window_id=args.id, request_id=str(uuid.uuid4())),
-    )
-    emit(ctx, {"deleted": args.id}, rows=None)
     return 0
 
 
@@ -452,19 +306,6 @@ def _rule_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _window_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--from-json", metavar="FILE", help="a full MaintenanceWindow as JSON")
-    parser.add_argument("--name")
-    parser.add_argument("--description")
-    parser.add_argument("--start", help="start (ISO 8601); DTSTART of a recurring window")
-    parser.add_argument("--end", help="end of a one-off window (ISO 8601)")
-    parser.add_argument("--rrule", help="RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=SA")
-    parser.add_argument("--duration", help="length of each occurrence, e.g. 2h")
-    parser.add_argument("--zone", help="IANA zone of the recurrence (default: the tenant's)")
-    for flag in ("--integration", "--client", "--site", "--device", "--label"):
-        parser.add_argument(flag, action="append", help="scope; repeatable")
-
-
 def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     """Add ``rules`` and ``windows`` commands."""
     rules = subparsers.add_parser("rules", parents=parents, help="alert routing rules")
@@ -501,22 +342,4 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--end", help="end of the range (default: now)")
     p.add_argument("--max-alerts", type=int, default=0)
     p.set_defaults(handler=_rules_simulate)
-
-    windows = subparsers.add_parser("windows", parents=parents, help="maintenance windows")
-    sub = windows.add_subparsers(dest="windows_command", metavar="ACTION", required=True)
-    p = sub.add_parser("create", parents=parents, help="create a window")
-    _window_flags(p)
-    p.set_defaults(handler=_windows_create)
-    p = sub.add_parser("list", parents=parents, help="list windows")
-    p.add_argument("--state", action="append", choices=["scheduled", "active", "ended"])
-    p.set_defaults(handler=_windows_list)
-    p = sub.add_parser("show", parents=parents, help="show a window")
-    p.add_argument("id")
-    p.set_defaults(handler=_windows_show)
-    p = sub.add_parser("end", parents=parents, help="end the current occurrence now")
-    p.add_argument("id")
-    p.add_argument("--recurrence", action="store_true", help="also cancel later occurrences")
-    p.set_defaults(handler=_windows_end)
-    p = sub.add_parser("delete", parents=parents, help="delete a window")
-    p.add_argument("id")
-    p.set_defaults(handler=_windows_delete)
+    windows.register(subparsers, parents)
