@@ -23,20 +23,23 @@ from services.tickets.domain import (
     Source,
     Status,
     Ticket,
+    TicketFilter,
     TimeEntry,
     Visibility,
 )
-from services.tickets.service import Actor, TicketRef, TicketService
-from services.tickets.store import TicketFilter
+from services.tickets.service import TicketService
+from services.tickets.service.base import Actor, TicketRef
 from triage.runtime import (
     FieldViolation,
     IdempotentReply,
     InvalidArgument,
-    current_principal,
+    caller,
     decode_page_token,
     encode_page_token,
     from_timestamp,
+    is_uuid,
     page_size,
+    require_uuid,
 )
 from triage.tickets.v1 import resources_pb2 as res
 from triage.tickets.v1 import tickets_service_pb2 as pb
@@ -63,10 +66,8 @@ _TEXT_FIELDS = (
 
 
 def _caller(scope: str) -> tuple[str, Actor]:
-    principal = current_principal()
-    principal.require(scope)
-    tenant = principal.require_tenant()
-    return tenant, Actor(principal.subject, is_human=not principal.is_service)
+    who = caller(scope)
+    return who.tenant_id, Actor(who.principal.subject, is_human=who.is_human)
 
 
 def parse_ref(value: str, field: str = "ticket_id") -> TicketRef:
@@ -77,15 +78,13 @@ def parse_ref(value: str, field: str = "ticket_id") -> TicketRef:
     digits = text.removeprefix("#")
     if digits.isdigit():
         return int(digits)
-    if domain.is_uuid(text):
+    if is_uuid(text):
         return text.lower()
     raise InvalidArgument.field(field, "must be a ticket UUID or a number like #1042")
 
 
 def _request_id(value: str) -> str:
-    if value and not domain.is_uuid(value):
-        raise InvalidArgument.field("request_id", "must be a UUID")
-    return value
+    return require_uuid(value, "request_id") if value else value
 
 
 def _child_page(requested: int) -> int:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.tickets import domain
 from services.tickets.convert import comment_to_proto, ticket_to_proto
 from services.tickets.domain import Comment, Escalation, RoutedActions, RoutedAlert, Ticket
-from triage.events.v1.envelope_pb2 import Envelope
+from triage.events.v1.envelope_pb2 import Envelope as Envelope
 from triage.rules.v1 import events_pb2 as rules_events
 from triage.rules.v1 import resources_pb2 as rules_pb
 from triage.runtime import (

@@ -172,7 +172,7 @@ trigger_log = Table(
 
 #: Every trigger and reset of a series that reached the tickets service, with the ticket it
 #: counted on or acted on, so an event that arrives out of occurrence order can be applied
-#: as if it had arrived in order (see services/tickets/ordering.py).
+#: as if it had arrived in order (see services/tickets/service/late_triggers.py and late_resets.py).
 series_log = Table(
     "series_log",
     metadata,
@@ -189,7 +189,7 @@ series_log = Table(
     Column("reset_in_rmm_on_close", Boolean),
     Column("origin", Text, nullable=False, server_default=""),
     Index("series_log_by_ticket", "tenant_id", "ticket_id"),
-    # Retention deletes by age (services/tickets/retention.py).
+    # Retention deletes by age (services/tickets/workers/series_log_retention.py).
     Index("series_log_by_time", "occurred_at"),
 )
 

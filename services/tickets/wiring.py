@@ -8,8 +8,8 @@ from pathlib import Path
 from services.tickets import models
 from services.tickets.api import SERVICE_NAME, TicketsApi
 from services.tickets.events import alert_consumer, sla_consumer
-from services.tickets.retention import run_series_log_retention
 from services.tickets.service import TicketService
+from services.tickets.workers.series_log_retention import run_series_log_retention
 from triage.runtime import Runtime, ServiceSpec, guard_tenants, peer_directory
 from triage.tickets.v1.tickets_service_pb2_grpc import add_TicketsServiceServicer_to_server
 

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from services.tickets import models, store
+from services.tickets import models
 from services.tickets.events import alert_batch_handler, routed_alert
+from services.tickets.store import tickets as ticket_store
 from tests.integration.tickets.harness import T0, Harness, new_tenant, routed
 from tests.integration.tickets.test_batch import _order, _state
 from triage.events.v1.envelope_pb2 import Envelope
@@ -68,13 +69,13 @@ async def test_resets_found_by_series_in_a_batch_equal_one_at_a_time(
             await harness.service.on_alert(session, routed_alert(envelope))
 
     asked: list[str] = []
-    one_lookup = store.open_ticket_for_series
+    one_lookup = ticket_store.open_ticket_for_series
 
     async def counted(session: Any, *, tenant_id: str, series_key: str) -> Any:
         asked.append(series_key)
         return await one_lookup(session, tenant_id=tenant_id, series_key=series_key)
 
-    monkeypatch.setattr(store, "open_ticket_for_series", counted)
+    monkeypatch.setattr(ticket_store, "open_ticket_for_series", counted)
     handle = alert_batch_handler(
         harness.db, Inbox(models.inbox, "tickets-series-test"), harness.service
     )

@@ -10,7 +10,7 @@ from sqlalchemy import insert, select
 
 from services.tickets.domain import AlertKind
 from services.tickets.models import series_log
-from services.tickets.retention import purge_series_log
+from services.tickets.workers.series_log_retention import purge_series_log
 from tests.integration.tickets.harness import Harness
 
 pytestmark = pytest.mark.integration

@@ -10,9 +10,13 @@ from typing import Any
 
 import pytest
 
-from services.tickets import models, store
+from services.tickets import models
 from services.tickets.__main__ import MIGRATIONS
 from services.tickets.domain import CloseReason, Priority, Source, Status, Ticket
+from services.tickets.store import alert_state as alert_store
+from services.tickets.store import batches as batch_store
+from services.tickets.store import settings as settings_store
+from services.tickets.store import tickets as ticket_store
 from triage.runtime.db import Database, bind_tenants
 from triage.runtime.migrations import upgrade
 
@@ -58,7 +62,8 @@ async def _read(db: Database, tenants: list[str], tickets: list[Ticket]) -> list
     async with db.transaction(None) as session:
         await bind_tenants(session, tenants)
         return [
-            await store.get_ticket(session, tenant_id=t.tenant_id, ticket_id=t.id) for t in tickets
+            await ticket_store.get_ticket(session, tenant_id=t.tenant_id, ticket_id=t.id)
+            for t in tickets
         ]
 
 
@@ -110,7 +115,7 @@ async def test_tickets_round_trip_across_tenants(db: Database) -> None:
     tickets = [full, bare, closed]
     async with db.transaction(None) as session:
         await bind_tenants(session, [a, b])
-        assert await store.insert_tickets(session, tickets) == 3
+        assert await batch_store.insert_tickets(session, tickets) == 3
     assert await _read(db, [a, b], tickets) == tickets
 
     # The open ticket holds its key: a second one is not inserted, also not when both are
@@ -119,9 +124,9 @@ async def test_tickets_round_trip_across_tenants(db: Database) -> None:
     fresh = [_ticket(b, n, dedup_key=f"{b}/dev-2/x") for n in (2, 3)]
     async with db.transaction(None) as session:
         await bind_tenants(session, [a, b])
-        assert await store.insert_tickets(session, [taken, *fresh]) == 1
+        assert await batch_store.insert_tickets(session, [taken, *fresh]) == 1
         reused = _ticket(b, 4, dedup_key=closed.dedup_key)
-        assert await store.insert_tickets(session, [reused]) == 1
+        assert await batch_store.insert_tickets(session, [reused]) == 1
     assert await _read(db, [a, b], [taken, *fresh, reused]) == [None, fresh[0], None, reused]
 
     first = dataclasses.replace(full, title="first", version=10)
@@ -154,7 +159,7 @@ async def test_tickets_round_trip_across_tenants(db: Database) -> None:
     async with db.transaction(None) as session:
         await bind_tenants(session, [a, b])
         # Several versions of one ticket in one call: the last is written.
-        await store.save_tickets(session, [first, filled, reopened, last])
+        await batch_store.save_tickets(session, [first, filled, reopened, last])
     assert await _read(db, [a, b], [full, bare, closed]) == [last, filled, reopened]
 
 
@@ -167,14 +172,18 @@ async def test_open_tickets_for_series_many_finds_what_one_lookup_finds(db: Data
     pairs = [(a, "s1"), (a, "s2"), (a, "s3"), (a, "none"), (b, "s1"), (b, "s2"), (a, "s1")]
     async with db.transaction(None) as session:
         await bind_tenants(session, [a, b])
-        await store.insert_tickets(session, [older, newer, gone, other])
-        found = await store.open_tickets_for_series_many(session, pairs)
+        await batch_store.insert_tickets(session, [older, newer, gone, other])
+        found = await batch_store.open_tickets_for_series_many(session, pairs)
         one_by_one = {
             (t, s): ticket
             for t, s in pairs
-            if (ticket := await store.open_ticket_for_series(session, tenant_id=t, series_key=s))
+            if (
+                ticket := await ticket_store.open_ticket_for_series(
+                    session, tenant_id=t, series_key=s
+                )
+            )
         }
-        assert await store.open_tickets_for_series_many(session, []) == {}
+        assert await batch_store.open_tickets_for_series_many(session, []) == {}
     assert found == one_by_one == {(a, "s1"): newer, (a, "s2"): older, (b, "s1"): other}
 
 
@@ -196,10 +205,10 @@ async def test_batch_state_in_one_round_trip_reads_what_the_separate_reads_do(
     keys = [(a, f"{a}:k1"), (a, f"{a}:k2"), (b, f"{b}:k1"), (c, f"{c}:k1")]
     series = [(a, "s1"), (b, "s1"), (a, "none")]
     async with db.transaction(None, tenants=[a, b, c]) as session:
-        await store.put_settings(session, tenant_id=a, settings=custom)
-        await store.insert_tickets(session, [held, done, theirs])
+        await settings_store.put_settings(session, tenant_id=a, settings=custom)
+        await batch_store.insert_tickets(session, [held, done, theirs])
         for tenant, key, at in ((a, "s1", T0), (b, "s1", T0 + timedelta(minutes=1))):
-            await store.put_tombstone(
+            await alert_store.put_tombstone(
                 session,
                 tenant_id=tenant,
                 series_key=key,
@@ -207,11 +216,11 @@ async def test_batch_state_in_one_round_trip_reads_what_the_separate_reads_do(
                 reset_sequence=3,
                 alert_id="",
             )
-        together = await store.lock_and_read_batch(session, keys, series)
-        apart = store.BatchState(
-            await store.get_settings_many(session, {t for t, _ in keys}),
-            await store.tombstones_for(session, series),
-            await store.open_tickets_for_keys(session, keys),
+        together = await batch_store.lock_and_read_batch(session, keys, series)
+        apart = batch_store.BatchState(
+            await settings_store.get_settings_many(session, {t for t, _ in keys}),
+            await batch_store.tombstones_for(session, series),
+            await batch_store.open_tickets_for_keys(session, keys),
         )
     assert together == apart
     assert together.settings[a] == custom

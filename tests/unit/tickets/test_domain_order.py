@@ -17,7 +17,7 @@ from services.tickets.domain import (
     Status,
     Ticket,
 )
-from services.tickets.domain_order import (
+from services.tickets.domain.order import (
     Logged,
     fresh_ticket_decision,
     logged,

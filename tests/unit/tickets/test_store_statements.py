@@ -8,8 +8,9 @@ from typing import Any
 from sqlalchemy import BigInteger, Boolean, DateTime, Integer, SmallInteger, Text
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 
-from services.tickets import models, store
+from services.tickets import models
 from services.tickets.domain import Ticket
+from services.tickets.store import batches as batch_store
 
 
 def _pg_type(kind: Any) -> str:
@@ -32,16 +33,16 @@ def _pg_type(kind: Any) -> str:
 def test_every_ticket_field_travels_with_its_column_type() -> None:
     columns = models.tickets.c
     want = [(f.name, _pg_type(columns[f.name].type)) for f in dataclasses.fields(Ticket)]
-    assert list(store._TICKET_TYPES) == want
+    assert list(batch_store._TICKET_TYPES) == want
     assert {c.name for c in columns} == {name for name, _ in want}
     # Every instant is a timestamptz, as the arrays are cast.
     assert all(getattr(c.type, "timezone", True) for c in columns)
     arrays = {c.name for c in columns if isinstance(c.type, ARRAY)}
-    assert set(store._TICKET_ARRAY_COLUMNS) == arrays
+    assert set(batch_store._TICKET_ARRAY_COLUMNS) == arrays
 
 
 def test_array_text_quotes_every_element() -> None:
-    assert store._array_text(()) == "{}"
-    assert store._array_text(("a", 'say "hi"', "back\\slash", "")) == (
+    assert batch_store._array_text(()) == "{}"
+    assert batch_store._array_text(("a", 'say "hi"', "back\\slash", "")) == (
         '{"a","say \\"hi\\"","back\\\\slash",""}'
     )

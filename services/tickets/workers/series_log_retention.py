@@ -11,7 +11,7 @@ import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
-from services.tickets.series_log import purge_before
+from services.tickets.store.series_log import purge_before
 from triage.runtime import Database
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.tickets import models as m
 from services.tickets.domain import AlertKind
-from services.tickets.domain_order import Logged, Position
+from services.tickets.domain.order import Logged, Position
 from triage.runtime import raw_cursor
 
 _INSERT = (

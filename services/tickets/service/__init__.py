@@ -1,0 +1,15 @@
+"""Tickets use cases, one module per use case; :class:`TicketService` is all of them."""
+
+from __future__ import annotations
+
+from services.tickets.service.alerts import AlertUseCases
+from services.tickets.service.comments import CommentUseCases
+from services.tickets.service.escalations import EscalationUseCases
+from services.tickets.service.lifecycle import LifecycleUseCases
+from services.tickets.service.queries import QueryUseCases
+
+
+class TicketService(
+    QueryUseCases, LifecycleUseCases, CommentUseCases, AlertUseCases, EscalationUseCases
+):
+    """The tickets service's use cases (the gRPC servicer and the consumers call them)."""

@@ -1,0 +1,75 @@
+"""Each tenant's ticket settings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import (
+    func,
+)
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.tickets import models as m
+from services.tickets.domain import (
+    Status,
+    TenantSettings,
+)
+from triage.runtime import fetch_together, select_list
+
+
+async def get_settings(session: AsyncSession, *, tenant_id: str) -> TenantSettings:
+    """The tenant's settings, or the defaults when it never set any."""
+    return (await get_settings_many(session, [tenant_id]))[tenant_id]
+
+
+def _settings(row: Mapping[str, Any]) -> TenantSettings:
+    return TenantSettings(
+        closed_statuses=frozenset(Status(s) for s in row["closed_statuses"]),
+        pausing_statuses=frozenset(Status(s) for s in row["pausing_statuses"]),
+        occurrence_comment_interval=timedelta(seconds=row["occurrence_comment_interval_seconds"]),
+        reopen_within=timedelta(seconds=row["reopen_within_seconds"]),
+    )
+
+
+async def put_settings(session: AsyncSession, *, tenant_id: str, settings: TenantSettings) -> None:
+    """Store the tenant's settings."""
+    values = {
+        "closed_statuses": sorted(int(s) for s in settings.closed_statuses),
+        "pausing_statuses": sorted(int(s) for s in settings.pausing_statuses),
+        "occurrence_comment_interval_seconds": settings.occurrence_comment_interval.total_seconds(),
+        "reopen_within_seconds": settings.reopen_within.total_seconds(),
+        "updated_at": func.now(),
+    }
+    await session.execute(
+        insert(m.settings)
+        .values(tenant_id=tenant_id, **values)
+        .on_conflict_do_update(index_elements=[m.settings.c.tenant_id], set_=values)
+    )
+
+
+_SETTINGS_OF_TENANTS = (
+    f"SELECT {select_list(m.settings)} FROM {m.SCHEMA}.tenant_settings "
+    "WHERE tenant_id = ANY(%(tenants)b::uuid[])"
+)
+
+
+def _settings_of(
+    tenants: Sequence[str], rows: Sequence[Mapping[str, Any]]
+) -> dict[str, TenantSettings]:
+    found = {t: TenantSettings() for t in tenants}
+    for row in rows:
+        found[row["tenant_id"]] = _settings(row)
+    return found
+
+
+async def get_settings_many(
+    session: AsyncSession, tenant_ids: Iterable[str]
+) -> dict[str, TenantSettings]:
+    """:func:`get_settings` of each of ``tenant_ids`` (all bound), in one query."""
+    tenants = sorted(set(tenant_ids))
+    query = (_SETTINGS_OF_TENANTS, {"tenants": tenants})
+    (rows,) = await fetch_together(session, schema=m.SCHEMA, queries=[query])
+    return _settings_of(tenants, rows)

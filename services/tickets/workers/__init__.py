@@ -1,0 +1,1 @@
+"""Background loops of the tickets service, one module each."""
