@@ -13,7 +13,7 @@ VENDOR_GEN_DIRS := buf/validate
 PROTOC := PATH=$(abspath $(BIN)):$$PATH $(PY) -m grpc_tools.protoc -Iprotos -Ithird_party
 
 .PHONY: help install third_party gen gen-check lint typecheck buf test unit integration e2e run bench clean
-.PHONY: image base-image image-lock image-test
+.PHONY: image base-image image-lock image-test install-chromium
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -62,10 +62,18 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(BIN)/pytest tests/integration -q
 
-e2e: $(STAMP)
+e2e: $(STAMP) install-chromium
 	$(BIN)/pytest tests/e2e -q
 
-test: lint typecheck buf gen-check ## Everything CI runs: lint, types, contracts, unit, integration, e2e
+# The console's browser tests drive Debian's chromium through Playwright (no browser
+# download): install it with apt-get when missing (root in CI, else sudo).
+install-chromium: ## Install Debian's chromium for the console's browser tests, if missing
+	@command -v /usr/bin/chromium >/dev/null || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+
+test: lint typecheck buf gen-check install-chromium ## Everything CI runs: lint, types, contracts, unit, integration, e2e
 	$(BIN)/pytest -q -p no:cacheprovider
 
 run: $(STAMP) ## Start PostgreSQL, NATS and the whole mesh, seed a demo tenant

@@ -22,10 +22,12 @@ from triage.devstack.seed import SAMPLE_TRIGGER
 from triage.notify.v1 import notify_service_pb2 as notify_api
 from triage.notify.v1 import notify_service_pb2_grpc as notify_grpc
 from triage.notify.v1 import resources_pb2 as notify_res
+from triage.rules.v1 import rules_service_pb2 as rules_api
 from triage.tickets.v1 import resources_pb2 as tickets_res
 
 pytestmark = pytest.mark.e2e
 TIMEOUT_MS = 20_000
+expect.set_options(timeout=TIMEOUT_MS)
 
 
 async def signed_in(browser: Browser, url: str, token: str) -> Page:
@@ -33,8 +35,6 @@ async def signed_in(browser: Browser, url: str, token: str) -> Page:
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     page = await context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
-    page.on("console", lambda m: print("browser:", m.type, m.text))
-    page.on("requestfailed", lambda r: print("failed:", r.url))
     await page.goto(f"{url}/login")
     await page.get_by_label("Your API token").fill(token)
     await page.get_by_role("button", name="Sign in").click()
@@ -129,14 +129,10 @@ async def test_edit_rule_and_simulate(
     await page.screenshot(path=screenshots / "rule-simulate.png", full_page=True)
     await page.get_by_role("button", name="Save rule").click()
     await expect(page.get_by_role("status")).to_contain_text("Rule saved")
-    stored = (
-        await tenant.rules.GetRule(
-            __import__("triage.rules.v1.rules_service_pb2", fromlist=["x"]).GetRuleRequest(
-                rule_id=rule.id
-            ),
-            metadata=tenant.md,
-        )
-    ).rule
+    reply = await tenant.rules.GetRule(
+        rules_api.GetRuleRequest(rule_id=rule.id), metadata=tenant.md
+    )
+    stored = reply.rule
     assert stored.display_name == "Disk alerts only"
     assert stored.conditions.message_regex == "free space"
     await page.goto(f"{console_url}/rules")
@@ -152,7 +148,11 @@ async def test_test_send_shows_the_endpoint_answer(
     await stub.CreateChannel(
         notify_api.CreateChannelRequest(
             channel=notify_res.Channel(
-                display_name="Ops hook", webhook=notify_res.WebhookConfig(url=receiver.url)
+                display_name="Ops hook",
+                kind=notify_res.CHANNEL_KIND_WEBHOOK,
+                webhook=notify_res.WebhookConfig(
+                    url=receiver.url, signing_secret="console-e2e-signing-secret"
+                ),
             )
         ),
         metadata=tenant.md,

@@ -8,9 +8,9 @@ import subprocess
 from functools import cache
 from pathlib import Path
 
-import kubernetes_validate
+import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
-import yaml
+import yaml  # type: ignore[import-untyped,unused-ignore]
 
 from tests.unit.test_deploy_manifests import DEPLOY, Doc, _pod_spec, kubectl
 from tests.unit.test_deploy_schemas import schema_problems, supported_versions, workload_problems
