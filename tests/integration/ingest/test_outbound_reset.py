@@ -325,18 +325,16 @@ async def test_datto_resolves_by_alert_uid(
 async def test_provider_without_the_capability_is_unsupported(
     ingest: Ingest, provider: FakeProvider, bus: Bus
 ) -> None:
+    # Generic (PagerDuty-style) sources have no API to reset through (Tactical RMM has
+    # one since issue 17).
     body = orjson.dumps(
         {
-            "event": "trigger",
-            "alert_id": "1873",
-            "agent_id": "agent-7",
-            "hostname": "WS-ACCT-07",
-            "alert_type": "check",
-            "severity": "error",
-            "message": "WS-ACCT-07 has a diskspace check that failed.",
+            "event_action": "trigger",
+            "dedup_key": "backup/nas01/nightly",
+            "payload": {"summary": "Nightly backup failed", "source": "nas01", "severity": "error"},
         }
     )
-    sent = await _trigger(ingest, "tacticalrmm", body, _api(provider))
+    sent = await _trigger(ingest, "generic", body, _api(provider))
     alert_id, series_key = sent.alert_id, sent.series_key
     await bus.publish(_closed(ingest, series_key))
     reset = await _until_final(ingest, alert_id)
