@@ -98,7 +98,25 @@ class PollUseCases(ServiceBase):
             integration = found.get(claim.integration_id)
             if integration is None or integration.api_secret is None:
                 continue
-            jobs.append(self._job(claim, integration))
+            try:
+                jobs.append(self._job(claim, integration))
+            except Exception as exc:
+                # One integration's unreadable secret (a retired key) must not stop the
+                # others' cycles: it fails alone, visibly, and backs off.
+                log.warning("poll of %s: API secret unreadable", claim.integration_id)
+                await self.fail_cycle(
+                    PollJob(
+                        claim=claim,
+                        provider=integration.provider,
+                        base_url="",
+                        client_id="",
+                        secret="",
+                    ),
+                    me=me,
+                    outcome=Outcome.PERMANENT,
+                    error=f"the stored API secret cannot be read ({type(exc).__name__})",
+                    retry_after=None,
+                )
         return jobs
 
     def _job(self, claim: store.PollClaim, integration: Integration) -> PollJob:

@@ -11,6 +11,7 @@ from tests.integration.ingest.conftest import Ingest
 from tests.integration.ingest.polling import (
     alert_events,
     api_settings,
+    execute,
     first_cycle,
     poll_row,
     run_cycle,
@@ -163,3 +164,31 @@ async def test_no_reset_from_a_failed_listing_and_back_off(ingest: Ingest, fresh
         assert [e.kind for e in await alert_events(ingest, integration_id)] == [
             pb.ALERT_KIND_TRIGGER
         ]
+
+
+async def test_an_unreadable_secret_fails_its_integration_alone(
+    ingest: Ingest, fresh_db: str
+) -> None:
+    fake = FakeNinjaOne()
+    fake.alerts = [ninja_alert("uid-1", 42, "cfg-1")]
+    async with serving(fake) as url:
+        broken, _ = await ingest.integration(
+            "ninjaone", **api_settings(url, fake.client_id, fake.client_secret)
+        )
+        healthy, _ = await ingest.integration(
+            "ninjaone", **api_settings(url, fake.client_id, fake.client_secret)
+        )
+        await first_cycle(fresh_db, broken)
+        await execute(
+            fresh_db,
+            "UPDATE ingest.integrations SET api_secret = 'garbage'::bytea WHERE id = %s",
+            broken,
+        )
+        failed = await run_cycle(fresh_db, broken)
+        assert (failed.last_outcome, failed.failures) == ("permanent", 1)
+        ok = await run_cycle(fresh_db, healthy)
+        assert ok.last_outcome == "ok"
+        reply = await ingest.stub.GetIntegration(
+            api.GetIntegrationRequest(integration_id=broken), metadata=ingest.md("ingest:read")
+        )
+        assert "API secret cannot be read" in reply.integration.poll_status.error
