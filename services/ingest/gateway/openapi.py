@@ -64,6 +64,7 @@ def openapi_document() -> dict[str, Any]:
                         {"bearer": []},
                         {"queryToken": []},
                         {"levelSignature": []},
+                        {"svixSignature": []},
                     ],
                     "requestBody": {
                         "required": True,
@@ -175,6 +176,14 @@ def openapi_document() -> dict[str, Any]:
                     "in": "header",
                     "name": "X-Level-Signature",
                     "description": "sha256=<hex HMAC-SHA256 of the raw body with the secret>",
+                },
+                "svixSignature": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "svix-signature",
+                    "description": "Huntress (Svix): v1,<base64 HMAC-SHA256 of"
+                    " '{svix-id}.{svix-timestamp}.{raw body}'> under the integration's"
+                    " webhook_signing_secret; required when one is set",
                 },
             },
         },
