@@ -213,3 +213,27 @@ async def test_another_tenants_ticket_is_not_found(
     assert answer is not None and answer.status == 404
     await expect(page.get_by_role("heading", name="Not found")).to_be_visible()
     await page.context.close()
+
+
+async def test_phone_and_dark_mode(
+    mesh: Mesh, console_url: str, browser: Browser, screenshots: Path
+) -> None:
+    tenant = await mesh.new_tenant("phone")
+    await tenant.catch_all_rule()
+    ticket = await open_ticket(tenant, "SRV-PHONE1")
+    context = await browser.new_context(
+        viewport={"width": 390, "height": 844}, color_scheme="dark", is_mobile=True
+    )
+    page = await context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    await page.goto(f"{console_url}/login")
+    await page.get_by_label("Your API token").fill(tenant.token)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.goto(f"{console_url}/tickets/{ticket.id}")
+    await expect(page.get_by_role("button", name="Add comment")).to_be_visible()
+    # Nothing wider than the phone: no sideways scrolling.
+    assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    background = await page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert background == "rgb(18, 19, 22)", background
+    await page.screenshot(path=screenshots / "ticket-phone-dark.png", full_page=True)
+    await context.close()
