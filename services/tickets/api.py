@@ -8,14 +8,13 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 
-from services.tickets import domain
 from services.tickets.convert import (
     comment_to_proto,
     history_to_proto,
     ticket_to_proto,
     time_entry_to_proto,
 )
-from services.tickets.domain import (
+from services.tickets.domain.tickets import (
     UPDATABLE_FIELDS,
     AuthorKind,
     Comment,
@@ -108,7 +107,7 @@ def _next_seq(seq: Any, filters: dict[str, Any]) -> str:
 
 
 def _enum(
-    kind: type[domain.Status] | type[domain.Priority],
+    kind: type[Status] | type[Priority],
     value: int,
     field: str,
     violations: list[FieldViolation],

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from google.protobuf import duration_pb2, timestamp_pb2
 
-from services.tickets.domain import Comment, HistoryEntry, Ticket, TimeEntry
+from services.tickets.domain.tickets import Comment, HistoryEntry, Ticket, TimeEntry
 from triage.runtime import to_timestamp
 from triage.tickets.v1 import resources_pb2 as pb
 

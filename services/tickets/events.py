@@ -11,9 +11,20 @@ from google.protobuf.message import Message
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.tickets import domain
 from services.tickets.convert import comment_to_proto, ticket_to_proto
-from services.tickets.domain import Comment, Escalation, RoutedActions, RoutedAlert, Ticket
+from services.tickets.domain.alerts import AlertKind, RoutedActions, RoutedAlert
+from services.tickets.domain.tickets import (
+    AuthorKind,
+    Cause,
+    CloseReason,
+    Comment,
+    Escalation,
+    Priority,
+    Ticket,
+    Visibility,
+    condition_identity,
+    default_title,
+)
 from triage.events.v1.envelope_pb2 import Envelope as Envelope
 from triage.rules.v1 import events_pb2 as rules_events
 from triage.rules.v1 import resources_pb2 as rules_pb
@@ -89,7 +100,7 @@ def occurred(ticket: Ticket, alert: RoutedAlert) -> Envelope:
 
 
 def updated(
-    before: Ticket, after: Ticket, *, paths: Sequence[str], cause: domain.Cause, actor: str
+    before: Ticket, after: Ticket, *, paths: Sequence[str], cause: Cause, actor: str
 ) -> Envelope:
     """``ticket.updated``."""
     return _envelope(
@@ -113,14 +124,14 @@ def commented(ticket: Ticket, comment: Comment) -> Envelope:
         pb.TicketCommented(
             ticket=ticket_to_proto(ticket),
             comment=comment_to_proto(comment),
-            public=comment.visibility is domain.Visibility.PUBLIC,
-            by_human=comment.author_kind is domain.AuthorKind.HUMAN,
+            public=comment.visibility is Visibility.PUBLIC,
+            by_human=comment.author_kind is AuthorKind.HUMAN,
         ),
     )
 
 
 def closed(
-    ticket: Ticket, *, reason: domain.CloseReason, reset_alert: bool, auto: bool, actor: str
+    ticket: Ticket, *, reason: CloseReason, reset_alert: bool, auto: bool, actor: str
 ) -> Envelope:
     """``ticket.closed``, with the linked series ingest resets when ``reset_alert``."""
     return _envelope(
@@ -138,7 +149,7 @@ def closed(
 
 
 def reopened(
-    ticket: Ticket, *, reason: str, cause: domain.Cause, actor: str, alert_id: str = ""
+    ticket: Ticket, *, reason: str, cause: Cause, actor: str, alert_id: str = ""
 ) -> Envelope:
     """``ticket.reopened``."""
     return _envelope(
@@ -172,7 +183,7 @@ def routed_alert(envelope: Envelope) -> RoutedAlert:
         and actions.ticket_action == rules_pb.TICKET_ACTION_CREATE_TICKET
     )
     persistence = actions.persistence if actions.HasField("persistence") else None
-    condition = domain.condition_identity(
+    condition = condition_identity(
         condition=alert.condition,
         condition_name=alert.condition_name,
         series_key=alert.series_key,
@@ -180,7 +191,7 @@ def routed_alert(envelope: Envelope) -> RoutedAlert:
     return RoutedAlert(
         alert_id=alert.alert_id,
         tenant_id=envelope.tenant_id,
-        kind=domain.AlertKind(alert.kind),
+        kind=AlertKind(alert.kind),
         series_key=alert.series_key,
         sequence=alert.series_sequence,
         occurred_at=from_timestamp(
@@ -200,11 +211,11 @@ def routed_alert(envelope: Envelope) -> RoutedAlert:
         rule_set_version=routed.rule_set_version or decision.rule_set_version,
         actions=RoutedActions(
             wants_ticket=wants,
-            priority=domain.Priority(decision.priority),
+            priority=Priority(decision.priority),
             queue=actions.queue,
             assignee=actions.assignee,
             title=decision.rendered_title
-            or domain.default_title(
+            or default_title(
                 device_name=alert.device_name,
                 summary=alert.summary,
                 condition=alert.condition_name or alert.condition,
@@ -226,15 +237,15 @@ def routed_alert(envelope: Envelope) -> RoutedAlert:
 
 
 def _merge(ticket_id: str, actions: Sequence[sla_pb.ThresholdAction], label: str) -> Escalation:
-    priority = domain.Priority.UNSPECIFIED
+    priority = Priority.UNSPECIFIED
     raise_levels = 0
     queue = assignee = ""
     for action in actions:
         which = action.WhichOneof("action")
         if which == "escalate":
-            target = domain.Priority(action.escalate.priority)
-            if target is not domain.Priority.UNSPECIFIED and (
-                priority is domain.Priority.UNSPECIFIED or target < priority
+            target = Priority(action.escalate.priority)
+            if target is not Priority.UNSPECIFIED and (
+                priority is Priority.UNSPECIFIED or target < priority
             ):
                 priority = target
             raise_levels = max(raise_levels, action.escalate.raise_levels)

@@ -17,17 +17,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from services.tickets.domain import (
+from services.tickets.domain.alerts import (
     AlertKind,
-    CloseReason,
     ResetDecision,
     ResetOrigin,
     RoutedAlert,
-    Status,
-    Ticket,
     decide_reset,
     persistence_met,
 )
+from services.tickets.domain.tickets import CloseReason, Status, Ticket
 
 #: An event's place in its series: occurrence time, then the source's sequence number.
 Position = tuple[datetime, int]

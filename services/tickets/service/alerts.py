@@ -10,19 +10,27 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.tickets import domain
-from services.tickets.domain import (
+from services.tickets.domain.alerts import (
+    AlertKind,
+    RoutedAlert,
+    TriggerAction,
+    decide_reset,
+    decide_trigger,
+    is_superseded,
+    persistence_met,
+    reopenable,
+    reset_origin,
+)
+from services.tickets.domain.order import Position, logged, position
+from services.tickets.domain.tickets import (
     SYSTEM_ACTOR,
     AuthorKind,
     Cause,
-    RoutedAlert,
     Status,
     TenantSettings,
     Ticket,
-    TriggerAction,
     Visibility,
 )
-from services.tickets.domain.order import Position, logged, position
 from services.tickets.service.changes import ChangePaths
 from services.tickets.service.late_resets import is_late, late_reset, reset_is_late
 from services.tickets.service.late_triggers import late_trigger
@@ -38,7 +46,7 @@ def _superseded(
     alert: RoutedAlert, stones: Mapping[tuple[str, str], alert_store.Tombstone]
 ) -> bool:
     stone = stones.get((alert.tenant_id, alert.series_key))
-    return stone is not None and domain.is_superseded(
+    return stone is not None and is_superseded(
         occurred_at=alert.occurred_at,
         sequence=alert.sequence,
         reset_at=stone.reset_at,
@@ -55,7 +63,7 @@ def _predicted_opens(
     """How many tickets each tenant's alerts of a batch certainly open without the one-alert
     path, counting only keys that no reset of the batch can affect (a reset can only close
     tickets, so other keys can open more tickets than counted, never fewer)."""
-    resets = [a for a in alerts if a.kind is domain.AlertKind.RESET]
+    resets = [a for a in alerts if a.kind is AlertKind.RESET]
     reset_keys = {a.dedup_key for a in resets}
     reset_series = {(a.tenant_id, a.series_key) for a in resets}
     unopened = {k for k, t in open_for.items() if t is None and k not in reset_keys}
@@ -76,7 +84,7 @@ def _predicted_opens(
 
 
 def _advance(
-    latest: dict[tuple[str, str, domain.AlertKind], Position],
+    latest: dict[tuple[str, str, AlertKind], Position],
     watched: set[tuple[str, str]],
     alert: RoutedAlert,
 ) -> None:
@@ -107,9 +115,9 @@ class AlertUseCases(ChangePaths):
 
     async def on_alert(self, session: AsyncSession, alert: RoutedAlert) -> None:
         """Apply one routed alert: a trigger opens or counts, a reset comments and may close."""
-        if alert.kind is domain.AlertKind.TRIGGER:
+        if alert.kind is AlertKind.TRIGGER:
             await self._on_trigger(session, alert)
-        elif alert.kind is domain.AlertKind.RESET:
+        elif alert.kind is AlertKind.RESET:
             if await reset_is_late(session, alert):
                 await late_reset(self, session, alert)
             else:
@@ -139,8 +147,7 @@ class AlertUseCases(ChangePaths):
         relevant = [
             a
             for a, _ in alerts
-            if a.kind is domain.AlertKind.RESET
-            or (a.kind is domain.AlertKind.TRIGGER and a.actions.wants_ticket)
+            if a.kind is AlertKind.RESET or (a.kind is AlertKind.TRIGGER and a.actions.wants_ticket)
         ]
         if not relevant:
             for _, scope in alerts:
@@ -150,7 +157,7 @@ class AlertUseCases(ChangePaths):
         keys = sorted({(a.tenant_id, a.dedup_key) for a in relevant}, key=lambda k: k[1])
         series = list(
             dict.fromkeys(
-                (a.tenant_id, a.series_key) for a in relevant if a.kind is domain.AlertKind.TRIGGER
+                (a.tenant_id, a.series_key) for a in relevant if a.kind is AlertKind.TRIGGER
             )
         )
         state = await batch_store.lock_and_read_batch(session, keys, series)
@@ -161,16 +168,14 @@ class AlertUseCases(ChangePaths):
         asked = {
             (a.tenant_id, a.series_key)
             for a in relevant
-            if a.kind is domain.AlertKind.RESET and open_for[a.dedup_key] is None
+            if a.kind is AlertKind.RESET and open_for[a.dedup_key] is None
         }
         by_series = SeriesTickets(
             asked, await batch_store.open_tickets_for_series_many(session, asked)
         )
         # A reset older than a trigger or reset of its series already applied takes the
         # late path.
-        reset_series = {
-            (a.tenant_id, a.series_key) for a in relevant if a.kind is domain.AlertKind.RESET
-        }
+        reset_series = {(a.tenant_id, a.series_key) for a in relevant if a.kind is AlertKind.RESET}
         latest = await series_log.latest(session, reset_series)
         staged = Staged(session, self._outbox)
         # A trigger of a key with no open ticket opens one right here when nothing else can
@@ -180,7 +185,7 @@ class AlertUseCases(ChangePaths):
             staged.numbers = await self._next_numbers(counts)
         for alert, scope in alerts:
             with scope:
-                if alert.kind is domain.AlertKind.TRIGGER:
+                if alert.kind is AlertKind.TRIGGER:
                     if not alert.actions.wants_ticket:
                         continue
                     _advance(latest, reset_series, alert)
@@ -212,7 +217,7 @@ class AlertUseCases(ChangePaths):
                         await staged.flush()
                         open_for[key] = await self._on_trigger(session, alert)
                     by_series.note(open_for[key])
-                elif alert.kind is domain.AlertKind.RESET:
+                elif alert.kind is AlertKind.RESET:
                     late = is_late(latest, alert)
                     _advance(latest, reset_series, alert)
                     if late:
@@ -246,7 +251,7 @@ class AlertUseCases(ChangePaths):
         stone = await alert_store.get_tombstone(
             session, tenant_id=tenant, series_key=alert.series_key
         )
-        superseded = stone is not None and domain.is_superseded(
+        superseded = stone is not None and is_superseded(
             occurred_at=alert.occurred_at,
             sequence=alert.sequence,
             reset_at=stone.reset_at,
@@ -277,7 +282,7 @@ class AlertUseCases(ChangePaths):
                 if t <= alert.occurred_at
             ]
             times = [t for t, _ in waiting]
-            persistence_ok = domain.persistence_met(
+            persistence_ok = persistence_met(
                 times,
                 now=alert.occurred_at,
                 count=actions.persistence_count,
@@ -289,15 +294,13 @@ class AlertUseCases(ChangePaths):
             previous = await ticket_store.last_closed_for_key(
                 session, tenant_id=tenant, dedup_key=key
             )
-        action = domain.decide_trigger(
+        action = decide_trigger(
             wants_ticket=True,
             superseded=superseded,
             has_open_ticket=current is not None,
             persistence_ok=persistence_ok,
             reopenable=previous is not None
-            and domain.reopenable(
-                previous.closed_at, occurred_at=alert.occurred_at, settings=settings
-            ),
+            and reopenable(previous.closed_at, occurred_at=alert.occurred_at, settings=settings),
         )
         result = await self._apply_trigger(
             session, alert, action, (current, previous), times, settings
@@ -396,7 +399,7 @@ class AlertUseCases(ChangePaths):
                 ticket = await ticket_store.open_ticket_for_series(
                     session, tenant_id=tenant, series_key=alert.series_key
                 )
-        origin = domain.reset_origin(alert.labels)
+        origin = reset_origin(alert.labels)
         entry = logged(alert, None if ticket is None else ticket.id, origin)
         if staged is None:
             await series_log.add(session, tenant_id=tenant, entry=entry)
@@ -405,7 +408,7 @@ class AlertUseCases(ChangePaths):
         if ticket is None:
             return None
         actions = alert.actions
-        decision = domain.decide_reset(
+        decision = decide_reset(
             origin=origin,
             reset_at=alert.occurred_at,
             last_occurrence_at=ticket.last_occurrence_at,

@@ -11,10 +11,7 @@ from typing import Any, Generic, TypeVar
 from google.protobuf.message import Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.tickets.domain import (
-    Cause,
-    Ticket,
-)
+from services.tickets.domain.tickets import Cause, Ticket
 from services.tickets.errors import TicketNotFound
 from services.tickets.store import tickets as ticket_store
 from triage.runtime import (

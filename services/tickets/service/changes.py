@@ -10,9 +10,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.tickets import domain
 from services.tickets import events as ev
-from services.tickets.domain import (
+from services.tickets.domain.alerts import RoutedAlert, occurrence_comment, occurrence_comment_due
+from services.tickets.domain.tickets import (
+    DEFAULT_PRIORITY,
     SYSTEM_ACTOR,
     AuthorKind,
     Cause,
@@ -22,12 +23,14 @@ from services.tickets.domain import (
     HistoryEntry,
     HistoryKind,
     Priority,
-    RoutedAlert,
     Source,
     Status,
     TenantSettings,
     Ticket,
     Visibility,
+    comment_touches,
+    diff,
+    is_human_touch,
 )
 from services.tickets.service.base import ServiceBase
 from services.tickets.service.staged import Staged
@@ -73,7 +76,7 @@ class ChangePaths(ServiceBase):
             device_name=alert.device_name,
             priority=actions.priority
             if actions.priority is not Priority.UNSPECIFIED
-            else domain.DEFAULT_PRIORITY,
+            else DEFAULT_PRIORITY,
             status=Status.NEW,
             queue=actions.queue,
             assignee=actions.assignee,
@@ -162,7 +165,7 @@ class ChangePaths(ServiceBase):
             version=ticket.version + 1,
             updated_at=now,
         )
-        due = domain.occurrence_comment_due(
+        due = occurrence_comment_due(
             ticket.occurrence_comment_at,
             occurred_at=alert.occurred_at,
             interval=settings.occurrence_comment_interval,
@@ -189,7 +192,7 @@ class ChangePaths(ServiceBase):
         else:
             staged.event(ev.occurred(after, alert))
         if due:
-            body = domain.occurrence_comment(
+            body = occurrence_comment(
                 count=ticket.uncommented_occurrences + 1,
                 since=ticket.occurrence_comment_at,
                 total=after.occurrence_count,
@@ -216,11 +219,11 @@ class ChangePaths(ServiceBase):
         detail: str = "",
     ) -> Ticket:
         candidate = replace(ticket, **fields)
-        changes = domain.diff(ticket, candidate, fields.keys())
+        changes = diff(ticket, candidate, fields.keys())
         if not changes:
             return ticket
         paths = [c.field_path for c in changes]
-        touched = ticket.human_touched or domain.is_human_touch(cause, paths)
+        touched = ticket.human_touched or is_human_touch(cause, paths)
         after = replace(
             candidate,
             human_touched=touched or candidate.human_touched,
@@ -265,7 +268,7 @@ class ChangePaths(ServiceBase):
             staged.comments.append((ticket.tenant_id, comment))
         after = replace(
             ticket,
-            human_touched=ticket.human_touched or domain.comment_touches(author_kind),
+            human_touched=ticket.human_touched or comment_touches(author_kind),
             version=ticket.version + 1,
             updated_at=now,
         )
@@ -320,7 +323,7 @@ class ChangePaths(ServiceBase):
             HistoryKind.CLOSED,
             cause,
             actor,
-            changes=domain.diff(ticket, after, ("status", "close_reason")),
+            changes=diff(ticket, after, ("status", "close_reason")),
             detail=reason.name,
             staged=staged,
         )
@@ -359,7 +362,7 @@ class ChangePaths(ServiceBase):
             HistoryKind.REOPENED,
             cause,
             actor,
-            changes=domain.diff(ticket, after, ("status",)),
+            changes=diff(ticket, after, ("status",)),
             detail=reason,
         )
         await self._outbox.add(

@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from services.tickets import events as ev
-from services.tickets.domain import (
+from services.tickets.domain.tickets import (
     AuthorKind,
     Comment,
     HistoryKind,

@@ -6,11 +6,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.tickets import domain
-from services.tickets.domain import (
-    Cause,
-    Escalation,
-)
+from services.tickets.domain.tickets import SLA_ACTOR, Cause, Escalation, escalated_priority
 from services.tickets.service.changes import ChangePaths
 from services.tickets.store import tickets as ticket_store
 from triage.runtime import is_uuid
@@ -31,7 +27,7 @@ class EscalationUseCases(ChangePaths):
         if ticket is None or not ticket.is_open:
             return
         fields: dict[str, Any] = {
-            "priority": domain.escalated_priority(
+            "priority": escalated_priority(
                 ticket.priority, target=escalation.priority, raise_levels=escalation.raise_levels
             )
         }
@@ -44,6 +40,6 @@ class EscalationUseCases(ChangePaths):
             ticket,
             fields,
             Cause.SLA_ESCALATION,
-            domain.SLA_ACTOR,
+            SLA_ACTOR,
             detail=escalation.label,
         )

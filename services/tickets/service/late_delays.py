@@ -7,11 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.tickets.domain import (
-    AlertKind,
-    RoutedAlert,
-    Ticket,
-)
+from services.tickets.domain.alerts import AlertKind, RoutedAlert
 from services.tickets.domain.order import (
     Logged,
     Persisted,
@@ -21,6 +17,7 @@ from services.tickets.domain.order import (
     position,
     replay_reset,
 )
+from services.tickets.domain.tickets import Ticket
 from services.tickets.store import series_log
 from services.tickets.store import tickets as ticket_store
 

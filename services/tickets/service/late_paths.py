@@ -8,19 +8,18 @@ from dataclasses import replace
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.tickets.domain import (
+from services.tickets.domain.alerts import ResetDecision, RoutedAlert
+from services.tickets.domain.order import (
+    Logged,
+)
+from services.tickets.domain.tickets import (
     SYSTEM_ACTOR,
     AuthorKind,
     Cause,
-    ResetDecision,
-    RoutedAlert,
     Status,
     TenantSettings,
     Ticket,
     Visibility,
-)
-from services.tickets.domain.order import (
-    Logged,
 )
 from services.tickets.service.changes import ChangePaths
 from services.tickets.service.staged import Staged

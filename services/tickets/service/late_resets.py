@@ -8,18 +8,8 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.tickets import domain
 from services.tickets import events as ev
-from services.tickets.domain import (
-    SYSTEM_ACTOR,
-    AlertKind,
-    AuthorKind,
-    Cause,
-    HistoryKind,
-    RoutedAlert,
-    Ticket,
-    Visibility,
-)
+from services.tickets.domain.alerts import AlertKind, RoutedAlert, reopenable, reset_origin
 from services.tickets.domain.order import (
     Logged,
     Position,
@@ -33,6 +23,15 @@ from services.tickets.domain.order import (
     split_off,
     split_origin_note,
     without_moved,
+)
+from services.tickets.domain.tickets import (
+    SYSTEM_ACTOR,
+    AuthorKind,
+    Cause,
+    HistoryKind,
+    Ticket,
+    Visibility,
+    diff,
 )
 from services.tickets.service.changes import ChangePaths
 from services.tickets.service.late_paths import decide, locked, new_staged, note, reopen
@@ -80,7 +79,7 @@ async def late_reset(
         alert_id=alert.alert_id,
     )
     await alert_store.clear_triggers(session, tenant_id=tenant, dedup_key=alert.dedup_key)
-    origin = domain.reset_origin(alert.labels)
+    origin = reset_origin(alert.labels)
     at = position(alert)
     prior = await series_log.last_trigger_before(
         session, tenant_id=tenant, series_key=series, upto=at
@@ -161,7 +160,7 @@ async def _split(
     tenant = ticket.tenant_id
     settings = await settings_store.get_settings(session, tenant_id=tenant)
     first = min(e.occurred_at for e in split.moved)
-    reopens = domain.reopenable(ticket.closed_at, occurred_at=first, settings=settings)
+    reopens = reopenable(ticket.closed_at, occurred_at=first, settings=settings)
     if reopens and ticket.dedup_key is not None:
         # Not while another ticket holds the key (it came later): that one stays.
         reopens = not await ticket_store.open_ticket_for_key(
@@ -182,7 +181,7 @@ async def _split(
     kept = without_moved(
         ticket,
         split,
-        logged_triggers=sum(1 for e in entries if e.kind is domain.AlertKind.TRIGGER),
+        logged_triggers=sum(1 for e in entries if e.kind is AlertKind.TRIGGER),
         now=now,
     )
     paths = ("occurrence_count", "first_occurrence_at", "last_occurrence_at")
@@ -193,7 +192,7 @@ async def _split(
         HistoryKind.UPDATED,
         Cause.ALERT,
         SYSTEM_ACTOR,
-        changes=domain.diff(ticket, kept, paths),
+        changes=diff(ticket, kept, paths),
         detail=f"alert {alert.alert_id} (a late reset)",
     )
     await service._outbox.add(

@@ -8,13 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.tickets import domain
-from services.tickets.domain import (
-    AlertKind,
-    RoutedAlert,
-    TenantSettings,
-    Ticket,
-)
+from services.tickets.domain.alerts import AlertKind, RoutedAlert, reopenable
 from services.tickets.domain.order import (
     Logged,
     fresh_ticket_decision,
@@ -24,6 +18,7 @@ from services.tickets.domain.order import (
     position,
     replay_reset,
 )
+from services.tickets.domain.tickets import TenantSettings, Ticket
 from services.tickets.service.changes import ChangePaths
 from services.tickets.service.late_delays import (
     Stretch,
@@ -184,7 +179,7 @@ async def _reopen_before(
     reopening = alert.occurred_at
     if stretch is not None and stretch.met is not None:
         reopening = stretch.met.window[-1].occurred_at
-    if not domain.reopenable(closed.closed_at, occurred_at=reopening, settings=settings):
+    if not reopenable(closed.closed_at, occurred_at=reopening, settings=settings):
         return None
     ticket = await reopen(service, session, closed, alert.alert_id)
     ticket = await occur_all(service, session, ticket, alert, extra, settings)
@@ -237,7 +232,7 @@ async def _join_after(
     )
     if after is None or after.ticket_id is None:
         return None
-    if not domain.reopenable(service._clock(), occurred_at=after.occurred_at, settings=settings):
+    if not reopenable(service._clock(), occurred_at=after.occurred_at, settings=settings):
         return None
     ticket = await locked(session, tenant, after.ticket_id)
     if ticket is None:

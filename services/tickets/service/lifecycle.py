@@ -6,9 +6,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from services.tickets import domain
 from services.tickets import events as ev
-from services.tickets.domain import (
+from services.tickets.domain.tickets import (
     AuthorKind,
     CloseReason,
     HistoryKind,
@@ -18,6 +17,8 @@ from services.tickets.domain import (
     Ticket,
     TransitionError,
     Visibility,
+    closing_status,
+    plan_status_change,
 )
 from services.tickets.errors import EtagMismatch, TicketStateConflict
 from services.tickets.models import requests
@@ -89,7 +90,7 @@ class LifecycleUseCases(ChangePaths):
             target: Status | None = values.get("status")
             if target is not None:
                 try:
-                    plan = domain.plan_status_change(
+                    plan = plan_status_change(
                         ticket.status, target, is_open=ticket.is_open, settings=settings
                     )
                 except TransitionError as exc:
@@ -105,7 +106,7 @@ class LifecycleUseCases(ChangePaths):
                 result = await self._close(
                     session,
                     result,
-                    status=domain.closing_status(target, settings),
+                    status=closing_status(target, settings),
                     reason=CloseReason.MANUAL if actor.is_human else CloseReason.SYSTEM,
                     cause=actor.cause,
                     actor=actor.subject,

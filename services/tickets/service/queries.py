@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from services.tickets import domain
-from services.tickets.domain import (
+from services.tickets.domain.tickets import (
     Comment,
     HistoryEntry,
+    Status,
     TenantSettings,
     Ticket,
     TicketFilter,
@@ -112,7 +112,7 @@ class QueryUseCases(ServiceBase):
 
     async def put_settings(self, *, tenant_id: str, settings: TenantSettings) -> None:
         """Replace the tenant's ticket settings."""
-        if domain.Status.CLOSED not in settings.closed_statuses:
+        if Status.CLOSED not in settings.closed_statuses:
             raise InvalidArgument.field("closed_statuses", "must include CLOSED")
         async with self._db.transaction(tenant_id) as session:
             await settings_store.put_settings(session, tenant_id=tenant_id, settings=settings)

@@ -8,12 +8,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.tickets.domain import (
-    Comment,
-    HistoryEntry,
-    Ticket,
-)
 from services.tickets.domain.order import Logged
+from services.tickets.domain.tickets import Comment, HistoryEntry, Ticket
 from services.tickets.events import Envelope
 from services.tickets.store import activity as activity_store
 from services.tickets.store import batches as batch_store

@@ -14,7 +14,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.tickets import models as m
-from services.tickets.domain import (
+from services.tickets.domain.tickets import (
     AuthorKind,
     Cause,
     Comment,

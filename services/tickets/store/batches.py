@@ -18,10 +18,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.tickets import models as m
-from services.tickets.domain import (
-    TenantSettings,
-    Ticket,
-)
+from services.tickets.domain.tickets import TenantSettings, Ticket
 from services.tickets.store.alert_state import Tombstone
 from services.tickets.store.settings import _SETTINGS_OF_TENANTS, _settings_of
 from services.tickets.store.tickets import (

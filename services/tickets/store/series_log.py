@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.tickets import models as m
-from services.tickets.domain import AlertKind
+from services.tickets.domain.alerts import AlertKind
 from services.tickets.domain.order import Logged, Position
 from triage.runtime import raw_cursor
 

@@ -13,10 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.tickets import models as m
-from services.tickets.domain import (
-    Status,
-    TenantSettings,
-)
+from services.tickets.domain.tickets import Status, TenantSettings
 from triage.runtime import fetch_together, select_list
 
 

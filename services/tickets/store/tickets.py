@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.tickets import models as m
-from services.tickets.domain import (
+from services.tickets.domain.tickets import (
     CloseReason,
     Priority,
     Source,

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from services.tickets import models
 from services.tickets.__main__ import MIGRATIONS
 from services.tickets.api import SERVICE_NAME, TicketsApi
-from services.tickets.domain import TenantSettings, Ticket
+from services.tickets.domain.tickets import TenantSettings, Ticket
 from services.tickets.events import ALERTS_DURABLE, SLA_DURABLE, alert_consumer, sla_consumer
 from services.tickets.service import TicketService
 from triage.events.v1.envelope_pb2 import Envelope

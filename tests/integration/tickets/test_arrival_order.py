@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from services.tickets import models
-from services.tickets.domain import TenantSettings
+from services.tickets.domain.tickets import TenantSettings
 from services.tickets.events import alert_batch_handler, routed_alert
 from tests.integration.tickets.harness import T0, Harness, new_tenant, poll, routed
 from triage.events.v1.envelope_pb2 import Envelope

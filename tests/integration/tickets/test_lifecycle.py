@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from google.protobuf import duration_pb2, field_mask_pb2
 
-from services.tickets.domain import CloseReason, Status, TenantSettings
+from services.tickets.domain.tickets import CloseReason, Status, TenantSettings
 from tests.consumer_lag import group_pending
 from tests.integration.tickets.harness import (
     T0,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import insert, select
 
-from services.tickets.domain import AlertKind
+from services.tickets.domain.alerts import AlertKind
 from services.tickets.models import series_log
 from services.tickets.workers.series_log_retention import purge_series_log
 from tests.integration.tickets.harness import Harness

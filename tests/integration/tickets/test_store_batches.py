@@ -12,7 +12,13 @@ import pytest
 
 from services.tickets import models
 from services.tickets.__main__ import MIGRATIONS
-from services.tickets.domain import CloseReason, Priority, Source, Status, Ticket
+from services.tickets.domain.tickets import (
+    CloseReason,
+    Priority,
+    Source,
+    Status,
+    Ticket,
+)
 from services.tickets.store import alert_state as alert_store
 from services.tickets.store import batches as batch_store
 from services.tickets.store import settings as settings_store
@@ -190,7 +196,7 @@ async def test_open_tickets_for_series_many_finds_what_one_lookup_finds(db: Data
 async def test_batch_state_in_one_round_trip_reads_what_the_separate_reads_do(
     db: Database,
 ) -> None:
-    from services.tickets.domain import TenantSettings
+    from services.tickets.domain.tickets import TenantSettings
 
     a, b, c = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
     custom = TenantSettings(

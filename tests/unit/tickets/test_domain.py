@@ -6,18 +6,39 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.tickets import domain
-from services.tickets.domain import (
+from services.tickets.domain.alerts import (
+    RESET_ORIGIN_LABEL,
+    ResetDecision,
+    ResetOrigin,
+    ResetVerdict,
+    TriggerAction,
+    decide_reset,
+    decide_trigger,
+    is_superseded,
+    occurrence_comment,
+    occurrence_comment_due,
+    persistence_met,
+    reopenable,
+    reset_origin,
+)
+from services.tickets.domain.tickets import (
+    AuthorKind,
     Cause,
     CloseReason,
     Priority,
-    ResetOrigin,
-    ResetVerdict,
     Status,
     StatusPlan,
     TenantSettings,
+    Ticket,
     TransitionError,
-    TriggerAction,
+    closing_status,
+    comment_touches,
+    condition_identity,
+    dedup_key,
+    diff,
+    escalated_priority,
+    is_human_touch,
+    plan_status_change,
 )
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -36,9 +57,7 @@ DEFAULTS = TenantSettings()
     ],
 )
 def test_status_plan(current: Status, target: Status, is_open: bool, expected: StatusPlan) -> None:
-    assert (
-        domain.plan_status_change(current, target, is_open=is_open, settings=DEFAULTS) is expected
-    )
+    assert plan_status_change(current, target, is_open=is_open, settings=DEFAULTS) is expected
 
 
 @pytest.mark.parametrize(
@@ -51,19 +70,19 @@ def test_status_plan(current: Status, target: Status, is_open: bool, expected: S
 )
 def test_status_plan_refuses(current: Status, target: Status, is_open: bool) -> None:
     with pytest.raises(TransitionError):
-        domain.plan_status_change(current, target, is_open=is_open, settings=DEFAULTS)
+        plan_status_change(current, target, is_open=is_open, settings=DEFAULTS)
 
 
 def test_tenant_decides_which_statuses_close_and_pause() -> None:
     strict = TenantSettings(closed_statuses=frozenset({Status.CLOSED}))
     assert (
-        domain.plan_status_change(Status.OPEN, Status.RESOLVED, is_open=True, settings=strict)
+        plan_status_change(Status.OPEN, Status.RESOLVED, is_open=True, settings=strict)
         is StatusPlan.SET
     )
     assert DEFAULTS.pauses_sla(Status.AWAITING_CUSTOMER)
     assert not DEFAULTS.pauses_sla(Status.IN_PROGRESS)
-    assert domain.closing_status(Status.RESOLVED, DEFAULTS) is Status.RESOLVED
-    assert domain.closing_status(None, DEFAULTS) is Status.CLOSED
+    assert closing_status(Status.RESOLVED, DEFAULTS) is Status.RESOLVED
+    assert closing_status(None, DEFAULTS) is Status.CLOSED
 
 
 @pytest.mark.parametrize(
@@ -79,46 +98,42 @@ def test_tenant_decides_which_statuses_close_and_pause() -> None:
     ],
 )
 def test_human_touch(cause: Cause, paths: list[str], touched: bool) -> None:
-    assert domain.is_human_touch(cause, paths) is touched
+    assert is_human_touch(cause, paths) is touched
 
 
 def test_comments_touch_only_when_a_person_writes() -> None:
-    assert domain.comment_touches(domain.AuthorKind.HUMAN)
-    assert not domain.comment_touches(domain.AuthorKind.SYSTEM)
+    assert comment_touches(AuthorKind.HUMAN)
+    assert not comment_touches(AuthorKind.SYSTEM)
 
 
 def test_dedup_key_prefers_device_id_then_lowercased_name() -> None:
-    assert domain.dedup_key(tenant_id="t", device_id="42", device_name="SRV", condition="c") == (
-        "t/42/c"
-    )
-    assert domain.dedup_key(tenant_id="t", device_id="", device_name=" SRV-1 ", condition="c") == (
+    assert dedup_key(tenant_id="t", device_id="42", device_name="SRV", condition="c") == ("t/42/c")
+    assert dedup_key(tenant_id="t", device_id="", device_name=" SRV-1 ", condition="c") == (
         "t/srv-1/c"
     )
-    assert domain.condition_identity(condition="", condition_name="Disk", series_key="s") == "Disk"
-    assert domain.condition_identity(condition="", condition_name="", series_key="s") == "s"
+    assert condition_identity(condition="", condition_name="Disk", series_key="s") == "Disk"
+    assert condition_identity(condition="", condition_name="", series_key="s") == "s"
 
 
 def test_superseded_compares_time_then_sequence() -> None:
-    assert domain.is_superseded(
-        occurred_at=T0, sequence=0, reset_at=T0 + timedelta(1), reset_sequence=0
-    )
-    assert not domain.is_superseded(
+    assert is_superseded(occurred_at=T0, sequence=0, reset_at=T0 + timedelta(1), reset_sequence=0)
+    assert not is_superseded(
         occurred_at=T0 + timedelta(seconds=1), sequence=1, reset_at=T0, reset_sequence=9
     )
-    assert domain.is_superseded(occurred_at=T0, sequence=3, reset_at=T0, reset_sequence=4)
-    assert not domain.is_superseded(occurred_at=T0, sequence=5, reset_at=T0, reset_sequence=4)
-    assert not domain.is_superseded(occurred_at=T0, sequence=0, reset_at=T0, reset_sequence=4)
+    assert is_superseded(occurred_at=T0, sequence=3, reset_at=T0, reset_sequence=4)
+    assert not is_superseded(occurred_at=T0, sequence=5, reset_at=T0, reset_sequence=4)
+    assert not is_superseded(occurred_at=T0, sequence=0, reset_at=T0, reset_sequence=4)
 
 
 def test_persistence_counts_triggers_in_the_window() -> None:
     within = timedelta(minutes=10)
     times = [T0, T0 + timedelta(minutes=20), T0 + timedelta(minutes=22)]
     now = T0 + timedelta(minutes=22)
-    assert not domain.persistence_met(times, now=now, count=3, within=within)
-    assert domain.persistence_met(
+    assert not persistence_met(times, now=now, count=3, within=within)
+    assert persistence_met(
         [*times, T0 + timedelta(minutes=25)], now=T0 + timedelta(minutes=25), count=3, within=within
     )
-    assert domain.persistence_met([], now=now, count=1, within=within)
+    assert persistence_met([], now=now, count=1, within=within)
 
 
 @pytest.mark.parametrize(
@@ -141,7 +156,7 @@ def test_trigger_decision(
     expected: TriggerAction,
 ) -> None:
     assert (
-        domain.decide_trigger(
+        decide_trigger(
             wants_ticket=wants,
             superseded=superseded,
             has_open_ticket=open_,
@@ -154,27 +169,23 @@ def test_trigger_decision(
 
 def test_reopen_only_within_the_tenants_interval() -> None:
     settings = TenantSettings(reopen_within=timedelta(hours=1))
-    assert domain.reopenable(T0, occurred_at=T0 + timedelta(minutes=59), settings=settings)
-    assert not domain.reopenable(T0, occurred_at=T0 + timedelta(minutes=61), settings=settings)
-    assert not domain.reopenable(T0, occurred_at=T0, settings=DEFAULTS)
-    assert not domain.reopenable(None, occurred_at=T0, settings=settings)
+    assert reopenable(T0, occurred_at=T0 + timedelta(minutes=59), settings=settings)
+    assert not reopenable(T0, occurred_at=T0 + timedelta(minutes=61), settings=settings)
+    assert not reopenable(T0, occurred_at=T0, settings=DEFAULTS)
+    assert not reopenable(None, occurred_at=T0, settings=settings)
 
 
 def test_occurrence_comments_coalesce() -> None:
     interval = timedelta(minutes=10)
-    assert domain.occurrence_comment_due(None, occurred_at=T0, interval=interval)
-    assert not domain.occurrence_comment_due(
-        T0, occurred_at=T0 + timedelta(minutes=9), interval=interval
-    )
-    assert domain.occurrence_comment_due(
-        T0, occurred_at=T0 + timedelta(minutes=10), interval=interval
-    )
-    assert domain.occurrence_comment(count=1, since=None, total=2) == (
+    assert occurrence_comment_due(None, occurred_at=T0, interval=interval)
+    assert not occurrence_comment_due(T0, occurred_at=T0 + timedelta(minutes=9), interval=interval)
+    assert occurrence_comment_due(T0, occurred_at=T0 + timedelta(minutes=10), interval=interval)
+    assert occurrence_comment(count=1, since=None, total=2) == (
         "The alert occurred 1 more time (2 in total)."
     )
 
 
-def _reset(**overrides: object) -> domain.ResetDecision:
+def _reset(**overrides: object) -> ResetDecision:
     args: dict[str, object] = {
         "origin": ResetOrigin.RMM_RESET,
         "reset_at": T0 + timedelta(minutes=5),
@@ -185,7 +196,7 @@ def _reset(**overrides: object) -> domain.ResetDecision:
         "series_key": "i:s",
     }
     args.update(overrides)
-    return domain.decide_reset(**args)  # type: ignore[arg-type]
+    return decide_reset(**args)  # type: ignore[arg-type]
 
 
 def test_reset_decision_table() -> None:
@@ -204,8 +215,8 @@ def test_reset_decision_table() -> None:
 
 
 def test_reset_origin_from_labels() -> None:
-    assert domain.reset_origin({}) is ResetOrigin.RMM_RESET
-    assert domain.reset_origin({domain.RESET_ORIGIN_LABEL: "Inactive"}) is ResetOrigin.INACTIVE
+    assert reset_origin({}) is ResetOrigin.RMM_RESET
+    assert reset_origin({RESET_ORIGIN_LABEL: "Inactive"}) is ResetOrigin.INACTIVE
 
 
 @pytest.mark.parametrize(
@@ -221,13 +232,13 @@ def test_reset_origin_from_labels() -> None:
 def test_escalation_never_lowers_priority(
     current: Priority, target: Priority, levels: int, expected: Priority
 ) -> None:
-    assert domain.escalated_priority(current, target=target, raise_levels=levels) is expected
+    assert escalated_priority(current, target=target, raise_levels=levels) is expected
 
 
 def test_diff_renders_enums_by_name() -> None:
-    before = domain.Ticket(id="1", tenant_id="t", number=1, title="a")
-    after = domain.Ticket(id="1", tenant_id="t", number=1, title="b", priority=Priority.P1)
-    changes = domain.diff(before, after, ["title", "priority", "queue"])
+    before = Ticket(id="1", tenant_id="t", number=1, title="a")
+    after = Ticket(id="1", tenant_id="t", number=1, title="b", priority=Priority.P1)
+    changes = diff(before, after, ["title", "priority", "queue"])
     assert [(c.field_path, c.before, c.after) for c in changes] == [
         ("title", "a", "b"),
         ("priority", "P3", "P1"),

@@ -6,16 +6,12 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from services.tickets.domain import (
+from services.tickets.domain.alerts import (
     AlertKind,
-    CloseReason,
-    Priority,
     ResetOrigin,
     ResetVerdict,
     RoutedActions,
     RoutedAlert,
-    Status,
-    Ticket,
 )
 from services.tickets.domain.order import (
     Logged,
@@ -28,6 +24,7 @@ from services.tickets.domain.order import (
     split_off,
     without_moved,
 )
+from services.tickets.domain.tickets import CloseReason, Priority, Status, Ticket
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)

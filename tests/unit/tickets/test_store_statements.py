@@ -9,7 +9,7 @@ from sqlalchemy import BigInteger, Boolean, DateTime, Integer, SmallInteger, Tex
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 
 from services.tickets import models
-from services.tickets.domain import Ticket
+from services.tickets.domain.tickets import Ticket
 from services.tickets.store import batches as batch_store
 
 
