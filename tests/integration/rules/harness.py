@@ -14,11 +14,10 @@ from typing import Any
 import grpc
 from sqlalchemy import select
 
-from services.rules.__main__ import MIGRATIONS
 from services.rules.models import SCHEMA, outbox
 from services.rules.service import RulesService
 from services.rules.service.clock import ManualClock
-from services.rules.wiring import build
+from services.rules.wiring import SPEC, build
 from tests.consumer_lag import group_pending
 from triage.events.v1.envelope_pb2 import Envelope
 from triage.ingest.v1 import events_pb2 as ingest_events
@@ -105,7 +104,7 @@ class Rules:
     @classmethod
     async def start(cls, db_url: str, nats_url: str, clock: ManualClock) -> Rules:
         """Migrate, connect, wire and start everything."""
-        upgrade(db_url, schema=SCHEMA, script_location=MIGRATIONS)
+        upgrade(db_url, schema=SCHEMA, script_location=str(SPEC.migrations))
         settings = Settings(service_name="rules", database_url=db_url, nats_url=nats_url)
         db = Database(db_url, schema=SCHEMA, pool_size=4)
         bus = await Bus.connect(nats_url, name="rules-test")

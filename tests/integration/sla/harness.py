@@ -16,11 +16,11 @@ from google.protobuf.message import Message
 from sqlalchemy import func, select
 
 from services.sla import events
-from services.sla.__main__ import MIGRATIONS
 from services.sla.api import SERVICE_NAME, SlaApi
 from services.sla.models import SCHEMA, inbox, outbox
 from services.sla.service import SlaService
 from services.sla.service.time import ManualTime, TimeSource
+from services.sla.wiring import SPEC
 from services.sla.workers.timers import Scheduler
 from triage.events.v1.envelope_pb2 import Envelope
 from triage.ingest.v1 import events_pb2 as ingest_events
@@ -228,7 +228,7 @@ class Sla:
         late_after: timedelta = timedelta(seconds=30),
     ) -> Sla:
         """Migrate, connect, and start the ticket and tenant consumers."""
-        upgrade(db_url, schema=SCHEMA, script_location=MIGRATIONS)
+        upgrade(db_url, schema=SCHEMA, script_location=str(SPEC.migrations))
         db = Database(db_url, schema=SCHEMA, pool_size=4)
         bus = await Bus.connect(nats_url, name="sla-test")
         if fresh_streams:

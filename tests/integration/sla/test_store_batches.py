@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from services.sla.__main__ import MIGRATIONS
 from services.sla.domain.calendar_spec import default_calendar
 from services.sla.domain.clock import Clock, ClockState, TargetKind
 from services.sla.domain.codec import clock_to_json
@@ -37,6 +36,7 @@ from services.sla.store.audit import insert_audit, list_audit
 from services.sla.store.clocks import clocks_for_update, get_clocks, save_clocks
 from services.sla.store.tickets import insert_tickets, save_tickets, tickets_for_update
 from services.sla.store.timers import set_timers
+from services.sla.wiring import SPEC
 from triage.runtime.db import Database, bind_tenants
 from triage.runtime.migrations import upgrade
 from triage.runtime.outbox import Outbox
@@ -56,7 +56,7 @@ SNAPSHOT = Snapshot(POLICY, default_calendar("Europe/Paris"))
 @pytest.fixture
 async def db(fresh_db: str) -> AsyncIterator[Database]:
     """A migrated sla database."""
-    upgrade(fresh_db, schema=SCHEMA, script_location=MIGRATIONS)
+    upgrade(fresh_db, schema=SCHEMA, script_location=str(SPEC.migrations))
     database = Database(fresh_db, schema=SCHEMA, pool_size=2)
     try:
         yield database

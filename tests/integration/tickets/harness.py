@@ -17,11 +17,11 @@ from nats.js.errors import NotFoundError
 from sqlalchemy import select
 
 from services.tickets import models
-from services.tickets.__main__ import MIGRATIONS
 from services.tickets.api import SERVICE_NAME, TicketsApi
 from services.tickets.domain.tickets import TenantSettings, Ticket
 from services.tickets.events import ALERTS_DURABLE, SLA_DURABLE, alert_consumer, sla_consumer
 from services.tickets.service import TicketService
+from services.tickets.wiring import SPEC
 from triage.events.v1.envelope_pb2 import Envelope
 from triage.ingest.v1 import resources_pb2 as ingest_pb
 from triage.rules.v1 import events_pb2 as rules_events
@@ -127,7 +127,7 @@ class Harness:
     @classmethod
     async def start(cls, db_url: str, nats_url: str, *, replicas: int = 2) -> Harness:
         """Migrate, connect, and start the relay, ``replicas`` consumers each, and gRPC."""
-        upgrade(db_url, schema=models.SCHEMA, script_location=MIGRATIONS)
+        upgrade(db_url, schema=models.SCHEMA, script_location=str(SPEC.migrations))
         db = Database(db_url, schema=models.SCHEMA, pool_size=8)
         bus = await Bus.connect(nats_url, name="tickets-test")
         for stream, durable in (("TRIAGE_ALERT", ALERTS_DURABLE), ("TRIAGE_SLA", SLA_DURABLE)):

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from services.tickets import models
-from services.tickets.__main__ import MIGRATIONS
 from services.tickets.domain.tickets import (
     CloseReason,
     Priority,
@@ -23,6 +22,7 @@ from services.tickets.store import alert_state as alert_store
 from services.tickets.store import batches as batch_store
 from services.tickets.store import settings as settings_store
 from services.tickets.store import tickets as ticket_store
+from services.tickets.wiring import SPEC
 from triage.runtime.db import Database, bind_tenants
 from triage.runtime.migrations import upgrade
 
@@ -43,7 +43,7 @@ AWKWARD = (
 @pytest.fixture
 async def db(fresh_db: str) -> AsyncIterator[Database]:
     """A migrated tickets database."""
-    upgrade(fresh_db, schema=models.SCHEMA, script_location=MIGRATIONS)
+    upgrade(fresh_db, schema=models.SCHEMA, script_location=str(SPEC.migrations))
     database = Database(fresh_db, schema=models.SCHEMA, pool_size=2)
     try:
         yield database
