@@ -198,6 +198,22 @@ async def save(request: Request) -> Response:
     return back_to(f"/rules/{reply.rule.id}", "Rule saved")
 
 
+async def end_window(request: Request) -> Response:
+    """EndMaintenanceWindow: end the current occurrence now (and every later one if asked)."""
+    data = {k: v[-1] for k, v in (await form_lists(request)).items()}
+    await call(
+        request,
+        "rules",
+        "EndMaintenanceWindow",
+        rules_api.EndMaintenanceWindowRequest(
+            request_id=data.get("request_id", ""),
+            window_id=request.path_params["window_id"],
+            end_recurrence="end_recurrence" in data,
+        ),
+    )
+    return back_to("/rules", "Window ended")
+
+
 ROUTES = [
     page("/rules", rule_list),
     page("/rules/new", new_rule_page),
@@ -205,4 +221,5 @@ ROUTES = [
     page("/rules/{rule_id}", rule_page),
     action("/rules/{rule_id}", save),
     action("/rules/{rule_id}/move", move),
+    action("/windows/{window_id}/end", end_window),
 ]

@@ -11,9 +11,11 @@ import json
 import re
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 from playwright.async_api import Browser, Page, expect
 
 from tests.e2e.console.conftest import Receiver
@@ -22,6 +24,7 @@ from triage.devstack.seed import SAMPLE_TRIGGER
 from triage.notify.v1 import notify_service_pb2 as notify_api
 from triage.notify.v1 import notify_service_pb2_grpc as notify_grpc
 from triage.notify.v1 import resources_pb2 as notify_res
+from triage.rules.v1 import resources_pb2 as rules_res
 from triage.rules.v1 import rules_service_pb2 as rules_api
 from triage.tickets.v1 import resources_pb2 as tickets_res
 
@@ -105,6 +108,7 @@ async def test_alert_to_closed_ticket(
     await page.get_by_role("link", name=re.compile("Disk C")).first.click()
     await expect(page.get_by_role("heading", name="Rule decision")).to_be_visible()
     await expect(page.locator("pre")).to_contain_text("SRV-CONSOLE1")
+    await expect(page.get_by_role("link", name=f"#{ticket.number} SRV-CONSOLE1")).to_be_visible()
     await page.screenshot(path=screenshots / "alert.png", full_page=True)
     await page.context.close()
 
@@ -135,8 +139,27 @@ async def test_edit_rule_and_simulate(
     stored = reply.rule
     assert stored.display_name == "Disk alerts only"
     assert stored.conditions.message_regex == "free space"
+    start, end = Timestamp(), Timestamp()
+    start.FromDatetime(datetime.now(UTC) - timedelta(minutes=1))
+    end.FromDatetime(datetime.now(UTC) + timedelta(hours=1))
+    created = await tenant.rules.CreateMaintenanceWindow(
+        rules_api.CreateMaintenanceWindowRequest(
+            maintenance_window=rules_res.MaintenanceWindow(
+                display_name="Patch night",
+                one_off=rules_res.OneOffSchedule(start_time=start, end_time=end),
+            )
+        ),
+        metadata=tenant.md,
+    )
     await page.goto(f"{console_url}/rules")
     await page.screenshot(path=screenshots / "rules.png", full_page=True)
+    await page.get_by_role("button", name="End now").click()
+    await expect(page.get_by_role("status")).to_contain_text("Window ended")
+    window = await tenant.rules.GetMaintenanceWindow(
+        rules_api.GetMaintenanceWindowRequest(window_id=created.maintenance_window.id),
+        metadata=tenant.md,
+    )
+    assert window.maintenance_window.state == rules_res.MAINTENANCE_WINDOW_STATE_ENDED
     await page.context.close()
 
 
