@@ -35,6 +35,7 @@ from triage.runtime.events import ReceivedEvent, partition_of
 from triage.runtime.fence import BatchFence, Fenced, fenced
 from triage.runtime.leases import LEASE_TTL_SECONDS, Lease, PartitionLeases
 from triage.runtime.metrics import CONSUMER_BATCH, CONSUMER_BATCH_SECONDS, EVENTS_CONSUMED
+from triage.runtime.partition_filters import filter_config, reader_filters
 from triage.runtime.telemetry import extract_context
 
 log = logging.getLogger(__name__)
@@ -53,13 +54,6 @@ LEASE_TICK_SECONDS = 1.0
 def member_id() -> str:
     """A name for this process in every consumer group it joins."""
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-
-
-def _with_partition(pattern: str, partition: int) -> str:
-    # "triage.alert.routed.>" and "triage.alert.routed.<tenant>" name the tenant token; the
-    # partition token follows it.
-    base = pattern[:-2] + ".*" if pattern.endswith(".>") else pattern
-    return f"{base}.{partition}"
 
 
 def _reader_name(durable: str, member: str) -> str:
@@ -124,6 +118,7 @@ class BatchConsumer:
             partitions=bus.partitions,
             ttl_seconds=lease_ttl_seconds,
         )
+        self._partitions = bus.partitions
         self._db = db
         #: Run before partitions change hands (the runtime publishes the outbox).
         self.on_handover = on_handover
@@ -290,7 +285,7 @@ class BatchConsumer:
             opt_start_seq=start + 1,
             ack_policy=AckPolicy.ALL,
             ack_wait=ACK_WAIT_SECONDS,
-            filter_subjects=[_with_partition(s, p) for s in self._patterns for p in sorted(wanted)],
+            **filter_config(reader_filters(self._patterns, wanted, self._partitions)),
             # A live reader pulls at least every fetch timeout; a dead one's consumer goes
             # after this (a reader that was only busy makes a new one from its positions).
             inactive_threshold=READER_INACTIVE_SECONDS,
