@@ -39,6 +39,8 @@ class CliContext:
     token: str | None
     json: bool
     timeout: float
+    #: ``--progress``: show progress on stderr even when it is not a terminal.
+    progress: bool = False
 
     def metadata(self) -> list[tuple[str, str]]:
         """Call metadata carrying the bearer token."""
@@ -85,6 +87,12 @@ def add_global_options(parser: argparse.ArgumentParser, *, suppress: bool = Fals
     parser.add_argument(
         "--timeout", type=float, default=default(10.0), help="per-call timeout, seconds"
     )
+    parser.add_argument(
+        "--progress",
+        action="store_true",
+        default=default(False),
+        help="show progress of long operations on stderr (default: only on a terminal)",
+    )
     for name in SERVICE_NAMES:
         parser.add_argument(
             f"--{name}-addr",
@@ -117,6 +125,7 @@ def context_from(args: argparse.Namespace) -> CliContext:
         token=getattr(args, "token", None) or os.environ.get("TRIAGE_TOKEN"),
         json=bool(getattr(args, "json", False)),
         timeout=float(getattr(args, "timeout", 10.0)),
+        progress=bool(getattr(args, "progress", False)),
     )
 
 
