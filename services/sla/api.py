@@ -361,6 +361,18 @@ class SlaApi(api_grpc.SlaServiceServicer):
         )
         return api.GetTicketSlaResponse(ticket_sla=ticket_sla_to_proto(view, records, now))
 
+    async def BatchGetTicketSla(
+        self, request: api.BatchGetTicketSlaRequest, context: Any
+    ) -> api.BatchGetTicketSlaResponse:
+        """Many tickets' clocks as of now; those without an SLA are left out."""
+        tenant_id = caller(READ).tenant_id
+        found, now = await self._service.ticket_slas(
+            tenant_id=tenant_id, ticket_ids=list(request.ticket_ids)
+        )
+        return api.BatchGetTicketSlaResponse(
+            ticket_slas=[ticket_sla_to_proto(view, records, now) for view, records in found]
+        )
+
     async def ListBreaches(
         self, request: api.ListBreachesRequest, context: Any
     ) -> api.ListBreachesResponse:

@@ -370,6 +370,23 @@ def _sla(ctx: CliContext, args: argparse.Namespace) -> int:
             headers=["target", "state", "due", "remaining", "used", "met"],
         )
         return 0
+    if args.action == "show-many":
+        batch = _call(
+            ctx, "BatchGetTicketSla", api.BatchGetTicketSlaRequest(ticket_ids=args.tickets)
+        )
+        rows = [
+            [
+                s.ticket.ticket_id,
+                enum_name(pb.SlaTargetKind, c.kind, "SLA_TARGET_KIND_"),
+                enum_name(pb.SlaState, c.state, "SLA_STATE_"),
+                short_time(c.due_time),
+                f"{c.percent_used:.1f}%",
+            ]
+            for s in batch.ticket_slas
+            for c in s.clocks
+        ]
+        emit(ctx, batch, rows=rows, headers=["ticket", "target", "state", "due", "used"])
+        return 0
     request = api.ListBreachesRequest(page_size=args.page_size)
     if args.since:
         request.since_time.CopyFrom(to_timestamp(parse_since(args.since)))
@@ -464,6 +481,8 @@ def register(subparsers: Any, parents: Sequence[argparse.ArgumentParser]) -> Non
     sla = subparsers.add_parser("sla", parents=parents, help="ticket clocks and breaches")
     sub = sla.add_subparsers(dest="action", metavar="ACTION", required=True)
     sub.add_parser("show", parents=parents, help="a ticket's clocks").add_argument("ticket")
+    many = sub.add_parser("show-many", parents=parents, help="many tickets' clocks in one call")
+    many.add_argument("tickets", nargs="+", help="ticket ids (UUIDs), at most 200")
     breaches = sub.add_parser("breaches", parents=parents, help="breached targets, newest first")
     breaches.add_argument("--since", help="ISO instant or a span back from now, e.g. 24h")
     breaches.add_argument("--page-size", type=int, default=100)

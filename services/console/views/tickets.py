@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf import duration_pb2, field_mask_pb2
@@ -10,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from services.console.views import timeline
-from services.console.views.badges import badge, badges
+from services.console.views.badges import badges, badges_from
 from services.console.web import action, back_to, call, call_or_none, form, page, render
 from triage.sla.v1 import sla_service_pb2 as sla_api
 from triage.tickets.v1 import resources_pb2 as tickets_res
@@ -72,7 +73,7 @@ async def ticket_page(request: Request) -> Response:
         request, "tickets", "GetTicket", tickets_api.GetTicketRequest(ticket_id=ticket_id)
     )
     ticket = reply.ticket
-    comments, history, times, audit, sla, shown = await asyncio.gather(
+    comments, history, times, audit, sla = await asyncio.gather(
         _all(
             request,
             "tickets.ListComments",
@@ -100,8 +101,9 @@ async def ticket_page(request: Request) -> Response:
         call_or_none(
             request, "sla", "GetTicketSla", sla_api.GetTicketSlaRequest(ticket_id=ticket.id)
         ),
-        badge(request, ticket.id),
     )
+    found = [sla.ticket_sla] if sla is not None else []
+    shown = badges_from([ticket.id], found, datetime.now(UTC))[ticket.id]
     entries = timeline.merge(history=history, comments=comments, times=times, audit=audit)
     return render(
         request,

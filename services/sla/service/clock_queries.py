@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from services.sla.domain.ticket import AuditEntry, BreachFilter, BreachView, ClockRecord, TicketView
@@ -32,6 +33,18 @@ class ClockQueries(UseCases):
             if view is None:
                 raise TicketSlaNotFound(f"ticket {ticket_id!r} has no SLA")
             return view, await clocks.get_clocks(session, view=view), self._time.now()
+
+    async def ticket_slas(
+        self, *, tenant_id: str, ticket_ids: Sequence[str]
+    ) -> tuple[list[tuple[TicketView, list[ClockRecord]]], datetime]:
+        """The projections and clocks of those of ``ticket_ids`` that have an SLA, in the
+        order asked (unknown ids and other tenants' tickets are left out), and the instant."""
+        keys = [(tenant_id, t) for t in dict.fromkeys(ticket_ids) if is_uuid(t)]
+        async with self._db.transaction(tenant_id) as session:
+            views = await tickets.tickets_by_id(session, keys=keys)
+            found = await clocks.clocks_by_ticket(session, views=views)
+            now = self._time.now()
+        return [(views[k], found[k]) for k in keys if k in views], now
 
     async def breaches(
         self,

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from psycopg.types.json import Jsonb
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import and_, delete, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.sla.domain.clock import TargetKind
@@ -157,6 +157,20 @@ async def clocks_for_update(
     query = (BATCH_CLOCKS, by_key(sorted(views)))
     (rows,) = await fetch_together(session, schema=SCHEMA, queries=[query])
     return clocks_of(views, rows)
+
+
+async def clocks_by_ticket(
+    session: AsyncSession, *, views: dict[tuple[str, str], TicketView]
+) -> dict[tuple[str, str], list[ClockRecord]]:
+    """The clocks of ``views``' tickets (first response first), one statement, no locks."""
+    if not views:
+        return {}
+    query = select(clocks).where(tuple_(clocks.c.tenant_id, clocks.c.ticket_id).in_(list(views)))
+    found: dict[tuple[str, str], list[ClockRecord]] = {k: [] for k in views}
+    for r in (await session.execute(query.order_by(clocks.c.ticket_id, clocks.c.kind))).all():
+        key = (r.tenant_id, r.ticket_id)
+        found[key].append(record_of(r, views[key].snapshot.business))
+    return found
 
 
 async def list_breaches(

@@ -705,6 +705,56 @@ class GetTicketSlaResponse(_message.Message):
 Global___GetTicketSlaResponse: _TypeAlias = GetTicketSlaResponse  # noqa: Y015
 
 @_typing.final
+class BatchGetTicketSlaRequest(_message.Message):
+    """Request of SlaService.BatchGetTicketSla."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TICKET_IDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def ticket_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The tickets' ids (UUIDs), 1 to 200, no repeats."""
+
+    def __init__(
+        self,
+        *,
+        ticket_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ticket_ids", b"ticket_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchGetTicketSlaRequest: _TypeAlias = BatchGetTicketSlaRequest  # noqa: Y015
+
+@_typing.final
+class BatchGetTicketSlaResponse(_message.Message):
+    """Response of SlaService.BatchGetTicketSla."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TICKET_SLAS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def ticket_slas(self) -> _containers.RepeatedCompositeFieldContainer[_resources_pb2.TicketSla]:
+        """The clocks of the asked tickets that have an SLA, in the order asked; a ticket with no
+        SLA (or of another tenant) is absent.
+        """
+
+    def __init__(
+        self,
+        *,
+        ticket_slas: _abc.Iterable[_resources_pb2.TicketSla] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ticket_slas", b"ticket_slas"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchGetTicketSlaResponse: _TypeAlias = BatchGetTicketSlaResponse  # noqa: Y015
+
+@_typing.final
 class ListBreachesRequest(_message.Message):
     """Request of SlaService.ListBreaches."""
 

@@ -101,6 +101,11 @@ class SlaServiceStub:
                 request_serializer=triage_dot_sla_dot_v1_dot_sla__service__pb2.GetTicketSlaRequest.SerializeToString,
                 response_deserializer=triage_dot_sla_dot_v1_dot_sla__service__pb2.GetTicketSlaResponse.FromString,
                 _registered_method=True)
+        self.BatchGetTicketSla = channel.unary_unary(
+                '/triage.sla.v1.SlaService/BatchGetTicketSla',
+                request_serializer=triage_dot_sla_dot_v1_dot_sla__service__pb2.BatchGetTicketSlaRequest.SerializeToString,
+                response_deserializer=triage_dot_sla_dot_v1_dot_sla__service__pb2.BatchGetTicketSlaResponse.FromString,
+                _registered_method=True)
         self.ListBreaches = channel.unary_unary(
                 '/triage.sla.v1.SlaService/ListBreaches',
                 request_serializer=triage_dot_sla_dot_v1_dot_sla__service__pb2.ListBreachesRequest.SerializeToString,
@@ -211,6 +216,13 @@ class SlaServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BatchGetTicketSla(self, request, context):
+        """Gets many tickets' clocks as of now in one call (tickets without an SLA are left out).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListBreaches(self, request, context):
         """Lists breached targets, newest breach first.
         """
@@ -292,6 +304,11 @@ def add_SlaServiceServicer_to_server(servicer, server):
                     servicer.GetTicketSla,
                     request_deserializer=triage_dot_sla_dot_v1_dot_sla__service__pb2.GetTicketSlaRequest.FromString,
                     response_serializer=triage_dot_sla_dot_v1_dot_sla__service__pb2.GetTicketSlaResponse.SerializeToString,
+            ),
+            'BatchGetTicketSla': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchGetTicketSla,
+                    request_deserializer=triage_dot_sla_dot_v1_dot_sla__service__pb2.BatchGetTicketSlaRequest.FromString,
+                    response_serializer=triage_dot_sla_dot_v1_dot_sla__service__pb2.BatchGetTicketSlaResponse.SerializeToString,
             ),
             'ListBreaches': grpc.unary_unary_rpc_method_handler(
                     servicer.ListBreaches,
@@ -657,6 +674,33 @@ class SlaService:
             '/triage.sla.v1.SlaService/GetTicketSla',
             triage_dot_sla_dot_v1_dot_sla__service__pb2.GetTicketSlaRequest.SerializeToString,
             triage_dot_sla_dot_v1_dot_sla__service__pb2.GetTicketSlaResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchGetTicketSla(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/triage.sla.v1.SlaService/BatchGetTicketSla',
+            triage_dot_sla_dot_v1_dot_sla__service__pb2.BatchGetTicketSlaRequest.SerializeToString,
+            triage_dot_sla_dot_v1_dot_sla__service__pb2.BatchGetTicketSlaResponse.FromString,
             options,
             channel_credentials,
             insecure,

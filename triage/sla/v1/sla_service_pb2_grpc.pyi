@@ -65,6 +65,8 @@ class SlaServiceStub:
     """Deletes an SLA policy. Running clocks keep their snapshot."""
     GetTicketSla: _grpc.UnaryUnaryMultiCallable[_sla_service_pb2.GetTicketSlaRequest, _sla_service_pb2.GetTicketSlaResponse]
     """Gets a ticket's clocks as of now."""
+    BatchGetTicketSla: _grpc.UnaryUnaryMultiCallable[_sla_service_pb2.BatchGetTicketSlaRequest, _sla_service_pb2.BatchGetTicketSlaResponse]
+    """Gets many tickets' clocks as of now in one call (tickets without an SLA are left out)."""
     ListBreaches: _grpc.UnaryUnaryMultiCallable[_sla_service_pb2.ListBreachesRequest, _sla_service_pb2.ListBreachesResponse]
     """Lists breached targets, newest breach first."""
     ListTicketSlaAudit: _grpc.UnaryUnaryMultiCallable[_sla_service_pb2.ListTicketSlaAuditRequest, _sla_service_pb2.ListTicketSlaAuditResponse]
@@ -107,6 +109,8 @@ class SlaServiceAsyncStub(SlaServiceStub):
     """Deletes an SLA policy. Running clocks keep their snapshot."""
     GetTicketSla: _aio.UnaryUnaryMultiCallable[_sla_service_pb2.GetTicketSlaRequest, _sla_service_pb2.GetTicketSlaResponse]  # type: ignore[assignment]
     """Gets a ticket's clocks as of now."""
+    BatchGetTicketSla: _aio.UnaryUnaryMultiCallable[_sla_service_pb2.BatchGetTicketSlaRequest, _sla_service_pb2.BatchGetTicketSlaResponse]  # type: ignore[assignment]
+    """Gets many tickets' clocks as of now in one call (tickets without an SLA are left out)."""
     ListBreaches: _aio.UnaryUnaryMultiCallable[_sla_service_pb2.ListBreachesRequest, _sla_service_pb2.ListBreachesResponse]  # type: ignore[assignment]
     """Lists breached targets, newest breach first."""
     ListTicketSlaAudit: _aio.UnaryUnaryMultiCallable[_sla_service_pb2.ListTicketSlaAuditRequest, _sla_service_pb2.ListTicketSlaAuditResponse]  # type: ignore[assignment]
@@ -224,6 +228,14 @@ class SlaServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_sla_service_pb2.GetTicketSlaResponse, _abc.Awaitable[_sla_service_pb2.GetTicketSlaResponse]]:
         """Gets a ticket's clocks as of now."""
+
+    @_abc_1.abstractmethod
+    def BatchGetTicketSla(
+        self,
+        request: _sla_service_pb2.BatchGetTicketSlaRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_sla_service_pb2.BatchGetTicketSlaResponse, _abc.Awaitable[_sla_service_pb2.BatchGetTicketSlaResponse]]:
+        """Gets many tickets' clocks as of now in one call (tickets without an SLA are left out)."""
 
     @_abc_1.abstractmethod
     def ListBreaches(
