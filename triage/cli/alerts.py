@@ -1,10 +1,11 @@
-"""``triage alerts list|show``: the alerts ingest stored."""
+"""``triage alerts list|show|ingest``: the alerts ingest stored (ingest: alerts_ingest.py)."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
+from triage.cli import alerts_ingest
 from triage.cli.common import CliContext, emit, enum_name, print_fields, short_time
 from triage.ingest.v1 import ingest_service_pb2 as api
 from triage.ingest.v1 import ingest_service_pb2_grpc as api_grpc
@@ -73,3 +74,4 @@ def register(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("id")
     p.add_argument("--raw", action="store_true", help="include the raw body")
     p.set_defaults(handler=show)
+    alerts_ingest.register(group, parents)

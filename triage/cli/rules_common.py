@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,9 +31,9 @@ def call(ctx: CliContext, method: str, request: Any) -> Any:
 
 
 def load_json(path: str) -> Any:
-    """The JSON in file ``path``; exit 2 if it cannot be read."""
+    """The JSON in file ``path`` (``-``: standard input); exit 2 if it cannot be read."""
     try:
-        return json.loads(Path(path).read_text())
+        return json.loads(sys.stdin.read() if path == "-" else Path(path).read_text())
     except (OSError, ValueError) as exc:
         raise CliError(f"cannot read JSON from {path}: {exc}", code=2) from exc
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from google.protobuf import field_mask_pb2
 
+from triage.cli import sla_audit
 from triage.cli.common import (
     CliContext,
     CliError,
@@ -481,6 +482,7 @@ def register(subparsers: Any, parents: Sequence[argparse.ArgumentParser]) -> Non
     sla = subparsers.add_parser("sla", parents=parents, help="ticket clocks and breaches")
     sub = sla.add_subparsers(dest="action", metavar="ACTION", required=True)
     sub.add_parser("show", parents=parents, help="a ticket's clocks").add_argument("ticket")
+    sla_audit.register(sub, parents)
     many = sub.add_parser("show-many", parents=parents, help="many tickets' clocks in one call")
     many.add_argument("tickets", nargs="+", help="ticket ids (UUIDs), at most 200")
     breaches = sub.add_parser("breaches", parents=parents, help="breached targets, newest first")

@@ -1,4 +1,4 @@
-"""``triage tickets list|show|update|comment|log-time|close|reopen``."""
+"""``triage tickets create|list|show|update|comment|log-time|close|reopen``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 from google.protobuf import field_mask_pb2
 
+from triage.cli import tickets_create
 from triage.cli.common import (
     CliContext,
     CliError,
@@ -36,6 +37,7 @@ def register(
     """Add the ``tickets`` command and its subcommands."""
     tickets = subparsers.add_parser("tickets", help="work with tickets", parents=list(parents))
     sub = tickets.add_subparsers(dest="tickets_command", metavar="SUBCOMMAND", required=True)
+    tickets_create.register(sub, parents)
 
     p = sub.add_parser("list", help="list tickets, newest first", parents=list(parents))
     p.add_argument("--status", action="append", choices=_STATUSES, default=[])

@@ -8,6 +8,7 @@ from typing import Any
 
 from google.protobuf import json_format
 
+from triage.cli import windows_update
 from triage.cli.common import (
     CliContext,
     emit,
@@ -154,6 +155,7 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("show", parents=parents, help="show a window")
     p.add_argument("id")
     p.set_defaults(handler=_windows_show)
+    windows_update.register(sub, parents)
     p = sub.add_parser("end", parents=parents, help="end the current occurrence now")
     p.add_argument("id")
     p.add_argument("--recurrence", action="store_true", help="also cancel later occurrences")
