@@ -6,6 +6,14 @@ from typing import Any
 
 from services.rules.convert.alerts import decision
 from services.rules.convert.common import mask_paths
+from services.rules.convert.correlation import (
+    CORRELATION_MUTABLE,
+    correlation_draft,
+    correlation_from_row,
+    patched_correlation,
+    proposed_correlation,
+)
+from services.rules.convert.correlation_simulation import correlation_simulation_response
 from services.rules.convert.rules import (
     RULE_MUTABLE,
     named_rule,
@@ -23,10 +31,12 @@ from services.rules.convert.windows import (
     window_scope,
     window_to_proto,
 )
-from services.rules.domain.records import RuleRecord
+from services.rules.domain.records import CorrelationRuleRecord, RuleRecord
 from services.rules.domain.views import Reordered, WindowView
 from services.rules.service import RulesService
 from services.rules.service.common import canonical_uuid
+from services.rules.service.correlation import CorrelationReordered
+from triage.rules.v1 import correlation_pb2 as cpb
 from triage.rules.v1 import rules_service_pb2 as pb
 from triage.rules.v1 import rules_service_pb2_grpc as pb_grpc
 from triage.runtime import IdempotentReply, InvalidArgument, caller, from_timestamp
@@ -303,3 +313,144 @@ class RulesApi(pb_grpc.RulesServiceServicer):
             else None,
         )
         return simulation_response(result)
+
+    async def CreateCorrelationRule(
+        self, request: cpb.CreateCorrelationRuleRequest, context: Any
+    ) -> cpb.CreateCorrelationRuleResponse:
+        """Create a correlation rule."""
+        tenant = caller(WRITE).tenant_id
+
+        def respond(row: CorrelationRuleRecord) -> cpb.CreateCorrelationRuleResponse:
+            return cpb.CreateCorrelationRuleResponse(correlation_rule=correlation_from_row(row))
+
+        return await self._service.correlation.create(
+            tenant_id=tenant,
+            draft=correlation_draft(request.correlation_rule),
+            position=request.position if request.HasField("position") else None,
+            reply=IdempotentReply(
+                "CreateCorrelationRule",
+                request.request_id,
+                cpb.CreateCorrelationRuleResponse,
+                respond,
+            ),
+        )
+
+    async def GetCorrelationRule(
+        self, request: cpb.GetCorrelationRuleRequest, context: Any
+    ) -> cpb.GetCorrelationRuleResponse:
+        """Get a correlation rule."""
+        tenant = caller(READ).tenant_id
+        row = await self._service.correlation.get(
+            tenant_id=tenant, rule_id=request.correlation_rule_id
+        )
+        return cpb.GetCorrelationRuleResponse(correlation_rule=correlation_from_row(row))
+
+    async def ListCorrelationRules(
+        self, request: cpb.ListCorrelationRulesRequest, context: Any
+    ) -> cpb.ListCorrelationRulesResponse:
+        """List correlation rules in evaluation order."""
+        tenant = caller(READ).tenant_id
+        page = await self._service.correlation.page(
+            tenant_id=tenant,
+            size=request.page_size,
+            page_token=request.page_token,
+            show_disabled=request.show_disabled,
+        )
+        return cpb.ListCorrelationRulesResponse(
+            correlation_rules=[correlation_from_row(r) for r in page.rules],
+            rule_set_version=page.rule_set_version,
+            next_page_token=page.next_page_token,
+        )
+
+    async def UpdateCorrelationRule(
+        self, request: cpb.UpdateCorrelationRuleRequest, context: Any
+    ) -> cpb.UpdateCorrelationRuleResponse:
+        """Update the masked fields of a correlation rule."""
+        tenant = caller(WRITE).tenant_id
+        canonical_uuid(request.correlation_rule.id, "correlation_rule.id")
+        paths = mask_paths(request.update_mask, CORRELATION_MUTABLE)
+
+        def respond(row: CorrelationRuleRecord) -> cpb.UpdateCorrelationRuleResponse:
+            return cpb.UpdateCorrelationRuleResponse(correlation_rule=correlation_from_row(row))
+
+        return await self._service.correlation.update(
+            tenant_id=tenant,
+            rule_id=request.correlation_rule.id,
+            given_etag=request.correlation_rule.etag,
+            patch=patched_correlation(request.correlation_rule, paths),
+            reply=IdempotentReply(
+                "UpdateCorrelationRule",
+                request.request_id,
+                cpb.UpdateCorrelationRuleResponse,
+                respond,
+            ),
+        )
+
+    async def DeleteCorrelationRule(
+        self, request: cpb.DeleteCorrelationRuleRequest, context: Any
+    ) -> cpb.DeleteCorrelationRuleResponse:
+        """Delete a correlation rule."""
+        tenant = caller(WRITE).tenant_id
+
+        def respond(version: int) -> cpb.DeleteCorrelationRuleResponse:
+            return cpb.DeleteCorrelationRuleResponse(rule_set_version=version)
+
+        return await self._service.correlation.delete(
+            tenant_id=tenant,
+            rule_id=request.correlation_rule_id,
+            given_etag=request.etag,
+            reply=IdempotentReply(
+                "DeleteCorrelationRule",
+                request.request_id,
+                cpb.DeleteCorrelationRuleResponse,
+                respond,
+            ),
+        )
+
+    async def ReorderCorrelationRules(
+        self, request: cpb.ReorderCorrelationRulesRequest, context: Any
+    ) -> cpb.ReorderCorrelationRulesResponse:
+        """Set the correlation rules' evaluation order."""
+        tenant = caller(WRITE).tenant_id
+
+        def respond(done: CorrelationReordered) -> cpb.ReorderCorrelationRulesResponse:
+            return cpb.ReorderCorrelationRulesResponse(
+                correlation_rules=[correlation_from_row(r) for r in done.rules],
+                rule_set_version=done.rule_set_version,
+            )
+
+        return await self._service.correlation.reorder(
+            tenant_id=tenant,
+            rule_ids=[
+                canonical_uuid(r, "correlation_rule_ids") for r in request.correlation_rule_ids
+            ],
+            expected_version=request.expected_rule_set_version,
+            reply=IdempotentReply(
+                "ReorderCorrelationRules",
+                request.request_id,
+                cpb.ReorderCorrelationRulesResponse,
+                respond,
+            ),
+        )
+
+    async def SimulateCorrelation(
+        self, request: cpb.SimulateCorrelationRequest, context: Any
+    ) -> cpb.SimulateCorrelationResponse:
+        """Replay stored alerts through correlation rules: incidents and tickets saved."""
+        tenant = caller(READ).tenant_id
+        if not request.HasField("start_time"):
+            raise InvalidArgument.field("start_time", "is required")
+        proposed, violations = (
+            proposed_correlation(request.proposed.correlation_rules)
+            if request.HasField("proposed")
+            else (None, ())
+        )
+        result = await self._service.simulating_correlation.simulate(
+            tenant_id=tenant,
+            start=from_timestamp(request.start_time),
+            end=from_timestamp(request.end_time) if request.HasField("end_time") else None,
+            max_alerts=request.max_alerts,
+            proposed=proposed,
+            violations=violations,
+        )
+        return correlation_simulation_response(result, request.max_incidents)

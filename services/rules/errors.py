@@ -45,3 +45,15 @@ class RuleInvalid(InvalidArgument):
     """A rule, rule set or window is invalid; carries every field violation."""
 
     reason = "RULE_INVALID"
+
+
+class CorrelationRuleNotFound(NotFound):
+    """No such correlation rule for this tenant."""
+
+    reason = "CORRELATION_RULE_NOT_FOUND"
+
+
+class CorrelationRuleNameTaken(AlreadyExists):
+    """Another correlation rule of the tenant has that name."""
+
+    reason = "CORRELATION_RULE_NAME_TAKEN"

@@ -11,6 +11,7 @@ from opentelemetry.context import Context
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.rules.convert.alerts import decision, incoming
+from services.rules.convert.correlation import correlation_block
 from services.rules.domain.received import IncomingAlert, RoutingCause, canonical
 from services.rules.domain.views import Evaluation
 from services.rules.models import inbox
@@ -48,19 +49,27 @@ _tracer = trace.get_tracer("triage.consume")
 
 
 def alert_routed(alert: bytes, evaluation: Evaluation, cause: RoutingCause) -> Envelope:
-    """The ``alert.routed`` envelope of one decision on the serialized ``alert``."""
+    """The ``alert.routed`` envelope of one decision on the serialized ``alert``.
+
+    A correlated alert carries its correlation and is keyed by its group key, so every
+    member of one group reaches tickets in one partition, in order; any other alert is
+    keyed by its series."""
     routed = events_pb2.AlertRouted(
         decision=decision(evaluation),
         rule_set_version=evaluation.decision.rule_set_version,
         cause=_CAUSES[cause],
     )
     routed.alert.MergeFromString(alert)
+    key = routed.alert.series_key
+    if evaluation.correlation is not None:
+        routed.correlation.CopyFrom(correlation_block(evaluation.correlation))
+        key = evaluation.correlation.group_key
     return new_envelope(
         tenant_id=routed.alert.tenant_id,
         event_type=ROUTED,
         payload=routed,
         producer=PRODUCER,
-        ordering_key=routed.alert.series_key,
+        ordering_key=key,
         occurred_at=evaluation.at,
     )
 

@@ -83,6 +83,28 @@ windows = Table(
     Index("windows_tenant", "tenant_id", "created_at"),
 )
 
+#: Correlation rules (docs/CORRELATION.md); conditions hold the proto messages as JSON.
+correlation_rules = Table(
+    "correlation_rules",
+    metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=False), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("position", Integer, nullable=False),
+    Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    Column("conditions", JSONB, nullable=False),
+    Column("group_by", JSONB, nullable=False),
+    Column("window_seconds", Integer, nullable=False),
+    Column("primary_conditions", JSONB),
+    Column("version", BigInteger, nullable=False, server_default="1"),
+    Column("rule_set_version", BigInteger, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("tenant_id", "name", name="correlation_rules_tenant_name"),
+    Index("correlation_rules_tenant_position", "tenant_id", "position"),
+)
+
 #: Firing-series projection: the latest trigger of each series and whether a window holds it.
 series = Table(
     "series",
@@ -131,6 +153,7 @@ TENANT_TABLES = (
     "tenant_settings",
     "rules",
     "maintenance_windows",
+    "correlation_rules",
     "series",
     "decisions",
     "outbox",

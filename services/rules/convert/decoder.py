@@ -8,10 +8,12 @@ from typing import Any
 
 from services.rules.convert.alerts import alert_of
 from services.rules.convert.common import from_json
+from services.rules.convert.correlation import correlation_from_row, correlation_rule
 from services.rules.convert.rules import actions, rule, rule_from_row
 from services.rules.convert.windows import stored_scope
 from services.rules.domain import Actions, RoutableAlert, Rule, WindowScope
-from services.rules.domain.records import RuleRecord
+from services.rules.domain.correlation import CorrelationRule
+from services.rules.domain.records import CorrelationRuleRecord, RuleRecord
 from triage.rules.v1 import resources_pb2 as pb
 
 
@@ -21,6 +23,10 @@ class ProtoDecoder:
     def rule(self, record: RuleRecord) -> Rule:
         """The domain rule of a stored rule (a violation is the compiler's to find)."""
         return rule(rule_from_row(record), [])
+
+    def correlation_rule(self, record: CorrelationRuleRecord) -> CorrelationRule:
+        """The domain correlation rule of a stored one (a violation is the compiler's)."""
+        return correlation_rule(correlation_from_row(record), [])
 
     def actions(self, stored: Mapping[str, Any] | None) -> Actions:
         """Domain actions of stored actions JSON (a tenant's defaults)."""

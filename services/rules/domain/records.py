@@ -45,6 +45,26 @@ class RuleRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class CorrelationRuleRecord:
+    """One stored correlation rule (conditions as stored JSON)."""
+
+    id: str
+    tenant_id: str
+    name: str
+    description: str
+    position: int
+    enabled: bool
+    conditions: Mapping[str, Any]
+    group_by: list[str]
+    window_seconds: int
+    primary_conditions: Mapping[str, Any] | None
+    version: int
+    rule_set_version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class WindowRecord:
     """One stored maintenance window."""
 

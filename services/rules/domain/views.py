@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Literal
 
 from services.rules.domain.compiler import CompiledRuleSet
+from services.rules.domain.correlation import Correlation
 from services.rules.domain.decision import Decision
 from services.rules.domain.model import RoutableAlert
 from services.rules.domain.records import RuleRecord, WindowRecord
@@ -54,13 +55,15 @@ class WindowPage:
 @dataclass(frozen=True, slots=True)
 class Evaluation:
     """A decision with what explains it: the compiled rules and windows, the alert as
-    decided on, and the instant."""
+    decided on, and the instant; and the alert's correlation, when a correlation rule
+    matched (docs/CORRELATION.md)."""
 
     decision: Decision
     rules: CompiledRuleSet
     windows: CompiledWindowSet
     alert: RoutableAlert
     at: datetime
+    correlation: Correlation | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,8 @@ import asyncio
 
 from services.rules.service.clock import Clock
 from services.rules.service.compiled import RuleSetCache
+from services.rules.service.correlation import CorrelationUseCases
+from services.rules.service.correlation_simulation import SimulatingCorrelation
 from services.rules.service.decoding import Decoder
 from services.rules.service.evaluation import Evaluating
 from services.rules.service.reroute import WindowEndRouting
@@ -53,3 +55,7 @@ class RulesService:
         self.evaluating = Evaluating(db=db, clock=clock, cache=self.cache, decoder=decoder)
         self.simulating = Simulating(db=db, clock=clock, cache=self.cache, decoder=decoder)
         self.tenants = TenantSettings()
+        self.correlation = CorrelationUseCases(db=db, clock=clock)
+        self.simulating_correlation = SimulatingCorrelation(
+            db=db, clock=clock, cache=self.cache, decoder=decoder
+        )

@@ -15,6 +15,11 @@ from services.rules.domain import (
     MaintenanceWindow,
     RuleSet,
 )
+from services.rules.domain.correlation import (
+    EMPTY_CORRELATION,
+    CompiledCorrelationSet,
+    compile_stored_correlation,
+)
 from services.rules.domain.received import canonical
 from services.rules.domain.records import (
     RuleRecord,
@@ -25,6 +30,7 @@ from services.rules.domain.records import (
 )
 from services.rules.domain.stored import compile_stored_rule_set, compile_stored_windows
 from services.rules.service.decoding import Decoder
+from services.rules.store.correlation import all_correlation_rules
 from services.rules.store.rules import all_rules
 from services.rules.store.settings import bind_settings, get_settings
 from services.rules.store.windows import all_windows
@@ -33,12 +39,13 @@ from triage.runtime import bind_tenant, bind_tenants
 
 @dataclass(frozen=True, slots=True)
 class Compiled:
-    """A tenant's rule set and windows compiled at one version."""
+    """A tenant's rule set, windows and correlation rules compiled at one version."""
 
     version: int
     time_zone: str
     rules: CompiledRuleSet
     windows: CompiledWindowSet
+    correlation: CompiledCorrelationSet = EMPTY_CORRELATION
 
 
 def window_of_record(decoder: Decoder, record: WindowRecord, zone: str) -> MaintenanceWindow:
@@ -143,12 +150,17 @@ class RuleSetCache:
         defaults = self._decoder.actions(None if row is None else row.default_actions)
         rule_rows = await all_rules(session)
         window_rows = await all_windows(session)
+        correlation_rows = await all_correlation_rules(session)
+        rules = compile_stored(self._decoder, tenant_id, version, zone, rule_rows, defaults)
         compiled = Compiled(
             version=version,
             time_zone=zone,
-            rules=compile_stored(self._decoder, tenant_id, version, zone, rule_rows, defaults),
+            rules=rules,
             windows=compile_stored_windows(
                 [window_of_record(self._decoder, w, zone) for w in window_rows]
+            ),
+            correlation=compile_stored_correlation(
+                [self._decoder.correlation_rule(r) for r in correlation_rows], rules.zone
             ),
         )
         self.compilations += 1

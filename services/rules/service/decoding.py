@@ -12,7 +12,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from services.rules.domain import Actions, RoutableAlert, Rule, WindowScope
-from services.rules.domain.records import RuleRecord
+from services.rules.domain.correlation import CorrelationRule
+from services.rules.domain.records import CorrelationRuleRecord, RuleRecord
 
 
 class Decoder(Protocol):
@@ -20,6 +21,10 @@ class Decoder(Protocol):
 
     def rule(self, record: RuleRecord) -> Rule:
         """The domain rule of a stored rule."""
+        ...
+
+    def correlation_rule(self, record: CorrelationRuleRecord) -> CorrelationRule:
+        """The domain correlation rule of a stored one."""
         ...
 
     def actions(self, stored: Mapping[str, Any] | None) -> Actions:

@@ -57,9 +57,12 @@ _SERIES_COLUMNS = (
 
 
 def evaluate(compiled: Compiled, alert: RoutableAlert, at: datetime) -> Evaluation:
-    """The decision the compiled rules and windows give ``alert`` at ``at``, explained."""
+    """The decision the compiled rules and windows give ``alert`` at ``at``, explained,
+    with the alert's correlation (which depends on the alert alone, never on the decision,
+    so every alert of a series gets the same group key while the rule set stays)."""
     decision = decide(compiled.rules, compiled.windows, alert, at)
-    return Evaluation(decision, compiled.rules, compiled.windows, alert, at)
+    correlation = compiled.correlation.correlate(alert)
+    return Evaluation(decision, compiled.rules, compiled.windows, alert, at, correlation)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,20 +23,21 @@ _sym_db = _symbol_database.Default()
 
 
 from triage.ingest.v1 import resources_pb2 as triage_dot_ingest_dot_v1_dot_resources__pb2
+from triage.rules.v1 import correlation_pb2 as triage_dot_rules_dot_v1_dot_correlation__pb2
 from triage.rules.v1 import resources_pb2 as triage_dot_rules_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ctriage/rules/v1/events.proto\x12\x0ftriage.rules.v1\x1a triage/ingest/v1/resources.proto\x1a\x1ftriage/rules/v1/resources.proto\"\xaf\x01\n\x0b\x41lertRouted\x12+\n\x05\x61lert\x18\x01 \x01(\x0b\x32\x1c.triage.ingest.v1.AlertEvent\x12+\n\x08\x64\x65\x63ision\x18\x02 \x01(\x0b\x32\x19.triage.rules.v1.Decision\x12\x18\n\x10rule_set_version\x18\x03 \x01(\x03\x12,\n\x05\x63\x61use\x18\x04 \x01(\x0e\x32\x1d.triage.rules.v1.RoutingCause\"P\n\x0eRuleSetChanged\x12\x18\n\x10rule_set_version\x18\x01 \x01(\x03\x12\x10\n\x08rule_ids\x18\x02 \x03(\t\x12\x12\n\nwindow_ids\x18\x03 \x03(\t*o\n\x0cRoutingCause\x12\x1d\n\x19ROUTING_CAUSE_UNSPECIFIED\x10\x00\x12 \n\x1cROUTING_CAUSE_ALERT_RECEIVED\x10\x01\x12\x1e\n\x1aROUTING_CAUSE_WINDOW_ENDED\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ctriage/rules/v1/events.proto\x12\x0ftriage.rules.v1\x1a triage/ingest/v1/resources.proto\x1a!triage/rules/v1/correlation.proto\x1a\x1ftriage/rules/v1/resources.proto\"\xe2\x01\n\x0b\x41lertRouted\x12+\n\x05\x61lert\x18\x01 \x01(\x0b\x32\x1c.triage.ingest.v1.AlertEvent\x12+\n\x08\x64\x65\x63ision\x18\x02 \x01(\x0b\x32\x19.triage.rules.v1.Decision\x12\x18\n\x10rule_set_version\x18\x03 \x01(\x03\x12,\n\x05\x63\x61use\x18\x04 \x01(\x0e\x32\x1d.triage.rules.v1.RoutingCause\x12\x31\n\x0b\x63orrelation\x18\x05 \x01(\x0b\x32\x1c.triage.rules.v1.Correlation\"P\n\x0eRuleSetChanged\x12\x18\n\x10rule_set_version\x18\x01 \x01(\x03\x12\x10\n\x08rule_ids\x18\x02 \x03(\t\x12\x12\n\nwindow_ids\x18\x03 \x03(\t*o\n\x0cRoutingCause\x12\x1d\n\x19ROUTING_CAUSE_UNSPECIFIED\x10\x00\x12 \n\x1cROUTING_CAUSE_ALERT_RECEIVED\x10\x01\x12\x1e\n\x1aROUTING_CAUSE_WINDOW_ENDED\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'triage.rules.v1.events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ROUTINGCAUSE']._serialized_start=376
-  _globals['_ROUTINGCAUSE']._serialized_end=487
-  _globals['_ALERTROUTED']._serialized_start=117
-  _globals['_ALERTROUTED']._serialized_end=292
-  _globals['_RULESETCHANGED']._serialized_start=294
-  _globals['_RULESETCHANGED']._serialized_end=374
+  _globals['_ROUTINGCAUSE']._serialized_start=462
+  _globals['_ROUTINGCAUSE']._serialized_end=573
+  _globals['_ALERTROUTED']._serialized_start=152
+  _globals['_ALERTROUTED']._serialized_end=378
+  _globals['_RULESETCHANGED']._serialized_start=380
+  _globals['_RULESETCHANGED']._serialized_end=460
 # @@protoc_insertion_point(module_scope)

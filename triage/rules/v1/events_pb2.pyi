@@ -9,6 +9,7 @@ from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from triage.ingest.v1 import resources_pb2 as _resources_pb2
+from triage.rules.v1 import correlation_pb2 as _correlation_pb2
 from triage.rules.v1 import resources_pb2 as _resources_pb2_1
 import builtins as _builtins
 import sys
@@ -55,7 +56,9 @@ Global___RoutingCause: _TypeAlias = RoutingCause  # noqa: Y015
 
 @_typing.final
 class AlertRouted(_message.Message):
-    """One decision for one alert (type `alert.routed`, ordering key the series key)."""
+    """One decision for one alert (type `alert.routed`). Its ordering key is the series key,
+    or the correlation's group key when a correlation rule matched (docs/CORRELATION.md).
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -63,6 +66,7 @@ class AlertRouted(_message.Message):
     DECISION_FIELD_NUMBER: _builtins.int
     RULE_SET_VERSION_FIELD_NUMBER: _builtins.int
     CAUSE_FIELD_NUMBER: _builtins.int
+    CORRELATION_FIELD_NUMBER: _builtins.int
     rule_set_version: _builtins.int
     """The rule-set version evaluated (same as `decision.rule_set_version`)."""
     cause: Global___RoutingCause.ValueType
@@ -75,6 +79,10 @@ class AlertRouted(_message.Message):
     def decision(self) -> _resources_pb2_1.Decision:
         """The decision."""
 
+    @_builtins.property
+    def correlation(self) -> _correlation_pb2.Correlation:
+        """Set when a correlation rule matched: the group the alert belongs to."""
+
     def __init__(
         self,
         *,
@@ -82,10 +90,11 @@ class AlertRouted(_message.Message):
         decision: _resources_pb2_1.Decision | None = ...,
         rule_set_version: _builtins.int = ...,
         cause: Global___RoutingCause.ValueType = ...,
+        correlation: _correlation_pb2.Correlation | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["alert", b"alert", "decision", b"decision"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["alert", b"alert", "correlation", b"correlation", "decision", b"decision"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert", b"alert", "cause", b"cause", "decision", b"decision", "rule_set_version", b"rule_set_version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert", b"alert", "cause", b"cause", "correlation", b"correlation", "decision", b"decision", "rule_set_version", b"rule_set_version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -26,10 +26,11 @@ from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from triage.ingest.v1 import resources_pb2 as triage_dot_ingest_dot_v1_dot_resources__pb2
+from triage.rules.v1 import correlation_pb2 as triage_dot_rules_dot_v1_dot_correlation__pb2
 from triage.rules.v1 import resources_pb2 as triage_dot_rules_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#triage/rules/v1/rules_service.proto\x12\x0ftriage.rules.v1\x1a\x1b\x62uf/validate/validate.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a triage/ingest/v1/resources.proto\x1a\x1ftriage/rules/v1/resources.proto\"\x8b\x01\n\x11\x43reateRuleRequest\x12 \n\nrequest_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12#\n\x04rule\x18\x02 \x01(\x0b\x32\x15.triage.rules.v1.Rule\x12\"\n\x08position\x18\x03 \x01(\x05\x42\x0b\xbaH\x08\x1a\x06\x18\xa0\x8d\x06(\x00H\x00\x88\x01\x01\x42\x0b\n\t_position\"9\n\x12\x43reateRuleResponse\x12#\n\x04rule\x18\x01 \x01(\x0b\x32\x15.triage.rules.v1.Rule\"/\n\x0eGetRuleRequest\x12\x1d\n\x07rule_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\"6\n\x0fGetRuleResponse\x12#\n\x04rule\x18\x01 \x01(\x0b\x32\x15.triage.rules.v1.Rule\"j\n\x10ListRulesRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x90N(\x00\x12 \n\npage_token\x18\x02 \x01(\tB\x0c\xbaH\tr\x07\x18\x80 \xba\x01\x01\x00\x12\x15\n\rshow_disabled\x18\x03 \x01(\x08\"l\n\x11ListRulesResponse\x12$\n\x05rules\x18\x01 \x03(\x0b\x32\x15.triage.rules.v1.Rule\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x18\n\x10rule_set_version\x18\x03 \x01(\x03\"\x8b\x01\n\x11UpdateRuleRequest\x12 \n\nrequest_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12#\n\x04rule\x18\x02 \x01(\x0b\x32\x15.triage.rules.v1.Rule\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"9\n\x12UpdateRuleResponse\x12#\n\x04rule\x18\x01 \x01(\x0b\x32\x15.triage.rules.v1.Rule\"p\n\x11\x44\x65leteRuleRequest\x12 \n\nrequest_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12\x1d\n\x07rule_id\x18\x02 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12\x1a\n\x04\x65tag\x18\x03 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\".\n\x12\x44\x65leteRuleResponse\x12\x18\n\x10rule_set_version\x18\x01 \x01(\x03\"\x8b\x01\n\x13ReorderRulesRequest\x12 \n\nrequest_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12&\n\x08rule_ids\x18\x02 \x03(\tB\x14\xbaH\x11\x92\x01\x0e\x10\xe8\x07\"\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12*\n\x19\x65xpected_rule_set_version\x18\x03 \x01(\x03\x42\x07\xbaH\x04\"\x02(\x00\"V\n\x14ReorderRulesResponse\x12$\n\x05rules\x18\x01 \x03(\x0b\x32\x15.triage.rules.v1.Rule\x12\x18\n\x10rule_set_version\x18\x02 \x01(\x03\"\x82\x01\n\x1e\x43reateMaintenanceWindowRequest\x12 \n\nrequest_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12>\n\x12maintenance_window\x18\x02 \x01(\x0b\x32\".triage.rules.v1.MaintenanceWindow\"a\n\x1f\x43reateMaintenanceWindowResponse\x12>\n\x12maintenance_window\x18\x01 \x01(\x0b\x32\".triage.rules.v1.MaintenanceWindow\">\n\x1bGetMaintenanceWindowRequest\x12\x1f\n\twindow_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\"^\n\x1cGetMaintenanceWindowResponse\x12>\n\x12maintenance_window\x18\x01 \x01(\x0b\x32\".triage.rules.v1.MaintenanceWindow\"\xae\x02\n\x1dListMaintenanceWindowsRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x90N(\x00\x12 \n\npage_token\x18\x02 \x01(\tB\x0c\xbaH\tr\x07\x18\x80 \xba\x01\x01\x00\x12H\n\x06states\x18\x03 \x03(\x0e\x32\'.triage.rules.v1.MaintenanceWindowStateB\x0f\xbaH\x0c\x92\x01\t\x10\x32\"\x05\x82\x01\x02\x10\x01\x12\x41\n\nstart_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x11\xbaH\x0e\xb2\x01\x0b\x1a\x07\x08\x80\x95\x90\xb8\xba\x06\x32\x00\x12?\n\x08\x65nd_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x11\xbaH\x0e\xb2\x01\x0b\x1a\x07\x08\x80\x95\x90\xb8\xba\x06\x32\x00\"z\n\x1eListMaintenanceWindowsResponse\x12?\n\x13maintenance_windows\x18\x01 \x03(\x0b\x32\".triage.rules.v1.MaintenanceWindow\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xb3\x01\n\x1eUpdateMaintenanceWindowRequest\x12 \n\nrequest_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12>\n\x12maintenance_window\x18\x02 \x01(\x0b\x32\".triage.rules.v1.MaintenanceWindow\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"a\n\x1fUpdateMaintenanceWindowResponse\x12>\n\x12maintenance_window\x18\x01 \x01(\x0b\x32\".triage.rules.v1.MaintenanceWindow\"x\n\x1b\x45ndMaintenanceWindowRequest\x12 \n\nrequest_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12\x1f\n\twindow_id\x18\x02 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12\x16\n\x0e\x65nd_recurrence\x18\x03 \x01(\x08\"^\n\x1c\x45ndMaintenanceWindowResponse\x12>\n\x12maintenance_window\x18\x01 \x01(\x0b\x32\".triage.rules.v1.MaintenanceWindow\"\x7f\n\x1e\x44\x65leteMaintenanceWindowRequest\x12 \n\nrequest_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12\x1f\n\twindow_id\x18\x02 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12\x1a\n\x04\x65tag\x18\x03 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\"!\n\x1f\x44\x65leteMaintenanceWindowResponse\"\xb7\x01\n\x14\x45valuateAlertRequest\x12 \n\x08\x61lert_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00H\x00\x12-\n\x05\x61lert\x18\x02 \x01(\x0b\x32\x1c.triage.ingest.v1.AlertEventH\x00\x12\x44\n\revaluate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x11\xbaH\x0e\xb2\x01\x0b\x1a\x07\x08\x80\x95\x90\xb8\xba\x06\x32\x00\x42\x08\n\x06target\"D\n\x15\x45valuateAlertResponse\x12+\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x19.triage.rules.v1.Decision\"@\n\rProposedRules\x12/\n\x05rules\x18\x01 \x03(\x0b\x32\x15.triage.rules.v1.RuleB\t\xbaH\x06\x92\x01\x03\x10\xe8\x07\"]\n\x0fProposedWindows\x12J\n\x13maintenance_windows\x18\x01 \x03(\x0b\x32\".triage.rules.v1.MaintenanceWindowB\t\xbaH\x06\x92\x01\x03\x10\xe8\x07\"t\n\x10SimulationCounts\x12\x0f\n\x07matched\x18\x01 \x01(\x03\x12\x16\n\x0etickets_opened\x18\x02 \x01(\x03\x12\x10\n\x08recorded\x18\x03 \x01(\x03\x12\x12\n\nsuppressed\x18\x04 \x01(\x03\x12\x11\n\tunmatched\x18\x05 \x01(\x03\"\xb8\x01\n\x0eRuleSimulation\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x16\n\x0eproposed_index\x18\x03 \x01(\x05\x12\x33\n\x08proposed\x18\x04 \x01(\x0b\x32!.triage.rules.v1.SimulationCounts\x12\x32\n\x07\x63urrent\x18\x05 \x01(\x0b\x32!.triage.rules.v1.SimulationCounts\"t\n\x10WindowSimulation\x12\x11\n\twindow_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x1b\n\x13proposed_suppressed\x18\x03 \x01(\x03\x12\x1a\n\x12\x63urrent_suppressed\x18\x04 \x01(\x03\"\xaf\x02\n\x14SimulateRulesRequest\x12\x36\n\x0eproposed_rules\x18\x01 \x01(\x0b\x32\x1e.triage.rules.v1.ProposedRules\x12:\n\x10proposed_windows\x18\x02 \x01(\x0b\x32 .triage.rules.v1.ProposedWindows\x12\x41\n\nstart_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x11\xbaH\x0e\xb2\x01\x0b\x1a\x07\x08\x80\x95\x90\xb8\xba\x06\x32\x00\x12?\n\x08\x65nd_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x11\xbaH\x0e\xb2\x01\x0b\x1a\x07\x08\x80\x95\x90\xb8\xba\x06\x32\x00\x12\x1f\n\nmax_alerts\x18\x05 \x01(\x03\x42\x0b\xbaH\x08\"\x06\x18\xc0\x84=(\x00\"\xb7\x02\n\x15SimulateRulesResponse\x12.\n\x05rules\x18\x01 \x03(\x0b\x32\x1f.triage.rules.v1.RuleSimulation\x12\x32\n\x07windows\x18\x02 \x03(\x0b\x32!.triage.rules.v1.WindowSimulation\x12\x39\n\x0eproposed_total\x18\x03 \x01(\x0b\x32!.triage.rules.v1.SimulationCounts\x12\x38\n\rcurrent_total\x18\x04 \x01(\x0b\x32!.triage.rules.v1.SimulationCounts\x12\x18\n\x10\x61lerts_evaluated\x18\x05 \x01(\x03\x12\x11\n\ttruncated\x18\x06 \x01(\x08\x12\x18\n\x10rule_set_version\x18\x07 \x01(\x03\x32\xb1\x0b\n\x0cRulesService\x12U\n\nCreateRule\x12\".triage.rules.v1.CreateRuleRequest\x1a#.triage.rules.v1.CreateRuleResponse\x12L\n\x07GetRule\x12\x1f.triage.rules.v1.GetRuleRequest\x1a .triage.rules.v1.GetRuleResponse\x12R\n\tListRules\x12!.triage.rules.v1.ListRulesRequest\x1a\".triage.rules.v1.ListRulesResponse\x12U\n\nUpdateRule\x12\".triage.rules.v1.UpdateRuleRequest\x1a#.triage.rules.v1.UpdateRuleResponse\x12U\n\nDeleteRule\x12\".triage.rules.v1.DeleteRuleRequest\x1a#.triage.rules.v1.DeleteRuleResponse\x12[\n\x0cReorderRules\x12$.triage.rules.v1.ReorderRulesRequest\x1a%.triage.rules.v1.ReorderRulesResponse\x12|\n\x17\x43reateMaintenanceWindow\x12/.triage.rules.v1.CreateMaintenanceWindowRequest\x1a\x30.triage.rules.v1.CreateMaintenanceWindowResponse\x12s\n\x14GetMaintenanceWindow\x12,.triage.rules.v1.GetMaintenanceWindowRequest\x1a-.triage.rules.v1.GetMaintenanceWindowResponse\x12y\n\x16ListMaintenanceWindows\x12..triage.rules.v1.ListMaintenanceWindowsRequest\x1a/.triage.rules.v1.ListMaintenanceWindowsResponse\x12|\n\x17UpdateMaintenanceWindow\x12/.triage.rules.v1.UpdateMaintenanceWindowRequest\x1a\x30.triage.rules.v1.UpdateMaintenanceWindowResponse\x12s\n\x14\x45ndMaintenanceWindow\x12,.triage.rules.v1.EndMaintenanceWindowRequest\x1a-.triage.rules.v1.EndMaintenanceWindowResponse\x12|\n\x17\x44\x65leteMaintenanceWindow\x12/.triage.rules.v1.DeleteMaintenanceWindowRequest\x1a\x30.triage.rules.v1.DeleteMaintenanceWindowResponse\x12^\n\rEvaluateAlert\x12%.triage.rules.v1.EvaluateAlertRequest\x1a&.triage.rules.v1.EvaluateAlertResponse\x12^\n\rSimulateRules\x12%.triage.rules.v1.SimulateRulesRequest\x1a&.triage.rules.v1.SimulateRulesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#triage/rules/v1/rules_service.proto\x12\x0ftriage.rules.v1\x1a\x1b\x62uf/validate/validate.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a triage/ingest/v1/resources.proto\x1a!triage/rules/v1/correlation.proto\x1a\x1ftriage/rules/v1/resources.proto\"\x8b\x01\n\x11\x43reateRuleRequest\x12 \n\nrequest_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12#\n\x04rule\x18\x02 \x01(\x0b\x32\x15.triage.rules.v1.Rule\x12\"\n\x08position\x18\x03 \x01(\x05\x42\x0b\xbaH\x08\x1a\x06\x18\xa0\x8d\x06(\x00H\x00\x88\x01\x01\x42\x0b\n\t_position\"9\n\x12\x43reateRuleResponse\x12#\n\x04rule\x18\x01 \x01(\x0b\x32\x15.triage.rules.v1.Rule\"/\n\x0eGetRuleRequest\x12\x1d\n\x07rule_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\"6\n\x0fGetRuleResponse\x12#\n\x04rule\x18\x01 \x01(\x0b\x32\x15.triage.rules.v1.Rule\"j\n\x10ListRulesRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x90N(\x00\x12 \n\npage_token\x18\x02 \x01(\tB\x0c\xbaH\tr\x07\x18\x80 \xba\x01\x01\x00\x12\x15\n\rshow_disabled\x18\x03 \x01(\x08\"l\n\x11ListRulesResponse\x12$\n\x05rules\x18\x01 \x03(\x0b\x32\x15.triage.rules.v1.Rule\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x18\n\x10rule_set_version\x18\x03 \x01(\x03\"\x8b\x01\n\x11UpdateRuleRequest\x12 \n\nrequest_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12#\n\x04rule\x18\x02 \x01(\x0b\x32\x15.triage.rules.v1.Rule\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"9\n\x12UpdateRuleResponse\x12#\n\x04rule\x18\x01 \x01(\x0b\x32\x15.triage.rules.v1.Rule\"p\n\x11\x44\x65leteRuleRequest\x12 \n\nrequest_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12\x1d\n\x07rule_id\x18\x02 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12\x1a\n\x04\x65tag\x18\x03 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\".\n\x12\x44\x65leteRuleResponse\x12\x18\n\x10rule_set_version\x18\x01 \x01(\x03\"\x8b\x01\n\x13ReorderRulesRequest\x12 \n\nrequest_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12&\n\x08rule_ids\x18\x02 \x03(\tB\x14\xbaH\x11\x92\x01\x0e\x10\xe8\x07\"\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12*\n\x19\x65xpected_rule_set_version\x18\x03 \x01(\x03\x42\x07\xbaH\x04\"\x02(\x00\"V\n\x14ReorderRulesResponse\x12$\n\x05rules\x18\x01 \x03(\x0b\x32\x15.triage.rules.v1.Rule\x12\x18\n\x10rule_set_version\x18\x02 \x01(\x03\"\x82\x01\n\x1e\x43reateMaintenanceWindowRequest\x12 \n\nrequest_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12>\n\x12maintenance_window\x18\x02 \x01(\x0b\x32\".triage.rules.v1.MaintenanceWindow\"a\n\x1f\x43reateMaintenanceWindowResponse\x12>\n\x12maintenance_window\x18\x01 \x01(\x0b\x32\".triage.rules.v1.MaintenanceWindow\">\n\x1bGetMaintenanceWindowRequest\x12\x1f\n\twindow_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\"^\n\x1cGetMaintenanceWindowResponse\x12>\n\x12maintenance_window\x18\x01 \x01(\x0b\x32\".triage.rules.v1.MaintenanceWindow\"\xae\x02\n\x1dListMaintenanceWindowsRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x90N(\x00\x12 \n\npage_token\x18\x02 \x01(\tB\x0c\xbaH\tr\x07\x18\x80 \xba\x01\x01\x00\x12H\n\x06states\x18\x03 \x03(\x0e\x32\'.triage.rules.v1.MaintenanceWindowStateB\x0f\xbaH\x0c\x92\x01\t\x10\x32\"\x05\x82\x01\x02\x10\x01\x12\x41\n\nstart_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x11\xbaH\x0e\xb2\x01\x0b\x1a\x07\x08\x80\x95\x90\xb8\xba\x06\x32\x00\x12?\n\x08\x65nd_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x11\xbaH\x0e\xb2\x01\x0b\x1a\x07\x08\x80\x95\x90\xb8\xba\x06\x32\x00\"z\n\x1eListMaintenanceWindowsResponse\x12?\n\x13maintenance_windows\x18\x01 \x03(\x0b\x32\".triage.rules.v1.MaintenanceWindow\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xb3\x01\n\x1eUpdateMaintenanceWindowRequest\x12 \n\nrequest_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12>\n\x12maintenance_window\x18\x02 \x01(\x0b\x32\".triage.rules.v1.MaintenanceWindow\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"a\n\x1fUpdateMaintenanceWindowResponse\x12>\n\x12maintenance_window\x18\x01 \x01(\x0b\x32\".triage.rules.v1.MaintenanceWindow\"x\n\x1b\x45ndMaintenanceWindowRequest\x12 \n\nrequest_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12\x1f\n\twindow_id\x18\x02 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12\x16\n\x0e\x65nd_recurrence\x18\x03 \x01(\x08\"^\n\x1c\x45ndMaintenanceWindowResponse\x12>\n\x12maintenance_window\x18\x01 \x01(\x0b\x32\".triage.rules.v1.MaintenanceWindow\"\x7f\n\x1e\x44\x65leteMaintenanceWindowRequest\x12 \n\nrequest_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12\x1f\n\twindow_id\x18\x02 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12\x1a\n\x04\x65tag\x18\x03 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\"!\n\x1f\x44\x65leteMaintenanceWindowResponse\"\xb7\x01\n\x14\x45valuateAlertRequest\x12 \n\x08\x61lert_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00H\x00\x12-\n\x05\x61lert\x18\x02 \x01(\x0b\x32\x1c.triage.ingest.v1.AlertEventH\x00\x12\x44\n\revaluate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x11\xbaH\x0e\xb2\x01\x0b\x1a\x07\x08\x80\x95\x90\xb8\xba\x06\x32\x00\x42\x08\n\x06target\"D\n\x15\x45valuateAlertResponse\x12+\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x19.triage.rules.v1.Decision\"@\n\rProposedRules\x12/\n\x05rules\x18\x01 \x03(\x0b\x32\x15.triage.rules.v1.RuleB\t\xbaH\x06\x92\x01\x03\x10\xe8\x07\"]\n\x0fProposedWindows\x12J\n\x13maintenance_windows\x18\x01 \x03(\x0b\x32\".triage.rules.v1.MaintenanceWindowB\t\xbaH\x06\x92\x01\x03\x10\xe8\x07\"t\n\x10SimulationCounts\x12\x0f\n\x07matched\x18\x01 \x01(\x03\x12\x16\n\x0etickets_opened\x18\x02 \x01(\x03\x12\x10\n\x08recorded\x18\x03 \x01(\x03\x12\x12\n\nsuppressed\x18\x04 \x01(\x03\x12\x11\n\tunmatched\x18\x05 \x01(\x03\"\xb8\x01\n\x0eRuleSimulation\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x16\n\x0eproposed_index\x18\x03 \x01(\x05\x12\x33\n\x08proposed\x18\x04 \x01(\x0b\x32!.triage.rules.v1.SimulationCounts\x12\x32\n\x07\x63urrent\x18\x05 \x01(\x0b\x32!.triage.rules.v1.SimulationCounts\"t\n\x10WindowSimulation\x12\x11\n\twindow_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x1b\n\x13proposed_suppressed\x18\x03 \x01(\x03\x12\x1a\n\x12\x63urrent_suppressed\x18\x04 \x01(\x03\"\xaf\x02\n\x14SimulateRulesRequest\x12\x36\n\x0eproposed_rules\x18\x01 \x01(\x0b\x32\x1e.triage.rules.v1.ProposedRules\x12:\n\x10proposed_windows\x18\x02 \x01(\x0b\x32 .triage.rules.v1.ProposedWindows\x12\x41\n\nstart_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x11\xbaH\x0e\xb2\x01\x0b\x1a\x07\x08\x80\x95\x90\xb8\xba\x06\x32\x00\x12?\n\x08\x65nd_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x11\xbaH\x0e\xb2\x01\x0b\x1a\x07\x08\x80\x95\x90\xb8\xba\x06\x32\x00\x12\x1f\n\nmax_alerts\x18\x05 \x01(\x03\x42\x0b\xbaH\x08\"\x06\x18\xc0\x84=(\x00\"\xb7\x02\n\x15SimulateRulesResponse\x12.\n\x05rules\x18\x01 \x03(\x0b\x32\x1f.triage.rules.v1.RuleSimulation\x12\x32\n\x07windows\x18\x02 \x03(\x0b\x32!.triage.rules.v1.WindowSimulation\x12\x39\n\x0eproposed_total\x18\x03 \x01(\x0b\x32!.triage.rules.v1.SimulationCounts\x12\x38\n\rcurrent_total\x18\x04 \x01(\x0b\x32!.triage.rules.v1.SimulationCounts\x12\x18\n\x10\x61lerts_evaluated\x18\x05 \x01(\x03\x12\x11\n\ttruncated\x18\x06 \x01(\x08\x12\x18\n\x10rule_set_version\x18\x07 \x01(\x03\x32\xed\x11\n\x0cRulesService\x12U\n\nCreateRule\x12\".triage.rules.v1.CreateRuleRequest\x1a#.triage.rules.v1.CreateRuleResponse\x12L\n\x07GetRule\x12\x1f.triage.rules.v1.GetRuleRequest\x1a .triage.rules.v1.GetRuleResponse\x12R\n\tListRules\x12!.triage.rules.v1.ListRulesRequest\x1a\".triage.rules.v1.ListRulesResponse\x12U\n\nUpdateRule\x12\".triage.rules.v1.UpdateRuleRequest\x1a#.triage.rules.v1.UpdateRuleResponse\x12U\n\nDeleteRule\x12\".triage.rules.v1.DeleteRuleRequest\x1a#.triage.rules.v1.DeleteRuleResponse\x12[\n\x0cReorderRules\x12$.triage.rules.v1.ReorderRulesRequest\x1a%.triage.rules.v1.ReorderRulesResponse\x12|\n\x17\x43reateMaintenanceWindow\x12/.triage.rules.v1.CreateMaintenanceWindowRequest\x1a\x30.triage.rules.v1.CreateMaintenanceWindowResponse\x12s\n\x14GetMaintenanceWindow\x12,.triage.rules.v1.GetMaintenanceWindowRequest\x1a-.triage.rules.v1.GetMaintenanceWindowResponse\x12y\n\x16ListMaintenanceWindows\x12..triage.rules.v1.ListMaintenanceWindowsRequest\x1a/.triage.rules.v1.ListMaintenanceWindowsResponse\x12|\n\x17UpdateMaintenanceWindow\x12/.triage.rules.v1.UpdateMaintenanceWindowRequest\x1a\x30.triage.rules.v1.UpdateMaintenanceWindowResponse\x12s\n\x14\x45ndMaintenanceWindow\x12,.triage.rules.v1.EndMaintenanceWindowRequest\x1a-.triage.rules.v1.EndMaintenanceWindowResponse\x12|\n\x17\x44\x65leteMaintenanceWindow\x12/.triage.rules.v1.DeleteMaintenanceWindowRequest\x1a\x30.triage.rules.v1.DeleteMaintenanceWindowResponse\x12^\n\rEvaluateAlert\x12%.triage.rules.v1.EvaluateAlertRequest\x1a&.triage.rules.v1.EvaluateAlertResponse\x12^\n\rSimulateRules\x12%.triage.rules.v1.SimulateRulesRequest\x1a&.triage.rules.v1.SimulateRulesResponse\x12v\n\x15\x43reateCorrelationRule\x12-.triage.rules.v1.CreateCorrelationRuleRequest\x1a..triage.rules.v1.CreateCorrelationRuleResponse\x12m\n\x12GetCorrelationRule\x12*.triage.rules.v1.GetCorrelationRuleRequest\x1a+.triage.rules.v1.GetCorrelationRuleResponse\x12s\n\x14ListCorrelationRules\x12,.triage.rules.v1.ListCorrelationRulesRequest\x1a-.triage.rules.v1.ListCorrelationRulesResponse\x12v\n\x15UpdateCorrelationRule\x12-.triage.rules.v1.UpdateCorrelationRuleRequest\x1a..triage.rules.v1.UpdateCorrelationRuleResponse\x12v\n\x15\x44\x65leteCorrelationRule\x12-.triage.rules.v1.DeleteCorrelationRuleRequest\x1a..triage.rules.v1.DeleteCorrelationRuleResponse\x12|\n\x17ReorderCorrelationRules\x12/.triage.rules.v1.ReorderCorrelationRulesRequest\x1a\x30.triage.rules.v1.ReorderCorrelationRulesResponse\x12p\n\x13SimulateCorrelation\x12+.triage.rules.v1.SimulateCorrelationRequest\x1a,.triage.rules.v1.SimulateCorrelationResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -100,72 +101,72 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SIMULATERULESREQUEST'].fields_by_name['end_time']._serialized_options = b'\272H\016\262\001\013\032\007\010\200\225\220\270\272\0062\000'
   _globals['_SIMULATERULESREQUEST'].fields_by_name['max_alerts']._loaded_options = None
   _globals['_SIMULATERULESREQUEST'].fields_by_name['max_alerts']._serialized_options = b'\272H\010\"\006\030\300\204=(\000'
-  _globals['_CREATERULEREQUEST']._serialized_start=220
-  _globals['_CREATERULEREQUEST']._serialized_end=359
-  _globals['_CREATERULERESPONSE']._serialized_start=361
-  _globals['_CREATERULERESPONSE']._serialized_end=418
-  _globals['_GETRULEREQUEST']._serialized_start=420
-  _globals['_GETRULEREQUEST']._serialized_end=467
-  _globals['_GETRULERESPONSE']._serialized_start=469
-  _globals['_GETRULERESPONSE']._serialized_end=523
-  _globals['_LISTRULESREQUEST']._serialized_start=525
-  _globals['_LISTRULESREQUEST']._serialized_end=631
-  _globals['_LISTRULESRESPONSE']._serialized_start=633
-  _globals['_LISTRULESRESPONSE']._serialized_end=741
-  _globals['_UPDATERULEREQUEST']._serialized_start=744
-  _globals['_UPDATERULEREQUEST']._serialized_end=883
-  _globals['_UPDATERULERESPONSE']._serialized_start=885
-  _globals['_UPDATERULERESPONSE']._serialized_end=942
-  _globals['_DELETERULEREQUEST']._serialized_start=944
-  _globals['_DELETERULEREQUEST']._serialized_end=1056
-  _globals['_DELETERULERESPONSE']._serialized_start=1058
-  _globals['_DELETERULERESPONSE']._serialized_end=1104
-  _globals['_REORDERRULESREQUEST']._serialized_start=1107
-  _globals['_REORDERRULESREQUEST']._serialized_end=1246
-  _globals['_REORDERRULESRESPONSE']._serialized_start=1248
-  _globals['_REORDERRULESRESPONSE']._serialized_end=1334
-  _globals['_CREATEMAINTENANCEWINDOWREQUEST']._serialized_start=1337
-  _globals['_CREATEMAINTENANCEWINDOWREQUEST']._serialized_end=1467
-  _globals['_CREATEMAINTENANCEWINDOWRESPONSE']._serialized_start=1469
-  _globals['_CREATEMAINTENANCEWINDOWRESPONSE']._serialized_end=1566
-  _globals['_GETMAINTENANCEWINDOWREQUEST']._serialized_start=1568
-  _globals['_GETMAINTENANCEWINDOWREQUEST']._serialized_end=1630
-  _globals['_GETMAINTENANCEWINDOWRESPONSE']._serialized_start=1632
-  _globals['_GETMAINTENANCEWINDOWRESPONSE']._serialized_end=1726
-  _globals['_LISTMAINTENANCEWINDOWSREQUEST']._serialized_start=1729
-  _globals['_LISTMAINTENANCEWINDOWSREQUEST']._serialized_end=2031
-  _globals['_LISTMAINTENANCEWINDOWSRESPONSE']._serialized_start=2033
-  _globals['_LISTMAINTENANCEWINDOWSRESPONSE']._serialized_end=2155
-  _globals['_UPDATEMAINTENANCEWINDOWREQUEST']._serialized_start=2158
-  _globals['_UPDATEMAINTENANCEWINDOWREQUEST']._serialized_end=2337
-  _globals['_UPDATEMAINTENANCEWINDOWRESPONSE']._serialized_start=2339
-  _globals['_UPDATEMAINTENANCEWINDOWRESPONSE']._serialized_end=2436
-  _globals['_ENDMAINTENANCEWINDOWREQUEST']._serialized_start=2438
-  _globals['_ENDMAINTENANCEWINDOWREQUEST']._serialized_end=2558
-  _globals['_ENDMAINTENANCEWINDOWRESPONSE']._serialized_start=2560
-  _globals['_ENDMAINTENANCEWINDOWRESPONSE']._serialized_end=2654
-  _globals['_DELETEMAINTENANCEWINDOWREQUEST']._serialized_start=2656
-  _globals['_DELETEMAINTENANCEWINDOWREQUEST']._serialized_end=2783
-  _globals['_DELETEMAINTENANCEWINDOWRESPONSE']._serialized_start=2785
-  _globals['_DELETEMAINTENANCEWINDOWRESPONSE']._serialized_end=2818
-  _globals['_EVALUATEALERTREQUEST']._serialized_start=2821
-  _globals['_EVALUATEALERTREQUEST']._serialized_end=3004
-  _globals['_EVALUATEALERTRESPONSE']._serialized_start=3006
-  _globals['_EVALUATEALERTRESPONSE']._serialized_end=3074
-  _globals['_PROPOSEDRULES']._serialized_start=3076
-  _globals['_PROPOSEDRULES']._serialized_end=3140
-  _globals['_PROPOSEDWINDOWS']._serialized_start=3142
-  _globals['_PROPOSEDWINDOWS']._serialized_end=3235
-  _globals['_SIMULATIONCOUNTS']._serialized_start=3237
-  _globals['_SIMULATIONCOUNTS']._serialized_end=3353
-  _globals['_RULESIMULATION']._serialized_start=3356
-  _globals['_RULESIMULATION']._serialized_end=3540
-  _globals['_WINDOWSIMULATION']._serialized_start=3542
-  _globals['_WINDOWSIMULATION']._serialized_end=3658
-  _globals['_SIMULATERULESREQUEST']._serialized_start=3661
-  _globals['_SIMULATERULESREQUEST']._serialized_end=3964
-  _globals['_SIMULATERULESRESPONSE']._serialized_start=3967
-  _globals['_SIMULATERULESRESPONSE']._serialized_end=4278
-  _globals['_RULESSERVICE']._serialized_start=4281
-  _globals['_RULESSERVICE']._serialized_end=5738
+  _globals['_CREATERULEREQUEST']._serialized_start=255
+  _globals['_CREATERULEREQUEST']._serialized_end=394
+  _globals['_CREATERULERESPONSE']._serialized_start=396
+  _globals['_CREATERULERESPONSE']._serialized_end=453
+  _globals['_GETRULEREQUEST']._serialized_start=455
+  _globals['_GETRULEREQUEST']._serialized_end=502
+  _globals['_GETRULERESPONSE']._serialized_start=504
+  _globals['_GETRULERESPONSE']._serialized_end=558
+  _globals['_LISTRULESREQUEST']._serialized_start=560
+  _globals['_LISTRULESREQUEST']._serialized_end=666
+  _globals['_LISTRULESRESPONSE']._serialized_start=668
+  _globals['_LISTRULESRESPONSE']._serialized_end=776
+  _globals['_UPDATERULEREQUEST']._serialized_start=779
+  _globals['_UPDATERULEREQUEST']._serialized_end=918
+  _globals['_UPDATERULERESPONSE']._serialized_start=920
+  _globals['_UPDATERULERESPONSE']._serialized_end=977
+  _globals['_DELETERULEREQUEST']._serialized_start=979
+  _globals['_DELETERULEREQUEST']._serialized_end=1091
+  _globals['_DELETERULERESPONSE']._serialized_start=1093
+  _globals['_DELETERULERESPONSE']._serialized_end=1139
+  _globals['_REORDERRULESREQUEST']._serialized_start=1142
+  _globals['_REORDERRULESREQUEST']._serialized_end=1281
+  _globals['_REORDERRULESRESPONSE']._serialized_start=1283
+  _globals['_REORDERRULESRESPONSE']._serialized_end=1369
+  _globals['_CREATEMAINTENANCEWINDOWREQUEST']._serialized_start=1372
+  _globals['_CREATEMAINTENANCEWINDOWREQUEST']._serialized_end=1502
+  _globals['_CREATEMAINTENANCEWINDOWRESPONSE']._serialized_start=1504
+  _globals['_CREATEMAINTENANCEWINDOWRESPONSE']._serialized_end=1601
+  _globals['_GETMAINTENANCEWINDOWREQUEST']._serialized_start=1603
+  _globals['_GETMAINTENANCEWINDOWREQUEST']._serialized_end=1665
+  _globals['_GETMAINTENANCEWINDOWRESPONSE']._serialized_start=1667
+  _globals['_GETMAINTENANCEWINDOWRESPONSE']._serialized_end=1761
+  _globals['_LISTMAINTENANCEWINDOWSREQUEST']._serialized_start=1764
+  _globals['_LISTMAINTENANCEWINDOWSREQUEST']._serialized_end=2066
+  _globals['_LISTMAINTENANCEWINDOWSRESPONSE']._serialized_start=2068
+  _globals['_LISTMAINTENANCEWINDOWSRESPONSE']._serialized_end=2190
+  _globals['_UPDATEMAINTENANCEWINDOWREQUEST']._serialized_start=2193
+  _globals['_UPDATEMAINTENANCEWINDOWREQUEST']._serialized_end=2372
+  _globals['_UPDATEMAINTENANCEWINDOWRESPONSE']._serialized_start=2374
+  _globals['_UPDATEMAINTENANCEWINDOWRESPONSE']._serialized_end=2471
+  _globals['_ENDMAINTENANCEWINDOWREQUEST']._serialized_start=2473
+  _globals['_ENDMAINTENANCEWINDOWREQUEST']._serialized_end=2593
+  _globals['_ENDMAINTENANCEWINDOWRESPONSE']._serialized_start=2595
+  _globals['_ENDMAINTENANCEWINDOWRESPONSE']._serialized_end=2689
+  _globals['_DELETEMAINTENANCEWINDOWREQUEST']._serialized_start=2691
+  _globals['_DELETEMAINTENANCEWINDOWREQUEST']._serialized_end=2818
+  _globals['_DELETEMAINTENANCEWINDOWRESPONSE']._serialized_start=2820
+  _globals['_DELETEMAINTENANCEWINDOWRESPONSE']._serialized_end=2853
+  _globals['_EVALUATEALERTREQUEST']._serialized_start=2856
+  _globals['_EVALUATEALERTREQUEST']._serialized_end=3039
+  _globals['_EVALUATEALERTRESPONSE']._serialized_start=3041
+  _globals['_EVALUATEALERTRESPONSE']._serialized_end=3109
+  _globals['_PROPOSEDRULES']._serialized_start=3111
+  _globals['_PROPOSEDRULES']._serialized_end=3175
+  _globals['_PROPOSEDWINDOWS']._serialized_start=3177
+  _globals['_PROPOSEDWINDOWS']._serialized_end=3270
+  _globals['_SIMULATIONCOUNTS']._serialized_start=3272
+  _globals['_SIMULATIONCOUNTS']._serialized_end=3388
+  _globals['_RULESIMULATION']._serialized_start=3391
+  _globals['_RULESIMULATION']._serialized_end=3575
+  _globals['_WINDOWSIMULATION']._serialized_start=3577
+  _globals['_WINDOWSIMULATION']._serialized_end=3693
+  _globals['_SIMULATERULESREQUEST']._serialized_start=3696
+  _globals['_SIMULATERULESREQUEST']._serialized_end=3999
+  _globals['_SIMULATERULESRESPONSE']._serialized_start=4002
+  _globals['_SIMULATERULESRESPONSE']._serialized_end=4313
+  _globals['_RULESSERVICE']._serialized_start=4316
+  _globals['_RULESSERVICE']._serialized_end=6601
 # @@protoc_insertion_point(module_scope)

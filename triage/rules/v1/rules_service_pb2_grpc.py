@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from triage.rules.v1 import correlation_pb2 as triage_dot_rules_dot_v1_dot_correlation__pb2
 from triage.rules.v1 import rules_service_pb2 as triage_dot_rules_dot_v1_dot_rules__service__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -109,6 +110,41 @@ class RulesServiceStub:
                 '/triage.rules.v1.RulesService/SimulateRules',
                 request_serializer=triage_dot_rules_dot_v1_dot_rules__service__pb2.SimulateRulesRequest.SerializeToString,
                 response_deserializer=triage_dot_rules_dot_v1_dot_rules__service__pb2.SimulateRulesResponse.FromString,
+                _registered_method=True)
+        self.CreateCorrelationRule = channel.unary_unary(
+                '/triage.rules.v1.RulesService/CreateCorrelationRule',
+                request_serializer=triage_dot_rules_dot_v1_dot_correlation__pb2.CreateCorrelationRuleRequest.SerializeToString,
+                response_deserializer=triage_dot_rules_dot_v1_dot_correlation__pb2.CreateCorrelationRuleResponse.FromString,
+                _registered_method=True)
+        self.GetCorrelationRule = channel.unary_unary(
+                '/triage.rules.v1.RulesService/GetCorrelationRule',
+                request_serializer=triage_dot_rules_dot_v1_dot_correlation__pb2.GetCorrelationRuleRequest.SerializeToString,
+                response_deserializer=triage_dot_rules_dot_v1_dot_correlation__pb2.GetCorrelationRuleResponse.FromString,
+                _registered_method=True)
+        self.ListCorrelationRules = channel.unary_unary(
+                '/triage.rules.v1.RulesService/ListCorrelationRules',
+                request_serializer=triage_dot_rules_dot_v1_dot_correlation__pb2.ListCorrelationRulesRequest.SerializeToString,
+                response_deserializer=triage_dot_rules_dot_v1_dot_correlation__pb2.ListCorrelationRulesResponse.FromString,
+                _registered_method=True)
+        self.UpdateCorrelationRule = channel.unary_unary(
+                '/triage.rules.v1.RulesService/UpdateCorrelationRule',
+                request_serializer=triage_dot_rules_dot_v1_dot_correlation__pb2.UpdateCorrelationRuleRequest.SerializeToString,
+                response_deserializer=triage_dot_rules_dot_v1_dot_correlation__pb2.UpdateCorrelationRuleResponse.FromString,
+                _registered_method=True)
+        self.DeleteCorrelationRule = channel.unary_unary(
+                '/triage.rules.v1.RulesService/DeleteCorrelationRule',
+                request_serializer=triage_dot_rules_dot_v1_dot_correlation__pb2.DeleteCorrelationRuleRequest.SerializeToString,
+                response_deserializer=triage_dot_rules_dot_v1_dot_correlation__pb2.DeleteCorrelationRuleResponse.FromString,
+                _registered_method=True)
+        self.ReorderCorrelationRules = channel.unary_unary(
+                '/triage.rules.v1.RulesService/ReorderCorrelationRules',
+                request_serializer=triage_dot_rules_dot_v1_dot_correlation__pb2.ReorderCorrelationRulesRequest.SerializeToString,
+                response_deserializer=triage_dot_rules_dot_v1_dot_correlation__pb2.ReorderCorrelationRulesResponse.FromString,
+                _registered_method=True)
+        self.SimulateCorrelation = channel.unary_unary(
+                '/triage.rules.v1.RulesService/SimulateCorrelation',
+                request_serializer=triage_dot_rules_dot_v1_dot_correlation__pb2.SimulateCorrelationRequest.SerializeToString,
+                response_deserializer=triage_dot_rules_dot_v1_dot_correlation__pb2.SimulateCorrelationResponse.FromString,
                 _registered_method=True)
 
 
@@ -222,6 +258,56 @@ class RulesServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateCorrelationRule(self, request, context):
+        """Creates a correlation rule at a position (last by default); see correlation.proto.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCorrelationRule(self, request, context):
+        """Gets one correlation rule.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCorrelationRules(self, request, context):
+        """Lists the tenant's correlation rules in evaluation order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateCorrelationRule(self, request, context):
+        """Updates a correlation rule's fields named in `update_mask`, checking its etag.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteCorrelationRule(self, request, context):
+        """Deletes a correlation rule; later rules move up.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReorderCorrelationRules(self, request, context):
+        """Sets the complete evaluation order of the tenant's correlation rules.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SimulateCorrelation(self, request, context):
+        """Replays stored alerts through correlation rules (proposed or current) and reports the
+        incidents that would have formed and the tickets that saves.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RulesServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -294,6 +380,41 @@ def add_RulesServiceServicer_to_server(servicer, server):
                     servicer.SimulateRules,
                     request_deserializer=triage_dot_rules_dot_v1_dot_rules__service__pb2.SimulateRulesRequest.FromString,
                     response_serializer=triage_dot_rules_dot_v1_dot_rules__service__pb2.SimulateRulesResponse.SerializeToString,
+            ),
+            'CreateCorrelationRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateCorrelationRule,
+                    request_deserializer=triage_dot_rules_dot_v1_dot_correlation__pb2.CreateCorrelationRuleRequest.FromString,
+                    response_serializer=triage_dot_rules_dot_v1_dot_correlation__pb2.CreateCorrelationRuleResponse.SerializeToString,
+            ),
+            'GetCorrelationRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCorrelationRule,
+                    request_deserializer=triage_dot_rules_dot_v1_dot_correlation__pb2.GetCorrelationRuleRequest.FromString,
+                    response_serializer=triage_dot_rules_dot_v1_dot_correlation__pb2.GetCorrelationRuleResponse.SerializeToString,
+            ),
+            'ListCorrelationRules': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCorrelationRules,
+                    request_deserializer=triage_dot_rules_dot_v1_dot_correlation__pb2.ListCorrelationRulesRequest.FromString,
+                    response_serializer=triage_dot_rules_dot_v1_dot_correlation__pb2.ListCorrelationRulesResponse.SerializeToString,
+            ),
+            'UpdateCorrelationRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateCorrelationRule,
+                    request_deserializer=triage_dot_rules_dot_v1_dot_correlation__pb2.UpdateCorrelationRuleRequest.FromString,
+                    response_serializer=triage_dot_rules_dot_v1_dot_correlation__pb2.UpdateCorrelationRuleResponse.SerializeToString,
+            ),
+            'DeleteCorrelationRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteCorrelationRule,
+                    request_deserializer=triage_dot_rules_dot_v1_dot_correlation__pb2.DeleteCorrelationRuleRequest.FromString,
+                    response_serializer=triage_dot_rules_dot_v1_dot_correlation__pb2.DeleteCorrelationRuleResponse.SerializeToString,
+            ),
+            'ReorderCorrelationRules': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReorderCorrelationRules,
+                    request_deserializer=triage_dot_rules_dot_v1_dot_correlation__pb2.ReorderCorrelationRulesRequest.FromString,
+                    response_serializer=triage_dot_rules_dot_v1_dot_correlation__pb2.ReorderCorrelationRulesResponse.SerializeToString,
+            ),
+            'SimulateCorrelation': grpc.unary_unary_rpc_method_handler(
+                    servicer.SimulateCorrelation,
+                    request_deserializer=triage_dot_rules_dot_v1_dot_correlation__pb2.SimulateCorrelationRequest.FromString,
+                    response_serializer=triage_dot_rules_dot_v1_dot_correlation__pb2.SimulateCorrelationResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -680,6 +801,195 @@ class RulesService:
             '/triage.rules.v1.RulesService/SimulateRules',
             triage_dot_rules_dot_v1_dot_rules__service__pb2.SimulateRulesRequest.SerializeToString,
             triage_dot_rules_dot_v1_dot_rules__service__pb2.SimulateRulesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateCorrelationRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/triage.rules.v1.RulesService/CreateCorrelationRule',
+            triage_dot_rules_dot_v1_dot_correlation__pb2.CreateCorrelationRuleRequest.SerializeToString,
+            triage_dot_rules_dot_v1_dot_correlation__pb2.CreateCorrelationRuleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCorrelationRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/triage.rules.v1.RulesService/GetCorrelationRule',
+            triage_dot_rules_dot_v1_dot_correlation__pb2.GetCorrelationRuleRequest.SerializeToString,
+            triage_dot_rules_dot_v1_dot_correlation__pb2.GetCorrelationRuleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCorrelationRules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/triage.rules.v1.RulesService/ListCorrelationRules',
+            triage_dot_rules_dot_v1_dot_correlation__pb2.ListCorrelationRulesRequest.SerializeToString,
+            triage_dot_rules_dot_v1_dot_correlation__pb2.ListCorrelationRulesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateCorrelationRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/triage.rules.v1.RulesService/UpdateCorrelationRule',
+            triage_dot_rules_dot_v1_dot_correlation__pb2.UpdateCorrelationRuleRequest.SerializeToString,
+            triage_dot_rules_dot_v1_dot_correlation__pb2.UpdateCorrelationRuleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteCorrelationRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/triage.rules.v1.RulesService/DeleteCorrelationRule',
+            triage_dot_rules_dot_v1_dot_correlation__pb2.DeleteCorrelationRuleRequest.SerializeToString,
+            triage_dot_rules_dot_v1_dot_correlation__pb2.DeleteCorrelationRuleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReorderCorrelationRules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/triage.rules.v1.RulesService/ReorderCorrelationRules',
+            triage_dot_rules_dot_v1_dot_correlation__pb2.ReorderCorrelationRulesRequest.SerializeToString,
+            triage_dot_rules_dot_v1_dot_correlation__pb2.ReorderCorrelationRulesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SimulateCorrelation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/triage.rules.v1.RulesService/SimulateCorrelation',
+            triage_dot_rules_dot_v1_dot_correlation__pb2.SimulateCorrelationRequest.SerializeToString,
+            triage_dot_rules_dot_v1_dot_correlation__pb2.SimulateCorrelationResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -5,6 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from grpc import aio as _aio
+from triage.rules.v1 import correlation_pb2 as _correlation_pb2
 from triage.rules.v1 import rules_service_pb2 as _rules_service_pb2
 import abc as _abc_1
 import grpc as _grpc
@@ -73,6 +74,22 @@ class RulesServiceStub:
     """Replays the stored alerts of a time range through a proposed rule set and windows
     and reports per-rule outcomes beside what the current rules did.
     """
+    CreateCorrelationRule: _grpc.UnaryUnaryMultiCallable[_correlation_pb2.CreateCorrelationRuleRequest, _correlation_pb2.CreateCorrelationRuleResponse]
+    """Creates a correlation rule at a position (last by default); see correlation.proto."""
+    GetCorrelationRule: _grpc.UnaryUnaryMultiCallable[_correlation_pb2.GetCorrelationRuleRequest, _correlation_pb2.GetCorrelationRuleResponse]
+    """Gets one correlation rule."""
+    ListCorrelationRules: _grpc.UnaryUnaryMultiCallable[_correlation_pb2.ListCorrelationRulesRequest, _correlation_pb2.ListCorrelationRulesResponse]
+    """Lists the tenant's correlation rules in evaluation order."""
+    UpdateCorrelationRule: _grpc.UnaryUnaryMultiCallable[_correlation_pb2.UpdateCorrelationRuleRequest, _correlation_pb2.UpdateCorrelationRuleResponse]
+    """Updates a correlation rule's fields named in `update_mask`, checking its etag."""
+    DeleteCorrelationRule: _grpc.UnaryUnaryMultiCallable[_correlation_pb2.DeleteCorrelationRuleRequest, _correlation_pb2.DeleteCorrelationRuleResponse]
+    """Deletes a correlation rule; later rules move up."""
+    ReorderCorrelationRules: _grpc.UnaryUnaryMultiCallable[_correlation_pb2.ReorderCorrelationRulesRequest, _correlation_pb2.ReorderCorrelationRulesResponse]
+    """Sets the complete evaluation order of the tenant's correlation rules."""
+    SimulateCorrelation: _grpc.UnaryUnaryMultiCallable[_correlation_pb2.SimulateCorrelationRequest, _correlation_pb2.SimulateCorrelationResponse]
+    """Replays stored alerts through correlation rules (proposed or current) and reports the
+    incidents that would have formed and the tickets that saves.
+    """
 
 @_typing.type_check_only
 class RulesServiceAsyncStub(RulesServiceStub):
@@ -118,6 +135,22 @@ class RulesServiceAsyncStub(RulesServiceStub):
     SimulateRules: _aio.UnaryUnaryMultiCallable[_rules_service_pb2.SimulateRulesRequest, _rules_service_pb2.SimulateRulesResponse]  # type: ignore[assignment]
     """Replays the stored alerts of a time range through a proposed rule set and windows
     and reports per-rule outcomes beside what the current rules did.
+    """
+    CreateCorrelationRule: _aio.UnaryUnaryMultiCallable[_correlation_pb2.CreateCorrelationRuleRequest, _correlation_pb2.CreateCorrelationRuleResponse]  # type: ignore[assignment]
+    """Creates a correlation rule at a position (last by default); see correlation.proto."""
+    GetCorrelationRule: _aio.UnaryUnaryMultiCallable[_correlation_pb2.GetCorrelationRuleRequest, _correlation_pb2.GetCorrelationRuleResponse]  # type: ignore[assignment]
+    """Gets one correlation rule."""
+    ListCorrelationRules: _aio.UnaryUnaryMultiCallable[_correlation_pb2.ListCorrelationRulesRequest, _correlation_pb2.ListCorrelationRulesResponse]  # type: ignore[assignment]
+    """Lists the tenant's correlation rules in evaluation order."""
+    UpdateCorrelationRule: _aio.UnaryUnaryMultiCallable[_correlation_pb2.UpdateCorrelationRuleRequest, _correlation_pb2.UpdateCorrelationRuleResponse]  # type: ignore[assignment]
+    """Updates a correlation rule's fields named in `update_mask`, checking its etag."""
+    DeleteCorrelationRule: _aio.UnaryUnaryMultiCallable[_correlation_pb2.DeleteCorrelationRuleRequest, _correlation_pb2.DeleteCorrelationRuleResponse]  # type: ignore[assignment]
+    """Deletes a correlation rule; later rules move up."""
+    ReorderCorrelationRules: _aio.UnaryUnaryMultiCallable[_correlation_pb2.ReorderCorrelationRulesRequest, _correlation_pb2.ReorderCorrelationRulesResponse]  # type: ignore[assignment]
+    """Sets the complete evaluation order of the tenant's correlation rules."""
+    SimulateCorrelation: _aio.UnaryUnaryMultiCallable[_correlation_pb2.SimulateCorrelationRequest, _correlation_pb2.SimulateCorrelationResponse]  # type: ignore[assignment]
+    """Replays stored alerts through correlation rules (proposed or current) and reports the
+    incidents that would have formed and the tickets that saves.
     """
 
 class RulesServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -245,6 +278,64 @@ class RulesServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_rules_service_pb2.SimulateRulesResponse, _abc.Awaitable[_rules_service_pb2.SimulateRulesResponse]]:
         """Replays the stored alerts of a time range through a proposed rule set and windows
         and reports per-rule outcomes beside what the current rules did.
+        """
+
+    @_abc_1.abstractmethod
+    def CreateCorrelationRule(
+        self,
+        request: _correlation_pb2.CreateCorrelationRuleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_correlation_pb2.CreateCorrelationRuleResponse, _abc.Awaitable[_correlation_pb2.CreateCorrelationRuleResponse]]:
+        """Creates a correlation rule at a position (last by default); see correlation.proto."""
+
+    @_abc_1.abstractmethod
+    def GetCorrelationRule(
+        self,
+        request: _correlation_pb2.GetCorrelationRuleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_correlation_pb2.GetCorrelationRuleResponse, _abc.Awaitable[_correlation_pb2.GetCorrelationRuleResponse]]:
+        """Gets one correlation rule."""
+
+    @_abc_1.abstractmethod
+    def ListCorrelationRules(
+        self,
+        request: _correlation_pb2.ListCorrelationRulesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_correlation_pb2.ListCorrelationRulesResponse, _abc.Awaitable[_correlation_pb2.ListCorrelationRulesResponse]]:
+        """Lists the tenant's correlation rules in evaluation order."""
+
+    @_abc_1.abstractmethod
+    def UpdateCorrelationRule(
+        self,
+        request: _correlation_pb2.UpdateCorrelationRuleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_correlation_pb2.UpdateCorrelationRuleResponse, _abc.Awaitable[_correlation_pb2.UpdateCorrelationRuleResponse]]:
+        """Updates a correlation rule's fields named in `update_mask`, checking its etag."""
+
+    @_abc_1.abstractmethod
+    def DeleteCorrelationRule(
+        self,
+        request: _correlation_pb2.DeleteCorrelationRuleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_correlation_pb2.DeleteCorrelationRuleResponse, _abc.Awaitable[_correlation_pb2.DeleteCorrelationRuleResponse]]:
+        """Deletes a correlation rule; later rules move up."""
+
+    @_abc_1.abstractmethod
+    def ReorderCorrelationRules(
+        self,
+        request: _correlation_pb2.ReorderCorrelationRulesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_correlation_pb2.ReorderCorrelationRulesResponse, _abc.Awaitable[_correlation_pb2.ReorderCorrelationRulesResponse]]:
+        """Sets the complete evaluation order of the tenant's correlation rules."""
+
+    @_abc_1.abstractmethod
+    def SimulateCorrelation(
+        self,
+        request: _correlation_pb2.SimulateCorrelationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_correlation_pb2.SimulateCorrelationResponse, _abc.Awaitable[_correlation_pb2.SimulateCorrelationResponse]]:
+        """Replays stored alerts through correlation rules (proposed or current) and reports the
+        incidents that would have formed and the tickets that saves.
         """
 
 def add_RulesServiceServicer_to_server(servicer: RulesServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
