@@ -58,11 +58,7 @@ def batch_ids(request_id: str | None, count: int) -> list[str]:
     same command again returns the first answers instead of ingesting twice."""
     if not request_id:
         return [str(uuid.uuid4()) for _ in range(count)]
-    try:
-        base = uuid.UUID(request_id)
-    except ValueError as exc:
-        raise CliError(f"--request-id must be a UUID, not {request_id!r}", code=2) from exc
-    return [str(uuid.uuid5(base, str(i))) for i in range(count)]
+    return [str(uuid.uuid5(uuid.NAMESPACE_URL, f"triage:{request_id}/{i}")) for i in range(count)]
 
 
 def ingest(ctx: CliContext, args: argparse.Namespace) -> int:
@@ -113,6 +109,8 @@ def register(group: Any, parents: list[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--batch-size", type=int, default=500, help=f"alerts per call (max {MAX_BATCH})")
     p.add_argument(
-        "--request-id", default=None, help="a UUID: running the same command again is a no-op"
+        "--request-id",
+        default=None,
+        help="running the same command again returns the first answers",
     )
     p.set_defaults(handler=ingest)

@@ -215,6 +215,22 @@ def enum_name(enum_type: Any, value: int, prefix: str) -> str:
     return name.removeprefix(prefix).lower()
 
 
+def output_closed() -> int:
+    """Leave quietly after the reader of stdout went away (``triage ... | head``).
+
+    Later writes, including the interpreter's flush at exit, go to /dev/null instead of
+    raising BrokenPipeError again; 141 is what a shell reports for a SIGPIPE death.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (captured in tests)
+        pass
+    finally:
+        os.close(devnull)
+    return 141
+
+
 def fail(message: str) -> None:
     """Print an error to stderr."""
     print(f"error: {message}", file=sys.stderr)

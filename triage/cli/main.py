@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
-from triage.cli.common import CliError, add_global_options, context_from, fail
+import grpc
+
+from triage.cli.common import (
+    CliError,
+    add_global_options,
+    context_from,
+    describe_rpc_error,
+    fail,
+    output_closed,
+)
 
 #: Modules that contribute subcommands; each has ``register(subparsers, parents)``.
 COMMAND_MODULES = (
@@ -19,6 +29,7 @@ COMMAND_MODULES = (
     "triage.cli.tickets",
     "triage.cli.sla",
     "triage.cli.notify",
+    "triage.cli.audit",
 )
 
 
@@ -41,17 +52,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``triage`` command; returns the exit code."""
+    """Entry point of the ``triage`` command; returns the exit code.
+
+    Exit codes: 0 done, 1 unexpected failure, 2 bad input (usage, flags, files), 3 the
+    service refused or could not be reached (its status and field violations printed),
+    130 interrupted, 141 stdout closed early (``triage ... | head``), as for SIGPIPE.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     ctx = context_from(args)
     try:
         result = args.handler(ctx, args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return output_closed()
     except CliError as error:
         fail(str(error))
         return error.code
+    except grpc.RpcError as error:
+        fail(describe_rpc_error(error))
+        return 3
     except KeyboardInterrupt:
         return 130
+    except Exception as error:  # a bug: one line, not a traceback (TRIAGE_DEBUG=1 shows it)
+        if os.environ.get("TRIAGE_DEBUG"):
+            raise
+        fail(f"unexpected {type(error).__name__}: {error} (TRIAGE_DEBUG=1 shows where)")
+        return 1
     return int(result or 0)
 
 
