@@ -23,9 +23,11 @@ from triage.cli.common import (
 COMMAND_MODULES = (
     "triage.cli.health",
     "triage.cli.tenants",
+    "triage.cli.access",
     "triage.cli.integrations",
     "triage.cli.alerts",
     "triage.cli.rules",
+    "triage.cli.correlation",
     "triage.cli.tickets",
     "triage.cli.sla",
     "triage.cli.notify",
