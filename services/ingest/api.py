@@ -324,7 +324,7 @@ class TenantApi(tapi_grpc.TenantServiceServicer):
     async def UpdateTenant(
         self, request: tapi.UpdateTenantRequest, context: Any
     ) -> tapi.UpdateTenantResponse:
-        """Rename a tenant or change its zone (admin)."""
+        """Rename a tenant, change its zone, suspend or resume it (admin)."""
         current_principal().require(ADMIN_SCOPE)
         require_uuid(request.tenant.id, "tenant.id")
         changes: dict[str, str] = {}
@@ -333,10 +333,12 @@ class TenantApi(tapi_grpc.TenantServiceServicer):
                 changes["display_name"] = request.tenant.display_name
             elif path == "time_zone":
                 changes["time_zone"] = request.tenant.time_zone
+            elif path == "state":
+                changes["state"] = _state_of(request.tenant.state)
             else:
                 raise InvalidArgument.field("update_mask", f"cannot update {path!r}")
         if not changes:
-            raise InvalidArgument.field("update_mask", "name display_name and/or time_zone")
+            raise InvalidArgument.field("update_mask", "name display_name, time_zone and/or state")
         row = await self._service.update_tenant(
             tenant_id=request.tenant.id, changes=TenantChanges(**changes), etag=request.tenant.etag
         )
@@ -368,16 +370,75 @@ class TenantApi(tapi_grpc.TenantServiceServicer):
         if violations:
             raise InvalidArgument("invalid token request", violations=violations)
         subject = request.subject or f"user:{uuid.uuid4()}"
+        token_id = str(uuid.uuid4())
+        issued_at = datetime.now(UTC)
         token = self._authority.issue(
             subject=subject,
             tenant_id=request.tenant_id or None,
             scopes=scopes,
             ttl_seconds=int(ttl.total_seconds()),
+            token_id=token_id,
         )
         claims = self._authority.verify(token)
-        expire = tapi.IssueTokenResponse(token=token, scopes=sorted(claims.scopes))
-        expire.expire_time.FromDatetime(datetime.now(UTC) + ttl)
+        # Recorded before the token is handed out, so every token in use can be listed.
+        await self._service.record_token(
+            token_id=token_id,
+            tenant_id=request.tenant_id or None,
+            subject=subject,
+            scopes=sorted(claims.scopes),
+            issued_at=issued_at,
+            expires_at=issued_at + ttl,
+        )
+        expire = tapi.IssueTokenResponse(
+            token=token, token_id=token_id, scopes=sorted(claims.scopes)
+        )
+        expire.expire_time.FromDatetime(issued_at + ttl)
         return expire
+
+    async def RevokeToken(
+        self, request: tapi.RevokeTokenRequest, context: Any
+    ) -> tapi.RevokeTokenResponse:
+        """Revoke an issued token by its ``jti`` on every service (admin)."""
+        principal = current_principal()
+        principal.require(ADMIN_SCOPE)
+        require_uuid(request.token_id, "token_id")
+        row = await self._service.revoke_token(token_id=request.token_id, by=principal.subject)
+        return tapi.RevokeTokenResponse(token=convert.issued_token_to_proto(row))
+
+    async def ListTokens(
+        self, request: tapi.ListTokensRequest, context: Any
+    ) -> tapi.ListTokensResponse:
+        """A page of issued tokens' metadata, optionally of one tenant (admin)."""
+        current_principal().require(ADMIN_SCOPE)
+        if request.tenant_id:
+            require_uuid(request.tenant_id, "tenant_id")
+        filters = {"tenant": request.tenant_id}
+        position = decode_page_token(request.page_token, filters=filters)
+        limit = page_size(request.page_size)
+        after = (datetime.fromisoformat(position["t"]), str(position["id"])) if position else None
+        rows = await self._service.list_tokens(
+            tenant_id=request.tenant_id or None, after=after, limit=limit + 1
+        )
+        page, more = page_of(rows, limit)
+        token = (
+            encode_page_token(
+                {"t": page[-1].issued_at.isoformat(), "id": page[-1].id}, filters=filters
+            )
+            if more
+            else ""
+        )
+        return tapi.ListTokensResponse(
+            tokens=[convert.issued_token_to_proto(r) for r in page], next_page_token=token
+        )
+
+
+def _state_of(state: int) -> str:
+    """The stored state of a proto TenantState; INVALID_ARGUMENT for any other."""
+    if state == pb.TENANT_STATE_ACTIVE:
+        return "active"
+    if state == pb.TENANT_STATE_SUSPENDED:
+        return "suspended"
+    raise InvalidArgument.field("tenant.state", "must be TENANT_STATE_ACTIVE or _SUSPENDED")
 
 
 def _tenant_created(tenant: Tenant) -> tapi.CreateTenantResponse:

@@ -20,8 +20,10 @@ from services.ingest.domain.records import (
     WriteResult,
 )
 from services.ingest.domain.tenants import Tenant
+from services.ingest.domain.tokens import IssuedToken
 from triage.ingest.v1 import ingest_service_pb2 as api
 from triage.ingest.v1 import resources_pb2 as pb
+from triage.ingest.v1 import tenant_service_pb2 as tapi
 from triage.runtime import IdempotentReply, SecretBox, from_timestamp, to_timestamp
 
 R = TypeVar("R")
@@ -322,3 +324,19 @@ def from_stored(
     answer = response_type()
     answer.ParseFromString(box.decrypt(stored.value) if box is not None else stored.value)
     return answer
+
+
+def issued_token_to_proto(row: IssuedToken) -> tapi.IssuedToken:
+    """The proto of an issued token's metadata."""
+    token = tapi.IssuedToken(
+        token_id=row.id,
+        tenant_id=row.tenant_id or "",
+        subject=row.subject,
+        scopes=list(row.scopes),
+        issue_time=to_timestamp(row.issued_at),
+        expire_time=to_timestamp(row.expires_at),
+        revoked_by=row.revoked_by or "",
+    )
+    if row.revoked_at is not None:
+        token.revoke_time.CopyFrom(to_timestamp(row.revoked_at))
+    return token

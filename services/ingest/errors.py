@@ -6,6 +6,7 @@ from services.ingest.domain.records import MAX_ALERTS_PER_WEBHOOK
 from triage.runtime import (
     InvalidArgument,
     NotFound,
+    PermissionDenied,
     ResourceExhausted,
     Unauthenticated,
     Unavailable,
@@ -28,6 +29,18 @@ class TenantNotFound(NotFound):
     """No such tenant."""
 
     reason = "TENANT_NOT_FOUND"
+
+
+class TokenNotFound(NotFound):
+    """No issued token with this id."""
+
+    reason = "TOKEN_NOT_FOUND"
+
+
+class TenantSuspended(PermissionDenied):
+    """The tenant is suspended: its webhooks are refused (403) until it is resumed."""
+
+    reason = "TENANT_SUSPENDED"
 
 
 class StorageUnavailable(Unavailable):

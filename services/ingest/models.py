@@ -18,7 +18,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
 from triage.runtime import inbox_table, outbox_pending_table, outbox_table, requests_table
 
@@ -37,6 +37,22 @@ tenants = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("version", Integer, nullable=False, server_default="1"),
+)
+
+#: Metadata of every token IssueToken signed (never the token): who, what, until when, and
+#: whether it was revoked. ``id`` is the token's ``jti``; admin tokens have no tenant.
+issued_tokens = Table(
+    "issued_tokens",
+    metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=False), nullable=True),
+    Column("subject", Text, nullable=False),
+    Column("scopes", ARRAY(Text), nullable=False),
+    Column("issued_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("revoked_by", Text, nullable=True),
+    Index("issued_tokens_by_tenant", "tenant_id", "issued_at"),
 )
 
 integrations = Table(
@@ -170,6 +186,7 @@ requests = requests_table(metadata)
 
 TENANT_OWNED = (
     "tenants",
+    "issued_tokens",
     "integrations",
     "integration_polls",
     "webhook_bodies",

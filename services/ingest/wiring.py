@@ -19,12 +19,19 @@ from services.ingest.service import IngestService
 from services.ingest.service.standing import local_standing
 from services.ingest.store.alerts import mark_suppression
 from services.ingest.store.health import ping
+from services.ingest.workers.access_sync import AccessSyncWorker
 from services.ingest.workers.alert_writer import AlertWriter
 from services.ingest.workers.outbound import outbound_reset
 from services.ingest.workers.polls import PollWorker
 from services.ingest.workers.silence import SilenceWorker
 from triage.ingest.v1 import ingest_service_pb2_grpc, tenant_service_pb2_grpc
-from triage.runtime import Runtime, SecretBox, ServiceSpec, TenantGate
+from triage.runtime import (
+    AccessPublisher,
+    Runtime,
+    SecretBox,
+    ServiceSpec,
+    TenantGate,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +57,15 @@ def secret_box(rt: Runtime) -> SecretBox:
 async def wire(rt: Runtime) -> None:
     """Register servicers, the writer loops and the gateway server with the runtime."""
     # Tokens of unknown or suspended tenants are refused (ingest owns the registry).
-    rt.authority.tenant_gate = TenantGate(local_standing(rt.db))
+    gate = TenantGate(local_standing(rt.db))
+    rt.authority.tenant_gate = gate
     writer = AlertWriter(db=rt.db, outbox=rt.outbox)
     service = IngestService(db=rt.db, outbox=rt.outbox, writer=writer, box=secret_box(rt))
+    # ingest mirrors revocations and suspensions to every service, and checks them itself.
+    service.publisher = AccessPublisher(rt.bus.js)
+    service.access = rt.authority.access
+    if service.access is not None:
+        service.access.on_tenant_change.append(gate.forget)
     rt.add_servicer(
         partial(
             ingest_service_pb2_grpc.add_IngestServiceServicer_to_server,
@@ -114,6 +127,7 @@ async def wire(rt: Runtime) -> None:
     rt.tasks.append(reset_worker)
     rt.tasks.append(PollWorker(service=service).run)
     rt.tasks.append(SilenceWorker(service=service).run)
+    rt.tasks.append(AccessSyncWorker(service=service).run)
     rt.on_stop.insert(0, stop_http)
 
 

@@ -28,6 +28,7 @@ from triage.devstack.postgres import EmbeddedPostgres
 from triage.devstack.seed import SeedResult, seed_demo
 from triage.devstack.supervisor import RestartPolicy, Supervisor
 from triage.mesh import SERVICE_NAMES
+from triage.runtime.auth import ADMIN_SCOPE, TokenAuthority
 from triage.runtime.db import sqlalchemy_url
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -169,6 +170,7 @@ class Stack:
     stop_signal: int = signal.SIGTERM
     timings: dict[str, float] = field(default_factory=dict)
     console_url: str = ""
+    _admin_token: str = field(default="", repr=False)
 
     @property
     def endpoints(self) -> Endpoints:
@@ -230,6 +232,22 @@ class Stack:
         self.console_url = url
         return url
 
+    def admin_token(self) -> str:
+        """An admin token signed with this stack's key (minted once per stack); empty when
+        the key cannot sign (shorter than a real one)."""
+        if not self._admin_token:
+            try:
+                authority = TokenAuthority(self.keys.auth_signing_key)
+            except ValueError:
+                return ""
+            self._admin_token = authority.issue(
+                subject="admin:devstack",
+                tenant_id=None,
+                scopes=[ADMIN_SCOPE],
+                ttl_seconds=12 * 3600,
+            )
+        return self._admin_token
+
     def banner(self) -> str:
         """What to print once the stack is up: servers, addresses, export line and curl."""
         lines = [
@@ -256,6 +274,14 @@ class Stack:
                     f"  # demo tenant {self.seed.tenant_id}, "
                     f"integration {self.seed.integration_id}",
                     "  " + self.seed.curl_command,
+                ]
+            if admin := self.admin_token():
+                lines += [
+                    "",
+                    "Administrator token (admin scope, 12 h: create tenants, issue/revoke tokens,",
+                    "suspend/resume; `triage admin token` mints another from the signing key):",
+                    f"  export TRIAGE_ADMIN_TOKEN={shlex.quote(admin)}",
+                    '  TRIAGE_TOKEN="$TRIAGE_ADMIN_TOKEN" triage tenants create --name "Acme MSP"',
                 ]
         else:
             lines += [

@@ -11,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from triage.runtime.access_list import AccessList, AccessPublisher
     from triage.runtime.app import Runtime
     from triage.runtime.auth import ADMIN_SCOPE, Principal, TokenAuthority, current_principal
     from triage.runtime.bus import Bus
@@ -81,6 +82,8 @@ if TYPE_CHECKING:
     from triage.runtime.waiting import wait_event
 
 _HOME: dict[str, str] = {
+    "AccessList": "access_list",
+    "AccessPublisher": "access_list",
     "Runtime": "app",
     "ADMIN_SCOPE": "auth",
     "Principal": "auth",
@@ -172,6 +175,8 @@ __all__ = [
     "ADMIN_SCOPE",
     "ERROR_DOMAIN",
     "Aborted",
+    "AccessList",
+    "AccessPublisher",
     "AlreadyExists",
     "BatchConsumer",
     "BatchHandler",

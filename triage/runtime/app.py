@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from triage.runtime.access_list import AccessList, AccessWatcher
 from triage.runtime.auth import TokenAuthority
 from triage.runtime.bus import Bus
 from triage.runtime.config import Settings
@@ -99,6 +100,10 @@ async def run_service(
         streams=streams,
     )
     authority = authority_from(settings)
+    # Revoked tokens and suspended tenants are loaded before the first call is served.
+    access = AccessWatcher(bus.js, AccessList())
+    await access.start()
+    authority.access = access.access
     server = GrpcServer(
         service=settings.service_name,
         host=settings.grpc_host,
@@ -119,6 +124,7 @@ async def run_service(
         consumer.on_handover = relay.flush
     background = [asyncio.create_task(relay.run(), name="outbox-relay")]
     background += [asyncio.create_task(c.run(), name=c.durable) for c in runtime.consumers]
+    background.append(asyncio.create_task(access.run(), name="access-list"))
     background += [
         asyncio.create_task(t(), name=getattr(t, "__name__", "task")) for t in runtime.tasks
     ]
@@ -133,6 +139,7 @@ async def run_service(
         for consumer in runtime.consumers:
             await consumer.stop()
         await server.stop(settings.shutdown_grace_seconds)
+        await access.stop()
         for hook in runtime.on_stop:
             with contextlib.suppress(Exception):
                 await hook()

@@ -14,6 +14,7 @@ import jwt
 from triage.runtime.errors import PermissionDenied, Unauthenticated
 
 if TYPE_CHECKING:
+    from triage.runtime.access_list import AccessList
     from triage.runtime.tenant_gate import TenantGate
 
 ADMIN_SCOPE = "admin"
@@ -29,6 +30,8 @@ class Principal:
     subject: str
     tenant_id: str | None
     scopes: frozenset[str] = field(default_factory=frozenset)
+    #: The token's ``jti`` (what a revocation names); None for a token without one.
+    token_id: str | None = None
 
     @property
     def is_service(self) -> bool:
@@ -91,11 +94,28 @@ class TokenAuthority:
         #: Checks that a token's tenant is registered and active; None admits any tenant
         #: (set by a service's wiring: :func:`triage.runtime.tenant_gate.guard_tenants`).
         self.tenant_gate: TenantGate | None = None
+        #: Revoked tokens and suspended tenants, kept current by the runtime's watcher;
+        #: None checks neither (a process without the bus).
+        self.access: AccessList | None = None
 
     async def admit(self, principal: Principal) -> None:
-        """Refuse a tenant user whose tenant is unknown (UNAUTHENTICATED) or suspended
-        (PERMISSION_DENIED). Services act for the tenants their events name."""
-        if self.tenant_gate is not None and not principal.is_service and principal.tenant_id:
+        """Refuse a revoked token (UNAUTHENTICATED), a tenant user whose tenant is unknown
+        (UNAUTHENTICATED) or suspended (PERMISSION_DENIED). Services act for the tenants
+        their events name."""
+        access = self.access
+        if access is not None and principal.token_id and access.is_revoked(principal.token_id):
+            raise Unauthenticated(
+                f"the token {principal.token_id} was revoked; ask an administrator for a new one",
+                reason="TOKEN_REVOKED",
+            )
+        if principal.is_service or not principal.tenant_id:
+            return
+        if access is not None and access.is_suspended(principal.tenant_id):
+            raise PermissionDenied(
+                f"the tenant {principal.tenant_id} is suspended; an administrator can resume it",
+                reason="TENANT_SUSPENDED",
+            )
+        if self.tenant_gate is not None:
             await self.tenant_gate.admit(principal.tenant_id)
 
     def issue(
@@ -105,15 +125,17 @@ class TokenAuthority:
         tenant_id: str | None,
         scopes: Iterable[str],
         ttl_seconds: int = 3600,
+        token_id: str | None = None,
     ) -> str:
-        """Sign a token for ``subject`` acting in ``tenant_id`` with ``scopes``."""
+        """Sign a token for ``subject`` acting in ``tenant_id`` with ``scopes``; its ``jti``
+        is ``token_id`` (a new UUID when None)."""
         now = int(time.time())
         claims: dict[str, object] = {
             "iss": self._issuer,
             "sub": subject,
             "iat": now,
             "exp": now + ttl_seconds,
-            "jti": str(uuid.uuid4()),
+            "jti": token_id or str(uuid.uuid4()),
             "scope": " ".join(sorted(set(scopes))),
         }
         if tenant_id is not None:
@@ -138,10 +160,12 @@ class TokenAuthority:
             except jwt.PyJWTError as exc:
                 raise Unauthenticated(f"invalid token: {exc}") from exc
             tenant = claims.get("tid")
+            jti = claims.get("jti")
             return Principal(
                 subject=str(claims["sub"]),
                 tenant_id=str(tenant) if tenant else None,
                 scopes=frozenset(str(claims.get("scope", "")).split()),
+                token_id=str(jti) if jti else None,
             )
         raise Unauthenticated("invalid token: bad signature") from last
 
@@ -170,5 +194,5 @@ def principal_from_metadata(
         raise Unauthenticated("missing bearer token")
     principal = authority.verify(token.strip())
     if principal.is_service and (tenant := values.get(TENANT_METADATA_KEY)):
-        return Principal(principal.subject, tenant, principal.scopes)
+        return Principal(principal.subject, tenant, principal.scopes, principal.token_id)
     return principal

@@ -88,6 +88,10 @@ class TenantGate:
             self._cache.popitem(last=False)
         return found
 
+    def forget(self, tenant_id: str) -> None:
+        """Drop the cached answer for ``tenant_id`` (its standing just changed)."""
+        self._cache.pop(tenant_id, None)
+
     async def admit(self, tenant_id: str) -> None:
         """Return if the tenant is active; raise UNAUTHENTICATED or PERMISSION_DENIED."""
         found = await self.standing(tenant_id)
@@ -101,4 +105,6 @@ def guard_tenants(rt: Runtime, peers: PeerDirectory) -> TenantGate:
     """Make ``rt``'s server refuse tokens of unknown or suspended tenants (asking ingest)."""
     gate = TenantGate(peers.tenant_standing)
     rt.authority.tenant_gate = gate
+    if rt.authority.access is not None:
+        rt.authority.access.on_tenant_change.append(gate.forget)
     return gate

@@ -31,3 +31,5 @@ class TenantChanges:
 
     display_name: str | None = None
     time_zone: str | None = None
+    #: ``active`` or ``suspended``.
+    state: str | None = None

@@ -21,6 +21,7 @@ from services.ingest.domain.alerts import NormalizationError, Provider
 from services.ingest.domain.records import MAX_ALERTS_PER_WEBHOOK
 from services.ingest.errors import (
     StorageUnavailable,
+    TenantSuspended,
     TooManyAlerts,
     UnstorableAlert,
     WebhookRateLimited,
@@ -219,6 +220,15 @@ class Gateway:
             )
             extra.append((b"www-authenticate", b'Bearer realm="triage-webhooks"'))
             return status, payload, extra
+        except TenantSuspended:
+            return problem(
+                403,
+                "tenant-suspended",
+                "Forbidden",
+                "this integration's tenant is suspended; nothing was stored. An administrator "
+                "can resume it (triage tenants resume <tenant id>)",
+                reason=TenantSuspended.reason,
+            )
         except WebhookRateLimited as error:
             status, payload, extra = problem(
                 429,

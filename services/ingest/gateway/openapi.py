@@ -89,6 +89,7 @@ def openapi_document() -> dict[str, Any]:
                             "as sent (unreadable-body, unstorable-alert, incomplete-body)"
                         ),
                         "401": _problem_response("unknown integration or wrong secret"),
+                        "403": _problem_response("the integration's tenant is suspended"),
                         "404": _problem_response("unknown provider or route"),
                         "405": _problem_response("only POST is allowed"),
                         "408": _problem_response("the body did not arrive in time"),

@@ -6,8 +6,11 @@ from services.ingest.service.alerts import AlertUseCases
 from services.ingest.service.polling import PollUseCases
 from services.ingest.service.silence import SilenceUseCases
 from services.ingest.service.tenants import TenantUseCases
+from services.ingest.service.tokens import TokenUseCases
 from services.ingest.service.webhooks import WebhookUseCases
 
 
-class IngestService(TenantUseCases, AlertUseCases, WebhookUseCases, PollUseCases, SilenceUseCases):
+class IngestService(
+    TenantUseCases, TokenUseCases, AlertUseCases, WebhookUseCases, PollUseCases, SilenceUseCases
+):
     """The ingest service's use cases (the gRPC servicers and the webhook gateway call them)."""

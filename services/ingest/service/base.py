@@ -9,7 +9,7 @@ from typing import Protocol
 from services.ingest.domain.integrations import WebhookIntegration
 from services.ingest.domain.ratelimit import RateLimiter
 from services.ingest.domain.records import AlertRecord, WriteResult
-from triage.runtime import Database, Outbox, SecretBox
+from triage.runtime import AccessList, AccessPublisher, Database, Outbox, SecretBox
 
 ADMIN_TENANT = "00000000-0000-0000-0000-000000000000"
 
@@ -34,6 +34,10 @@ class ServiceBase:
         self._credentials: dict[str, tuple[float, WebhookIntegration | None]] = {}
         # Per replica, like the rest of the webhook path's state.
         self._limiter = RateLimiter()
+        #: Mirrors revocations and suspensions to every service (set by the wiring).
+        self.publisher: AccessPublisher | None = None
+        #: What this process currently refuses (set by the wiring; webhooks check it).
+        self.access: AccessList | None = None
 
     def _forget_credentials(self, integration_id: str) -> None:
         self._credentials.pop(integration_id, None)

@@ -74,13 +74,18 @@ class TenantUseCases(ServiceBase):
             return await store.list_tenants(session, after=after, limit=limit)
 
     async def update_tenant(self, *, tenant_id: str, changes: TenantChanges, etag: str) -> Tenant:
-        """Change a tenant's name or zone (etag-checked) and announce it."""
+        """Change a tenant's name, zone or state (etag-checked; an empty etag skips the
+        check) and announce it; a suspension or resumption reaches every service at once."""
         values: dict[str, str] = {}
         if changes.display_name is not None:
             values["display_name"] = changes.display_name
         if changes.time_zone is not None:
             values["time_zone"] = changes.time_zone
             validate_time_zone(changes.time_zone, "tenant.time_zone")
+        if changes.state is not None:
+            if changes.state not in ("active", "suspended"):
+                raise InvalidArgument.field("tenant.state", "must be ACTIVE or SUSPENDED")
+            values["state"] = changes.state
         async with self.db.system_transaction() as session:
             tenant = await store.get_tenant(session, tenant_id)
             if tenant is None:
@@ -98,4 +103,7 @@ class TenantUseCases(ServiceBase):
                 at=datetime.now(UTC),
             )
             await self.outbox.add(session, events.tenant_changed(updated, created=False))
-            return updated
+        if self.publisher is not None and updated.state != tenant.state:
+            # After commit; the periodic sync heals a publish lost in a crash.
+            await self.publisher.suspend(tenant_id, suspended=updated.state == "suspended")
+        return updated

@@ -16,7 +16,7 @@ from services.ingest.domain.alerts import AlertKind, IntegrationContext, Provide
 from services.ingest.domain.identity import reconcile_key
 from services.ingest.domain.records import AlertRecord, WriteResult
 from services.ingest.domain.webhook_auth import authenticate
-from services.ingest.errors import WebhookRateLimited, WebhookUnauthorized
+from services.ingest.errors import TenantSuspended, WebhookRateLimited, WebhookUnauthorized
 from services.ingest.service.intake import Delivery, records_for
 from services.ingest.service.integrations import IntegrationUseCases
 from services.ingest.store import polls
@@ -48,6 +48,7 @@ class WebhookUseCases(IntegrationUseCases):
         """Authenticate, rate-limit, normalize and store one webhook's alerts.
 
         WebhookUnauthorized (the same for an unknown integration and a wrong secret),
+        TenantSuspended once authenticated while the tenant is suspended,
         WebhookRateLimited, NormalizationError or TooManyAlerts for the body,
         UnstorableAlert or StorageUnavailable from storage.
         """
@@ -64,6 +65,9 @@ class WebhookUseCases(IntegrationUseCases):
         ):
             raise WebhookUnauthorized("unknown integration or wrong secret")
         assert integration is not None and credentials is not None
+        if self.access is not None and self.access.is_suspended(credentials.tenant_id):
+            # Only an authenticated sender learns it: nothing is stored while suspended.
+            raise TenantSuspended(f"the tenant {credentials.tenant_id} is suspended")
         retry_after = self._limiter.check(
             webhook.integration_id,
             rate=integration.rate,

@@ -16,6 +16,7 @@ from triage.devstack.seed import SeedResult
 from triage.devstack.stack import Keys, Stack, build_service_env, load_or_create_keys
 from triage.devstack.supervisor import Supervisor
 from triage.mesh import SERVICE_NAMES
+from triage.runtime.auth import TokenAuthority
 from triage.runtime.config import Settings
 
 KEYS = Keys(auth_signing_key="sign", secrets_key=base64.b64encode(b"k" * 32).decode())
@@ -133,3 +134,15 @@ def test_extra_postgres_settings_parse_and_reject_garbage():
     assert extra_settings(" a=1 ; b = x=y ;") == {"a": "1", "b": "x=y"}
     with pytest.raises(ValueError, match="key=value"):
         extra_settings("shared_preload_libraries")
+
+
+def test_banner_prints_an_admin_token_signed_with_the_stack_key():
+    stack = make_stack(SERVICE_NAMES, None)
+    stack.keys = Keys(auth_signing_key="s" * 40, secrets_key=KEYS.secrets_key)
+    banner = stack.banner()
+    assert "Administrator token" in banner
+    line = next(x for x in banner.splitlines() if "export TRIAGE_ADMIN_TOKEN=" in x)
+    token = line.split("=", 1)[1].strip("'\" ")
+    principal = TokenAuthority("s" * 40).verify(token)
+    assert principal.scopes == {"admin"} and principal.tenant_id is None
+    assert principal.token_id

@@ -57,7 +57,10 @@ def test_tokens_carry_tenant_and_scopes_and_rotate() -> None:
     token = old.issue(subject="u", tenant_id="t-1", scopes=["tickets:write"])
     new = TokenAuthority("another-signing-key-0123456789abcdef0123", previous=[KEY])
     principal = new.verify(token)
-    assert principal == Principal("u", "t-1", frozenset({"tickets:write"}))
+    assert principal == Principal(
+        "u", "t-1", frozenset({"tickets:write"}), token_id=principal.token_id
+    )
+    assert principal.token_id
     assert principal.has_scope("tickets:read")
     assert not principal.has_scope("rules:read")
     with pytest.raises(PermissionDenied):

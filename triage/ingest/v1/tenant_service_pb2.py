@@ -29,13 +29,23 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from triage.ingest.v1 import resources_pb2 as triage_dot_ingest_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%triage/ingest/v1/tenant_service.proto\x12\x10triage.ingest.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a triage/ingest/v1/resources.proto\"a\n\x13\x43reateTenantRequest\x12 \n\nrequest_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12(\n\x06tenant\x18\x02 \x01(\x0b\x32\x18.triage.ingest.v1.Tenant\"@\n\x14\x43reateTenantResponse\x12(\n\x06tenant\x18\x01 \x01(\x0b\x32\x18.triage.ingest.v1.Tenant\"3\n\x10GetTenantRequest\x12\x1f\n\ttenant_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\"=\n\x11GetTenantResponse\x12(\n\x06tenant\x18\x01 \x01(\x0b\x32\x18.triage.ingest.v1.Tenant\"U\n\x12ListTenantsRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x90N(\x00\x12 \n\npage_token\x18\x02 \x01(\tB\x0c\xbaH\tr\x07\x18\x80 \xba\x01\x01\x00\"Y\n\x13ListTenantsResponse\x12)\n\x07tenants\x18\x01 \x03(\x0b\x32\x18.triage.ingest.v1.Tenant\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x92\x01\n\x13UpdateTenantRequest\x12 \n\nrequest_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12(\n\x06tenant\x18\x02 \x01(\x0b\x32\x18.triage.ingest.v1.Tenant\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"@\n\x14UpdateTenantResponse\x12(\n\x06tenant\x18\x01 \x01(\x0b\x32\x18.triage.ingest.v1.Tenant\"\xd2\x01\n\x11IssueTokenRequest\x12 \n\nrequest_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12\x1f\n\ttenant_id\x18\x02 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12\"\n\x06scopes\x18\x03 \x03(\tB\x12\xbaH\x0f\x92\x01\x0c\x10\x64\"\x08r\x06\x18@\xba\x01\x01\x00\x12\x37\n\x03ttl\x18\x04 \x01(\x0b\x32\x19.google.protobuf.DurationB\x0f\xbaH\x0c\xaa\x01\t\"\x05\x08\x80\xe7\x84\x0f\x32\x00\x12\x1d\n\x07subject\x18\x05 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x02\xba\x01\x01\x00\"v\n\x12IssueTokenResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12\x10\n\x08token_id\x18\x02 \x01(\t\x12\x0e\n\x06scopes\x18\x03 \x03(\t\x12/\n\x0b\x65xpire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\xd8\x03\n\rTenantService\x12]\n\x0c\x43reateTenant\x12%.triage.ingest.v1.CreateTenantRequest\x1a&.triage.ingest.v1.CreateTenantResponse\x12T\n\tGetTenant\x12\".triage.ingest.v1.GetTenantRequest\x1a#.triage.ingest.v1.GetTenantResponse\x12Z\n\x0bListTenants\x12$.triage.ingest.v1.ListTenantsRequest\x1a%.triage.ingest.v1.ListTenantsResponse\x12]\n\x0cUpdateTenant\x12%.triage.ingest.v1.UpdateTenantRequest\x1a&.triage.ingest.v1.UpdateTenantResponse\x12W\n\nIssueToken\x12#.triage.ingest.v1.IssueTokenRequest\x1a$.triage.ingest.v1.IssueTokenResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%triage/ingest/v1/tenant_service.proto\x12\x10triage.ingest.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a triage/ingest/v1/resources.proto\"\xf9\x01\n\x0bIssuedToken\x12\x10\n\x08token_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x0f\n\x07subject\x18\x03 \x01(\t\x12\x0e\n\x06scopes\x18\x04 \x03(\t\x12.\n\nissue_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brevoke_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nrevoked_by\x18\x08 \x01(\t\"X\n\x12RevokeTokenRequest\x12 \n\nrequest_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12 \n\x08token_id\x18\x02 \x01(\tB\x0e\xbaH\x0br\t\x10\x01\x18\x80\x01\xba\x01\x01\x00\"C\n\x13RevokeTokenResponse\x12,\n\x05token\x18\x01 \x01(\x0b\x32\x1d.triage.ingest.v1.IssuedToken\"u\n\x11ListTokensRequest\x12\x1f\n\ttenant_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12\x1d\n\tpage_size\x18\x02 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x90N(\x00\x12 \n\npage_token\x18\x03 \x01(\tB\x0c\xbaH\tr\x07\x18\x80 \xba\x01\x01\x00\"\\\n\x12ListTokensResponse\x12-\n\x06tokens\x18\x01 \x03(\x0b\x32\x1d.triage.ingest.v1.IssuedToken\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"a\n\x13\x43reateTenantRequest\x12 \n\nrequest_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12(\n\x06tenant\x18\x02 \x01(\x0b\x32\x18.triage.ingest.v1.Tenant\"@\n\x14\x43reateTenantResponse\x12(\n\x06tenant\x18\x01 \x01(\x0b\x32\x18.triage.ingest.v1.Tenant\"3\n\x10GetTenantRequest\x12\x1f\n\ttenant_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\"=\n\x11GetTenantResponse\x12(\n\x06tenant\x18\x01 \x01(\x0b\x32\x18.triage.ingest.v1.Tenant\"U\n\x12ListTenantsRequest\x12\x1d\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x90N(\x00\x12 \n\npage_token\x18\x02 \x01(\tB\x0c\xbaH\tr\x07\x18\x80 \xba\x01\x01\x00\"Y\n\x13ListTenantsResponse\x12)\n\x07tenants\x18\x01 \x03(\x0b\x32\x18.triage.ingest.v1.Tenant\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x92\x01\n\x13UpdateTenantRequest\x12 \n\nrequest_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12(\n\x06tenant\x18\x02 \x01(\x0b\x32\x18.triage.ingest.v1.Tenant\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"@\n\x14UpdateTenantResponse\x12(\n\x06tenant\x18\x01 \x01(\x0b\x32\x18.triage.ingest.v1.Tenant\"\xd2\x01\n\x11IssueTokenRequest\x12 \n\nrequest_id\x18\x01 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12\x1f\n\ttenant_id\x18\x02 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x01\xba\x01\x01\x00\x12\"\n\x06scopes\x18\x03 \x03(\tB\x12\xbaH\x0f\x92\x01\x0c\x10\x64\"\x08r\x06\x18@\xba\x01\x01\x00\x12\x37\n\x03ttl\x18\x04 \x01(\x0b\x32\x19.google.protobuf.DurationB\x0f\xbaH\x0c\xaa\x01\t\"\x05\x08\x80\xe7\x84\x0f\x32\x00\x12\x1d\n\x07subject\x18\x05 \x01(\tB\x0c\xbaH\tr\x07\x18\x80\x02\xba\x01\x01\x00\"v\n\x12IssueTokenResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12\x10\n\x08token_id\x18\x02 \x01(\t\x12\x0e\n\x06scopes\x18\x03 \x03(\t\x12/\n\x0b\x65xpire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\x8d\x05\n\rTenantService\x12]\n\x0c\x43reateTenant\x12%.triage.ingest.v1.CreateTenantRequest\x1a&.triage.ingest.v1.CreateTenantResponse\x12T\n\tGetTenant\x12\".triage.ingest.v1.GetTenantRequest\x1a#.triage.ingest.v1.GetTenantResponse\x12Z\n\x0bListTenants\x12$.triage.ingest.v1.ListTenantsRequest\x1a%.triage.ingest.v1.ListTenantsResponse\x12]\n\x0cUpdateTenant\x12%.triage.ingest.v1.UpdateTenantRequest\x1a&.triage.ingest.v1.UpdateTenantResponse\x12W\n\nIssueToken\x12#.triage.ingest.v1.IssueTokenRequest\x1a$.triage.ingest.v1.IssueTokenResponse\x12Z\n\x0bRevokeToken\x12$.triage.ingest.v1.RevokeTokenRequest\x1a%.triage.ingest.v1.RevokeTokenResponse\x12W\n\nListTokens\x12#.triage.ingest.v1.ListTokensRequest\x1a$.triage.ingest.v1.ListTokensResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'triage.ingest.v1.tenant_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_REVOKETOKENREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_REVOKETOKENREQUEST'].fields_by_name['request_id']._serialized_options = b'\272H\tr\007\030\200\001\272\001\001\000'
+  _globals['_REVOKETOKENREQUEST'].fields_by_name['token_id']._loaded_options = None
+  _globals['_REVOKETOKENREQUEST'].fields_by_name['token_id']._serialized_options = b'\272H\013r\t\020\001\030\200\001\272\001\001\000'
+  _globals['_LISTTOKENSREQUEST'].fields_by_name['tenant_id']._loaded_options = None
+  _globals['_LISTTOKENSREQUEST'].fields_by_name['tenant_id']._serialized_options = b'\272H\tr\007\030\200\001\272\001\001\000'
+  _globals['_LISTTOKENSREQUEST'].fields_by_name['page_size']._loaded_options = None
+  _globals['_LISTTOKENSREQUEST'].fields_by_name['page_size']._serialized_options = b'\272H\007\032\005\030\220N(\000'
+  _globals['_LISTTOKENSREQUEST'].fields_by_name['page_token']._loaded_options = None
+  _globals['_LISTTOKENSREQUEST'].fields_by_name['page_token']._serialized_options = b'\272H\tr\007\030\200 \272\001\001\000'
   _globals['_CREATETENANTREQUEST'].fields_by_name['request_id']._loaded_options = None
   _globals['_CREATETENANTREQUEST'].fields_by_name['request_id']._serialized_options = b'\272H\tr\007\030\200\001\272\001\001\000'
   _globals['_GETTENANTREQUEST'].fields_by_name['tenant_id']._loaded_options = None
@@ -56,26 +66,36 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ISSUETOKENREQUEST'].fields_by_name['ttl']._serialized_options = b'\272H\014\252\001\t\"\005\010\200\347\204\0172\000'
   _globals['_ISSUETOKENREQUEST'].fields_by_name['subject']._loaded_options = None
   _globals['_ISSUETOKENREQUEST'].fields_by_name['subject']._serialized_options = b'\272H\tr\007\030\200\002\272\001\001\000'
-  _globals['_CREATETENANTREQUEST']._serialized_start=221
-  _globals['_CREATETENANTREQUEST']._serialized_end=318
-  _globals['_CREATETENANTRESPONSE']._serialized_start=320
-  _globals['_CREATETENANTRESPONSE']._serialized_end=384
-  _globals['_GETTENANTREQUEST']._serialized_start=386
-  _globals['_GETTENANTREQUEST']._serialized_end=437
-  _globals['_GETTENANTRESPONSE']._serialized_start=439
-  _globals['_GETTENANTRESPONSE']._serialized_end=500
-  _globals['_LISTTENANTSREQUEST']._serialized_start=502
-  _globals['_LISTTENANTSREQUEST']._serialized_end=587
-  _globals['_LISTTENANTSRESPONSE']._serialized_start=589
-  _globals['_LISTTENANTSRESPONSE']._serialized_end=678
-  _globals['_UPDATETENANTREQUEST']._serialized_start=681
-  _globals['_UPDATETENANTREQUEST']._serialized_end=827
-  _globals['_UPDATETENANTRESPONSE']._serialized_start=829
-  _globals['_UPDATETENANTRESPONSE']._serialized_end=893
-  _globals['_ISSUETOKENREQUEST']._serialized_start=896
-  _globals['_ISSUETOKENREQUEST']._serialized_end=1106
-  _globals['_ISSUETOKENRESPONSE']._serialized_start=1108
-  _globals['_ISSUETOKENRESPONSE']._serialized_end=1226
-  _globals['_TENANTSERVICE']._serialized_start=1229
-  _globals['_TENANTSERVICE']._serialized_end=1701
+  _globals['_ISSUEDTOKEN']._serialized_start=222
+  _globals['_ISSUEDTOKEN']._serialized_end=471
+  _globals['_REVOKETOKENREQUEST']._serialized_start=473
+  _globals['_REVOKETOKENREQUEST']._serialized_end=561
+  _globals['_REVOKETOKENRESPONSE']._serialized_start=563
+  _globals['_REVOKETOKENRESPONSE']._serialized_end=630
+  _globals['_LISTTOKENSREQUEST']._serialized_start=632
+  _globals['_LISTTOKENSREQUEST']._serialized_end=749
+  _globals['_LISTTOKENSRESPONSE']._serialized_start=751
+  _globals['_LISTTOKENSRESPONSE']._serialized_end=843
+  _globals['_CREATETENANTREQUEST']._serialized_start=845
+  _globals['_CREATETENANTREQUEST']._serialized_end=942
+  _globals['_CREATETENANTRESPONSE']._serialized_start=944
+  _globals['_CREATETENANTRESPONSE']._serialized_end=1008
+  _globals['_GETTENANTREQUEST']._serialized_start=1010
+  _globals['_GETTENANTREQUEST']._serialized_end=1061
+  _globals['_GETTENANTRESPONSE']._serialized_start=1063
+  _globals['_GETTENANTRESPONSE']._serialized_end=1124
+  _globals['_LISTTENANTSREQUEST']._serialized_start=1126
+  _globals['_LISTTENANTSREQUEST']._serialized_end=1211
+  _globals['_LISTTENANTSRESPONSE']._serialized_start=1213
+  _globals['_LISTTENANTSRESPONSE']._serialized_end=1302
+  _globals['_UPDATETENANTREQUEST']._serialized_start=1305
+  _globals['_UPDATETENANTREQUEST']._serialized_end=1451
+  _globals['_UPDATETENANTRESPONSE']._serialized_start=1453
+  _globals['_UPDATETENANTRESPONSE']._serialized_end=1517
+  _globals['_ISSUETOKENREQUEST']._serialized_start=1520
+  _globals['_ISSUETOKENREQUEST']._serialized_end=1730
+  _globals['_ISSUETOKENRESPONSE']._serialized_start=1732
+  _globals['_ISSUETOKENRESPONSE']._serialized_end=1850
+  _globals['_TENANTSERVICE']._serialized_start=1853
+  _globals['_TENANTSERVICE']._serialized_end=2506
 # @@protoc_insertion_point(module_scope)

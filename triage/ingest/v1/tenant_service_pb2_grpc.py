@@ -68,6 +68,16 @@ class TenantServiceStub:
                 request_serializer=triage_dot_ingest_dot_v1_dot_tenant__service__pb2.IssueTokenRequest.SerializeToString,
                 response_deserializer=triage_dot_ingest_dot_v1_dot_tenant__service__pb2.IssueTokenResponse.FromString,
                 _registered_method=True)
+        self.RevokeToken = channel.unary_unary(
+                '/triage.ingest.v1.TenantService/RevokeToken',
+                request_serializer=triage_dot_ingest_dot_v1_dot_tenant__service__pb2.RevokeTokenRequest.SerializeToString,
+                response_deserializer=triage_dot_ingest_dot_v1_dot_tenant__service__pb2.RevokeTokenResponse.FromString,
+                _registered_method=True)
+        self.ListTokens = channel.unary_unary(
+                '/triage.ingest.v1.TenantService/ListTokens',
+                request_serializer=triage_dot_ingest_dot_v1_dot_tenant__service__pb2.ListTokensRequest.SerializeToString,
+                response_deserializer=triage_dot_ingest_dot_v1_dot_tenant__service__pb2.ListTokensResponse.FromString,
+                _registered_method=True)
 
 
 class TenantServiceServicer:
@@ -117,6 +127,21 @@ class TenantServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RevokeToken(self, request, context):
+        """Revokes an issued token by its id (`jti`): every service refuses it from then on
+        (UNAUTHENTICATED, reason TOKEN_REVOKED). Idempotent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTokens(self, request, context):
+        """Lists the metadata of issued tokens (never the tokens), oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TenantServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -144,6 +169,16 @@ def add_TenantServiceServicer_to_server(servicer, server):
                     servicer.IssueToken,
                     request_deserializer=triage_dot_ingest_dot_v1_dot_tenant__service__pb2.IssueTokenRequest.FromString,
                     response_serializer=triage_dot_ingest_dot_v1_dot_tenant__service__pb2.IssueTokenResponse.SerializeToString,
+            ),
+            'RevokeToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeToken,
+                    request_deserializer=triage_dot_ingest_dot_v1_dot_tenant__service__pb2.RevokeTokenRequest.FromString,
+                    response_serializer=triage_dot_ingest_dot_v1_dot_tenant__service__pb2.RevokeTokenResponse.SerializeToString,
+            ),
+            'ListTokens': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTokens,
+                    request_deserializer=triage_dot_ingest_dot_v1_dot_tenant__service__pb2.ListTokensRequest.FromString,
+                    response_serializer=triage_dot_ingest_dot_v1_dot_tenant__service__pb2.ListTokensResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -290,6 +325,60 @@ class TenantService:
             '/triage.ingest.v1.TenantService/IssueToken',
             triage_dot_ingest_dot_v1_dot_tenant__service__pb2.IssueTokenRequest.SerializeToString,
             triage_dot_ingest_dot_v1_dot_tenant__service__pb2.IssueTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/triage.ingest.v1.TenantService/RevokeToken',
+            triage_dot_ingest_dot_v1_dot_tenant__service__pb2.RevokeTokenRequest.SerializeToString,
+            triage_dot_ingest_dot_v1_dot_tenant__service__pb2.RevokeTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTokens(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/triage.ingest.v1.TenantService/ListTokens',
+            triage_dot_ingest_dot_v1_dot_tenant__service__pb2.ListTokensRequest.SerializeToString,
+            triage_dot_ingest_dot_v1_dot_tenant__service__pb2.ListTokensResponse.FromString,
             options,
             channel_credentials,
             insecure,

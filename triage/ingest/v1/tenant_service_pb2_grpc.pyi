@@ -52,6 +52,12 @@ class TenantServiceStub:
     """Updates a tenant's display name, time zone or state."""
     IssueToken: _grpc.UnaryUnaryMultiCallable[_tenant_service_pb2.IssueTokenRequest, _tenant_service_pb2.IssueTokenResponse]
     """Issues a signed API token (JWT) for a tenant with the given scopes."""
+    RevokeToken: _grpc.UnaryUnaryMultiCallable[_tenant_service_pb2.RevokeTokenRequest, _tenant_service_pb2.RevokeTokenResponse]
+    """Revokes an issued token by its id (`jti`): every service refuses it from then on
+    (UNAUTHENTICATED, reason TOKEN_REVOKED). Idempotent.
+    """
+    ListTokens: _grpc.UnaryUnaryMultiCallable[_tenant_service_pb2.ListTokensRequest, _tenant_service_pb2.ListTokensResponse]
+    """Lists the metadata of issued tokens (never the tokens), oldest first."""
 
 @_typing.type_check_only
 class TenantServiceAsyncStub(TenantServiceStub):
@@ -77,6 +83,12 @@ class TenantServiceAsyncStub(TenantServiceStub):
     """Updates a tenant's display name, time zone or state."""
     IssueToken: _aio.UnaryUnaryMultiCallable[_tenant_service_pb2.IssueTokenRequest, _tenant_service_pb2.IssueTokenResponse]  # type: ignore[assignment]
     """Issues a signed API token (JWT) for a tenant with the given scopes."""
+    RevokeToken: _aio.UnaryUnaryMultiCallable[_tenant_service_pb2.RevokeTokenRequest, _tenant_service_pb2.RevokeTokenResponse]  # type: ignore[assignment]
+    """Revokes an issued token by its id (`jti`): every service refuses it from then on
+    (UNAUTHENTICATED, reason TOKEN_REVOKED). Idempotent.
+    """
+    ListTokens: _aio.UnaryUnaryMultiCallable[_tenant_service_pb2.ListTokensRequest, _tenant_service_pb2.ListTokensResponse]  # type: ignore[assignment]
+    """Lists the metadata of issued tokens (never the tokens), oldest first."""
 
 class TenantServiceServicer(metaclass=_abc_1.ABCMeta):
     """TenantService is the registry of tenants and the issuer of their API tokens.
@@ -129,5 +141,23 @@ class TenantServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_tenant_service_pb2.IssueTokenResponse, _abc.Awaitable[_tenant_service_pb2.IssueTokenResponse]]:
         """Issues a signed API token (JWT) for a tenant with the given scopes."""
+
+    @_abc_1.abstractmethod
+    def RevokeToken(
+        self,
+        request: _tenant_service_pb2.RevokeTokenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tenant_service_pb2.RevokeTokenResponse, _abc.Awaitable[_tenant_service_pb2.RevokeTokenResponse]]:
+        """Revokes an issued token by its id (`jti`): every service refuses it from then on
+        (UNAUTHENTICATED, reason TOKEN_REVOKED). Idempotent.
+        """
+
+    @_abc_1.abstractmethod
+    def ListTokens(
+        self,
+        request: _tenant_service_pb2.ListTokensRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tenant_service_pb2.ListTokensResponse, _abc.Awaitable[_tenant_service_pb2.ListTokensResponse]]:
+        """Lists the metadata of issued tokens (never the tokens), oldest first."""
 
 def add_TenantServiceServicer_to_server(servicer: TenantServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

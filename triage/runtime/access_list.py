@@ -1,0 +1,183 @@
+"""Who may not call, right now: revoked tokens (by ``jti``) and suspended tenants.
+
+ingest owns the truth (its ``issued_tokens`` and ``tenants`` tables) and mirrors it into one
+JetStream key-value bucket; every service watches the bucket and keeps the sets in memory,
+so a revocation or suspension reaches every replica in milliseconds, and a service that
+starts (or restarts) reads the whole bucket before it serves its first call. A revoked
+token's key carries a per-key TTL equal to the token's remaining life (after which the
+token is refused for expiry anyway), so the bucket holds only what still matters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from nats.js import JetStreamContext
+from nats.js.api import KeyValueConfig, StorageType
+from nats.js.errors import BucketNotFoundError, KeyWrongLastSequenceError, NoKeysError
+from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
+
+log = logging.getLogger(__name__)
+
+BUCKET = "triage_access"
+REVOKED = "revoked."
+SUSPENDED = "suspended."
+#: A watcher that lost its subscription tries again after this long.
+_RETRY_SECONDS = 1.0
+
+
+class AccessList:
+    """The in-memory deny sets one process checks on every call."""
+
+    def __init__(self, *, now: Callable[[], float] = time.time) -> None:
+        self._now = now
+        self._revoked: dict[str, float] = {}
+        self._suspended: set[str] = set()
+        #: Called with a tenant id whenever its suspension changes (drops cached answers).
+        self.on_tenant_change: list[Callable[[str], None]] = []
+
+    def is_revoked(self, token_id: str) -> bool:
+        """Whether the token with this ``jti`` was revoked (and has not expired since)."""
+        expires = self._revoked.get(token_id)
+        if expires is None:
+            return False
+        if expires <= self._now():
+            self._revoked.pop(token_id, None)
+            return False
+        return True
+
+    def is_suspended(self, tenant_id: str) -> bool:
+        """Whether the tenant is suspended."""
+        return tenant_id in self._suspended
+
+    @property
+    def suspended(self) -> frozenset[str]:
+        """Every suspended tenant (workers skip their timers and deliveries)."""
+        return frozenset(self._suspended)
+
+    def apply(self, key: str, value: bytes | None) -> None:
+        """Fold one bucket entry in; ``value`` None means the key was deleted."""
+        if key.startswith(REVOKED):
+            token_id = key[len(REVOKED) :]
+            if value is None:
+                self._revoked.pop(token_id, None)
+            else:
+                try:
+                    self._revoked[token_id] = float(value.decode())
+                except ValueError:
+                    log.warning("bad revocation entry", extra={"key": key})
+        elif key.startswith(SUSPENDED):
+            tenant_id = key[len(SUSPENDED) :]
+            if value is None:
+                self._suspended.discard(tenant_id)
+            else:
+                self._suspended.add(tenant_id)
+            for listener in self.on_tenant_change:
+                listener(tenant_id)
+
+
+async def access_bucket(js: JetStreamContext) -> KeyValue:
+    """The shared bucket, created on first use (idempotent across racing processes)."""
+    try:
+        return await js.key_value(BUCKET)
+    except BucketNotFoundError:
+        return await js.create_key_value(
+            KeyValueConfig(bucket=BUCKET, history=1, storage=StorageType.FILE)
+        )
+
+
+async def publish_revocation(js: JetStreamContext, token_id: str, expires_at: datetime) -> None:
+    """Deny the token ``token_id`` everywhere until it expires."""
+    remaining = expires_at.timestamp() - time.time()
+    if remaining <= 0:
+        return
+    kv = await access_bucket(js)
+    value = f"{expires_at.timestamp():.3f}".encode()
+    with contextlib.suppress(KeyWrongLastSequenceError):
+        # Already there: a replay of the same revocation.
+        await kv.create(f"{REVOKED}{token_id}", value, msg_ttl=max(1.0, remaining + 1))
+
+
+async def publish_suspension(js: JetStreamContext, tenant_id: str, *, suspended: bool) -> None:
+    """Mark the tenant suspended (or not) for every service."""
+    kv = await access_bucket(js)
+    if suspended:
+        await kv.put(f"{SUSPENDED}{tenant_id}", b"1")
+    else:
+        await kv.delete(f"{SUSPENDED}{tenant_id}")
+
+
+class AccessWatcher:
+    """Keeps an :class:`AccessList` in step with the bucket."""
+
+    def __init__(self, js: JetStreamContext, access: AccessList) -> None:
+        self._js = js
+        self.access = access
+        self._watcher: KeyValue.KeyWatcher | None = None
+
+    async def start(self) -> None:
+        """Read the whole bucket (returns once the current state is loaded)."""
+        kv = await access_bucket(self._js)
+        self._watcher = await kv.watchall()
+        while True:
+            entry = await self._watcher.updates(timeout=10.0)  # type: ignore[no-untyped-call]
+            if entry is None:
+                return
+            self._fold(entry)
+
+    def _fold(self, entry: KeyValue.Entry) -> None:
+        deleted = entry.operation in (KV_DEL, KV_PURGE)
+        self.access.apply(entry.key, None if deleted else (entry.value or b""))
+
+    async def run(self) -> None:
+        """Follow the bucket until cancelled; re-watch after a lost subscription."""
+        while True:
+            try:
+                if self._watcher is None:
+                    await self.start()
+                assert self._watcher is not None
+                async for entry in self._watcher:
+                    if entry is not None:
+                        self._fold(entry)
+                self._watcher = None
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("access list watch lost; retrying", exc_info=True)
+                self._watcher = None
+                await asyncio.sleep(_RETRY_SECONDS)
+
+    async def stop(self) -> None:
+        """Stop watching."""
+        if self._watcher is not None:
+            with contextlib.suppress(Exception):
+                await self._watcher.stop()  # type: ignore[no-untyped-call]
+
+
+class AccessPublisher:
+    """ingest's side: mirrors committed revocations and suspensions into the bucket."""
+
+    def __init__(self, js: JetStreamContext) -> None:
+        self._js = js
+
+    async def revoke(self, token_id: str, expires_at: datetime) -> None:
+        """Deny ``token_id`` everywhere until ``expires_at``."""
+        await publish_revocation(self._js, token_id, expires_at)
+
+    async def suspend(self, tenant_id: str, *, suspended: bool) -> None:
+        """Suspend (or resume) ``tenant_id`` everywhere."""
+        await publish_suspension(self._js, tenant_id, suspended=suspended)
+
+    async def suspended(self) -> set[str]:
+        """The tenants the bucket calls suspended now."""
+        kv = await access_bucket(self._js)
+        try:
+            keys = await kv.keys(filters=[f"{SUSPENDED}>"])
+        except NoKeysError:
+            return set()
+        return {k[len(SUSPENDED) :] for k in keys}
