@@ -39,6 +39,8 @@ _RESET_STATES = {
 }
 RESET_STATE_NAMES = {v: k for k, v in _RESET_STATES.items()}
 
+_TENANT_STATES = {"active": pb.TENANT_STATE_ACTIVE, "deleting": pb.TENANT_STATE_DELETING}
+
 
 def provider_to_proto(provider: str) -> pb.Provider.ValueType:
     """``ninjaone`` -> PROVIDER_NINJAONE."""
@@ -281,7 +283,7 @@ def tenant_to_proto(row: Tenant) -> pb.Tenant:
         id=str(row.id),
         display_name=row.display_name,
         time_zone=row.time_zone,
-        state=pb.TENANT_STATE_ACTIVE if row.state == "active" else pb.TENANT_STATE_SUSPENDED,
+        state=_TENANT_STATES.get(row.state, pb.TENANT_STATE_SUSPENDED),
         create_time=to_timestamp(row.created_at),
         update_time=to_timestamp(row.updated_at),
         etag=row.etag,

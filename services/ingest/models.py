@@ -179,6 +179,19 @@ alert_events = Table(
     ),
 )
 
+#: Tenant deletions (offboarding): which service is deleting, what each deleted. Keyed by the
+#: deleted tenant's id but without a ``tenant_id`` column or row security: the record
+#: outlives the tenant (a status query after the end), holds no name and no data.
+tenant_deletions = Table(
+    "tenant_deletions",
+    metadata,
+    Column("deleted_tenant_id", UUID(as_uuid=False), primary_key=True),
+    Column("current_service", Text, nullable=True),
+    Column("rows_deleted", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("requested_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("completed_at", DateTime(timezone=True), nullable=True),
+)
+
 outbox = outbox_table(metadata)
 outbox_pending = outbox_pending_table(metadata)
 inbox = inbox_table(metadata)

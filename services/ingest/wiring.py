@@ -12,13 +12,16 @@ import uvicorn
 
 from services.ingest import models
 from services.ingest.api import IngestApi, TenantApi
+from services.ingest.domain.deletions import DELETION_ORDER
 from services.ingest.events import suppression_consumer
 from services.ingest.gateway.asgi import Gateway
 from services.ingest.models import inbox
 from services.ingest.service import IngestService
+from services.ingest.service.offboarding import TenantDeletions
 from services.ingest.service.standing import local_standing
 from services.ingest.store.alerts import mark_suppression
 from services.ingest.store.health import ping
+from services.ingest.store.tenant_data import TENANT_DATA
 from services.ingest.workers.access_sync import AccessSyncWorker
 from services.ingest.workers.alert_writer import AlertWriter
 from services.ingest.workers.outbound import outbound_reset
@@ -31,6 +34,8 @@ from triage.runtime import (
     SecretBox,
     ServiceSpec,
     TenantGate,
+    coordinate_deletions,
+    offboard,
 )
 
 log = logging.getLogger(__name__)
@@ -128,6 +133,10 @@ async def wire(rt: Runtime) -> None:
     rt.tasks.append(PollWorker(service=service).run)
     rt.tasks.append(SilenceWorker(service=service).run)
     rt.tasks.append(AccessSyncWorker(service=service).run)
+    # Offboarding: export and delete of ingest's rows, and the deletion across the mesh.
+    deletions = TenantDeletions(db=rt.db, outbox=rt.outbox)
+    offboard(rt, TENANT_DATA)
+    coordinate_deletions(rt, deletions, deletions.data_deleted, DELETION_ORDER)
     rt.on_stop.insert(0, stop_http)
 
 
@@ -141,5 +150,5 @@ SPEC = ServiceSpec(
     grpc_port=50051,
     metrics_port=9401,
     publishes=("tenant", "alert"),
-    consumes=("ticket", "alert"),
+    consumes=("ticket", "alert", "tenant"),
 )

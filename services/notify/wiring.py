@@ -21,6 +21,7 @@ from services.notify.service.common import Clock, utcnow
 from services.notify.service.deliveries import Deliveries
 from services.notify.service.jobs import WorkerOptions
 from services.notify.service.policies import Policies
+from services.notify.store.tenant_data import TENANT_DATA
 from services.notify.workers.deliveries import DeliveryWorker
 from services.notify.workers.retention import run_retention
 from triage.notify.v1 import notify_service_pb2_grpc
@@ -34,6 +35,7 @@ from triage.runtime import (
     ServiceSpec,
     Settings,
     guard_tenants,
+    offboard,
     peer_directory,
 )
 
@@ -125,6 +127,8 @@ async def wire(rt: Runtime) -> None:
     """Register the servicer, consumers and worker with the runtime."""
     # Only registered, active tenants may call (ingest's registry, cached briefly).
     guard_tenants(rt, peer_directory(rt))
+    # Export and deletion of a tenant's rows (offboarding, driven by ingest's events).
+    offboard(rt, TENANT_DATA)
     notify = build(
         db=rt.db,
         bus=rt.bus,
@@ -152,7 +156,7 @@ SPEC = ServiceSpec(
     migrations=Path(__file__).parent / "migrations",
     grpc_port=50055,
     metrics_port=9405,
-    publishes=("notify",),
+    publishes=("notify", "tenant"),
     consumes=("alert", "ticket", "sla", "tenant"),
     peers=("ingest",),
 )

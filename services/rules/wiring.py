@@ -11,9 +11,10 @@ from services.rules.convert.decoder import ProtoDecoder
 from services.rules.events import consumers
 from services.rules.service import RulesService
 from services.rules.service.clock import Clock, SystemClock
+from services.rules.store.tenant_data import TENANT_DATA
 from services.rules.workers.window_ends import WindowEnds
 from triage.rules.v1.rules_service_pb2_grpc import add_RulesServiceServicer_to_server
-from triage.runtime import Runtime, ServiceSpec, guard_tenants, peer_directory
+from triage.runtime import Runtime, ServiceSpec, guard_tenants, offboard, peer_directory
 
 
 def build(rt: Runtime, clock: Clock) -> RulesService:
@@ -35,6 +36,8 @@ async def wire(rt: Runtime) -> None:
     """Wire the rules service on the real clock; only registered, active tenants may call."""
     build(rt, SystemClock())
     guard_tenants(rt, peer_directory(rt))
+    # Export and deletion of a tenant's rows (offboarding, driven by ingest's events).
+    offboard(rt, TENANT_DATA)
 
 
 #: What the runtime needs to know of rules: ``python -m services.rules`` runs it.
@@ -46,7 +49,7 @@ SPEC = ServiceSpec(
     migrations=Path(__file__).parent / "migrations",
     grpc_port=50052,
     metrics_port=9402,
-    publishes=("alert",),
+    publishes=("alert", "tenant"),
     consumes=("alert", "tenant"),
     peers=("ingest", "notify"),
 )

@@ -10,8 +10,9 @@ from services.sla.api import SERVICE_NAME, SlaApi
 from services.sla.models import inbox
 from services.sla.service import SlaService
 from services.sla.service.time import SystemTime, TimeSource
+from services.sla.store.tenant_data import TENANT_DATA
 from services.sla.workers.timers import Scheduler
-from triage.runtime import Runtime, ServiceSpec, guard_tenants, peer_directory
+from triage.runtime import Runtime, ServiceSpec, guard_tenants, offboard, peer_directory
 from triage.sla.v1.sla_service_pb2_grpc import add_SlaServiceServicer_to_server
 
 
@@ -41,6 +42,8 @@ async def wire(rt: Runtime) -> None:
     """The runtime's wiring hook for the sla service; only registered, active tenants may call."""
     build(rt)
     guard_tenants(rt, peer_directory(rt))
+    # Export and deletion of a tenant's rows (offboarding, driven by ingest's events).
+    offboard(rt, TENANT_DATA)
 
 
 #: What the runtime needs to know of sla: ``python -m services.sla`` runs it.
@@ -52,7 +55,7 @@ SPEC = ServiceSpec(
     migrations=Path(__file__).parent / "migrations",
     grpc_port=50054,
     metrics_port=9404,
-    publishes=("sla",),
+    publishes=("sla", "tenant"),
     consumes=("ticket", "tenant"),
     peers=("ingest", "notify"),
 )

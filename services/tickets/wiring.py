@@ -9,8 +9,9 @@ from services.tickets import models
 from services.tickets.api import SERVICE_NAME, TicketsApi
 from services.tickets.events import alert_consumer, sla_consumer
 from services.tickets.service import TicketService
+from services.tickets.store.tenant_data import TENANT_DATA
 from services.tickets.workers.series_log_retention import run_series_log_retention
-from triage.runtime import Runtime, ServiceSpec, guard_tenants, peer_directory
+from triage.runtime import Runtime, ServiceSpec, guard_tenants, offboard, peer_directory
 from triage.tickets.v1.tickets_service_pb2_grpc import add_TicketsServiceServicer_to_server
 
 
@@ -18,6 +19,8 @@ async def wire(rt: Runtime) -> None:
     """Register the TicketsService servicer and the alert and SLA consumers."""
     # Only registered, active tenants may call (ingest's registry, cached briefly).
     guard_tenants(rt, peer_directory(rt))
+    # Export and deletion of a tenant's rows (offboarding, driven by ingest's events).
+    offboard(rt, TENANT_DATA)
     service = TicketService(rt.db, rt.outbox)
     rt.add_servicer(
         partial(add_TicketsServiceServicer_to_server, TicketsApi(service)), [SERVICE_NAME]
@@ -40,7 +43,7 @@ SPEC = ServiceSpec(
     migrations=Path(__file__).parent / "migrations",
     grpc_port=50053,
     metrics_port=9403,
-    publishes=("ticket",),
-    consumes=("alert", "sla"),
+    publishes=("ticket", "tenant"),
+    consumes=("alert", "sla", "tenant"),
     peers=("ingest",),
 )

@@ -62,6 +62,12 @@ if TYPE_CHECKING:
         upgrade,
         upgrade_outbox_to_pending,
     )
+    from triage.runtime.offboarding import (
+        TenantOffboarding,
+        coordinate_deletions,
+        deletion_requested,
+        offboard,
+    )
     from triage.runtime.outbox import (
         CommittedEvent,
         Inbox,
@@ -78,6 +84,7 @@ if TYPE_CHECKING:
     from triage.runtime.secrets import SecretBox
     from triage.runtime.spec import ServiceSpec
     from triage.runtime.telemetry import extract_context, inject_headers
+    from triage.runtime.tenant_data import TenantData
     from triage.runtime.tenant_gate import Lookup, TenantGate, TenantStanding, guard_tenants
     from triage.runtime.waiting import wait_event
 
@@ -164,6 +171,11 @@ _HOME: dict[str, str] = {
     "ServiceSpec": "spec",
     "extract_context": "telemetry",
     "inject_headers": "telemetry",
+    "TenantData": "tenant_data",
+    "TenantOffboarding": "offboarding",
+    "deletion_requested": "offboarding",
+    "offboard": "offboarding",
+    "coordinate_deletions": "offboarding",
     "Lookup": "tenant_gate",
     "TenantGate": "tenant_gate",
     "TenantStanding": "tenant_gate",
@@ -207,7 +219,9 @@ __all__ = [
     "SecretBox",
     "ServiceSpec",
     "Settings",
+    "TenantData",
     "TenantGate",
+    "TenantOffboarding",
     "TenantStanding",
     "TokenAuthority",
     "TriageError",
@@ -220,9 +234,11 @@ __all__ = [
     "caller",
     "check_etag",
     "claimed_batch",
+    "coordinate_deletions",
     "create_consumer_leases",
     "current_principal",
     "decode_page_token",
+    "deletion_requested",
     "each_event",
     "encode_page_token",
     "envelope_subject",
@@ -236,6 +252,7 @@ __all__ = [
     "is_uuid",
     "new_envelope",
     "new_id",
+    "offboard",
     "once",
     "outbox_pending_table",
     "outbox_table",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from typing import Any, cast
 
 import grpc
 from grpc_health.v1 import _async as health_aio
@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 PUBLIC_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
 Behavior = Callable[[Any, Any], Awaitable[Any]]
+StreamBehavior = Callable[[Any, Any], AsyncIterator[Any]]
 
 
 class TriageServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
@@ -48,7 +49,16 @@ class TriageServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-
         """Wrap the unary handler of the called method."""
         handler: grpc.RpcMethodHandler[Any, Any] = await continuation(handler_call_details)
         method: str = handler_call_details.method
-        if handler is None or method.startswith(PUBLIC_PREFIXES) or not handler.unary_unary:
+        if handler is None or method.startswith(PUBLIC_PREFIXES):
+            return handler
+        if handler.unary_stream:
+            # Server streaming (exports): the same checks, before the first message.
+            return grpc.unary_stream_rpc_method_handler(
+                self._wrap_stream(cast(StreamBehavior, handler.unary_stream), method),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if not handler.unary_unary:
             return handler
         return grpc.unary_unary_rpc_method_handler(
             self._wrap(handler.unary_unary, method),
@@ -91,6 +101,30 @@ class TriageServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-
                 await context.abort(grpc.StatusCode.INTERNAL, "internal error")
             finally:
                 RPC_LATENCY.labels(service, method, code).observe(time.perf_counter() - started)
+
+        return wrapped
+
+    def _wrap_stream(self, behavior: StreamBehavior, method: str) -> StreamBehavior:
+        authority = self._authority
+
+        async def wrapped(request: Any, context: Any) -> AsyncIterator[Any]:
+            try:
+                principal = principal_from_metadata(authority, context.invocation_metadata() or ())
+                await authority.admit(principal)
+                check_request(request)
+                token = set_principal(principal)
+                try:
+                    async for message in behavior(request, context):
+                        yield message
+                finally:
+                    reset_principal(token)
+            except TriageError as error:
+                await context.abort_with_status(rpc_status.to_status(to_rpc_status(error)))
+            except grpc.aio.AbortError:
+                raise
+            except Exception:
+                log.exception("unhandled error", extra={"method": method})
+                await context.abort(grpc.StatusCode.INTERNAL, "internal error")
 
         return wrapped
 

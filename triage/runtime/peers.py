@@ -114,6 +114,8 @@ class PeerDirectory:
             return TenantStanding.UNKNOWN
         if found[0].state == ingest_pb.TENANT_STATE_SUSPENDED:
             return TenantStanding.SUSPENDED
+        if found[0].state == ingest_pb.TENANT_STATE_DELETING:
+            return TenantStanding.DELETING
         return TenantStanding.ACTIVE
 
     async def missing_integrations(self, tenant_id: str, ids: Sequence[str]) -> list[str]:

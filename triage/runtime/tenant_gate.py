@@ -27,6 +27,7 @@ class TenantStanding(StrEnum):
 
     ACTIVE = "active"
     SUSPENDED = "suspended"
+    DELETING = "deleting"
     UNKNOWN = "unknown"
 
 
@@ -99,6 +100,8 @@ class TenantGate:
             raise Unauthenticated("the token's tenant is not registered", reason="UNKNOWN_TENANT")
         if found is TenantStanding.SUSPENDED:
             raise PermissionDenied("the tenant is suspended", reason="TENANT_SUSPENDED")
+        if found is TenantStanding.DELETING:
+            raise PermissionDenied("the tenant is being deleted", reason="TENANT_DELETING")
 
 
 def guard_tenants(rt: Runtime, peers: PeerDirectory) -> TenantGate:

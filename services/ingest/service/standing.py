@@ -17,6 +17,8 @@ def local_standing(db: Database) -> Lookup:
             row = await get_tenant(session, tenant_id)
         if row is None:
             return TenantStanding.UNKNOWN
+        if row.state == "deleting":
+            return TenantStanding.DELETING
         if row.state != "active":
             return TenantStanding.SUSPENDED
         return TenantStanding.ACTIVE

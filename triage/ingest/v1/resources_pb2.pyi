@@ -250,6 +250,10 @@ class _TenantStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TenantSta
     """Admits data and serves requests."""
     TENANT_STATE_SUSPENDED: _TenantState.ValueType  # 2
     """Webhooks are answered 404 like an unknown integration; tokens are rejected."""
+    TENANT_STATE_DELETING: _TenantState.ValueType  # 3
+    """Being deleted (`triage tenants delete`): refused like a suspended tenant until its
+    data is gone from every service.
+    """
 
 class TenantState(_TenantState, metaclass=_TenantStateEnumTypeWrapper):
     """Lifecycle state of a tenant."""
@@ -260,6 +264,10 @@ TENANT_STATE_ACTIVE: TenantState.ValueType  # 1
 """Admits data and serves requests."""
 TENANT_STATE_SUSPENDED: TenantState.ValueType  # 2
 """Webhooks are answered 404 like an unknown integration; tokens are rejected."""
+TENANT_STATE_DELETING: TenantState.ValueType  # 3
+"""Being deleted (`triage tenants delete`): refused like a suspended tenant until its
+data is gone from every service.
+"""
 Global___TenantState: _TypeAlias = TenantState  # noqa: Y015
 
 @_typing.final

@@ -1,0 +1,96 @@
+"""Deleting a tenant across the five services (issue 18): driven by events, in order, and
+nothing of the tenant left in any table afterwards while another tenant is untouched."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from tests.integration.offboarding.cluster import cluster, seed, tenant_rows
+from triage.ingest.v1 import tenant_service_pb2 as tenant_api
+from triage.ingest.v1 import tenant_service_pb2_grpc as tenant_grpc
+from triage.rules.v1 import rules_service_pb2 as rules_api
+from triage.rules.v1 import rules_service_pb2_grpc as rules_grpc
+from triage.tenancy.v1 import offboarding_pb2 as off_api
+
+pytestmark = pytest.mark.integration
+ORDER = ["rules", "tickets", "sla", "notify", "ingest"]
+
+
+async def test_deletion_leaves_nothing_of_the_tenant_and_spares_the_other(
+    fresh_db: str, nats_url: str
+) -> None:
+    async with cluster(fresh_db, nats_url) as running:
+        gone, kept = await running.new_tenant("leaving"), await running.new_tenant("staying")
+        await seed(running, gone)
+        await seed(running, kept)
+        before_gone = await tenant_rows(fresh_db, gone)
+        before_kept = await tenant_rows(fresh_db, kept)
+        schemas = {name.split(".")[0] for name in before_gone}
+        assert {"ingest", "rules", "tickets", "sla", "notify"} <= schemas, before_gone
+
+        started = await running.offboarding().DeleteTenant(
+            off_api.DeleteTenantRequest(tenant_id=gone), metadata=running.admin()
+        )
+        assert started.deletion.state == off_api.DELETION_STATE_IN_PROGRESS
+        assert [s.service for s in started.deletion.services] == ORDER
+
+        done = await running.completed(gone)
+        assert done.current_service == ""
+        assert all(s.done for s in done.services)
+        assert all(s.rows_deleted > 0 for s in done.services), done
+        assert await tenant_rows(fresh_db, gone) == {}
+        assert await tenant_rows(fresh_db, kept) == before_kept
+
+        # The registry forgets it; its tokens stop working; the other tenant still works.
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await tenant_grpc.TenantServiceStub(running.channel("ingest")).GetTenant(
+                tenant_api.GetTenantRequest(tenant_id=gone), metadata=running.admin()
+            )
+        assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+        rules = rules_grpc.RulesServiceStub(running.channel("rules"))
+        listed = await rules.ListRules(rules_api.ListRulesRequest(), metadata=running.tenant(kept))
+        assert len(listed.rules) == 1
+
+        # Asking again is harmless: the completed record is returned, nothing changes.
+        again = await running.offboarding().DeleteTenant(
+            off_api.DeleteTenantRequest(tenant_id=gone), metadata=running.admin()
+        )
+        assert again.deletion.state == off_api.DELETION_STATE_COMPLETED
+        assert await tenant_rows(fresh_db, kept) == before_kept
+
+
+async def test_a_deleting_tenant_is_refused_and_bad_requests_are_callers_errors(
+    fresh_db: str, nats_url: str
+) -> None:
+    async with cluster(fresh_db, nats_url) as running:
+        await running.stop("rules")  # the deletion waits at its first step
+        tenant = await running.new_tenant("leaving")
+        await running.offboarding().DeleteTenant(
+            off_api.DeleteTenantRequest(tenant_id=tenant), metadata=running.admin()
+        )
+        stub = tenant_grpc.TenantServiceStub(running.channel("ingest"))
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.GetTenant(
+                tenant_api.GetTenantRequest(tenant_id=tenant), metadata=running.tenant(tenant)
+            )
+        assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert "being deleted" in (caught.value.details() or "")
+
+        for bad in ("", "not-a-uuid"):
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await running.offboarding().GetTenantDeletion(
+                    off_api.GetTenantDeletionRequest(tenant_id=bad), metadata=running.admin()
+                )
+            assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        other = await running.new_tenant("other")
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await running.offboarding().DeleteTenant(
+                off_api.DeleteTenantRequest(tenant_id=other), metadata=running.tenant(other)
+            )
+        assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await running.offboarding().GetTenantDeletion(
+                off_api.GetTenantDeletionRequest(tenant_id=other), metadata=running.admin()
+            )
+        assert caught.value.code() == grpc.StatusCode.NOT_FOUND

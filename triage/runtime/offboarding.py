@@ -1,0 +1,312 @@
+"""A tenant's offboarding in one service: export its rows, delete them when asked.
+
+Every service does the same here, so it is written once. ingest (the tenant registry)
+publishes ``tenant.deletion_requested`` naming one service at a time; that service deletes
+the tenant's rows in bounded batches (each batch its own transaction, so a crash loses at
+most one batch's work and the redelivered event carries on) and announces
+``tenant.data_deleted``. Both events travel under the nil tenant and name the tenant in
+their payload: nothing of the tenant is left in any outbox or inbox once it is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import datetime
+from functools import partial
+from typing import TYPE_CHECKING, Any, Protocol
+
+from triage.events.v1.envelope_pb2 import Envelope
+from triage.runtime.auth import ADMIN_SCOPE, current_principal
+from triage.runtime.bus import Bus
+from triage.runtime.consumer import BatchConsumer
+from triage.runtime.db import Database
+from triage.runtime.errors import NotFound, PermissionDenied, Unavailable
+from triage.runtime.events import ReceivedEvent, new_envelope, to_timestamp, unpack
+from triage.runtime.outbox import Outbox
+from triage.runtime.requests import require_uuid
+from triage.runtime.tenant_data import TenantData
+from triage.tenancy.v1 import offboarding_pb2 as pb
+from triage.tenancy.v1 import offboarding_pb2_grpc as pb_grpc
+
+if TYPE_CHECKING:
+    from triage.runtime.app import Runtime
+
+DELETION_REQUESTED = "tenant.deletion_requested"
+DATA_DELETED = "tenant.data_deleted"
+DELETION_REQUESTED_SUBJECT = "triage.tenant.deletion_requested.>"
+DATA_DELETED_SUBJECT = "triage.tenant.data_deleted.>"
+#: The envelope tenant of offboarding events (the tenant itself is in the payload).
+NIL_TENANT = "00000000-0000-0000-0000-000000000000"
+#: The scope that lets a tenant's own token export that tenant.
+TENANT_ADMIN_SCOPE = "tenant:admin"
+TENANT_DATA_SERVICE = "triage.tenancy.v1.TenantDataService"
+OFFBOARDING_SERVICE = "triage.tenancy.v1.OffboardingService"
+#: Receives each ``tenant.data_deleted``: (tenant id, service, rows deleted).
+Reported = Callable[[str, str, int], Awaitable[None]]
+
+
+def deletion_requested(tenant_id: str, service: str, *, producer: str) -> Envelope:
+    """``tenant.deletion_requested`` asking ``service`` to delete ``tenant_id``'s rows."""
+    return new_envelope(
+        tenant_id=NIL_TENANT,
+        event_type=DELETION_REQUESTED,
+        payload=pb.TenantDeletionRequested(tenant_id=tenant_id, service=service),
+        producer=producer,
+        ordering_key=tenant_id,
+    )
+
+
+def data_deleted(tenant_id: str, service: str, rows: int) -> Envelope:
+    """``tenant.data_deleted``: ``service`` holds nothing of ``tenant_id`` any more."""
+    return new_envelope(
+        tenant_id=NIL_TENANT,
+        event_type=DATA_DELETED,
+        payload=pb.TenantDataDeleted(tenant_id=tenant_id, service=service, rows_deleted=rows),
+        producer=service,
+        ordering_key=tenant_id,
+    )
+
+
+def exportable_tenant(tenant_id: str) -> str:
+    """The tenant an export may read: any for ``admin``, its own for ``tenant:admin``;
+    another tenant is NOT_FOUND, as everywhere."""
+    require_uuid(tenant_id, "tenant_id")
+    principal = current_principal()
+    if ADMIN_SCOPE in principal.scopes or principal.is_service:
+        return tenant_id
+    if principal.tenant_id != tenant_id:
+        raise NotFound(f"tenant {tenant_id} not found")
+    if TENANT_ADMIN_SCOPE not in principal.scopes:
+        raise PermissionDenied(f"missing scope {TENANT_ADMIN_SCOPE!r}")
+    return tenant_id
+
+
+class TenantOffboarding:
+    """One service's part: export and delete a tenant's rows."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        outbox: Outbox,
+        data: TenantData,
+        service: str,
+        batch_size: int = 500,
+        relay_wait_seconds: float = 30.0,
+    ) -> None:
+        """Keep the collaborators; ``batch_size`` bounds each delete transaction."""
+        self.db = db
+        self.outbox = outbox
+        self.data = data
+        self.service = service
+        self.batch_size = batch_size
+        self.relay_wait_seconds = relay_wait_seconds
+
+    async def export(self, tenant_id: str) -> AsyncIterator[tuple[str, str]]:
+        """Every row of the tenant as (table, JSON), read under its own row security."""
+        async with self.db.transaction(tenant_id) as session:
+            async for item in self.data.export(session, tenant_id):
+                yield item
+
+    async def delete(self, tenant_id: str) -> int:
+        """Delete every row of the tenant, a bounded batch per transaction; the count.
+
+        Rows the relay has yet to publish are waited for (bounded), then deleted too.
+        """
+        total = 0
+        deadline = time.monotonic() + self.relay_wait_seconds
+        while True:
+            async with self.db.system_transaction() as session:
+                deleted = await self.data.delete_batch(session, tenant_id, self.batch_size)
+            total += deleted
+            if deleted:
+                continue
+            async with self.db.system_transaction() as session:
+                left = await self.data.remaining(session, tenant_id)
+            if not left:
+                return total
+            if time.monotonic() > deadline:
+                raise Unavailable(f"rows of tenant {tenant_id} still queued: {left}")
+            self.outbox.wake()
+            await asyncio.sleep(0.05)
+
+    async def on_requested(self, event: ReceivedEvent) -> None:
+        """Handle one ``tenant.deletion_requested``: when it names this service, delete and
+        announce it (idempotent: a redelivery deletes nothing more and announces again)."""
+        asked = unpack(event.envelope, pb.TenantDeletionRequested)
+        if asked.service != self.service:
+            return
+        rows = await self.delete(asked.tenant_id)
+        async with self.db.system_transaction() as session:
+            await self.outbox.add(session, data_deleted(asked.tenant_id, self.service, rows))
+
+
+def deletion_consumer(bus: Bus, offboarding: TenantOffboarding) -> BatchConsumer:
+    """The durable consumer of ``tenant.deletion_requested`` for ``offboarding``'s service."""
+
+    async def handle(events: Sequence[ReceivedEvent]) -> None:
+        for event in events:
+            await offboarding.on_requested(event)
+
+    return BatchConsumer(
+        bus,
+        offboarding.db,
+        service=offboarding.service,
+        durable=f"{offboarding.service}-tenant-deletion",
+        filter_subjects=[DELETION_REQUESTED_SUBJECT],
+        handler=handle,
+        batch_size=16,
+    )
+
+
+class TenantDataApi(pb_grpc.TenantDataServiceServicer):
+    """``TenantDataService``: the export of one service's rows of a tenant."""
+
+    def __init__(self, offboarding: TenantOffboarding) -> None:
+        """Serve ``offboarding``'s export."""
+        self._offboarding = offboarding
+
+    async def ExportTenantData(
+        self, request: pb.ExportTenantDataRequest, context: Any
+    ) -> AsyncIterator[pb.ExportTenantDataResponse]:
+        """Stream every row of the tenant, secrets left out."""
+        tenant_id = exportable_tenant(request.tenant_id)
+        async for table, record in self._offboarding.export(tenant_id):
+            yield pb.ExportTenantDataResponse(table=table, record_json=record)
+
+
+def offboard(rt: Runtime, data: TenantData) -> TenantOffboarding:
+    """Give ``rt``'s service its export RPC and its deletion consumer over ``data``."""
+    offboarding = TenantOffboarding(
+        db=rt.db, outbox=rt.outbox, data=data, service=rt.settings.service_name
+    )
+    api = TenantDataApi(offboarding)
+    rt.add_servicer(
+        partial(pb_grpc.add_TenantDataServiceServicer_to_server, api), [TENANT_DATA_SERVICE]
+    )
+    rt.consumers.append(deletion_consumer(rt.bus, offboarding))
+    return offboarding
+
+
+class DeletionRecord(Protocol):
+    """What the registry tells of one deletion."""
+
+    @property
+    def tenant_id(self) -> str:
+        """The tenant."""
+        ...
+
+    @property
+    def current_service(self) -> str | None:
+        """The service now deleting; None once completed."""
+        ...
+
+    @property
+    def rows_deleted(self) -> dict[str, int]:
+        """Rows each finished service deleted."""
+        ...
+
+    @property
+    def requested_at(self) -> datetime:
+        """When it was requested."""
+        ...
+
+    @property
+    def completed_at(self) -> datetime | None:
+        """When it completed."""
+        ...
+
+
+class DeletionRegistry(Protocol):
+    """The registry's deletion use cases (ingest)."""
+
+    async def request(self, tenant_id: str) -> DeletionRecord:
+        """Start or resume a deletion."""
+        ...
+
+    async def status(self, tenant_id: str) -> DeletionRecord:
+        """Where a deletion stands."""
+        ...
+
+
+def deletion_to_proto(record: DeletionRecord, order: Sequence[str]) -> pb.TenantDeletion:
+    """The wire form of a deletion record; ``order`` names every service in turn."""
+    message = pb.TenantDeletion(
+        tenant_id=record.tenant_id,
+        state=(
+            pb.DELETION_STATE_COMPLETED
+            if record.completed_at is not None
+            else pb.DELETION_STATE_IN_PROGRESS
+        ),
+        current_service=record.current_service or "",
+        services=[
+            pb.ServiceProgress(
+                service=name,
+                done=name in record.rows_deleted,
+                rows_deleted=record.rows_deleted.get(name, 0),
+            )
+            for name in order
+        ],
+        create_time=to_timestamp(record.requested_at),
+    )
+    if record.completed_at is not None:
+        message.complete_time.CopyFrom(to_timestamp(record.completed_at))
+    return message
+
+
+class OffboardingApi(pb_grpc.OffboardingServiceServicer):
+    """``OffboardingService``: start, resume and follow a tenant's deletion (admin)."""
+
+    def __init__(self, registry: DeletionRegistry, order: Sequence[str]) -> None:
+        """Serve ``registry``'s deletions, which visit the services in ``order``."""
+        self._registry = registry
+        self._order = order
+
+    async def DeleteTenant(
+        self, request: pb.DeleteTenantRequest, context: Any
+    ) -> pb.DeleteTenantResponse:
+        """Start deleting the tenant, or resume its deletion."""
+        current_principal().require(ADMIN_SCOPE)
+        tenant_id = require_uuid(request.tenant_id, "tenant_id")
+        record = await self._registry.request(tenant_id)
+        return pb.DeleteTenantResponse(deletion=deletion_to_proto(record, self._order))
+
+    async def GetTenantDeletion(
+        self, request: pb.GetTenantDeletionRequest, context: Any
+    ) -> pb.GetTenantDeletionResponse:
+        """Where the tenant's deletion stands."""
+        current_principal().require(ADMIN_SCOPE)
+        tenant_id = require_uuid(request.tenant_id, "tenant_id")
+        record = await self._registry.status(tenant_id)
+        return pb.GetTenantDeletionResponse(deletion=deletion_to_proto(record, self._order))
+
+
+def coordinate_deletions(
+    rt: Runtime, registry: DeletionRegistry, on_deleted: Reported, order: Sequence[str]
+) -> None:
+    """Serve ``OffboardingService`` over ``registry`` (deleting in ``order``) and feed
+    every ``tenant.data_deleted`` to ``on_deleted(tenant_id, service, rows)``."""
+    api = OffboardingApi(registry, order)
+    rt.add_servicer(
+        partial(pb_grpc.add_OffboardingServiceServicer_to_server, api),
+        [OFFBOARDING_SERVICE],
+    )
+
+    async def handle(events: Sequence[ReceivedEvent]) -> None:
+        for event in events:
+            done = unpack(event.envelope, pb.TenantDataDeleted)
+            await on_deleted(done.tenant_id, done.service, done.rows_deleted)
+
+    rt.consumers.append(
+        BatchConsumer(
+            rt.bus,
+            rt.db,
+            service=rt.settings.service_name,
+            durable=f"{rt.settings.service_name}-tenant-data-deleted",
+            filter_subjects=[DATA_DELETED_SUBJECT],
+            handler=handle,
+            batch_size=16,
+        )
+    )
