@@ -8,7 +8,7 @@ from typing import Any
 
 from google.protobuf import field_mask_pb2, json_format
 
-from triage.cli import windows
+from triage.cli import simulate, windows
 from triage.cli.common import (
     CliContext,
     CliError,
@@ -22,8 +22,10 @@ from triage.cli.rules_common import (
     label_matchers,
     load_json,
     parse_into,
+    parse_persistence,
     parse_when,
 )
+from triage.cli.sla import parse_shift
 from triage.ingest.v1 import resources_pb2 as ingest_pb
 from triage.rules.v1 import resources_pb2 as pb
 from triage.rules.v1 import rules_service_pb2 as api
@@ -72,6 +74,15 @@ def _rule_from_flags(args: argparse.Namespace) -> tuple[pb.Rule, list[str]]:
     if args.message_regex is not None:
         c.message_regex = args.message_regex
         paths.append("conditions.message_regex")
+    if args.during is not None:
+        # "always" (or "") alone leaves time_conditions unset, which the mask then clears.
+        ranges = [r for r in args.during if r.strip().lower() not in ("always", "")]
+        c.SetInParent()
+        c.time_conditions.ranges.extend(parse_shift(r) for r in ranges)
+        paths.append("conditions.time_conditions")
+    if args.during_zone is not None:
+        c.time_conditions.time_zone = args.during_zone
+        paths.append("conditions.time_conditions.time_zone")
     if args.ticket is not None:
         a.ticket_action = (
             pb.TICKET_ACTION_CREATE_TICKET if args.ticket else pb.TICKET_ACTION_RECORD_ONLY
@@ -96,6 +107,14 @@ def _rule_from_flags(args: argparse.Namespace) -> tuple[pb.Rule, list[str]]:
     if args.continue_matching is not None:
         a.continue_matching = args.continue_matching
         paths.append("actions.continue_matching")
+    if args.persistence is not None:
+        persistence = parse_persistence(args.persistence)
+        a.SetInParent()  # an update mask reaches into actions only when it is present
+        if persistence is not None:
+            a.persistence.CopyFrom(persistence)
+        paths.append("actions.persistence")
+    if "conditions.time_conditions" in paths:
+        paths = [p for p in paths if p != "conditions.time_conditions.time_zone"]
     return rule, paths
 
 
@@ -221,53 +240,6 @@ def _rules_evaluate(ctx: CliContext, args: argparse.Namespace) -> int:
     return 0
 
 
-def _counts(c: api.SimulationCounts) -> str:
-    return f"{c.matched}/{c.tickets_opened}/{c.recorded}/{c.suppressed}/{c.unmatched}"
-
-
-def _rules_simulate(ctx: CliContext, args: argparse.Namespace) -> int:
-    request = api.SimulateRulesRequest(max_alerts=args.max_alerts)
-    request.start_time.CopyFrom(to_timestamp(parse_when(args.start)))
-    if args.end:
-        request.end_time.CopyFrom(to_timestamp(parse_when(args.end)))
-    if args.rules_json:
-        data = load_json(args.rules_json)
-        parse_into({"rules": data} if isinstance(data, list) else data, request.proposed_rules)
-    if args.windows_json:
-        data = load_json(args.windows_json)
-        wrapped = {"maintenance_windows": data} if isinstance(data, list) else data
-        parse_into(wrapped, request.proposed_windows)
-    reply = call(ctx, "SimulateRules", request)
-    rows = [
-        [
-            r.rule_id or "(new)",
-            r.display_name,
-            r.proposed_index,
-            _counts(r.proposed),
-            _counts(r.current),
-        ]
-        for r in reply.rules
-    ]
-    rows += [
-        [
-            w.window_id or "(new)",
-            f"window {w.display_name}",
-            "",
-            w.proposed_suppressed,
-            w.current_suppressed,
-        ]
-        for w in reply.windows
-    ]
-    rows.append(["", "total", "", _counts(reply.proposed_total), _counts(reply.current_total)])
-    emit(ctx, reply, rows=rows, headers=["id", "name", "index", "proposed", "current"])
-    if not ctx.json:
-        print(
-            f"{reply.alerts_evaluated} alerts{' (truncated)' if reply.truncated else ''};"
-            " counts are matched/tickets/recorded/suppressed/unmatched"
-        )
-    return 0
-
-
 def _rule_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from-json", metavar="FILE", help="a full Rule as proto JSON")
     parser.add_argument("--name")
@@ -288,6 +260,19 @@ def _rule_flags(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(flag, action="append", help=f"{what}; repeatable")
     parser.add_argument("--min-severity", choices=_SEVERITIES)
     parser.add_argument("--message-regex")
+    parser.add_argument(
+        "--during",
+        action="append",
+        metavar="'DAYS HH:MM-HH:MM'",
+        help="match only alerts that occurred in these weekly hours, e.g. 'mon-fri 08:00-18:00'"
+        " (repeat; 'always' clears)",
+    )
+    parser.add_argument("--during-zone", help="IANA zone of --during (default: the tenant's)")
+    parser.add_argument(
+        "--persistence",
+        metavar="COUNT/SPAN",
+        help="open a ticket only after COUNT triggers within SPAN, e.g. 3/10m ('off' clears)",
+    )
     parser.add_argument(
         "--ticket",
         action=argparse.BooleanOptionalAction,
@@ -336,10 +321,5 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--at", help="evaluate at this instant (ISO 8601)")
     p.set_defaults(handler=_rules_evaluate)
     p = sub.add_parser("simulate", parents=parents, help="replay history through a proposal")
-    p.add_argument("--rules-json", metavar="FILE", help="proposed rules (a list of Rule)")
-    p.add_argument("--windows-json", metavar="FILE", help="proposed windows (a list)")
-    p.add_argument("--start", required=True, help="start of the range (ISO 8601)")
-    p.add_argument("--end", help="end of the range (default: now)")
-    p.add_argument("--max-alerts", type=int, default=0)
-    p.set_defaults(handler=_rules_simulate)
+    simulate.add_flags(p)
     windows.register(subparsers, parents)

@@ -12,7 +12,7 @@ from typing import Any
 
 from google.protobuf import json_format
 
-from triage.cli.common import CliContext, CliError
+from triage.cli.common import CliContext, CliError, parse_duration
 from triage.rules.v1 import resources_pb2 as pb
 from triage.rules.v1.rules_service_pb2_grpc import RulesServiceStub
 
@@ -72,3 +72,18 @@ def label_matchers(items: list[str]) -> list[pb.LabelMatcher]:
             raise CliError(f"bad label matcher {item!r}: use name=value, !=, =~ or !~", code=2)
         matchers.append(pb.LabelMatcher(name=match[1], op=_OPS[match[2]], value=match[3]))
     return matchers
+
+
+def parse_persistence(text: str) -> pb.Persistence | None:
+    """``3/10m``: open a ticket only after 3 triggers within 10 minutes (``off``: None, a
+    ticket at the first trigger)."""
+    if text.strip().lower() in ("off", "none", ""):
+        return None
+    count, sep, within = text.partition("/")
+    try:
+        number = int(count)
+    except ValueError:
+        number = 0
+    if not sep or number < 1:
+        raise CliError(f"bad persistence {text!r}: use COUNT/SPAN, e.g. 3/10m, or off", code=2)
+    return pb.Persistence(count=number, within=parse_duration(within))
