@@ -64,7 +64,9 @@ class Cluster:
 
     async def start(self, name: str) -> None:
         """Start ``name`` (ingest and notify first: the others ask them)."""
-        addresses = {n: self.running[n].grpc_address for n in ("ingest", "notify") if n in self.running}
+        addresses = {
+            n: self.running[n].grpc_address for n in ("ingest", "notify") if n in self.running
+        }
         overrides = {"peers": Peers(addresses)} if addresses and name != "ingest" else {}
         own = contextlib.AsyncExitStack()
         self.running[name] = await own.enter_async_context(
