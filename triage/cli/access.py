@@ -106,6 +106,8 @@ def revoke(ctx: CliContext, args: argparse.Namespace) -> int:
 
 def list_tokens(ctx: CliContext, args: argparse.Namespace) -> int:
     """List issued tokens' metadata (never the tokens)."""
+    if args.limit < 1:
+        raise CliError("--limit must be at least 1", code=2)
     tokens: list[tapi.IssuedToken] = []
     page_token = ""
     while len(tokens) < args.limit:

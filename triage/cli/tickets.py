@@ -124,6 +124,8 @@ _HEADERS = ["number", "status", "prio", "queue", "assignee", "occ", "created", "
 
 
 def _list(ctx: CliContext, args: argparse.Namespace) -> int:
+    if args.limit < 1:
+        raise CliError("--limit must be at least 1", code=2)
     request = pb.ListTicketsRequest(
         statuses=[_status(s) for s in args.status],
         priorities=[_priority(p) for p in args.priority],
