@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import grpc
 import pytest
@@ -173,7 +174,7 @@ async def test_correlated_alerts_are_keyed_by_their_group(rules: Rules, tenant: 
     ``alert.routed`` (resets included); another site gets another key; an alert no
     correlation rule matches keeps its series key and no correlation block."""
     rule = await create(rules, tenant, site_outage())
-    offline = {"condition": "device.offline", "site_id": "hq"}
+    offline: dict[str, Any] = {"condition": "device.offline", "site_id": "hq"}
     sent = [
         alert(tenant, series_key="dev-1/offline", device_id="dev-1", at=T0, **offline),
         alert(tenant, series_key="dev-2/offline", device_id="dev-2", at=T0, **offline),
