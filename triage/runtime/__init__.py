@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from triage.runtime.ids import new_id
     from triage.runtime.main import service_main
     from triage.runtime.migrations import (
+        create_audit_log,
         create_consumer_leases,
         run_env,
         tenant_rls_sql,
@@ -139,6 +140,7 @@ _HOME: dict[str, str] = {
     "requests_table": "idempotency",
     "new_id": "ids",
     "service_main": "main",
+    "create_audit_log": "migrations",
     "create_consumer_leases": "migrations",
     "run_env": "migrations",
     "tenant_rls_sql": "migrations",
@@ -235,6 +237,7 @@ __all__ = [
     "check_etag",
     "claimed_batch",
     "coordinate_deletions",
+    "create_audit_log",
     "create_consumer_leases",
     "current_principal",
     "decode_page_token",

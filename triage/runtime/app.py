@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from triage.runtime.access_list import AccessList, AccessWatcher
+from triage.runtime.audit_service import install_audit
 from triage.runtime.auth import TokenAuthority
 from triage.runtime.bus import Bus
 from triage.runtime.config import Settings
@@ -111,6 +112,7 @@ async def run_service(
         authority=authority,
     )
     runtime = Runtime(settings, db, bus, outbox, authority, server)
+    install_audit(runtime)
     relay = OutboxRelay(
         db=db,
         bus=bus,

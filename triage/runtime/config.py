@@ -69,3 +69,5 @@ class Settings(BaseSettings):
     consumer_batch_size: int = 256
     consumer_max_deliveries: int = 10
     outbox_retention_hours: int = 72
+    #: How long each service keeps its audit log entries (``TRIAGE_AUDIT_RETENTION_DAYS``).
+    audit_retention_days: int = Field(default=400, ge=1, le=36500)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import grpc
 from grpc_health.v1 import _async as health_aio
@@ -14,6 +14,7 @@ from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
 from triage.runtime.auth import (
+    Principal,
     TokenAuthority,
     principal_from_metadata,
     reset_principal,
@@ -23,6 +24,9 @@ from triage.runtime.errors import InvalidArgument, TriageError
 from triage.runtime.grpc_errors import status_code, to_rpc_status
 from triage.runtime.metrics import RPC_LATENCY
 from triage.runtime.validation import check_request
+
+if TYPE_CHECKING:
+    from triage.runtime.audit import AuditRecorder
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +44,8 @@ class TriageServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-
     def __init__(self, authority: TokenAuthority, service: str) -> None:
         self._authority = authority
         self._service = service
+        #: Records mutating calls once set (:func:`triage.runtime.audit_service.install_audit`).
+        self.audit: AuditRecorder | None = None
 
     async def intercept_service(
         self,
@@ -69,35 +75,44 @@ class TriageServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-
     def _wrap(self, behavior: Behavior, method: str) -> Behavior:
         authority = self._authority
         service = self._service
+        audit = self.audit if self.audit is not None and self.audit.wants(method) else None
 
         async def wrapped(request: Any, context: Any) -> Any:
             started = time.perf_counter()
             code = "OK"
+            principal: Principal | None = None
             try:
                 principal = principal_from_metadata(authority, context.invocation_metadata() or ())
                 await authority.admit(principal)
                 check_request(request)
                 token = set_principal(principal)
                 try:
-                    return await behavior(request, context)
+                    response = await behavior(request, context)
                 finally:
                     reset_principal(token)
+                await _record(audit, method, principal, request, response, code)
+                return response
             except OverflowError:
                 # Arithmetic on in-range values can still overflow (a start near the end of
                 # time plus a long duration): the caller's numbers, not a server fault.
                 code = "INVALID_ARGUMENT"
                 log.info("request overflowed", extra={"method": method}, exc_info=True)
                 error = InvalidArgument("a value in the request is out of range")
+                await _record(audit, method, principal, request, None, code)
                 await context.abort_with_status(rpc_status.to_status(to_rpc_status(error)))
             except TriageError as error:
                 code = status_code(error).name
+                await _record(audit, method, principal, request, None, code)
                 await context.abort_with_status(rpc_status.to_status(to_rpc_status(error)))
             except grpc.aio.AbortError:
-                code = "ABORTED_BY_HANDLER"
+                # The handler aborted on its own: its status may already be on the way.
+                code = _aborted_code(context)
+                await _record(audit, method, principal, request, None, code)
                 raise
             except Exception:
                 code = "INTERNAL"
                 log.exception("unhandled error", extra={"method": method})
+                await _record(audit, method, principal, request, None, code)
                 await context.abort(grpc.StatusCode.INTERNAL, "internal error")
             finally:
                 RPC_LATENCY.labels(service, method, code).observe(time.perf_counter() - started)
@@ -148,7 +163,8 @@ class GrpcServer:
             interceptors.append(aio_server_interceptor())  # type: ignore[no-untyped-call]
         except ImportError:  # pragma: no cover - the dependency is pinned
             log.warning("OpenTelemetry gRPC instrumentation unavailable")
-        interceptors.append(TriageServerInterceptor(authority, service))
+        self._interceptor = TriageServerInterceptor(authority, service)
+        interceptors.append(self._interceptor)
         interceptors.extend(extra_interceptors)
         self.server: Any = grpc.aio.server(
             interceptors=interceptors,
@@ -160,6 +176,10 @@ class GrpcServer:
         self.port = self.server.add_insecure_port(f"{host}:{port}")
         if self.port == 0:
             raise RuntimeError(f"cannot listen on {host}:{port}")
+
+    def audit_with(self, recorder: AuditRecorder) -> None:
+        """Record every mutating call in ``recorder`` (set before the server starts)."""
+        self._interceptor.audit = recorder
 
     def add(self, register: Callable[[Any], None], full_names: Iterable[str]) -> None:
         """Register a servicer (``add_XServicer_to_server`` partial) and its full names."""
@@ -179,3 +199,25 @@ class GrpcServer:
         """Report NOT_SERVING, then stop, letting in-flight calls finish within ``grace``."""
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
+
+
+def _aborted_code(context: Any) -> str:
+    """The status a handler aborted with (it called ``context.abort`` itself)."""
+    code = getattr(context, "code", lambda: None)()
+    return code.name if isinstance(code, grpc.StatusCode) else "ABORTED_BY_HANDLER"
+
+
+async def _record(
+    audit: AuditRecorder | None,
+    method: str,
+    principal: Principal | None,
+    request: Any,
+    response: Any,
+    code: str,
+) -> None:
+    """Store the call's audit entry, if it is audited, before its answer is sent (an abort
+    sends the status at once, so every path records first)."""
+    if audit is not None and principal is not None:
+        await audit.record(
+            method=method, principal=principal, request=request, response=response, code=code
+        )

@@ -8,6 +8,7 @@ from sqlalchemy import MetaData, create_engine, inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
 
+from triage.runtime.audit_store import audit_log_ddl
 from triage.runtime.db import TENANT_SETTING, app_role
 from triage.runtime.leases import leases_ddl
 from triage.runtime.outbox import outbox_pending_table
@@ -89,6 +90,14 @@ def tenant_rls_sql(qualified_table: str) -> list[str]:
         f"CREATE POLICY tenant_isolation ON {qualified_table} "
         f"USING (tenant_id = {_TENANT_EXPR}) WITH CHECK (tenant_id = {_TENANT_EXPR})",
     ]
+
+
+def create_audit_log(schema: str, bind: Connection | None = None) -> None:
+    """Create ``schema``'s audit log (the body of every service's ``audit_log`` migration;
+    see :mod:`triage.runtime.audit_store`)."""
+    connection = bind or op.get_bind()
+    for statement in audit_log_ddl(schema):
+        connection.execute(text(statement))
 
 
 def create_consumer_leases(schema: str, bind: Connection | None = None) -> None:
