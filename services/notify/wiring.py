@@ -141,6 +141,10 @@ async def wire(rt: Runtime) -> None:
         partial(notify_service_pb2_grpc.add_NotifyServiceServicer_to_server, notify.api),
         [SERVICE_NAME],
     )
+    if (access := rt.authority.access) is not None:
+        # A suspended tenant's deliveries wait (queued, not lost); resuming wakes the worker.
+        notify.worker.claims.paused = access.suspended_now
+        access.on_tenant_change.append(lambda _tenant: notify.worker.wake())
     rt.consumers.extend(notify.consumers)
     rt.tasks.append(notify.worker.run)
     rt.tasks.append(notify.retention)

@@ -21,7 +21,11 @@ def build(rt: Runtime, *, time: TimeSource | None = None) -> tuple[SlaService, S
     service = SlaService(
         db=rt.db, outbox=rt.outbox, time=time or SystemTime(), references=peer_directory(rt)
     )
-    scheduler = Scheduler(service)
+    access = rt.authority.access
+    # A suspended tenant's timers wait; its resumption wakes the scheduler to fire them.
+    scheduler = Scheduler(service, paused=access.suspended_now if access else frozenset)
+    if access is not None:
+        access.on_tenant_change.append(lambda _tenant: scheduler.wake())
     rt.add_servicer(partial(add_SlaServiceServicer_to_server, SlaApi(service)), [SERVICE_NAME])
     rt.consumers.append(
         events.ticket_consumer(

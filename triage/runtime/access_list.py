@@ -55,8 +55,7 @@ class AccessList:
         """Whether the tenant is suspended."""
         return tenant_id in self._suspended
 
-    @property
-    def suspended(self) -> frozenset[str]:
+    def suspended_now(self) -> frozenset[str]:
         """Every suspended tenant (workers skip their timers and deliveries)."""
         return frozenset(self._suspended)
 

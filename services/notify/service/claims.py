@@ -55,11 +55,13 @@ class Claims:
         self.box = box
         self.clock = clock
         self.options = options
+        #: The suspended tenants, whose deliveries wait (set by the wiring).
+        self.paused: Callable[[], Collection[str]] = frozenset
 
     async def seconds_until_due(self, busy: Collection[str]) -> float:
         """How long the worker may sleep: until the next due delivery, at most a poll."""
         async with self.db.system_transaction() as session:
-            next_due = await store.next_due(session, busy=busy)
+            next_due = await store.next_due(session, busy=busy, paused=self.paused())
         idle = self.options.idle_poll_seconds
         if next_due is None:
             return idle
@@ -73,7 +75,9 @@ class Claims:
         many rows were claimed and the jobs."""
         now = self.clock()
         async with self.db.system_transaction() as session:
-            rows = await store.claim_due(session, now=now, limit=limit, busy=busy)
+            rows = await store.claim_due(
+                session, now=now, limit=limit, busy=busy, paused=self.paused()
+            )
             if not rows:
                 return 0, []
             chans = await self._lock_channels(session, {r.channel_id for r in rows})

@@ -127,12 +127,19 @@ def _not_busy(busy: Collection[str]) -> ColumnElement[bool]:
     return deliveries.c.channel_id.not_in(sorted(busy)) if busy else true()
 
 
-async def next_due(session: AsyncSession, *, busy: Collection[str]) -> datetime | None:
-    """When the next due delivery of a channel not in ``busy`` is due, if any is."""
+def _not_paused(paused: Collection[str]) -> ColumnElement[bool]:
+    return deliveries.c.tenant_id.not_in(sorted(paused)) if paused else true()
+
+
+async def next_due(
+    session: AsyncSession, *, busy: Collection[str], paused: Collection[str] = ()
+) -> datetime | None:
+    """When the next due delivery of a channel not in ``busy`` (and of a tenant not
+    ``paused``) is due, if any is."""
     due: datetime | None = (
         await session.execute(
             select(func.min(deliveries.c.next_attempt_at)).where(
-                deliveries.c.status.in_(DUE), _not_busy(busy)
+                deliveries.c.status.in_(DUE), _not_busy(busy), _not_paused(paused)
             )
         )
     ).scalar_one_or_none()
@@ -140,9 +147,15 @@ async def next_due(session: AsyncSession, *, busy: Collection[str]) -> datetime 
 
 
 async def claim_due(
-    session: AsyncSession, *, now: datetime, limit: int, busy: Collection[str]
+    session: AsyncSession,
+    *,
+    now: datetime,
+    limit: int,
+    busy: Collection[str],
+    paused: Collection[str] = (),
 ) -> list[DeliveryRow]:
-    """Lock up to ``limit`` due (or lease-expired) deliveries no other claimer holds."""
+    """Lock up to ``limit`` due (or lease-expired) deliveries no other claimer holds; a
+    ``paused`` (suspended) tenant's deliveries stay queued until it is resumed."""
     d = deliveries.c
     rows = (
         await session.execute(
@@ -151,6 +164,7 @@ async def claim_due(
                 (d.status.in_(DUE) & (d.next_attempt_at <= now))
                 | ((d.status == "sending") & (d.lease_until <= now)),
                 _not_busy(busy),
+                _not_paused(paused),
             )
             .order_by(d.next_attempt_at)
             .limit(limit)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -25,18 +26,19 @@ class FireResult:
 class TimerFiring(UseCases):
     """The use cases of the timer worker."""
 
-    async def fire_due(self, *, limit: int = 500) -> FireResult:
+    async def fire_due(self, *, limit: int = 500, paused: Collection[str] = ()) -> FireResult:
         """Claim due timers across tenants and fire each due threshold exactly once.
 
         The timer rows and their clocks are locked with SKIP LOCKED in this transaction, and
         a timer whose fence differs from its clock's is stale and only rescheduled, so two
-        replicas (or a late worker) never fire one threshold twice.
+        replicas (or a late worker) never fire one threshold twice. Timers of ``paused``
+        (suspended) tenants are left due: they fire, marked late, once the tenant resumes.
         """
         now = self._time.now()
         effects = self._effects()
         lateness: list[float] = []
         async with self._db.system_transaction() as session:
-            due = await timers.claim_due_timers(session, now=now, limit=limit)
+            due = await timers.claim_due_timers(session, now=now, limit=limit, paused=paused)
             if not due:
                 return FireResult(0, 0)
             views = await tickets.tickets_by_id(
@@ -74,7 +76,7 @@ class TimerFiring(UseCases):
             await self._store(session, effects)
         return FireResult(len(due), len(lateness), tuple(lateness))
 
-    async def next_due(self) -> datetime | None:
-        """The earliest due instant of any timer, across tenants."""
+    async def next_due(self, paused: Collection[str] = ()) -> datetime | None:
+        """The earliest due instant of any timer, across tenants not ``paused``."""
         async with self._db.system_transaction() as session:
-            return await timers.earliest_timer(session)
+            return await timers.earliest_timer(session, paused)

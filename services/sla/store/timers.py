@@ -3,12 +3,12 @@ tenants (run these in a system transaction) with SKIP LOCKED."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, select
+from sqlalchemy import ColumnElement, and_, delete, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.sla.domain.clock import TargetKind
@@ -100,8 +100,15 @@ class DueTimer:
     met_at: datetime | None
 
 
-async def claim_due_timers(session: AsyncSession, *, now: datetime, limit: int) -> list[DueTimer]:
-    """Lock up to ``limit`` due timers and their clocks, skipping rows another worker holds.
+def _not_paused(paused: Collection[str]) -> ColumnElement[bool]:
+    return timers.c.tenant_id.not_in(sorted(paused)) if paused else true()
+
+
+async def claim_due_timers(
+    session: AsyncSession, *, now: datetime, limit: int, paused: Collection[str] = ()
+) -> list[DueTimer]:
+    """Lock up to ``limit`` due timers and their clocks, skipping rows another worker holds
+    and the timers of ``paused`` (suspended) tenants, which wait until they are resumed.
 
     Timer and clock are locked in one statement with SKIP LOCKED, so a consumer holding the
     clock (to change it) is skipped rather than waited for; it rewrites the timer anyway.
@@ -128,7 +135,7 @@ async def claim_due_timers(session: AsyncSession, *, now: datetime, limit: int) 
                 clocks.c.kind == timers.c.kind,
             ),
         )
-        .where(timers.c.due_at <= now)
+        .where(timers.c.due_at <= now, _not_paused(paused))
         .order_by(timers.c.due_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -151,9 +158,11 @@ async def claim_due_timers(session: AsyncSession, *, now: datetime, limit: int) 
     ]
 
 
-async def earliest_timer(session: AsyncSession) -> datetime | None:
-    """The earliest due instant of any timer."""
-    found: datetime | None = (await session.execute(select(func.min(timers.c.due_at)))).scalar()
+async def earliest_timer(session: AsyncSession, paused: Collection[str] = ()) -> datetime | None:
+    """The earliest due instant of any timer (of a tenant not ``paused``)."""
+    found: datetime | None = (
+        await session.execute(select(func.min(timers.c.due_at)).where(_not_paused(paused)))
+    ).scalar()
     return found
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Collection
 from datetime import datetime
 
 from services.sla.service import SlaService
@@ -32,11 +33,14 @@ class Scheduler:
         time: TimeSource | None = None,
         batch_size: int = 500,
         idle_recheck_seconds: float = 0.5,
+        paused: Callable[[], Collection[str]] = frozenset,
     ) -> None:
         self._service = service
         self._time = time or service.time
         self._batch = batch_size
         self._idle = idle_recheck_seconds
+        #: The suspended tenants, whose timers wait (the runtime's access list).
+        self._paused = paused
         self._wake = asyncio.Event()
         self._sleeping_until: datetime | None = None
         self.fired = 0
@@ -58,7 +62,7 @@ class Scheduler:
         claimed = fired = 0
         lateness: list[float] = []
         while True:
-            result = await self._service.fire_due(limit=self._batch)
+            result = await self._service.fire_due(limit=self._batch, paused=self._paused())
             claimed += result.claimed
             fired += result.fired
             lateness.extend(result.lateness)
@@ -75,7 +79,7 @@ class Scheduler:
             try:
                 result = await self.run_once()
                 self._wake.clear()
-                nxt = await self._service.next_due()
+                nxt = await self._service.next_due(self._paused())
                 if result.claimed == 0 and nxt is not None and nxt <= self._time.now():
                     # Due rows exist but a consumer holds their clocks: let it commit first.
                     await asyncio.sleep(0.01)
