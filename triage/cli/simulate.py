@@ -21,7 +21,6 @@ from triage.runtime import to_timestamp
 #: A range is cut into at most this many chunks unless --chunk says otherwise.
 MAX_AUTO_CHUNKS = 100
 MIN_AUTO_CHUNK = timedelta(days=1)
-_COUNTS = ("matched", "tickets_opened", "recorded", "suppressed", "unmatched")
 
 
 def chunks(
@@ -44,8 +43,8 @@ def chunks(
 
 
 def _add(total: api.SimulationCounts, part: api.SimulationCounts) -> None:
-    for name in _COUNTS:
-        setattr(total, name, getattr(total, name) + getattr(part, name))
+    for field, value in part.ListFields():  # only what is set, so no empty message appears
+        setattr(total, field.name, getattr(total, field.name) + value)
 
 
 def merge(replies: Iterable[api.SimulateRulesResponse]) -> api.SimulateRulesResponse:
