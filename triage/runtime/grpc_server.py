@@ -121,8 +121,11 @@ class TriageServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-
 
     def _wrap_stream(self, behavior: StreamBehavior, method: str) -> StreamBehavior:
         authority = self._authority
+        # A stream that is not a read (an export) is audited once it ended, however it ended.
+        audit = self.audit if self.audit is not None and self.audit.wants(method) else None
 
         async def wrapped(request: Any, context: Any) -> AsyncIterator[Any]:
+            principal: Principal | None = None
             try:
                 principal = principal_from_metadata(authority, context.invocation_metadata() or ())
                 await authority.admit(principal)
@@ -133,12 +136,16 @@ class TriageServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-
                         yield message
                 finally:
                     reset_principal(token)
+                await _record(audit, method, principal, request, None, "OK")
             except TriageError as error:
+                await _record(audit, method, principal, request, None, status_code(error).name)
                 await context.abort_with_status(rpc_status.to_status(to_rpc_status(error)))
             except grpc.aio.AbortError:
+                await _record(audit, method, principal, request, None, _aborted_code(context))
                 raise
             except Exception:
                 log.exception("unhandled error", extra={"method": method})
+                await _record(audit, method, principal, request, None, "INTERNAL")
                 await context.abort(grpc.StatusCode.INTERNAL, "internal error")
 
         return wrapped

@@ -20,7 +20,7 @@ from triage.runtime.outbox import Outbox
 
 #: Owners first: the others ask ingest and notify about a tenant's integrations and channels.
 ORDER = ("ingest", "notify", "rules", "tickets", "sla")
-SCOPES = tuple(f"{name}:*" for name in ORDER)
+SCOPES = (*(f"{name}:*" for name in ORDER), "audit:read")
 #: Which running service serves each gRPC service.
 SERVES = {
     "triage.ingest.v1.IngestService": "ingest",
@@ -29,6 +29,8 @@ SERVES = {
     "triage.tickets.v1.TicketsService": "tickets",
     "triage.sla.v1.SlaService": "sla",
     "triage.notify.v1.NotifyService": "notify",
+    # Every service serves its own audit log; the walk asks one of them.
+    "triage.audit.v1.AuditService": "rules",
 }
 
 

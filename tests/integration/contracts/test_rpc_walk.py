@@ -13,6 +13,7 @@ import pytest
 from tests.integration.contracts.answers import problems
 from tests.integration.contracts.mesh import SERVES, Mesh
 from tests.integration.contracts.walk import cases
+from triage.audit.v1 import audit_pb2
 from triage.ingest.v1 import ingest_service_pb2, tenant_service_pb2
 from triage.notify.v1 import notify_service_pb2
 from triage.rules.v1 import rules_service_pb2
@@ -28,6 +29,7 @@ FILES = (
     tickets_service_pb2,
     sla_service_pb2,
     notify_service_pb2,
+    audit_pb2,
 )
 SERVICES = {s.full_name: s for f in FILES for s in f.DESCRIPTOR.services_by_name.values()}
 
