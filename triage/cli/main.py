@@ -61,10 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     130 interrupted, 141 stdout closed early (``triage ... | head``), as for SIGPIPE.
     """
     parser = build_parser()
-    args = parser.parse_args(argv)
-    ctx = context_from(args)
     try:
-        result = args.handler(ctx, args)
+        args = parser.parse_args(argv)
+        result = args.handler(context_from(args), args)
         sys.stdout.flush()
     except BrokenPipeError:
         return output_closed()
