@@ -8,6 +8,7 @@ from services.rules.convert.alerts import decision
 from services.rules.convert.common import mask_paths
 from services.rules.convert.correlation import (
     CORRELATION_MUTABLE,
+    correlation_block,
     correlation_draft,
     correlation_from_row,
     patched_correlation,
@@ -286,7 +287,10 @@ class RulesApi(pb_grpc.RulesServiceServicer):
             alert=request.alert.SerializeToString() if target == "alert" else None,
             at=from_timestamp(request.evaluate_time) if request.HasField("evaluate_time") else None,
         )
-        return pb.EvaluateAlertResponse(decision=decision(evaluation))
+        response = pb.EvaluateAlertResponse(decision=decision(evaluation))
+        if evaluation.correlation is not None:
+            response.correlation.CopyFrom(correlation_block(evaluation.correlation))
+        return response
 
     async def SimulateRules(
         self, request: pb.SimulateRulesRequest, context: Any

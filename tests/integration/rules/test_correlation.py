@@ -23,6 +23,7 @@ from triage.ingest.v1 import resources_pb2 as ingest_pb
 from triage.rules.v1 import correlation_pb2 as cpb
 from triage.rules.v1 import events_pb2
 from triage.rules.v1 import resources_pb2 as pb
+from triage.rules.v1 import rules_service_pb2 as api
 from triage.runtime.events import to_timestamp, unpack
 
 pytestmark = pytest.mark.integration
@@ -284,3 +285,18 @@ async def test_simulate_reports_incidents_and_tickets_saved(rules: Rules, tenant
         await rules.stub.SimulateCorrelation(proposal, metadata=token(tenant, READ))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "proposed.correlation_rules[0].group_by[2]" in violations(caught.value)
+
+
+async def test_evaluate_alert_shows_the_correlation(rules: Rules, tenant: str) -> None:
+    rule = await create(rules, tenant, site_outage())
+    gateway = alert(tenant, series_key="fw-1/gw", at=T0, condition="gateway.down", site_id="hq")
+    reply = await rules.stub.EvaluateAlert(
+        api.EvaluateAlertRequest(alert=gateway), metadata=token(tenant, READ)
+    )
+    assert reply.correlation.group_key == f"corr:{rule.id}:client_id=acme|site_id=hq"
+    assert reply.correlation.primary
+    plain = alert(tenant, at=T0)
+    reply = await rules.stub.EvaluateAlert(
+        api.EvaluateAlertRequest(alert=plain), metadata=token(tenant, READ)
+    )
+    assert not reply.HasField("correlation")

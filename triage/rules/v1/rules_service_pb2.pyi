@@ -10,6 +10,7 @@ from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from triage.ingest.v1 import resources_pb2 as _resources_pb2_1
+from triage.rules.v1 import correlation_pb2 as _correlation_pb2
 from triage.rules.v1 import resources_pb2 as _resources_pb2
 import builtins as _builtins
 import sys
@@ -734,18 +735,24 @@ class EvaluateAlertResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     DECISION_FIELD_NUMBER: _builtins.int
+    CORRELATION_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def decision(self) -> _resources_pb2.Decision:
         """The decision the current rule set gives, with its explanation."""
+
+    @_builtins.property
+    def correlation(self) -> _correlation_pb2.Correlation:
+        """The correlation the current correlation rules give (unset: none matched)."""
 
     def __init__(
         self,
         *,
         decision: _resources_pb2.Decision | None = ...,
+        correlation: _correlation_pb2.Correlation | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["decision", b"decision"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["correlation", b"correlation", "decision", b"decision"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["decision", b"decision"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["correlation", b"correlation", "decision", b"decision"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
