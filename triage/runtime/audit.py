@@ -76,14 +76,22 @@ def entry_for(
     call named (kept only if it is a UUID)."""
     named = principal.tenant_id or tenant_named(request, response)
     tenant = named if named and is_uuid(named) else None
+    target = target_of(method, request, response, tenant or "")
+    if tenant is not None and target == tenant and _deletes(method):
+        # Deleting the tenant erases its rows: the record of who did it must outlive them.
+        tenant = None
     return AuditRow(
         id=new_id(),
         tenant_id=tenant,
         actor=principal.subject[:256],
         rpc=method,
-        target_id=target_of(method, request, response, tenant or ""),
+        target_id=target,
         request_id=request_id_of(request),
         code=code,
         request_sha256=request_sha256(request),
         at=datetime.now(UTC),
     )
+
+
+def _deletes(method: str) -> bool:
+    return method.rsplit("/", 1)[-1].startswith("Delete")
