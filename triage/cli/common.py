@@ -130,17 +130,26 @@ def context_from(args: argparse.Namespace) -> CliContext:
 
 
 def describe_rpc_error(error: grpc.RpcError) -> str:
-    """A readable one-paragraph description of a failed call, field violations included."""
+    """A readable description of a failed call: ``CODE: message``, the reason of its
+    ErrorInfo, then one ``  field: why`` line per field violation."""
     code = error.code().name if hasattr(error, "code") else "UNKNOWN"
     text = error.details() if hasattr(error, "details") else str(error)
     lines = [f"{code}: {text}"]
-    status = rpc_status.from_call(error) if isinstance(error, grpc.Call) else None
-    if status is not None:
-        for detail in status.details:
-            if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-                bad = error_details_pb2.BadRequest()
-                detail.Unpack(bad)
-                lines += [f"  {v.field}: {v.description}" for v in bad.field_violations]
+    try:
+        status = rpc_status.from_call(error) if isinstance(error, grpc.Call) else None
+    except ValueError:  # status details that disagree with the call's own code
+        status = None
+    details: list[Any] = list(status.details) if status is not None else []
+    for detail in details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            if info.reason:
+                lines[0] += f" [{info.reason}]"
+        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            lines += [f"  {v.field}: {v.description}" for v in bad.field_violations]
     return "\n".join(lines)
 
 
