@@ -29,6 +29,7 @@ from services.console.views import (
     rules,
     sla,
     tickets,
+    windows,
 )
 from services.console.web import TEMPLATES, BadForm, Console, NotSignedIn, login_redirect, render
 
@@ -121,7 +122,7 @@ def build_app(settings: ConsoleSettings, mesh: Mesh | None = None) -> Starlette:
         Route("/healthz", _health, methods=["GET"]),
         Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
     ]
-    for module in (auth, now, tickets, alerts, rules, integrations, notify, sla):
+    for module in (auth, now, tickets, alerts, rules, windows, integrations, notify, sla):
         routes += module.ROUTES
     app = Starlette(
         routes=routes,

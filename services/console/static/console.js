@@ -28,3 +28,9 @@
   }
   document.addEventListener("DOMContentLoaded", function () { tick(); setInterval(tick, 1000); });
 })();
+// Forms marked data-confirm (deletes) ask before they post.
+document.addEventListener("submit", function (event) {
+  "use strict";
+  var message = event.target.getAttribute && event.target.getAttribute("data-confirm");
+  if (message && !window.confirm(message)) event.preventDefault();
+});

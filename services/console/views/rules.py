@@ -17,6 +17,7 @@ from triage.rules.v1 import rules_service_pb2 as rules_api
 
 MAX_RULE_PAGES = 10
 SIMULATE_DAYS = (1, 7, 14, 30)
+WINDOWS_PAGE = 50
 
 
 async def _rules(request: Request) -> tuple[list[rules_res.Rule], int]:
@@ -41,7 +42,9 @@ async def rule_list(request: Request) -> Response:
         request,
         "rules",
         "ListMaintenanceWindows",
-        rules_api.ListMaintenanceWindowsRequest(page_size=100),
+        rules_api.ListMaintenanceWindowsRequest(
+            page_size=WINDOWS_PAGE, page_token=request.query_params.get("windows_token", "")
+        ),
     )
     return render(
         request,
@@ -49,6 +52,7 @@ async def rule_list(request: Request) -> Response:
         rules=rules,
         version=version,
         windows=list(windows.maintenance_windows) if windows is not None else [],
+        windows_next=windows.next_page_token if windows is not None else "",
         notice=request.query_params.get("notice", ""),
     )
 
@@ -198,6 +202,22 @@ async def save(request: Request) -> Response:
     return back_to(f"/rules/{reply.rule.id}", "Rule saved")
 
 
+async def delete_rule(request: Request) -> Response:
+    """DeleteRule (checked against the etag shown)."""
+    data = {k: v[-1] for k, v in (await form_lists(request)).items()}
+    await call(
+        request,
+        "rules",
+        "DeleteRule",
+        rules_api.DeleteRuleRequest(
+            request_id=data.get("request_id", ""),
+            rule_id=request.path_params["rule_id"],
+            etag=data.get("etag", ""),
+        ),
+    )
+    return back_to("/rules", "Rule deleted")
+
+
 async def end_window(request: Request) -> Response:
     """EndMaintenanceWindow: end the current occurrence now (and every later one if asked)."""
     data = {k: v[-1] for k, v in (await form_lists(request)).items()}
@@ -221,5 +241,6 @@ ROUTES = [
     page("/rules/{rule_id}", rule_page),
     action("/rules/{rule_id}", save),
     action("/rules/{rule_id}/move", move),
+    action("/rules/{rule_id}/delete", delete_rule),
     action("/windows/{window_id}/end", end_window),
 ]

@@ -8,7 +8,7 @@ from datetime import timedelta
 import httpx
 
 from services.console.views.badges import badges_from, chunks
-from tests.unit.console.test_app import FakeMesh, client, mesh, sign_in  # noqa: F401
+from tests.unit.console.test_app import FakeMesh, sign_in
 from tests.unit.console.test_view_models import NOW
 from triage.runtime.events import to_timestamp
 from triage.sla.v1 import resources_pb2 as sla_res
@@ -35,7 +35,7 @@ def test_chunks_drop_repeats_and_respect_the_api_bound() -> None:
     ids = [str(i) for i in range(450)] + ["3", ""]
     parts = chunks(ids)
     assert [len(p) for p in parts] == [200, 200, 50]
-    assert sum(parts, []) == [str(i) for i in range(450)]
+    assert [i for p in parts for i in p] == [str(i) for i in range(450)]
     assert chunks([]) == []
 
 
