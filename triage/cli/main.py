@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "triage.cli.health",
     "triage.cli.tenants",
     "triage.cli.access",
+    "triage.cli.offboard",
     "triage.cli.integrations",
     "triage.cli.alerts",
     "triage.cli.rules",

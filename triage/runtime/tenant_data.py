@@ -59,12 +59,13 @@ class TenantData:
         keep: Iterable[str] = (),
     ) -> None:
         """``secret_columns`` maps a table name to the columns left out of exports;
-        ``keep`` names tables this helper never touches (their owner deletes them itself)."""
+        ``keep`` names tables exported but never deleted here (their owner deletes them last)."""
         kept = set(keep)
         self._secret = {table: frozenset(cols) for table, cols in (secret_columns or {}).items()}
-        self.tables: list[Table] = [
-            t for t in reversed(metadata.sorted_tables) if "tenant_id" in t.c and t.name not in kept
-        ]
+        everything = [t for t in reversed(metadata.sorted_tables) if "tenant_id" in t.c]
+        #: The tables deleted here, children first.
+        self.tables: list[Table] = [t for t in everything if t.name not in kept]
+        self._exported = [t for t in everything if t.name not in PLUMBING]
         self._schema = metadata.schema
         self._known = [t.name for t in metadata.sorted_tables]
         pending = [t for t in metadata.sorted_tables if t.name == "outbox_pending"]
@@ -73,7 +74,7 @@ class TenantData:
     @property
     def exported(self) -> list[Table]:
         """The tables an export walks (the tenant's data, not the runtime's plumbing)."""
-        return [t for t in self.tables if t.name not in PLUMBING]
+        return list(self._exported)
 
     async def export(self, session: AsyncSession, tenant_id: str) -> AsyncIterator[tuple[str, str]]:
         """Every exported row of the tenant as (table, JSON object), secrets left out."""
@@ -84,7 +85,7 @@ class TenantData:
             keys = list(table.primary_key.columns) or columns[:1]
             result = await session.stream(query.order_by(*keys).execution_options(yield_per=500))
             async for row in result:
-                record = {k: _plain(v) for k, v in row._mapping.items()}
+                record = {str(c.name): _plain(v) for c, v in zip(columns, row, strict=True)}
                 yield table.name, orjson.dumps(record).decode()
 
     async def _unlisted(self, session: AsyncSession) -> list[str]:

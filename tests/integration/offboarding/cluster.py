@@ -78,7 +78,7 @@ class Cluster:
 
     async def stop(self, name: str) -> None:
         """Stop ``name`` gracefully (its in-flight work is abandoned, not finished)."""
-        await self._channels.pop(name).close()
+        await self._channels.pop(name).close(None)
         await self._stops.pop(name).aclose()
         del self.running[name]
 
@@ -107,7 +107,7 @@ class Cluster:
         )
         return str(created.tenant.id)
 
-    def offboarding(self) -> off_grpc.OffboardingServiceStub:
+    def offboarding(self) -> off_grpc.OffboardingServiceAsyncStub:
         """The deletion API (ingest)."""
         return off_grpc.OffboardingServiceStub(self.channel("ingest"))
 

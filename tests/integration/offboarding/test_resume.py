@@ -4,6 +4,7 @@ finishes it once restarted; a handler that dies mid-batch leaves work the next r
 from __future__ import annotations
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.sla import models as sla_models
 from services.sla.store.tenant_data import TENANT_DATA
@@ -51,7 +52,7 @@ class _DiesAfter(TenantData):
         self.__dict__.update(base.__dict__)
         self._left = batches
 
-    async def delete_batch(self, session, tenant_id, limit):  # type: ignore[no-untyped-def]
+    async def delete_batch(self, session: AsyncSession, tenant_id: str, limit: int) -> int:
         """Delete one batch, or die once the budget is spent."""
         if self._left == 0:
             raise RuntimeError("killed mid-deletion")
