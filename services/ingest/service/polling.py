@@ -98,6 +98,9 @@ class PollUseCases(ServiceBase):
             integration = found.get(claim.integration_id)
             if integration is None or integration.api_secret is None:
                 continue
+            if self.access is not None and self.access.is_suspended(claim.tenant_id):
+                # Suspended: no cycle; the lease runs out and the poll is retried after it.
+                continue
             try:
                 jobs.append(self._job(claim, integration))
             except Exception as exc:
