@@ -249,7 +249,10 @@ class _TenantStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TenantSta
     TENANT_STATE_ACTIVE: _TenantState.ValueType  # 1
     """Admits data and serves requests."""
     TENANT_STATE_SUSPENDED: _TenantState.ValueType  # 2
-    """Webhooks are answered 404 like an unknown integration; tokens are rejected."""
+    """Suspended (`triage tenants suspend`): webhooks are answered 403 (problem
+    `tenant-suspended`), tokens get PERMISSION_DENIED (reason TENANT_SUSPENDED), SLA
+    timers and notification deliveries wait until the tenant is resumed.
+    """
     TENANT_STATE_DELETING: _TenantState.ValueType  # 3
     """Being deleted (`triage tenants delete`): refused like a suspended tenant until its
     data is gone from every service.
@@ -263,7 +266,10 @@ TENANT_STATE_UNSPECIFIED: TenantState.ValueType  # 0
 TENANT_STATE_ACTIVE: TenantState.ValueType  # 1
 """Admits data and serves requests."""
 TENANT_STATE_SUSPENDED: TenantState.ValueType  # 2
-"""Webhooks are answered 404 like an unknown integration; tokens are rejected."""
+"""Suspended (`triage tenants suspend`): webhooks are answered 403 (problem
+`tenant-suspended`), tokens get PERMISSION_DENIED (reason TENANT_SUSPENDED), SLA
+timers and notification deliveries wait until the tenant is resumed.
+"""
 TENANT_STATE_DELETING: TenantState.ValueType  # 3
 """Being deleted (`triage tenants delete`): refused like a suspended tenant until its
 data is gone from every service.
