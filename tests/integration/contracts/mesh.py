@@ -31,6 +31,10 @@ SERVES = {
     "triage.notify.v1.NotifyService": "notify",
     # Every service serves its own audit log; the walk asks one of them.
     "triage.audit.v1.AuditService": "rules",
+    # Every service serves its own tenant export; the walk asks ingest (the offboarding
+    # tests call all five). Deletions are ingest's.
+    "triage.tenancy.v1.TenantDataService": "ingest",
+    "triage.tenancy.v1.OffboardingService": "ingest",
 }
 
 

@@ -18,6 +18,7 @@ from triage.ingest.v1 import ingest_service_pb2, tenant_service_pb2
 from triage.notify.v1 import notify_service_pb2
 from triage.rules.v1 import rules_service_pb2
 from triage.sla.v1 import sla_service_pb2
+from triage.tenancy.v1 import offboarding_pb2
 from triage.tickets.v1 import tickets_service_pb2
 
 pytestmark = pytest.mark.integration
@@ -30,6 +31,7 @@ FILES = (
     sla_service_pb2,
     notify_service_pb2,
     audit_pb2,
+    offboarding_pb2,
 )
 SERVICES = {s.full_name: s for f in FILES for s in f.DESCRIPTOR.services_by_name.values()}
 
