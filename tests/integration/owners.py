@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+from google.protobuf import field_mask_pb2
 
 from services.ingest.models import SCHEMA as INGEST_SCHEMA
 from services.ingest.models import outbox as ingest_outbox
@@ -27,7 +28,6 @@ from triage.notify.v1 import notify_service_pb2_grpc as notify_grpc
 from triage.notify.v1 import resources_pb2 as notify_pb
 from triage.runtime.app import Runtime
 from triage.runtime.config import Peers
-from triage.runtime.db import Database
 from triage.runtime.outbox import Outbox
 
 SERVICES = Path(__file__).resolve().parents[2] / "services"
@@ -56,19 +56,15 @@ class Owners:
         return str(reply.tenant.id)
 
     async def suspend(self, tenant_id: str) -> None:
-        """Suspend a tenant in the registry (no RPC changes the state yet)."""
-        db = Database(self.database_url, schema=INGEST_SCHEMA, pool_size=1)
-        try:
-            async with db.system_transaction() as session:
-                from sqlalchemy import update
-
-                from services.ingest.models import tenants
-
-                await session.execute(
-                    update(tenants).where(tenants.c.id == tenant_id).values(state="suspended")
-                )
-        finally:
-            await db.dispose()
+        """Suspend a tenant through UpdateTenant, as an operator does."""
+        async with grpc.aio.insecure_channel(self.ingest.grpc_address) as channel:
+            await tenant_grpc.TenantServiceStub(channel).UpdateTenant(
+                tenant_api.UpdateTenantRequest(
+                    tenant=ingest_pb.Tenant(id=tenant_id, state=ingest_pb.TENANT_STATE_SUSPENDED),
+                    update_mask=field_mask_pb2.FieldMask(paths=["state"]),
+                ),
+                metadata=self.ingest.admin_metadata(),
+            )
 
     async def integration(self, tenant_id: str) -> str:
         """Create an integration of the tenant; returns its id."""
