@@ -23,6 +23,7 @@ from services.console.settings import ConsoleSettings
 from services.console.views import (
     alerts,
     auth,
+    channels,
     integrations,
     notify,
     now,
@@ -122,7 +123,7 @@ def build_app(settings: ConsoleSettings, mesh: Mesh | None = None) -> Starlette:
         Route("/healthz", _health, methods=["GET"]),
         Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
     ]
-    for module in (auth, now, tickets, alerts, rules, windows, integrations, notify, sla):
+    for module in (auth, now, tickets, alerts, rules, windows, integrations, notify, channels, sla):
         routes += module.ROUTES
     app = Starlette(
         routes=routes,

@@ -12,29 +12,42 @@ from triage.notify.v1 import notify_service_pb2 as notify_api
 from triage.notify.v1 import resources_pb2 as notify_res
 
 PAGE_SIZE = 50
+LIST_PAGE = 25
 _STATUS = {
     k.removeprefix("DELIVERY_STATUS_").lower(): v for k, v in notify_res.DeliveryStatus.items()
 }
 
 
 async def overview(request: Request) -> Response:
-    """Channels and policies."""
+    """Channels and policies, each a cursor page at a time."""
+    q = request.query_params
     channels, policies = await asyncio.gather(
-        call(request, "notify", "ListChannels", notify_api.ListChannelsRequest(page_size=100)),
+        call(
+            request,
+            "notify",
+            "ListChannels",
+            notify_api.ListChannelsRequest(
+                page_size=LIST_PAGE, page_token=q.get("channels_token", "")
+            ),
+        ),
         call_or_none(
             request,
             "notify",
             "ListNotificationPolicies",
-            notify_api.ListNotificationPoliciesRequest(page_size=100),
+            notify_api.ListNotificationPoliciesRequest(
+                page_size=LIST_PAGE, page_token=q.get("policies_token", "")
+            ),
         ),
     )
     return render(
         request,
         "notifications.html",
         channels=list(channels.channels),
+        channels_next=channels.next_page_token,
         names={c.id: c.display_name for c in channels.channels},
         policies=list(policies.notification_policies) if policies is not None else [],
-        notice=request.query_params.get("notice", ""),
+        policies_next=policies.next_page_token if policies is not None else "",
+        notice=q.get("notice", ""),
     )
 
 
