@@ -280,6 +280,12 @@ async def test_pages_and_filters_and_the_cli_merges_every_service(
         cursor = page["next_cursor"]
         if not cursor:
             break
+    argv = ["audit", "list", "--rpc", "DeleteRule", "--limit", "1", *addresses, "--token", token]
+    assert await asyncio.to_thread(cli_main, argv) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split() == ["TIME", "SERVICE", "ACTOR", "RPC", "TARGET", "CODE"]
+    assert table[1].split()[2:] == ["rules", "alice@msp", "DeleteRule", created[0], "OK"]
+    assert len(table) == 2  # one page held the only match: no cursor to follow
     assert len(seen) == 15 and len({e["id"] for e in seen}) == 15
     assert {e["service"] for e in seen} == {"rules", "tickets"}
     times = [e["time"] for e in seen]
