@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from buf.validate import validate_pb2
+from triage.audit.v1 import audit_pb2
 from triage.ingest.v1 import ingest_service_pb2, tenant_service_pb2
 from triage.notify.v1 import notify_service_pb2
 from triage.rules.v1 import rules_service_pb2
@@ -20,6 +21,7 @@ FILES = (
     tickets_service_pb2,
     sla_service_pb2,
     notify_service_pb2,
+    audit_pb2,
 )
 #: Types whose every value is fine, or that are checked field by field inside.
 FREE = {FieldDescriptor.TYPE_BOOL}
