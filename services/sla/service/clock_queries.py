@@ -41,7 +41,9 @@ class ClockQueries(UseCases):
         order asked (unknown ids and other tenants' tickets are left out), and the instant."""
         keys = [(tenant_id, t) for t in dict.fromkeys(ticket_ids) if is_uuid(t)]
         async with self._db.transaction(tenant_id) as session:
-            views = await tickets.tickets_by_id(session, keys=keys)
+            views = await tickets.tickets_of_tenant(
+                session, tenant_id=tenant_id, ticket_ids=[t for _, t in keys]
+            )
             found = await clocks.clocks_by_ticket(session, views=views)
             now = self._time.now()
         return [(views[k], found[k]) for k in keys if k in views], now

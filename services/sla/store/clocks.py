@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from psycopg.types.json import Jsonb
-from sqlalchemy import and_, delete, or_, select, tuple_
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.sla.domain.clock import TargetKind
@@ -165,7 +165,18 @@ async def clocks_by_ticket(
     """The clocks of ``views``' tickets (first response first), one statement, no locks."""
     if not views:
         return {}
-    query = select(clocks).where(tuple_(clocks.c.tenant_id, clocks.c.ticket_id).in_(list(views)))
+    by_tenant: dict[str, list[str]] = {}
+    for tenant_id, ticket_id in views:
+        by_tenant.setdefault(tenant_id, []).append(ticket_id)
+    # One tenant per call in practice: a plain IN binds and plans faster than a tuple IN.
+    query = select(clocks).where(
+        or_(
+            *(
+                and_(clocks.c.tenant_id == tenant_id, clocks.c.ticket_id.in_(ids))
+                for tenant_id, ids in by_tenant.items()
+            )
+        )
+    )
     found: dict[tuple[str, str], list[ClockRecord]] = {k: [] for k in views}
     for r in (await session.execute(query.order_by(clocks.c.ticket_id, clocks.c.kind))).all():
         key = (r.tenant_id, r.ticket_id)

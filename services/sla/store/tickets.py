@@ -225,6 +225,20 @@ async def tickets_by_id(
     return {(r.tenant_id, r.ticket_id): view_of(r) for r in rows}
 
 
+async def tickets_of_tenant(
+    session: AsyncSession, *, tenant_id: str, ticket_ids: Sequence[str]
+) -> dict[tuple[str, str], TicketView]:
+    """The tenant's ticket projections among ``ticket_ids`` (no locks), by (tenant, ticket)."""
+    if not ticket_ids:
+        return {}
+    rows = await session.execute(
+        select(tickets).where(
+            tickets.c.tenant_id == tenant_id, tickets.c.ticket_id.in_(list(ticket_ids))
+        )
+    )
+    return {(r.tenant_id, r.ticket_id): view_of(r) for r in rows}
+
+
 def _add_saved(params: dict[str, list[Any]], view: TicketView) -> None:
     facts = view.facts
     params["tenant_id"].append(view.tenant_id)
