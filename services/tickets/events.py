@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.tickets.convert import comment_to_proto, ticket_to_proto
 from services.tickets.domain.alerts import AlertKind, RoutedActions, RoutedAlert
+from services.tickets.domain.incidents import Correlation
 from services.tickets.domain.tickets import (
     AuthorKind,
     Cause,
@@ -168,6 +169,21 @@ def reopened(
 # --- events in ---------------------------------------------------------------------------------
 
 
+def correlation_of(routed: rules_events.AlertRouted) -> Correlation | None:
+    """The ``correlation`` block of an ``alert.routed``, if a correlation rule matched."""
+    if not routed.HasField("correlation") or not routed.correlation.group_key:
+        return None
+    block = routed.correlation
+    return Correlation(
+        rule_id=block.rule_id,
+        rule_name=block.rule_name,
+        group_key=block.group_key,
+        window=block.window.ToTimedelta() if block.HasField("window") else timedelta(0),
+        primary=block.primary,
+        group_values=tuple((v.field, v.value) for v in block.group_values),
+    )
+
+
 def routed_alert(envelope: Envelope) -> RoutedAlert:
     """An ``alert.routed`` envelope as the domain's RoutedAlert."""
     routed = unpack(envelope, rules_events.AlertRouted)
@@ -209,6 +225,7 @@ def routed_alert(envelope: Envelope) -> RoutedAlert:
         message=alert.message,
         labels=dict(alert.labels),
         rule_set_version=routed.rule_set_version or decision.rule_set_version,
+        correlation=correlation_of(routed),
         actions=RoutedActions(
             wants_ticket=wants,
             priority=Priority(decision.priority),

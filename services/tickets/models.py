@@ -193,6 +193,68 @@ series_log = Table(
     Index("series_log_by_time", "occurred_at"),
 )
 
+# Incidents (issue 19): one parent ticket for a correlation group or a client's storm.
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("tenant_id", UUID(as_uuid=False), primary_key=True),
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column("group_key", Text, nullable=False),
+    Column("rule_id", Text, nullable=False, server_default=""),
+    Column("rule_name", Text, nullable=False, server_default=""),
+    Column("storm", Boolean, nullable=False, server_default="false"),
+    Column("client_id", Text, nullable=False, server_default=""),
+    Column("client_name", Text, nullable=False, server_default=""),
+    Column("parent_ticket_id", UUID(as_uuid=False), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("window_seconds", Double, nullable=False),
+    Column("primary_series_key", Text, nullable=False, server_default=""),
+    Column("severity", SmallInteger, nullable=False, server_default="0"),
+    Column("opened_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("closed_at", DateTime(timezone=True)),
+    Column("last_joined_at", DateTime(timezone=True)),
+    Index("incidents_by_group", "tenant_id", "group_key", "started_at"),
+    Index("incidents_by_parent", "tenant_id", "parent_ticket_id"),
+    # One open storm per client: replicas deciding at once meet here.
+    Index(
+        "incidents_open_storm",
+        "tenant_id",
+        "group_key",
+        unique=True,
+        postgresql_where=text("storm AND closed_at IS NULL"),
+    ),
+)
+
+incident_members = Table(
+    "incident_members",
+    metadata,
+    Column("tenant_id", UUID(as_uuid=False), primary_key=True),
+    Column("incident_id", UUID(as_uuid=False), primary_key=True),
+    Column("series_key", Text, primary_key=True),
+    Column("dedup_key", Text, nullable=False),
+    Column("is_primary", Boolean, nullable=False, server_default="false"),
+    Column("occurrences", Integer, nullable=False, server_default="1"),
+    Column("first_at", DateTime(timezone=True), nullable=False),
+    Column("last_at", DateTime(timezone=True), nullable=False),
+    Column("reset_at", DateTime(timezone=True)),
+    Column("merged_ticket_id", UUID(as_uuid=False)),
+    Column("device_name", Text, nullable=False, server_default=""),
+    Column("condition", Text, nullable=False, server_default=""),
+    Column("severity", SmallInteger, nullable=False, server_default="0"),
+    Column("joined_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("incident_members_by_series", "tenant_id", "series_key"),
+)
+
+# Storm protection per tenant; no row: the defaults (domain.incidents.StormSettings).
+incident_settings = Table(
+    "incident_settings",
+    metadata,
+    Column("tenant_id", UUID(as_uuid=False), primary_key=True),
+    Column("storm_protection", Boolean, nullable=False, server_default="true"),
+    Column("storm_tickets", Integer, nullable=False, server_default="20"),
+    Column("storm_window_seconds", Double, nullable=False, server_default="600"),
+)
+
 outbox = outbox_table(metadata)
 outbox_pending = outbox_pending_table(metadata)
 inbox = inbox_table(metadata)
@@ -209,6 +271,9 @@ TENANT_TABLES = (
     "reset_tombstones",
     "trigger_log",
     "series_log",
+    "incidents",
+    "incident_members",
+    "incident_settings",
     "outbox",
     "inbox",
     "requests",

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from services.tickets.domain.incidents import Correlation
 from services.tickets.domain.tickets import CloseReason, Priority, TenantSettings, dedup_key
 
 #: The label ingest sets on a reset that was found (polled) rather than sent by the RMM.
@@ -236,6 +237,8 @@ class RoutedAlert:
     labels: dict[str, str]
     actions: RoutedActions
     rule_set_version: int = 0
+    #: The correlation rule's verdict (issue 19); None: no rule matched.
+    correlation: Correlation | None = None
 
     @property
     def dedup_key(self) -> str:

@@ -32,6 +32,7 @@ from services.tickets.domain.tickets import (
     Visibility,
 )
 from services.tickets.service.changes import ChangePaths
+from services.tickets.service.incidents import IncidentPaths
 from services.tickets.service.late_resets import is_late, late_reset, reset_is_late
 from services.tickets.service.late_triggers import late_trigger
 from services.tickets.service.staged import SeriesTickets, Staged
@@ -110,7 +111,7 @@ def _track(
             open_for[key] = None
 
 
-class AlertUseCases(ChangePaths):
+class AlertUseCases(IncidentPaths, ChangePaths):
     """The alert consumer's use cases (inside its batch transaction)."""
 
     async def on_alert(self, session: AsyncSession, alert: RoutedAlert) -> None:
@@ -144,6 +145,8 @@ class AlertUseCases(ChangePaths):
         :mod:`.late_resets`) apply it as if it had arrived in order. Each alert's work runs
         inside its ``scope`` (its trace span); its staged events carry that trace context.
         """
+        # Correlated alerts, members of open incidents and storms go to their incidents.
+        alerts = await self._incident_alerts(session, alerts)
         relevant = [
             a
             for a, _ in alerts

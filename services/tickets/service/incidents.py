@@ -1,0 +1,470 @@
+"""Incidents on the alert path (issue 19): correlated alerts and client storms become one
+parent ticket with linked member alerts, inside the alert consumer's batch transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.tickets.domain.alerts import AlertKind, RoutedAlert, is_superseded
+from services.tickets.domain.incidents import (
+    Correlation,
+    Incident,
+    JoinKind,
+    Member,
+    closes_parent,
+    decide_join,
+    merged_comment,
+    reset_comment,
+    storm_key,
+    storm_title,
+    storming,
+    takes_face,
+    worst_severity,
+)
+from services.tickets.domain.order import logged
+from services.tickets.domain.tickets import (
+    SYSTEM_ACTOR,
+    AuthorKind,
+    Cause,
+    CloseReason,
+    Priority,
+    Status,
+    Ticket,
+    Visibility,
+)
+from services.tickets.service.changes import ChangePaths
+from services.tickets.store import alert_state as alert_store
+from services.tickets.store import incidents as incident_store
+from services.tickets.store import series_log
+from services.tickets.store import settings as settings_store
+from services.tickets.store import tickets as ticket_store
+from triage.runtime import new_id
+
+Scoped = tuple[RoutedAlert, AbstractContextManager[Any]]
+
+
+class IncidentPaths(ChangePaths):
+    """Membership decisions and the parent ticket's changes for incidents."""
+
+    async def _incident_alerts(
+        self, session: AsyncSession, alerts: Sequence[Scoped]
+    ) -> list[Scoped]:
+        """Apply the batch's alerts that belong to incidents; return the others, in order.
+
+        An incident's alerts are: triggers that carry a correlation, triggers and resets of
+        a series in an open incident (whatever key they carry: rules may have changed), and
+        triggers of a client in a storm. They are applied one at a time in occurrence order
+        (the batch comes sorted by ticket key; a group's members all share the partition).
+        """
+        pairs = list(
+            dict.fromkeys(
+                (a.tenant_id, a.series_key)
+                for a, _ in alerts
+                if a.kind in (AlertKind.TRIGGER, AlertKind.RESET) and a.series_key
+            )
+        )
+        known = await incident_store.series_incidents(session, pairs)
+        mine: list[tuple[Scoped, Correlation | None]] = []
+        rest: list[Scoped] = []
+        for item in alerts:
+            alert = item[0]
+            current = known.get((alert.tenant_id, alert.series_key))
+            in_open = current is not None and current.is_open
+            if alert.kind is AlertKind.TRIGGER and alert.actions.wants_ticket:
+                if alert.correlation is not None or in_open:
+                    mine.append((item, alert.correlation))
+                    continue
+            elif alert.kind is AlertKind.RESET and in_open:
+                mine.append((item, None))
+                continue
+            rest.append(item)
+        rest, stormed = await self._storm_split(session, rest)
+        mine.extend(stormed)
+        mine.sort(key=lambda entry: entry[0][0].occurred_at)
+        for (alert, scope), correlation in mine:
+            with scope:
+                if alert.kind is AlertKind.RESET:
+                    await self._member_reset(session, alert)
+                else:
+                    await self._member_trigger(session, alert, correlation)
+        return rest
+
+    async def _storm_split(
+        self, session: AsyncSession, alerts: list[Scoped]
+    ) -> tuple[list[Scoped], list[tuple[Scoped, Correlation | None]]]:
+        """Take the triggers that a client's storm collapses out of ``alerts``."""
+        by_client: dict[tuple[str, str], list[Scoped]] = {}
+        for item in alerts:
+            a = item[0]
+            if a.kind is AlertKind.TRIGGER and a.actions.wants_ticket and a.client_id:
+                by_client.setdefault((a.tenant_id, a.client_id), []).append(item)
+        stormed: list[tuple[Scoped, Correlation | None]] = []
+        taken: set[int] = set()
+        now = self._clock()
+        for (tenant, client), items in sorted(by_client.items()):
+            settings = await incident_store.storm_settings(session, tenant_id=tenant)
+            if not settings.enabled:
+                continue
+            key = storm_key(client)
+            # The client's counter is shared by every partition: batches of one client
+            # count and decide one after the other (a client lock, taken before any key's).
+            await ticket_store.lock(session, tenant_id=tenant, key=key)
+            storm = await incident_store.open_storm(session, tenant_id=tenant, group_key=key)
+            recent = await incident_store.recent_alert_tickets(
+                session, tenant_id=tenant, client_id=client, since=now - settings.window
+            )
+            if storm is None and recent + len(items) <= settings.tickets:
+                continue
+            window = settings.window
+            correlation = Correlation(rule_id="", rule_name="storm", group_key=key, window=window)
+            for item in sorted(items, key=lambda i: i[0].occurred_at):
+                a = item[0]
+                if await ticket_store.open_ticket_for_key(
+                    session, tenant_id=tenant, dedup_key=a.dedup_key
+                ):
+                    continue  # its own ticket is open: it counts there
+                if storming(
+                    settings=settings, recent_opens=recent, storm=storm, occurred_at=a.occurred_at
+                ) or (storm is None and recent >= settings.tickets):
+                    stormed.append((item, correlation))
+                    taken.add(id(item))
+                    if storm is None:
+                        # The storm starts with this alert; later ones join it.
+                        storm = Incident(
+                            id="",
+                            tenant_id=tenant,
+                            group_key=key,
+                            rule_id="",
+                            rule_name="storm",
+                            parent_ticket_id="",
+                            started_at=a.occurred_at,
+                            window=window,
+                            storm=True,
+                            last_joined_at=a.occurred_at,
+                        )
+                    else:
+                        storm = replace(storm, last_joined_at=a.occurred_at)
+                else:
+                    recent += 1
+        return [i for i in alerts if id(i) not in taken], stormed
+
+    async def _member_trigger(
+        self, session: AsyncSession, alert: RoutedAlert, correlation: Correlation | None
+    ) -> None:
+        """A trigger joins, reopens or starts its incident."""
+        tenant = alert.tenant_id
+        stone = await alert_store.get_tombstone(
+            session, tenant_id=tenant, series_key=alert.series_key
+        )
+        if stone is not None and is_superseded(
+            occurred_at=alert.occurred_at,
+            sequence=alert.sequence,
+            reset_at=stone.reset_at,
+            reset_sequence=stone.reset_sequence,
+        ):
+            # Older than its series' latest reset (delivered late): recorded, nothing changes.
+            await series_log.add(session, tenant_id=tenant, entry=logged(alert, None))
+            return
+        settings = await settings_store.get_settings(session, tenant_id=tenant)
+        known = await incident_store.series_incidents(session, [(tenant, alert.series_key)])
+        series_incident = known.get((tenant, alert.series_key))
+        group_incident = None
+        storm = correlation is not None and correlation.group_key.startswith("storm:")
+        if correlation is not None:
+            if storm:
+                group_incident = await incident_store.open_storm(
+                    session, tenant_id=tenant, group_key=correlation.group_key
+                )
+            else:
+                group_incident = await incident_store.latest_for_group(
+                    session, tenant_id=tenant, group_key=correlation.group_key
+                )
+        if storm and group_incident is not None:
+            # A storm's window is a calm period, not a span from its start.
+            group_incident = replace(group_incident, started_at=alert.occurred_at)
+        join = decide_join(
+            occurred_at=alert.occurred_at,
+            series_incident=series_incident,
+            group_incident=group_incident,
+            reopen_window=settings.reopen_window,
+        )
+        if join.kind is JoinKind.START or join.incident is None:
+            if correlation is None:
+                return  # unreachable: an uncorrelated alert comes here only into an open one
+            await self._start_incident(session, alert, correlation, storm=storm)
+            return
+        incident = join.incident
+        if storm:
+            fresh = await incident_store.get_incident(
+                session, tenant_id=tenant, incident_id=incident.id, for_update=True
+            )
+            incident = fresh or incident
+        await self._attach(
+            session, incident, alert, correlation, reopen=join.kind is JoinKind.REOPEN
+        )
+
+    async def _start_incident(
+        self, session: AsyncSession, alert: RoutedAlert, correlation: Correlation, *, storm: bool
+    ) -> None:
+        """Open the parent ticket from the incident's first member (through the ordinary
+        trigger path: persistence, reopening and late arrival apply to it as to any alert)."""
+        parent = await self._on_trigger(session, alert)
+        if parent is None:
+            return  # waiting (persistence): the incident starts when its first ticket opens
+        tenant = alert.tenant_id
+        recent = 0
+        if storm:
+            window = correlation.window
+            recent = await incident_store.recent_alert_tickets(
+                session, tenant_id=tenant, client_id=alert.client_id, since=self._clock() - window
+            )
+        incident = Incident(
+            id=new_id(),
+            tenant_id=tenant,
+            group_key=correlation.group_key,
+            rule_id=correlation.rule_id,
+            rule_name=correlation.rule_name,
+            parent_ticket_id=parent.id,
+            started_at=alert.occurred_at,
+            window=correlation.window,
+            storm=storm,
+            client_id=alert.client_id,
+            client_name=alert.client_name,
+            primary_series_key=alert.series_key if correlation.primary else "",
+            severity=alert.severity,
+            last_joined_at=alert.occurred_at,
+        )
+        if not await incident_store.insert_incident(session, incident):
+            # Another replica opened the client's storm first: join it (merging this ticket).
+            existing = await incident_store.open_storm(
+                session, tenant_id=tenant, group_key=correlation.group_key
+            )
+            if existing is not None:
+                await self._attach(session, existing, alert, correlation, reopen=False)
+            return
+        await incident_store.put_member(
+            session, tenant_id=tenant, member=_new_member(incident.id, alert, correlation)
+        )
+        if storm:
+            await self._update(
+                session,
+                parent,
+                {"title": storm_title(client_name=alert.client_name, alerts=recent)},
+                Cause.SYSTEM,
+                SYSTEM_ACTOR,
+                detail=f"storm incident {incident.id}",
+            )
+
+    async def _attach(
+        self,
+        session: AsyncSession,
+        incident: Incident,
+        alert: RoutedAlert,
+        correlation: Correlation | None,
+        *,
+        reopen: bool,
+    ) -> None:
+        """Link ``alert`` to ``incident``: one occurrence on the parent, the member's own count,
+        its own open ticket merged, a primary taking the face, the worst severity."""
+        tenant = alert.tenant_id
+        parent = await ticket_store.get_ticket(
+            session, tenant_id=tenant, ticket_id=incident.parent_ticket_id, for_update=True
+        )
+        if parent is None:
+            return
+        settings = await settings_store.get_settings(session, tenant_id=tenant)
+        if reopen or not parent.is_open:
+            parent = await self._reopen(
+                session,
+                parent,
+                reason=f"Incident member {_who(alert)} triggered again (alert {alert.alert_id}).",
+                cause=Cause.SYSTEM,
+                actor=SYSTEM_ACTOR,
+                author_kind=AuthorKind.SYSTEM,
+                alert_id=alert.alert_id,
+            )
+            incident = replace(incident, closed_at=None)
+        parent = await self._occur(session, parent, alert, settings)
+        await series_log.add(session, tenant_id=tenant, entry=logged(alert, parent.id))
+        found = [
+            m
+            for m in await incident_store.members(
+                session, tenant_id=tenant, incident_id=incident.id
+            )
+            if m.series_key == alert.series_key
+        ]
+        if found:
+            old = found[0]
+            member = replace(
+                old,
+                occurrences=old.occurrences + 1,
+                first_at=min(old.first_at, alert.occurred_at),
+                last_at=max(old.last_at, alert.occurred_at),
+                reset_at=None
+                if old.reset_at is None or alert.occurred_at > old.reset_at
+                else old.reset_at,
+                severity=max(old.severity, alert.severity),
+            )
+        else:
+            member = _new_member(incident.id, alert, correlation)
+            if alert.dedup_key != parent.dedup_key:
+                merged = await self._merge_own_ticket(session, alert, parent, incident)
+                if merged is not None:
+                    member = replace(member, merged_ticket_id=merged)
+        primary = correlation is not None and correlation.primary
+        if primary and takes_face(incident, primary=True):
+            incident = replace(incident, primary_series_key=alert.series_key)
+            member = replace(member, primary=True)
+            if not parent.human_touched and alert.actions.title:
+                parent = await self._update(
+                    session,
+                    parent,
+                    {"title": alert.actions.title},
+                    Cause.SYSTEM,
+                    SYSTEM_ACTOR,
+                    detail=f"primary alert {alert.alert_id}",
+                )
+        await incident_store.put_member(session, tenant_id=tenant, member=member)
+        severity = worst_severity(incident.severity, alert.severity)
+        fields: dict[str, Any] = {}
+        if severity > parent.severity:
+            fields["severity"] = severity
+        wanted = alert.actions.priority
+        if wanted is not Priority.UNSPECIFIED and wanted < parent.priority:
+            fields["priority"] = wanted
+        if fields:
+            await self._update(session, parent, fields, Cause.ALERT, SYSTEM_ACTOR)
+        last = incident.last_joined_at
+        await incident_store.save_incident(
+            session,
+            replace(
+                incident,
+                severity=severity,
+                last_joined_at=alert.occurred_at if last is None else max(last, alert.occurred_at),
+            ),
+        )
+
+    async def _merge_own_ticket(
+        self, session: AsyncSession, alert: RoutedAlert, parent: Ticket, incident: Incident
+    ) -> str | None:
+        """Close the member's own open ticket as merged into the parent; its id, if any."""
+        own = await ticket_store.open_ticket_for_key(
+            session, tenant_id=alert.tenant_id, dedup_key=alert.dedup_key
+        )
+        if own is None or own.id == parent.id:
+            return None
+        own, _ = await self._comment(
+            session,
+            own,
+            merged_comment(parent_number=parent.number, incident_id=incident.id),
+            Visibility.INTERNAL,
+            AuthorKind.SYSTEM,
+            SYSTEM_ACTOR,
+        )
+        await self._close(
+            session,
+            own,
+            status=Status.CLOSED,
+            reason=CloseReason.SYSTEM,
+            cause=Cause.SYSTEM,
+            actor=SYSTEM_ACTOR,
+            reset_alert=False,
+            auto=True,
+        )
+        return own.id
+
+    async def _member_reset(self, session: AsyncSession, alert: RoutedAlert) -> None:
+        """A member's reset: a comment on the parent; the parent closes when every member has
+        reset and no person touched it."""
+        tenant = alert.tenant_id
+        await alert_store.put_tombstone(
+            session,
+            tenant_id=tenant,
+            series_key=alert.series_key,
+            reset_at=alert.occurred_at,
+            reset_sequence=alert.sequence,
+            alert_id=alert.alert_id,
+        )
+        known = await incident_store.series_incidents(session, [(tenant, alert.series_key)])
+        incident = known.get((tenant, alert.series_key))
+        if incident is None:
+            return
+        parent = await ticket_store.get_ticket(
+            session, tenant_id=tenant, ticket_id=incident.parent_ticket_id, for_update=True
+        )
+        await series_log.add(
+            session, tenant_id=tenant, entry=logged(alert, None if parent is None else parent.id)
+        )
+        listed = await incident_store.members(session, tenant_id=tenant, incident_id=incident.id)
+        updated: list[Member] = []
+        for m in listed:
+            if m.series_key == alert.series_key and alert.occurred_at >= m.last_at:
+                m = replace(m, reset_at=alert.occurred_at)
+                await incident_store.put_member(session, tenant_id=tenant, member=m)
+            updated.append(m)
+        if parent is None or not parent.is_open:
+            return
+        active = sum(1 for m in updated if m.active)
+        parent, _ = await self._comment(
+            session,
+            parent,
+            reset_comment(
+                series_key=alert.series_key,
+                device_name=alert.device_name,
+                reset_at=alert.occurred_at,
+                active=active,
+            ),
+            Visibility.INTERNAL,
+            AuthorKind.SYSTEM,
+            SYSTEM_ACTOR,
+        )
+        close_on_reset = (
+            parent.close_on_reset
+            if alert.actions.close_on_reset is None
+            else alert.actions.close_on_reset
+        )
+        if closes_parent(
+            updated, human_touched=parent.human_touched, close_on_reset=close_on_reset
+        ):
+            closed = await self._close(
+                session,
+                parent,
+                status=Status.CLOSED,
+                reason=CloseReason.ALERT_RESET,
+                cause=Cause.ALERT,
+                actor=SYSTEM_ACTOR,
+                reset_alert=False,
+                auto=True,
+            )
+            await incident_store.save_incident(
+                session, replace(incident, closed_at=closed.closed_at)
+            )
+
+    async def _on_trigger(self, session: AsyncSession, alert: RoutedAlert) -> Ticket | None:
+        raise NotImplementedError  # the alert use cases provide it
+
+
+def _who(alert: RoutedAlert) -> str:
+    return alert.device_name or alert.series_key
+
+
+def _new_member(incident_id: str, alert: RoutedAlert, correlation: Correlation | None) -> Member:
+    at: datetime = alert.occurred_at
+    return Member(
+        incident_id=incident_id,
+        series_key=alert.series_key,
+        dedup_key=alert.dedup_key,
+        primary=correlation is not None and correlation.primary,
+        occurrences=1,
+        first_at=at,
+        last_at=at,
+        device_name=alert.device_name,
+        condition=alert.condition,
+        severity=alert.severity,
+    )
