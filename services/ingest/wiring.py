@@ -134,7 +134,7 @@ async def wire(rt: Runtime) -> None:
     rt.tasks.append(SilenceWorker(service=service).run)
     rt.tasks.append(AccessSyncWorker(service=service).run)
     # Offboarding: export and delete of ingest's rows, and the deletion across the mesh.
-    deletions = TenantDeletions(db=rt.db, outbox=rt.outbox)
+    deletions = TenantDeletions(db=rt.db, outbox=rt.outbox, forget=gate.forget)
     offboard(rt, TENANT_DATA)
     coordinate_deletions(rt, deletions, deletions.data_deleted, DELETION_ORDER)
     rt.on_stop.insert(0, stop_http)

@@ -10,11 +10,14 @@ or a repeated request resumes where it stopped.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 from services.ingest.domain.deletions import DELETION_ORDER, TenantDeletion, next_service
 from services.ingest.errors import TenantNotFound
 from services.ingest.store import deletions as store
 from services.ingest.store.tenants import get_tenant
-from triage.runtime import Database, Outbox, deletion_requested
+from triage.runtime import Database, Outbox, after_commit, deletion_requested
 
 PRODUCER = "ingest"
 
@@ -22,10 +25,14 @@ PRODUCER = "ingest"
 class TenantDeletions:
     """The deletion state machine the registry keeps."""
 
-    def __init__(self, *, db: Database, outbox: Outbox) -> None:
-        """Keep the database and the outbox."""
+    def __init__(
+        self, *, db: Database, outbox: Outbox, forget: Callable[[str], None] | None = None
+    ) -> None:
+        """Keep the database and the outbox; ``forget(tenant_id)`` drops a cached standing
+        (this process's tenant gate), so the tenant's calls are refused at once here."""
         self.db = db
         self.outbox = outbox
+        self.forget = forget
 
     async def request(self, tenant_id: str) -> TenantDeletion:
         """Start deleting the tenant, or nudge a deletion under way (its current service is
@@ -37,6 +44,8 @@ class TenantDeletions:
                     raise TenantNotFound(f"tenant {tenant_id} not found")
                 await store.mark_deleting(session, tenant_id)
                 found = await store.start_deletion(session, tenant_id, DELETION_ORDER[0])
+                if self.forget is not None:
+                    after_commit(session, partial(self.forget, tenant_id))
             if found.current_service is not None:
                 await self.outbox.add(
                     session, deletion_requested(tenant_id, found.current_service, producer=PRODUCER)

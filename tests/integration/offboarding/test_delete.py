@@ -3,10 +3,16 @@ nothing of the tenant left in any table afterwards while another tenant is untou
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import grpc
+import httpx
 import pytest
 
-from tests.integration.offboarding.cluster import cluster, seed, tenant_rows
+from tests.integration.offboarding.cluster import cluster, eventually, seed, tenant_rows
+from triage.ingest.v1 import ingest_service_pb2 as ingest_api
+from triage.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
+from triage.ingest.v1 import resources_pb2 as ingest_pb
 from triage.ingest.v1 import tenant_service_pb2 as tenant_api
 from triage.ingest.v1 import tenant_service_pb2_grpc as tenant_grpc
 from triage.rules.v1 import rules_service_pb2 as rules_api
@@ -14,6 +20,7 @@ from triage.rules.v1 import rules_service_pb2_grpc as rules_grpc
 from triage.tenancy.v1 import offboarding_pb2 as off_api
 
 pytestmark = pytest.mark.integration
+CORPUS = Path(__file__).parents[2] / "unit" / "ingest" / "corpus"
 ORDER = ["rules", "tickets", "sla", "notify", "ingest"]
 
 
@@ -66,9 +73,35 @@ async def test_a_deleting_tenant_is_refused_and_bad_requests_are_callers_errors(
     async with cluster(fresh_db, nats_url) as running:
         await running.stop("rules")  # the deletion waits at its first step
         tenant = await running.new_tenant("leaving")
-        await running.offboarding().DeleteTenant(
-            off_api.DeleteTenantRequest(tenant_id=tenant), metadata=running.admin()
+        created = await ingest_grpc.IngestServiceStub(running.channel("ingest")).CreateIntegration(
+            ingest_api.CreateIntegrationRequest(
+                integration=ingest_pb.Integration(
+                    provider=ingest_pb.PROVIDER_GENERIC, display_name="generic"
+                )
+            ),
+            metadata=running.tenant(tenant),
         )
+        body = (CORPUS / "generic" / "trigger.json").read_bytes()
+        async with httpx.AsyncClient(base_url=running.running["ingest"].http_url) as http:
+
+            async def post() -> int:
+                reply = await http.post(
+                    f"/v1/webhooks/generic/{created.integration.id}",
+                    content=body,
+                    headers={"content-type": "application/json", "x-triage-secret": created.secret},
+                )
+                return reply.status_code
+
+            assert await post() == 202
+            await running.offboarding().DeleteTenant(
+                off_api.DeleteTenantRequest(tenant_id=tenant), metadata=running.admin()
+            )
+
+            async def refused() -> bool:
+                return await post() == 401
+
+            # Intake stops: the integration is disabled (credentials are cached up to 5 s).
+            await eventually(refused, "the deleting tenant's webhook refused", within=30)
         stub = tenant_grpc.TenantServiceStub(running.channel("ingest"))
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await stub.GetTenant(
