@@ -12,12 +12,17 @@ from grpc_status import rpc_status
 from services.notify.convert import channels as cc
 from services.notify.convert import deliveries as cd
 from services.notify.convert import policies as cp
+from services.notify.convert.preview import sample_envelope
 from services.notify.convert.sendtest import resting_status, sent_test_response
+from services.notify.domain.policy import CHANNEL_FAILING
+from services.notify.domain.preview import channel_failing_sample
 from services.notify.domain.records import ChannelView, DeliveryView, PolicyRow
 from services.notify.errors import ChannelResting
+from services.notify.events import notifiable
 from services.notify.service.channels import Channels
 from services.notify.service.deliveries import Deliveries
 from services.notify.service.policies import Policies
+from services.notify.service.preview import Previews
 from triage.notify.v1 import notify_service_pb2 as api
 from triage.notify.v1 import notify_service_pb2_grpc as api_grpc
 from triage.notify.v1 import resources_pb2 as pb
@@ -187,6 +192,37 @@ class NotifyApi(api_grpc.NotifyServiceServicer):
         except ChannelResting as resting:
             await context.abort_with_status(rpc_status.to_status(resting_status(resting)))
             raise
+
+    async def PreviewChannelMessage(
+        self, request: api.PreviewChannelMessageRequest, context: Any
+    ) -> api.PreviewChannelMessageResponse:
+        """A sample event of a type rendered through a channel's templates; sends nothing."""
+        tenant_id = caller(READ).tenant_id
+        event_type = cp.ENUM_EVENT_TYPE.get(request.event_type)
+        if event_type is None:
+            raise InvalidArgument.field("event_type", "name an event type")
+        now = self._channels.clock()
+        if event_type == CHANNEL_FAILING:
+            message = channel_failing_sample(tenant_id, now)
+        else:
+            item = notifiable(sample_envelope(event_type, tenant_id=tenant_id, now=now))
+            assert item is not None, event_type  # every sample is one notify acts on
+            message = item.message
+        template = request.template
+        shown = await Previews(db=self._channels.db, box=self._channels.box).preview(
+            tenant_id=tenant_id,
+            channel_id=request.channel_id,
+            kind=cc.ENUM_KIND.get(request.kind),
+            template={"title": template.subject_template, "text": template.body_template},
+            message=message,
+        )
+        return api.PreviewChannelMessageResponse(
+            title=shown.title,
+            text=shown.text,
+            html=shown.html,
+            payload=shown.payload,
+            payload_content_type=shown.content_type,
+        )
 
     # -- policies ---------------------------------------------------------------------
 

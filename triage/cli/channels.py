@@ -24,6 +24,7 @@ from triage.cli.notify_common import (
     emit_page,
     enum_value,
     fetch_pages,
+    parse_event_type,
 )
 from triage.notify.v1 import notify_service_pb2 as api
 from triage.notify.v1 import resources_pb2 as pb
@@ -284,6 +285,26 @@ def channels_test(ctx: CliContext, args: argparse.Namespace) -> int:
     return 0 if reply.status == pb.DELIVERY_STATUS_DELIVERED else 1
 
 
+def channels_preview(ctx: CliContext, args: argparse.Namespace) -> int:
+    """Render a sample event through a channel's templates (nothing is sent)."""
+    request = api.PreviewChannelMessageRequest(
+        channel_id=args.id or "",
+        event_type=parse_event_type(args.event),  # type: ignore[arg-type]
+        template=pb.MessageTemplate(
+            subject_template=args.subject_template or "", body_template=args.body_template or ""
+        ),
+    )
+    if args.kind:
+        request.kind = enum_value(pb.ChannelKind, "CHANNEL_KIND_", args.kind, "kind")  # type: ignore[assignment]
+    reply = call(ctx, "PreviewChannelMessage", request)
+    if ctx.json:
+        emit(ctx, reply)
+    else:
+        print(f"title: {reply.title}\n\n{reply.text}\n\n--- payload ({reply.payload_content_type})")
+        print(reply.payload)
+    return 0
+
+
 def register(subparsers: Any, parents: Sequence[argparse.ArgumentParser]) -> None:
     """Add ``channels`` to the ``triage`` command."""
     channels = subparsers.add_parser("channels", help="notification channels")
@@ -299,6 +320,14 @@ def register(subparsers: Any, parents: Sequence[argparse.ArgumentParser]) -> Non
     updater.add_argument("id")
     _add_channel_options(updater, create=False)
     add_command(sub, "delete", channels_delete, parents, "delete").add_argument("id")
+    preview = add_command(
+        sub, "preview", channels_preview, parents, "render a sample event (sends nothing)"
+    )
+    preview.add_argument("id", nargs="?", help="the channel (or give --kind)")
+    preview.add_argument("--event", default="ticket.opened", help="event type, e.g. sla.breached")
+    preview.add_argument("--kind", choices=KINDS, help="render for a kind instead of a channel")
+    preview.add_argument("--subject-template", help="try this subject template (unsaved)")
+    preview.add_argument("--body-template", help="try this body template (unsaved)")
     tester = add_command(sub, "test", channels_test, parents, "send a test notification")
     tester.add_argument("id")
     tester.add_argument("--message", default="")

@@ -87,6 +87,7 @@ COMMAND_RPCS: dict[str, tuple[str, ...]] = {
     "channels update": _of(_NOTIFY, "UpdateChannel", "GetChannel"),
     "channels delete": _of(_NOTIFY, "DeleteChannel"),
     "channels test": _of(_NOTIFY, "SendTestNotification"),
+    "channels preview": _of(_NOTIFY, "PreviewChannelMessage"),
     "notify-policies create": _of(_NOTIFY, "CreateNotificationPolicy"),
     "notify-policies list": _of(_NOTIFY, "ListNotificationPolicies"),
     "notify-policies show": _of(_NOTIFY, "GetNotificationPolicy"),

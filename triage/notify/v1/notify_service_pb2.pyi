@@ -316,6 +316,84 @@ class SendTestNotificationRequest(_message.Message):
 Global___SendTestNotificationRequest: _TypeAlias = SendTestNotificationRequest  # noqa: Y015
 
 @_typing.final
+class PreviewChannelMessageRequest(_message.Message):
+    """Request of NotifyService.PreviewChannelMessage."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANNEL_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    TEMPLATE_FIELD_NUMBER: _builtins.int
+    EVENT_TYPE_FIELD_NUMBER: _builtins.int
+    channel_id: _builtins.str
+    """The channel whose kind and templates render the sample; empty: `kind` and `template`."""
+    kind: _resources_pb2.ChannelKind.ValueType
+    """The channel kind to render for when no `channel_id` is given."""
+    event_type: _resources_pb2.NotificationEventType.ValueType
+    """The event type of the sample."""
+    @_builtins.property
+    def template(self) -> _resources_pb2.MessageTemplate:
+        """Template overrides to try instead of the channel's (unsaved edits); empty parts take
+        the channel's, then the kind's defaults.
+        """
+
+    def __init__(
+        self,
+        *,
+        channel_id: _builtins.str = ...,
+        kind: _resources_pb2.ChannelKind.ValueType = ...,
+        template: _resources_pb2.MessageTemplate | None = ...,
+        event_type: _resources_pb2.NotificationEventType.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["template", b"template"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel_id", b"channel_id", "event_type", b"event_type", "kind", b"kind", "template", b"template"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PreviewChannelMessageRequest: _TypeAlias = PreviewChannelMessageRequest  # noqa: Y015
+
+@_typing.final
+class PreviewChannelMessageResponse(_message.Message):
+    """Response of NotifyService.PreviewChannelMessage."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TITLE_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    HTML_FIELD_NUMBER: _builtins.int
+    PAYLOAD_FIELD_NUMBER: _builtins.int
+    PAYLOAD_CONTENT_TYPE_FIELD_NUMBER: _builtins.int
+    title: _builtins.str
+    """The rendered title (subject for email)."""
+    text: _builtins.str
+    """The rendered text body."""
+    html: _builtins.str
+    """The rendered HTML body (email only)."""
+    payload: _builtins.str
+    """What the channel would send: the JSON body for webhook, Slack and Teams channels,
+    the ntfy request body, or the email's text; secrets are never included.
+    """
+    payload_content_type: _builtins.str
+    """The payload's media type, for example `application/json`."""
+    def __init__(
+        self,
+        *,
+        title: _builtins.str = ...,
+        text: _builtins.str = ...,
+        html: _builtins.str = ...,
+        payload: _builtins.str = ...,
+        payload_content_type: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["html", b"html", "payload", b"payload", "payload_content_type", b"payload_content_type", "text", b"text", "title", b"title"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PreviewChannelMessageResponse: _TypeAlias = PreviewChannelMessageResponse  # noqa: Y015
+
+@_typing.final
 class SendTestNotificationResponse(_message.Message):
     """Response of NotifyService.SendTestNotification."""
 

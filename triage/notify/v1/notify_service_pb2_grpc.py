@@ -68,6 +68,11 @@ class NotifyServiceStub:
                 request_serializer=triage_dot_notify_dot_v1_dot_notify__service__pb2.SendTestNotificationRequest.SerializeToString,
                 response_deserializer=triage_dot_notify_dot_v1_dot_notify__service__pb2.SendTestNotificationResponse.FromString,
                 _registered_method=True)
+        self.PreviewChannelMessage = channel.unary_unary(
+                '/triage.notify.v1.NotifyService/PreviewChannelMessage',
+                request_serializer=triage_dot_notify_dot_v1_dot_notify__service__pb2.PreviewChannelMessageRequest.SerializeToString,
+                response_deserializer=triage_dot_notify_dot_v1_dot_notify__service__pb2.PreviewChannelMessageResponse.FromString,
+                _registered_method=True)
         self.CreateNotificationPolicy = channel.unary_unary(
                 '/triage.notify.v1.NotifyService/CreateNotificationPolicy',
                 request_serializer=triage_dot_notify_dot_v1_dot_notify__service__pb2.CreateNotificationPolicyRequest.SerializeToString,
@@ -155,6 +160,14 @@ class NotifyServiceServicer:
     def SendTestNotification(self, request, context):
         """Sends a synthetic message through a channel now and reports the outcome at once
         (no retries, no delivery record).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PreviewChannelMessage(self, request, context):
+        """Renders a sample event of a type through a channel's templates (or the given ones) and
+        returns the message and payload it would send. Read-only: nothing is sent or stored.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -248,6 +261,11 @@ def add_NotifyServiceServicer_to_server(servicer, server):
                     servicer.SendTestNotification,
                     request_deserializer=triage_dot_notify_dot_v1_dot_notify__service__pb2.SendTestNotificationRequest.FromString,
                     response_serializer=triage_dot_notify_dot_v1_dot_notify__service__pb2.SendTestNotificationResponse.SerializeToString,
+            ),
+            'PreviewChannelMessage': grpc.unary_unary_rpc_method_handler(
+                    servicer.PreviewChannelMessage,
+                    request_deserializer=triage_dot_notify_dot_v1_dot_notify__service__pb2.PreviewChannelMessageRequest.FromString,
+                    response_serializer=triage_dot_notify_dot_v1_dot_notify__service__pb2.PreviewChannelMessageResponse.SerializeToString,
             ),
             'CreateNotificationPolicy': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateNotificationPolicy,
@@ -456,6 +474,33 @@ class NotifyService:
             '/triage.notify.v1.NotifyService/SendTestNotification',
             triage_dot_notify_dot_v1_dot_notify__service__pb2.SendTestNotificationRequest.SerializeToString,
             triage_dot_notify_dot_v1_dot_notify__service__pb2.SendTestNotificationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PreviewChannelMessage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/triage.notify.v1.NotifyService/PreviewChannelMessage',
+            triage_dot_notify_dot_v1_dot_notify__service__pb2.PreviewChannelMessageRequest.SerializeToString,
+            triage_dot_notify_dot_v1_dot_notify__service__pb2.PreviewChannelMessageResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -51,6 +51,10 @@ class NotifyServiceStub:
     """Sends a synthetic message through a channel now and reports the outcome at once
     (no retries, no delivery record).
     """
+    PreviewChannelMessage: _grpc.UnaryUnaryMultiCallable[_notify_service_pb2.PreviewChannelMessageRequest, _notify_service_pb2.PreviewChannelMessageResponse]
+    """Renders a sample event of a type through a channel's templates (or the given ones) and
+    returns the message and payload it would send. Read-only: nothing is sent or stored.
+    """
     CreateNotificationPolicy: _grpc.UnaryUnaryMultiCallable[_notify_service_pb2.CreateNotificationPolicyRequest, _notify_service_pb2.CreateNotificationPolicyResponse]
     """Creates a notification policy."""
     GetNotificationPolicy: _grpc.UnaryUnaryMultiCallable[_notify_service_pb2.GetNotificationPolicyRequest, _notify_service_pb2.GetNotificationPolicyResponse]
@@ -90,6 +94,10 @@ class NotifyServiceAsyncStub(NotifyServiceStub):
     SendTestNotification: _aio.UnaryUnaryMultiCallable[_notify_service_pb2.SendTestNotificationRequest, _notify_service_pb2.SendTestNotificationResponse]  # type: ignore[assignment]
     """Sends a synthetic message through a channel now and reports the outcome at once
     (no retries, no delivery record).
+    """
+    PreviewChannelMessage: _aio.UnaryUnaryMultiCallable[_notify_service_pb2.PreviewChannelMessageRequest, _notify_service_pb2.PreviewChannelMessageResponse]  # type: ignore[assignment]
+    """Renders a sample event of a type through a channel's templates (or the given ones) and
+    returns the message and payload it would send. Read-only: nothing is sent or stored.
     """
     CreateNotificationPolicy: _aio.UnaryUnaryMultiCallable[_notify_service_pb2.CreateNotificationPolicyRequest, _notify_service_pb2.CreateNotificationPolicyResponse]  # type: ignore[assignment]
     """Creates a notification policy."""
@@ -163,6 +171,16 @@ class NotifyServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_notify_service_pb2.SendTestNotificationResponse, _abc.Awaitable[_notify_service_pb2.SendTestNotificationResponse]]:
         """Sends a synthetic message through a channel now and reports the outcome at once
         (no retries, no delivery record).
+        """
+
+    @_abc_1.abstractmethod
+    def PreviewChannelMessage(
+        self,
+        request: _notify_service_pb2.PreviewChannelMessageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notify_service_pb2.PreviewChannelMessageResponse, _abc.Awaitable[_notify_service_pb2.PreviewChannelMessageResponse]]:
+        """Renders a sample event of a type through a channel's templates (or the given ones) and
+        returns the message and payload it would send. Read-only: nothing is sent or stored.
         """
 
     @_abc_1.abstractmethod
