@@ -23,6 +23,11 @@ from triage.notify.v1 import notify_service_pb2 as notify_api
 from triage.notify.v1 import resources_pb2 as notify_res
 
 MAX_CHANNEL_CHOICES = 500
+EVENT_TYPES = {
+    k.removeprefix("NOTIFICATION_EVENT_TYPE_").lower(): v
+    for k, v in notify_res.NotificationEventType.items()
+    if v
+}
 
 
 def _channel_editor(
@@ -222,12 +227,31 @@ async def save_policy(request: Request) -> Response:
     return back_to(f"/notifications/policies/{policy_id}", "Policy saved")
 
 
+async def preview(request: Request) -> Response:
+    """PreviewChannelMessage for one event type (a fragment for htmx; nothing is sent)."""
+    event = request.query_params.get("event", "ticket_opened")
+    value = EVENT_TYPES.get(event, 0)
+    channel_id = request.path_params["channel_id"]
+    shown = await call(
+        request,
+        "notify",
+        "PreviewChannelMessage",
+        notify_api.PreviewChannelMessageRequest(
+            channel_id=channel_id,
+            event_type=value,  # type: ignore[arg-type]
+        ),
+    )
+    template = "_preview_result.html" if request.headers.get("hx-request") else "preview.html"
+    return render(request, template, shown=shown, event=event, channel_id=channel_id)
+
+
 ROUTES = [
     page("/notifications/channels/new", new_channel_page),
     action("/notifications/channels/new", save_channel),
     page("/notifications/channels/{channel_id}", channel_page),
     action("/notifications/channels/{channel_id}", save_channel),
     action("/notifications/channels/{channel_id}/toggle", toggle_channel),
+    page("/notifications/channels/{channel_id}/preview", preview),
     page("/notifications/policies/new", new_policy_page),
     action("/notifications/policies/new", save_policy),
     page("/notifications/policies/{policy_id}", policy_page),

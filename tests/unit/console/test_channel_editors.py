@@ -113,3 +113,28 @@ async def test_notifications_page_pages_channels_and_policies(
     assert isinstance(asked, notify_api.ListChannelsRequest)
     assert asked.page_token == "tok"
     assert 'href="/notifications/channels/c1"' in page.text
+
+
+async def test_payload_preview_per_event_type(client: httpx.AsyncClient, mesh: FakeMesh) -> None:
+    await sign_in(client)
+    mesh.answers["ListChannels"] = notify_api.ListChannelsResponse(
+        channels=[notify_res.Channel(id="c1", display_name="Ops")]
+    )
+    page = await client.get("/notifications")
+    assert 'hx-get="/notifications/channels/c1/preview"' in page.text
+    assert 'value="sla_breached"' in page.text
+    mesh.answers["PreviewChannelMessage"] = notify_api.PreviewChannelMessageResponse(
+        title="SLA breached (resolution): Ticket #1042",
+        payload='{"title": "SLA breached <b>"}',
+        payload_content_type="application/json",
+    )
+    fragment = await client.get(
+        "/notifications/channels/c1/preview?event=sla_breached", headers={"hx-request": "true"}
+    )
+    assert fragment.status_code == 200 and "<html" not in fragment.text
+    assert "SLA breached (resolution)" in fragment.text
+    assert "&lt;b&gt;" in fragment.text, "the payload is escaped"
+    asked = next(r for _, m, r in mesh.calls if m == "PreviewChannelMessage")
+    assert isinstance(asked, notify_api.PreviewChannelMessageRequest)
+    assert asked.channel_id == "c1"
+    assert asked.event_type == notify_res.NOTIFICATION_EVENT_TYPE_SLA_BREACHED
