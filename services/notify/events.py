@@ -184,7 +184,7 @@ def notifiable(envelope: Envelope) -> Notifiable | None:
     if kind == "alert.reset_outcome":
         return _reset_outcome(envelope)
     if kind in _TICKET_TYPES:
-        return _ticket(envelope)
+        return _ticket(envelope)  # None for a flapping ticket's per-flap events
     if kind in (SLA_THRESHOLD, SLA_BREACHED):
         return _sla(envelope)
     return None
@@ -283,7 +283,16 @@ def _reset_outcome(envelope: Envelope) -> Notifiable | None:
     )
 
 
-def _ticket(envelope: Envelope) -> Notifiable:
+def _starts_flapping(payload: Message) -> bool:
+    """Whether a flapping ticket's event is the one that marked it flapping."""
+    return (
+        isinstance(payload, ticket_events.TicketUpdated)
+        and "flapping_since" in payload.changed_paths
+        and not payload.before.flapping
+    )
+
+
+def _ticket(envelope: Envelope) -> Notifiable | None:
     payload: Message = unpack(envelope, _TICKET_TYPES[envelope.type])
     ticket: tickets_pb.Ticket = (
         payload.after
@@ -292,7 +301,17 @@ def _ticket(envelope: Envelope) -> Notifiable:
     )
     verb = envelope.type.split(".", 1)[1]
     body = ticket.description
-    if isinstance(payload, ticket_events.TicketOccurred):
+    if ticket.flapping:
+        # Flap damping (tickets marks the ticket): one "flapping" notice when the mark is
+        # set, nothing for each flap after it; its close after the quiet time notifies.
+        if not _starts_flapping(payload):
+            return None
+        verb = "is flapping"
+        body = (
+            "The alert keeps triggering and resetting. The ticket stays open; further "
+            "flaps are not notified, and it closes once the alert has been quiet."
+        )
+    elif isinstance(payload, ticket_events.TicketOccurred):
         verb = f"occurred again ({payload.occurrence_count}x)"
     elif isinstance(payload, ticket_events.TicketUpdated):
         verb = "updated: " + ", ".join(payload.changed_paths)

@@ -11,6 +11,9 @@ from google.protobuf import json_format
 from services.tickets.convert import (
     comment_to_proto,
     history_to_proto,
+    settings_from_proto,
+    settings_to_proto,
+    settings_violations,
     ticket_to_proto,
     time_entry_to_proto,
 )
@@ -451,3 +454,33 @@ class TicketsApi(pb_grpc.TicketsServiceServicer):
             history_entries=[history_to_proto(h) for h in page.items],
             next_page_token=_next_seq(page.next_position, filters),
         )
+
+    async def GetTenantSettings(
+        self, request: pb.GetTenantSettingsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.GetTenantSettingsResponse:
+        """The caller's tenant's ticket settings."""
+        tenant, _ = _caller(READ)
+        settings = await self._svc.get_settings(tenant_id=tenant)
+        return pb.GetTenantSettingsResponse(settings=settings_to_proto(settings))
+
+    async def UpdateTenantSettings(
+        self, request: pb.UpdateTenantSettingsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.UpdateTenantSettingsResponse:
+        """Change the masked settings, checking the etag."""
+        tenant, actor = _caller(WRITE)
+        paths, given = list(request.update_mask.paths), request.settings
+        _raise(settings_violations(given, paths))
+        result: pb.UpdateTenantSettingsResponse = await self._svc.update_settings(
+            tenant_id=tenant,
+            actor=actor.subject,
+            etag=given.etag,
+            paths=paths,
+            merge=lambda current: settings_from_proto(given, paths, current),
+            reply=IdempotentReply(
+                "UpdateTenantSettings",
+                _request_id(request.request_id),
+                pb.UpdateTenantSettingsResponse,
+                lambda s: pb.UpdateTenantSettingsResponse(settings=settings_to_proto(s)),
+            ),
+        )
+        return result

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 from google.protobuf import duration_pb2, timestamp_pb2
 
-from services.tickets.domain.tickets import Comment, HistoryEntry, Ticket, TimeEntry
-from triage.runtime import to_timestamp
+from services.tickets.domain.tickets import (
+    Comment,
+    Damping,
+    HistoryEntry,
+    TenantSettings,
+    Ticket,
+    TimeEntry,
+)
+from triage.runtime import FieldViolation, to_timestamp
 from triage.tickets.v1 import resources_pb2 as pb
 
 
@@ -52,6 +61,92 @@ def ticket_to_proto(ticket: Ticket) -> pb.Ticket:
         update_time=_stamp(ticket.updated_at),
         close_time=_stamp(ticket.closed_at),
         etag=ticket.etag,
+        flapping=ticket.flapping_since is not None,
+        flapping_since_time=_stamp(ticket.flapping_since),
+    )
+
+
+#: The update-mask paths of UpdateTenantSettings.
+SETTINGS_PATHS = frozenset(
+    {
+        "reopen_within",
+        "occurrence_comment_interval",
+        "flap_damping",
+        "flap_damping.enabled",
+        "flap_damping.changes",
+        "flap_damping.window",
+    }
+)
+
+
+def settings_violations(given: pb.TenantSettings, paths: list[str]) -> list[FieldViolation]:
+    """What is wrong with an UpdateTenantSettings mask and the values it names (the
+    bounds of set values are the contract's)."""
+    violations = [
+        FieldViolation(f"update_mask.paths[{i}]", f"{path!r} is not a setting")
+        for i, path in enumerate(paths)
+        if path not in SETTINGS_PATHS
+    ]
+    if not paths:
+        violations.append(FieldViolation("update_mask", "must name at least one setting"))
+    named = set(paths)
+    if named & {"flap_damping", "flap_damping.changes"} and given.flap_damping.changes == 0:
+        violations.append(FieldViolation("settings.flap_damping.changes", "must be 2 to 100"))
+    window_named = named & {"flap_damping", "flap_damping.window"}
+    if window_named and not given.flap_damping.HasField("window"):
+        violations.append(FieldViolation("settings.flap_damping.window", "is required"))
+    return violations
+
+
+def _duration(span: timedelta) -> duration_pb2.Duration:
+    out = duration_pb2.Duration()
+    out.FromTimedelta(span)
+    return out
+
+
+def settings_to_proto(settings: TenantSettings) -> pb.TenantSettings:
+    """The API and event form of a tenant's ticket settings."""
+    return pb.TenantSettings(
+        reopen_within=_duration(settings.reopen_within),
+        occurrence_comment_interval=_duration(settings.occurrence_comment_interval),
+        flap_damping=pb.FlapDamping(
+            enabled=settings.damping.enabled,
+            changes=settings.damping.changes,
+            window=_duration(settings.damping.window),
+        ),
+        etag=settings_etag(settings),
+    )
+
+
+def settings_etag(settings: TenantSettings) -> str:
+    """The etag of a tenant's settings (``v0``: the defaults, never stored)."""
+    return f"v{settings.version}"
+
+
+def settings_from_proto(
+    message: pb.TenantSettings, paths: Iterable[str], current: TenantSettings
+) -> TenantSettings:
+    """``current`` with the fields named by ``paths`` taken from ``message`` (paths
+    already checked by the API)."""
+    named = set(paths)
+    damping = current.damping
+    whole = "flap_damping" in named
+    wire = message.flap_damping
+    return replace(
+        current,
+        reopen_within=message.reopen_within.ToTimedelta()
+        if "reopen_within" in named
+        else current.reopen_within,
+        occurrence_comment_interval=message.occurrence_comment_interval.ToTimedelta()
+        if "occurrence_comment_interval" in named
+        else current.occurrence_comment_interval,
+        damping=Damping(
+            enabled=wire.enabled if whole or "flap_damping.enabled" in named else damping.enabled,
+            changes=wire.changes if whole or "flap_damping.changes" in named else damping.changes,
+            window=wire.window.ToTimedelta()
+            if whole or "flap_damping.window" in named
+            else damping.window,
+        ),
     )
 
 

@@ -11,7 +11,7 @@ from google.protobuf.message import Message
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.tickets.convert import comment_to_proto, ticket_to_proto
+from services.tickets.convert import comment_to_proto, settings_to_proto, ticket_to_proto
 from services.tickets.domain.alerts import AlertKind, RoutedActions, RoutedAlert
 from services.tickets.domain.incidents import Correlation
 from services.tickets.domain.tickets import (
@@ -21,6 +21,7 @@ from services.tickets.domain.tickets import (
     Comment,
     Escalation,
     Priority,
+    TenantSettings,
     Ticket,
     Visibility,
     condition_identity,
@@ -114,6 +115,21 @@ def updated(
             cause=res.ChangeCause.ValueType(cause),
             actor=actor,
         ),
+    )
+
+
+def settings_changed(
+    tenant_id: str, settings: TenantSettings, *, paths: Sequence[str], actor: str
+) -> Envelope:
+    """``ticket.settings_changed`` (ordering key: the tenant)."""
+    return new_envelope(
+        tenant_id=tenant_id,
+        event_type="ticket.settings_changed",
+        payload=pb.TenantSettingsChanged(
+            settings=settings_to_proto(settings), changed_paths=list(paths), actor=actor
+        ),
+        producer=PRODUCER,
+        ordering_key=tenant_id,
     )
 
 

@@ -35,6 +35,10 @@ settings = Table(
     Column("pausing_statuses", ARRAY(SmallInteger), nullable=False),
     Column("occurrence_comment_interval_seconds", Double, nullable=False),
     Column("reopen_within_seconds", Double, nullable=False),
+    Column("flap_damping", Boolean, nullable=False, server_default="true"),
+    Column("flap_changes", Integer, nullable=False, server_default="5"),
+    Column("flap_window_seconds", Double, nullable=False, server_default="1800"),
+    Column("version", BigInteger, nullable=False, server_default="1"),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
@@ -84,6 +88,7 @@ tickets = Table(
     Column("version", BigInteger, nullable=False, server_default="1"),
     Column("occurrence_comment_at", DateTime(timezone=True)),
     Column("uncommented_occurrences", Integer, nullable=False, server_default="0"),
+    Column("flapping_since", DateTime(timezone=True)),
     UniqueConstraint("tenant_id", "number", name="tickets_tenant_number"),
     # One open ticket per problem is a database fact, not a check-then-insert.
     Index(
@@ -102,6 +107,12 @@ tickets = Table(
         postgresql_where=text("closed_at IS NOT NULL AND dedup_key IS NOT NULL"),
     ),
     Index("tickets_series", "linked_series_keys", postgresql_using="gin"),
+    # The quiet-close sweep looks only at open flapping tickets.
+    Index(
+        "tickets_flapping",
+        "flapping_since",
+        postgresql_where=text("flapping_since IS NOT NULL AND closed_at IS NULL"),
+    ),
 )
 
 comments = Table(

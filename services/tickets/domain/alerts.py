@@ -80,9 +80,9 @@ def reopenable(
     closed_at: datetime | None, *, occurred_at: datetime, settings: TenantSettings
 ) -> bool:
     """Whether a ticket closed at ``closed_at`` is reopened by a trigger at ``occurred_at``."""
-    if closed_at is None or settings.reopen_within <= timedelta(0):
+    if closed_at is None or settings.reopen_window <= timedelta(0):
         return False
-    return occurred_at - closed_at <= settings.reopen_within
+    return occurred_at - closed_at <= settings.reopen_window
 
 
 def occurrence_comment_due(

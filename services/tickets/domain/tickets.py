@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 # The enums mirror the numeric values of the triage.tickets.v1 protobuf enums, so the
@@ -118,6 +118,16 @@ TOUCHING_FIELDS = frozenset({"status", "priority", "assignee"})
 
 
 @dataclass(frozen=True, slots=True)
+class Damping:
+    """A tenant's flap damping: on by default, 5 state changes in 30 minutes (see
+    :mod:`.flapping` and docs/DECISIONS.md)."""
+
+    enabled: bool = True
+    changes: int = 5
+    window: timedelta = timedelta(minutes=30)
+
+
+@dataclass(frozen=True, slots=True)
 class TenantSettings:
     """A tenant's ticket settings; every tenant starts with these defaults."""
 
@@ -125,6 +135,18 @@ class TenantSettings:
     pausing_statuses: frozenset[Status] = frozenset({Status.AWAITING_CUSTOMER})
     occurrence_comment_interval: timedelta = timedelta(hours=1)
     reopen_within: timedelta = timedelta(0)
+    damping: Damping = Damping()
+    #: The stored version (the etag's); 0 for defaults never stored. Not a setting.
+    version: int = field(default=0, compare=False)
+
+    @property
+    def reopen_window(self) -> timedelta:
+        """How long after its close an alert's ticket is reopened by a re-fire: the
+        tenant's ``reopen_within``, at least the damping window while damping is on (a
+        check that clears and fires again within it keeps one ticket)."""
+        if self.damping.enabled:
+            return max(self.reopen_within, self.damping.window)
+        return self.reopen_within
 
     def is_closed(self, status: Status) -> bool:
         """Whether ``status`` counts as closed."""
@@ -175,6 +197,7 @@ class Ticket:
     version: int = 1
     occurrence_comment_at: datetime | None = None
     uncommented_occurrences: int = 0
+    flapping_since: datetime | None = None
 
     @property
     def is_open(self) -> bool:

@@ -7,9 +7,15 @@ from services.tickets.service.comments import CommentUseCases
 from services.tickets.service.escalations import EscalationUseCases
 from services.tickets.service.lifecycle import LifecycleUseCases
 from services.tickets.service.queries import QueryUseCases
+from services.tickets.service.settings import SettingsUseCases
 
 
 class TicketService(
-    QueryUseCases, LifecycleUseCases, CommentUseCases, AlertUseCases, EscalationUseCases
+    QueryUseCases,
+    LifecycleUseCases,
+    CommentUseCases,
+    AlertUseCases,
+    EscalationUseCases,
+    SettingsUseCases,
 ):
     """The tickets service's use cases (the gRPC servicer and the consumers call them)."""

@@ -31,7 +31,7 @@ from services.tickets.domain.tickets import (
     Ticket,
     Visibility,
 )
-from services.tickets.service.changes import ChangePaths
+from services.tickets.service.damping import DampingUseCases
 from services.tickets.service.incidents import IncidentPaths
 from services.tickets.service.late_resets import is_late, late_reset, reset_is_late
 from services.tickets.service.late_triggers import late_trigger
@@ -53,6 +53,21 @@ def _superseded(
         reset_at=stone.reset_at,
         reset_sequence=stone.reset_sequence,
     )
+
+
+def _opens_fresh(
+    alert: RoutedAlert,
+    settings: TenantSettings,
+    stones: Mapping[tuple[str, str], alert_store.Tombstone],
+) -> bool:
+    """Whether a trigger whose key has no open ticket certainly opens a new one: no
+    persistence delay, no reopening (no ``reopen_within``, and under damping a series
+    that was never reset)."""
+    if alert.actions.persistence_count > 1 or settings.reopen_within > timedelta(0):
+        return False
+    # Damping reopens a ticket its series' reset closed: a series never reset has none
+    # (a ticket a person closed within the window is the one-alert path's to reopen).
+    return not settings.damping.enabled or (alert.tenant_id, alert.series_key) not in stones
 
 
 def _predicted_opens(
@@ -79,7 +94,7 @@ def _predicted_opens(
         unopened.discard(a.dedup_key)
         if (a.tenant_id, a.series_key) in reset_series:
             continue  # a reset of its series may supersede it: not predictable
-        if a.actions.persistence_count <= 1 and settings[a.tenant_id].reopen_within <= timedelta(0):
+        if _opens_fresh(a, settings[a.tenant_id], stones):
             counts[a.tenant_id] = counts.get(a.tenant_id, 0) + 1
     return counts
 
@@ -111,7 +126,7 @@ def _track(
             open_for[key] = None
 
 
-class AlertUseCases(IncidentPaths, ChangePaths):
+class AlertUseCases(IncidentPaths, DampingUseCases):
     """The alert consumer's use cases (inside its batch transaction)."""
 
     async def on_alert(self, session: AsyncSession, alert: RoutedAlert) -> None:
@@ -205,11 +220,7 @@ class AlertUseCases(IncidentPaths, ChangePaths):
                         )
                         open_for[key] = occurred
                         staged.log.append((alert.tenant_id, logged(alert, occurred.id)))
-                    elif (
-                        tenant_settings.reopen_within <= timedelta(0)
-                        and key in open_for
-                        and alert.actions.persistence_count <= 1
-                    ):
+                    elif key in open_for and _opens_fresh(alert, tenant_settings, stones):
                         opened = await self._open_from_alert(
                             session, alert, (alert.occurred_at,), staged
                         )
@@ -293,7 +304,7 @@ class AlertUseCases(IncidentPaths, ChangePaths):
             )
             await alert_store.clear_triggers(session, tenant_id=tenant, dedup_key=key, before=since)
         previous = None
-        if current is None and settings.reopen_within > timedelta(0):
+        if current is None and settings.reopen_window > timedelta(0):
             previous = await ticket_store.last_closed_for_key(
                 session, tenant_id=tenant, dedup_key=key
             )
@@ -424,6 +435,9 @@ class AlertUseCases(IncidentPaths, ChangePaths):
             else actions.reset_in_rmm_on_close,
             series_key=alert.series_key,
         )
+        damped = await self._damped_reset(session, ticket, alert, decision, staged)
+        if damped is not None:
+            return damped
         ticket, _ = await self._comment(
             session,
             ticket,

@@ -101,6 +101,12 @@ async def late_reset(
         # In order nothing of this series was open yet when the reset came.
         await series_log.add(session, tenant_id=tenant, entry=logged(alert, None, origin))
         return []
+    if ticket.flapping_since is not None and (
+        (await settings_store.get_settings(session, tenant_id=tenant)).damping.enabled
+    ):
+        # Its series is flapping: the ticket stays whole and open until it is quiet.
+        await series_log.add(session, tenant_id=tenant, entry=logged(alert, ticket.id, origin))
+        return []
     entries = await series_log.of_ticket(session, tenant_id=tenant, ticket_id=ticket.id)
     split = split_at(entries, series_key=series, at=at)
     entry = logged(alert, ticket.id, origin)

@@ -78,7 +78,7 @@ async def late_trigger(
             if stretch is not None:
                 reopens = await held_before(session, ticket, stretch)
                 extra = stretch.waited(alert, reopens=reopens)
-            if settings.reopen_within > timedelta(0) and await _fills_a_gap(
+            if settings.reopen_window > timedelta(0) and await _fills_a_gap(
                 session, ticket, alert, reset
             ):
                 ticket = reopened_once_more(ticket)
@@ -160,7 +160,7 @@ async def _reopen_before(
     reopened with the trigger counted and ``reset`` (the next one) decided on it; None when
     in order the trigger would not have reopened it. Under a persistence delay the trigger
     that met it reopens, with the stretch's later triggers."""
-    if settings.reopen_within <= timedelta(0):
+    if settings.reopen_window <= timedelta(0):
         return None
     # Resets that found nothing left the ticket an earlier one closed as it was.
     before = await series_log.last_reset_before(
@@ -220,7 +220,7 @@ async def _join_after(
     reopened) it, ``reset`` closed it and that trigger reopened it; None when it would not
     have. Under a persistence delay the next counted trigger is taken; if its ticket opened
     there, the triggers that waited for it no longer count (a reopen counts its own only)."""
-    if settings.reopen_within <= timedelta(0):
+    if settings.reopen_window <= timedelta(0):
         return None
     tenant = alert.tenant_id
     after = await series_log.first_trigger_after(

@@ -7,8 +7,6 @@ from datetime import datetime
 from services.tickets.domain.tickets import (
     Comment,
     HistoryEntry,
-    Status,
-    TenantSettings,
     Ticket,
     TicketFilter,
     TimeEntry,
@@ -16,10 +14,8 @@ from services.tickets.domain.tickets import (
 )
 from services.tickets.service.base import Page, ServiceBase, TicketRef
 from services.tickets.store import activity as activity_store
-from services.tickets.store import settings as settings_store
 from services.tickets.store import tickets as ticket_store
 from triage.runtime import (
-    InvalidArgument,
     page_of,
 )
 
@@ -104,15 +100,3 @@ class QueryUseCases(ServiceBase):
             )
         items, more = page_of(rows, limit)
         return Page(items, items[-1].seq if more else None)
-
-    async def get_settings(self, *, tenant_id: str) -> TenantSettings:
-        """The tenant's ticket settings."""
-        async with self._db.transaction(tenant_id) as session:
-            return await settings_store.get_settings(session, tenant_id=tenant_id)
-
-    async def put_settings(self, *, tenant_id: str, settings: TenantSettings) -> None:
-        """Replace the tenant's ticket settings."""
-        if Status.CLOSED not in settings.closed_statuses:
-            raise InvalidArgument.field("closed_statuses", "must include CLOSED")
-        async with self._db.transaction(tenant_id) as session:
-            await settings_store.put_settings(session, tenant_id=tenant_id, settings=settings)

@@ -85,6 +85,7 @@ _TICKET_TYPES: tuple[tuple[str, str], ...] = (
     ("version", "bigint"),
     ("occurrence_comment_at", "timestamptz"),
     ("uncommented_occurrences", "integer"),
+    ("flapping_since", "timestamptz"),
 )
 _TICKET_ROWS = (
     "unnest("

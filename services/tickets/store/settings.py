@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.tickets import models as m
-from services.tickets.domain.tickets import Status, TenantSettings
+from services.tickets.domain.tickets import Damping, Status, TenantSettings
 from triage.runtime import fetch_together, select_list
 
 
@@ -28,23 +28,37 @@ def _settings(row: Mapping[str, Any]) -> TenantSettings:
         pausing_statuses=frozenset(Status(s) for s in row["pausing_statuses"]),
         occurrence_comment_interval=timedelta(seconds=row["occurrence_comment_interval_seconds"]),
         reopen_within=timedelta(seconds=row["reopen_within_seconds"]),
+        damping=Damping(
+            enabled=row["flap_damping"],
+            changes=row["flap_changes"],
+            window=timedelta(seconds=row["flap_window_seconds"]),
+        ),
+        version=row["version"],
     )
 
 
-async def put_settings(session: AsyncSession, *, tenant_id: str, settings: TenantSettings) -> None:
-    """Store the tenant's settings."""
-    values = {
+async def put_settings(session: AsyncSession, *, tenant_id: str, settings: TenantSettings) -> int:
+    """Store the tenant's settings; returns their new version."""
+    values: dict[str, Any] = {
         "closed_statuses": sorted(int(s) for s in settings.closed_statuses),
         "pausing_statuses": sorted(int(s) for s in settings.pausing_statuses),
         "occurrence_comment_interval_seconds": settings.occurrence_comment_interval.total_seconds(),
         "reopen_within_seconds": settings.reopen_within.total_seconds(),
+        "flap_damping": settings.damping.enabled,
+        "flap_changes": settings.damping.changes,
+        "flap_window_seconds": settings.damping.window.total_seconds(),
         "updated_at": func.now(),
     }
-    await session.execute(
+    result = await session.execute(
         insert(m.settings)
-        .values(tenant_id=tenant_id, **values)
-        .on_conflict_do_update(index_elements=[m.settings.c.tenant_id], set_=values)
+        .values(tenant_id=tenant_id, version=1, **values)
+        .on_conflict_do_update(
+            index_elements=[m.settings.c.tenant_id],
+            set_={**values, "version": m.settings.c.version + 1},
+        )
+        .returning(m.settings.c.version)
     )
+    return int(result.scalar_one())
 
 
 _SETTINGS_OF_TENANTS = (

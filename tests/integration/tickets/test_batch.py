@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from services.tickets import models
-from services.tickets.domain.tickets import TenantSettings
+from services.tickets.domain.tickets import Damping, TenantSettings
 from services.tickets.events import alert_batch_handler, routed_alert
 from tests.integration.tickets.harness import T0, Harness, new_tenant, routed
 from triage.events.v1.envelope_pb2 import Envelope
@@ -121,7 +121,9 @@ async def _state(harness: Harness, tenant: str) -> dict[str, Any]:
 @pytest.mark.parametrize("with_reset", [True, False])
 async def test_one_batch_equals_one_alert_at_a_time(harness: Harness, with_reset: bool) -> None:
     batched, other, reference = new_tenant(), new_tenant(), new_tenant()
-    settings = TenantSettings(occurrence_comment_interval=timedelta(minutes=2))
+    settings = TenantSettings(
+        occurrence_comment_interval=timedelta(minutes=2), damping=Damping(enabled=False)
+    )
     for tenant in (batched, other, reference):
         await harness.put_settings(tenant, settings)
 

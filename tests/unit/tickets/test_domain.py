@@ -25,6 +25,7 @@ from services.tickets.domain.tickets import (
     AuthorKind,
     Cause,
     CloseReason,
+    Damping,
     Priority,
     Status,
     StatusPlan,
@@ -171,8 +172,18 @@ def test_reopen_only_within_the_tenants_interval() -> None:
     settings = TenantSettings(reopen_within=timedelta(hours=1))
     assert reopenable(T0, occurred_at=T0 + timedelta(minutes=59), settings=settings)
     assert not reopenable(T0, occurred_at=T0 + timedelta(minutes=61), settings=settings)
-    assert not reopenable(T0, occurred_at=T0, settings=DEFAULTS)
+    undamped = TenantSettings(damping=Damping(enabled=False))
+    assert not reopenable(T0, occurred_at=T0, settings=undamped)
     assert not reopenable(None, occurred_at=T0, settings=settings)
+
+
+def test_damping_reopens_within_its_window_by_default() -> None:
+    # Flap damping (on by default) reopens a ticket closed up to its window (30 min) ago.
+    assert DEFAULTS.reopen_window == timedelta(minutes=30)
+    assert reopenable(T0, occurred_at=T0 + timedelta(minutes=30), settings=DEFAULTS)
+    assert not reopenable(T0, occurred_at=T0 + timedelta(minutes=31), settings=DEFAULTS)
+    longer = TenantSettings(reopen_within=timedelta(hours=2))
+    assert longer.reopen_window == timedelta(hours=2)
 
 
 def test_occurrence_comments_coalesce() -> None:

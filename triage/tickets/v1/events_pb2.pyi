@@ -273,3 +273,39 @@ class TicketReopened(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TicketReopened: _TypeAlias = TicketReopened  # noqa: Y015
+
+@_typing.final
+class TenantSettingsChanged(_message.Message):
+    """A tenant's ticket settings changed (type `ticket.settings_changed`; ordering key: the
+    tenant id).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SETTINGS_FIELD_NUMBER: _builtins.int
+    CHANGED_PATHS_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    actor: _builtins.str
+    """Who changed them (token subject)."""
+    @_builtins.property
+    def settings(self) -> _resources_pb2.TenantSettings:
+        """The settings after the change."""
+
+    @_builtins.property
+    def changed_paths(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The field paths that changed."""
+
+    def __init__(
+        self,
+        *,
+        settings: _resources_pb2.TenantSettings | None = ...,
+        changed_paths: _abc.Iterable[_builtins.str] | None = ...,
+        actor: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["settings", b"settings"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "changed_paths", b"changed_paths", "settings", b"settings"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TenantSettingsChanged: _TypeAlias = TenantSettingsChanged  # noqa: Y015

@@ -327,6 +327,8 @@ class Ticket(_message.Message):
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     CLOSE_TIME_FIELD_NUMBER: _builtins.int
     ETAG_FIELD_NUMBER: _builtins.int
+    FLAPPING_FIELD_NUMBER: _builtins.int
+    FLAPPING_SINCE_TIME_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned UUID. Output only."""
     tenant_id: _builtins.str
@@ -389,6 +391,11 @@ class Ticket(_message.Message):
     """Opaque version for optimistic concurrency; send it back on update (a stale etag is
     ABORTED). Output only.
     """
+    flapping: _builtins.bool
+    """Whether the ticket's alert is flapping (changing state faster than the tenant's
+    flap damping allows): it stays open, its flaps are counted rather than notified, and
+    it closes once the alert has been quiet for the damping window. Output only.
+    """
     @_builtins.property
     def first_occurrence_time(self) -> _timestamp_pb2.Timestamp:
         """When its first occurrence happened. Output only."""
@@ -416,6 +423,10 @@ class Ticket(_message.Message):
     @_builtins.property
     def close_time(self) -> _timestamp_pb2.Timestamp:
         """When it was closed, unset while open. Output only."""
+
+    @_builtins.property
+    def flapping_since_time(self) -> _timestamp_pb2.Timestamp:
+        """Since when (the alert's time) it is flapping; unset when not. Output only."""
 
     def __init__(
         self,
@@ -454,14 +465,96 @@ class Ticket(_message.Message):
         update_time: _timestamp_pb2.Timestamp | None = ...,
         close_time: _timestamp_pb2.Timestamp | None = ...,
         etag: _builtins.str = ...,
+        flapping: _builtins.bool = ...,
+        flapping_since_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "create_time", b"create_time", "first_occurrence_time", b"first_occurrence_time", "last_occurrence_time", b"last_occurrence_time", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["close_time", b"close_time", "create_time", b"create_time", "first_occurrence_time", b"first_occurrence_time", "flapping_since_time", b"flapping_since_time", "last_occurrence_time", b"last_occurrence_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee", b"assignee", "client_id", b"client_id", "client_name", b"client_name", "close_on_reset", b"close_on_reset", "close_reason", b"close_reason", "close_time", b"close_time", "condition", b"condition", "create_time", b"create_time", "dedup_key", b"dedup_key", "description", b"description", "device_id", b"device_id", "device_name", b"device_name", "etag", b"etag", "first_occurrence_time", b"first_occurrence_time", "human_touched", b"human_touched", "id", b"id", "last_occurrence_time", b"last_occurrence_time", "linked_series_keys", b"linked_series_keys", "notification_channel_ids", b"notification_channel_ids", "number", b"number", "occurrence_count", b"occurrence_count", "priority", b"priority", "queue", b"queue", "reopen_count", b"reopen_count", "reset_in_rmm_on_close", b"reset_in_rmm_on_close", "rule_id", b"rule_id", "severity", b"severity", "site_id", b"site_id", "site_name", b"site_name", "source", b"source", "status", b"status", "tenant_id", b"tenant_id", "title", b"title", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assignee", b"assignee", "client_id", b"client_id", "client_name", b"client_name", "close_on_reset", b"close_on_reset", "close_reason", b"close_reason", "close_time", b"close_time", "condition", b"condition", "create_time", b"create_time", "dedup_key", b"dedup_key", "description", b"description", "device_id", b"device_id", "device_name", b"device_name", "etag", b"etag", "first_occurrence_time", b"first_occurrence_time", "flapping", b"flapping", "flapping_since_time", b"flapping_since_time", "human_touched", b"human_touched", "id", b"id", "last_occurrence_time", b"last_occurrence_time", "linked_series_keys", b"linked_series_keys", "notification_channel_ids", b"notification_channel_ids", "number", b"number", "occurrence_count", b"occurrence_count", "priority", b"priority", "queue", b"queue", "reopen_count", b"reopen_count", "reset_in_rmm_on_close", b"reset_in_rmm_on_close", "rule_id", b"rule_id", "severity", b"severity", "site_id", b"site_id", "site_name", b"site_name", "source", b"source", "status", b"status", "tenant_id", b"tenant_id", "title", b"title", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Ticket: _TypeAlias = Ticket  # noqa: Y015
+
+@_typing.final
+class FlapDamping(_message.Message):
+    """Flap damping: a series that changes state (trigger <-> reset) at least `changes`
+    times within `window` is flapping. Its ticket stays open, a re-fire within `window`
+    of the reset that closed its ticket reopens that ticket, and the ticket closes once
+    the series has stayed reset for `window`.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENABLED_FIELD_NUMBER: _builtins.int
+    CHANGES_FIELD_NUMBER: _builtins.int
+    WINDOW_FIELD_NUMBER: _builtins.int
+    enabled: _builtins.bool
+    """Whether damping is on (the default)."""
+    changes: _builtins.int
+    """State changes within the window that make a series flapping (default 5)."""
+    @_builtins.property
+    def window(self) -> _duration_pb2.Duration:
+        """The window (default 30 minutes); also the quiet time before a flapping ticket
+        closes.
+        """
+
+    def __init__(
+        self,
+        *,
+        enabled: _builtins.bool = ...,
+        changes: _builtins.int = ...,
+        window: _duration_pb2.Duration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["window", b"window"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changes", b"changes", "enabled", b"enabled", "window", b"window"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FlapDamping: _TypeAlias = FlapDamping  # noqa: Y015
+
+@_typing.final
+class TenantSettings(_message.Message):
+    """A tenant's ticket settings. Every tenant starts with the defaults."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REOPEN_WITHIN_FIELD_NUMBER: _builtins.int
+    OCCURRENCE_COMMENT_INTERVAL_FIELD_NUMBER: _builtins.int
+    FLAP_DAMPING_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    etag: _builtins.str
+    """Opaque version; send it back on update (a stale etag is ABORTED). Output only."""
+    @_builtins.property
+    def reopen_within(self) -> _duration_pb2.Duration:
+        """A trigger within this long after its ticket closed reopens it instead of opening a
+        new ticket; 0 (the default) never reopens (flap damping may still reopen).
+        """
+
+    @_builtins.property
+    def occurrence_comment_interval(self) -> _duration_pb2.Duration:
+        """At most one coalesced occurrence comment per this interval (default 1 hour)."""
+
+    @_builtins.property
+    def flap_damping(self) -> Global___FlapDamping:
+        """Flap damping."""
+
+    def __init__(
+        self,
+        *,
+        reopen_within: _duration_pb2.Duration | None = ...,
+        occurrence_comment_interval: _duration_pb2.Duration | None = ...,
+        flap_damping: Global___FlapDamping | None = ...,
+        etag: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["flap_damping", b"flap_damping", "occurrence_comment_interval", b"occurrence_comment_interval", "reopen_within", b"reopen_within"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["etag", b"etag", "flap_damping", b"flap_damping", "occurrence_comment_interval", b"occurrence_comment_interval", "reopen_within", b"reopen_within"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TenantSettings: _TypeAlias = TenantSettings  # noqa: Y015
 
 @_typing.final
 class Comment(_message.Message):

@@ -721,3 +721,105 @@ class ListTicketHistoryResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListTicketHistoryResponse: _TypeAlias = ListTicketHistoryResponse  # noqa: Y015
+
+@_typing.final
+class GetTenantSettingsRequest(_message.Message):
+    """Request of TicketsService.GetTenantSettings."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTenantSettingsRequest: _TypeAlias = GetTenantSettingsRequest  # noqa: Y015
+
+@_typing.final
+class GetTenantSettingsResponse(_message.Message):
+    """Response of TicketsService.GetTenantSettings."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SETTINGS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def settings(self) -> _resources_pb2.TenantSettings:
+        """The settings."""
+
+    def __init__(
+        self,
+        *,
+        settings: _resources_pb2.TenantSettings | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["settings", b"settings"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["settings", b"settings"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTenantSettingsResponse: _TypeAlias = GetTenantSettingsResponse  # noqa: Y015
+
+@_typing.final
+class UpdateTenantSettingsRequest(_message.Message):
+    """Request of TicketsService.UpdateTenantSettings."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    SETTINGS_FIELD_NUMBER: _builtins.int
+    UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key (UUID) for retries."""
+    @_builtins.property
+    def settings(self) -> _resources_pb2.TenantSettings:
+        """The new values, with the `etag` last read (empty: no check)."""
+
+    @_builtins.property
+    def update_mask(self) -> _field_mask_pb2.FieldMask:
+        """Fields to change: `reopen_within`, `occurrence_comment_interval`,
+        `flap_damping.enabled`, `flap_damping.changes`, `flap_damping.window` (or
+        `flap_damping` for all three).
+        """
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        settings: _resources_pb2.TenantSettings | None = ...,
+        update_mask: _field_mask_pb2.FieldMask | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["settings", b"settings", "update_mask", b"update_mask"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id", "settings", b"settings", "update_mask", b"update_mask"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateTenantSettingsRequest: _TypeAlias = UpdateTenantSettingsRequest  # noqa: Y015
+
+@_typing.final
+class UpdateTenantSettingsResponse(_message.Message):
+    """Response of TicketsService.UpdateTenantSettings."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SETTINGS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def settings(self) -> _resources_pb2.TenantSettings:
+        """The settings after the change."""
+
+    def __init__(
+        self,
+        *,
+        settings: _resources_pb2.TenantSettings | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["settings", b"settings"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["settings", b"settings"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateTenantSettingsResponse: _TypeAlias = UpdateTenantSettingsResponse  # noqa: Y015

@@ -91,6 +91,16 @@ class TicketsServiceStub:
                 request_serializer=triage_dot_tickets_dot_v1_dot_tickets__service__pb2.ListTicketHistoryRequest.SerializeToString,
                 response_deserializer=triage_dot_tickets_dot_v1_dot_tickets__service__pb2.ListTicketHistoryResponse.FromString,
                 _registered_method=True)
+        self.GetTenantSettings = channel.unary_unary(
+                '/triage.tickets.v1.TicketsService/GetTenantSettings',
+                request_serializer=triage_dot_tickets_dot_v1_dot_tickets__service__pb2.GetTenantSettingsRequest.SerializeToString,
+                response_deserializer=triage_dot_tickets_dot_v1_dot_tickets__service__pb2.GetTenantSettingsResponse.FromString,
+                _registered_method=True)
+        self.UpdateTenantSettings = channel.unary_unary(
+                '/triage.tickets.v1.TicketsService/UpdateTenantSettings',
+                request_serializer=triage_dot_tickets_dot_v1_dot_tickets__service__pb2.UpdateTenantSettingsRequest.SerializeToString,
+                response_deserializer=triage_dot_tickets_dot_v1_dot_tickets__service__pb2.UpdateTenantSettingsResponse.FromString,
+                _registered_method=True)
 
 
 class TicketsServiceServicer:
@@ -176,6 +186,21 @@ class TicketsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetTenantSettings(self, request, context):
+        """Returns the caller's tenant's ticket settings (the defaults if never set).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateTenantSettings(self, request, context):
+        """Changes the caller's tenant's ticket settings named in the mask (emits
+        `ticket.settings_changed`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TicketsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -233,6 +258,16 @@ def add_TicketsServiceServicer_to_server(servicer, server):
                     servicer.ListTicketHistory,
                     request_deserializer=triage_dot_tickets_dot_v1_dot_tickets__service__pb2.ListTicketHistoryRequest.FromString,
                     response_serializer=triage_dot_tickets_dot_v1_dot_tickets__service__pb2.ListTicketHistoryResponse.SerializeToString,
+            ),
+            'GetTenantSettings': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTenantSettings,
+                    request_deserializer=triage_dot_tickets_dot_v1_dot_tickets__service__pb2.GetTenantSettingsRequest.FromString,
+                    response_serializer=triage_dot_tickets_dot_v1_dot_tickets__service__pb2.GetTenantSettingsResponse.SerializeToString,
+            ),
+            'UpdateTenantSettings': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateTenantSettings,
+                    request_deserializer=triage_dot_tickets_dot_v1_dot_tickets__service__pb2.UpdateTenantSettingsRequest.FromString,
+                    response_serializer=triage_dot_tickets_dot_v1_dot_tickets__service__pb2.UpdateTenantSettingsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -534,6 +569,60 @@ class TicketsService:
             '/triage.tickets.v1.TicketsService/ListTicketHistory',
             triage_dot_tickets_dot_v1_dot_tickets__service__pb2.ListTicketHistoryRequest.SerializeToString,
             triage_dot_tickets_dot_v1_dot_tickets__service__pb2.ListTicketHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTenantSettings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/triage.tickets.v1.TicketsService/GetTenantSettings',
+            triage_dot_tickets_dot_v1_dot_tickets__service__pb2.GetTenantSettingsRequest.SerializeToString,
+            triage_dot_tickets_dot_v1_dot_tickets__service__pb2.GetTenantSettingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateTenantSettings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/triage.tickets.v1.TicketsService/UpdateTenantSettings',
+            triage_dot_tickets_dot_v1_dot_tickets__service__pb2.UpdateTenantSettingsRequest.SerializeToString,
+            triage_dot_tickets_dot_v1_dot_tickets__service__pb2.UpdateTenantSettingsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -59,6 +59,12 @@ class TicketsServiceStub:
     """Reopens a closed ticket (emits `ticket.reopened`)."""
     ListTicketHistory: _grpc.UnaryUnaryMultiCallable[_tickets_service_pb2.ListTicketHistoryRequest, _tickets_service_pb2.ListTicketHistoryResponse]
     """Lists a ticket's history, oldest first."""
+    GetTenantSettings: _grpc.UnaryUnaryMultiCallable[_tickets_service_pb2.GetTenantSettingsRequest, _tickets_service_pb2.GetTenantSettingsResponse]
+    """Returns the caller's tenant's ticket settings (the defaults if never set)."""
+    UpdateTenantSettings: _grpc.UnaryUnaryMultiCallable[_tickets_service_pb2.UpdateTenantSettingsRequest, _tickets_service_pb2.UpdateTenantSettingsResponse]
+    """Changes the caller's tenant's ticket settings named in the mask (emits
+    `ticket.settings_changed`).
+    """
 
 @_typing.type_check_only
 class TicketsServiceAsyncStub(TicketsServiceStub):
@@ -91,6 +97,12 @@ class TicketsServiceAsyncStub(TicketsServiceStub):
     """Reopens a closed ticket (emits `ticket.reopened`)."""
     ListTicketHistory: _aio.UnaryUnaryMultiCallable[_tickets_service_pb2.ListTicketHistoryRequest, _tickets_service_pb2.ListTicketHistoryResponse]  # type: ignore[assignment]
     """Lists a ticket's history, oldest first."""
+    GetTenantSettings: _aio.UnaryUnaryMultiCallable[_tickets_service_pb2.GetTenantSettingsRequest, _tickets_service_pb2.GetTenantSettingsResponse]  # type: ignore[assignment]
+    """Returns the caller's tenant's ticket settings (the defaults if never set)."""
+    UpdateTenantSettings: _aio.UnaryUnaryMultiCallable[_tickets_service_pb2.UpdateTenantSettingsRequest, _tickets_service_pb2.UpdateTenantSettingsResponse]  # type: ignore[assignment]
+    """Changes the caller's tenant's ticket settings named in the mask (emits
+    `ticket.settings_changed`).
+    """
 
 class TicketsServiceServicer(metaclass=_abc_1.ABCMeta):
     """TicketsService serves tickets to people and tools. Alert-driven tickets are opened,
@@ -186,5 +198,23 @@ class TicketsServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_tickets_service_pb2.ListTicketHistoryResponse, _abc.Awaitable[_tickets_service_pb2.ListTicketHistoryResponse]]:
         """Lists a ticket's history, oldest first."""
+
+    @_abc_1.abstractmethod
+    def GetTenantSettings(
+        self,
+        request: _tickets_service_pb2.GetTenantSettingsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tickets_service_pb2.GetTenantSettingsResponse, _abc.Awaitable[_tickets_service_pb2.GetTenantSettingsResponse]]:
+        """Returns the caller's tenant's ticket settings (the defaults if never set)."""
+
+    @_abc_1.abstractmethod
+    def UpdateTenantSettings(
+        self,
+        request: _tickets_service_pb2.UpdateTenantSettingsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_tickets_service_pb2.UpdateTenantSettingsResponse, _abc.Awaitable[_tickets_service_pb2.UpdateTenantSettingsResponse]]:
+        """Changes the caller's tenant's ticket settings named in the mask (emits
+        `ticket.settings_changed`).
+        """
 
 def add_TicketsServiceServicer_to_server(servicer: TicketsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
