@@ -10,6 +10,7 @@ from services.tickets.api import SERVICE_NAME, TicketsApi
 from services.tickets.events import alert_consumer, sla_consumer
 from services.tickets.service import TicketService
 from services.tickets.store.tenant_data import TENANT_DATA
+from services.tickets.workers.flap_settle import run_flap_settle
 from services.tickets.workers.series_log_retention import run_series_log_retention
 from triage.runtime import Runtime, ServiceSpec, guard_tenants, offboard, peer_directory
 from triage.tickets.v1.tickets_service_pb2_grpc import add_TicketsServiceServicer_to_server
@@ -32,6 +33,8 @@ async def wire(rt: Runtime) -> None:
     rt.consumers.append(alert_consumer(rt.bus, rt.db, models.inbox, service, **options))
     rt.consumers.append(sla_consumer(rt.bus, rt.db, models.inbox, service.on_escalation, **options))
     rt.tasks.append(partial(run_series_log_retention, rt.db))
+    # Flap damping: close flapping tickets once their alert has been quiet (issue 18).
+    rt.tasks.append(partial(run_flap_settle, service))
 
 
 #: What the runtime needs to know of tickets: ``python -m services.tickets`` runs it.
