@@ -15,7 +15,7 @@ from services.ingest.errors import TenantNotFound
 from services.ingest.models import requests
 from services.ingest.service.base import ADMIN_TENANT, ServiceBase
 from services.ingest.store import tenants as store
-from triage.runtime import Aborted, IdempotentReply, InvalidArgument, check_etag
+from triage.runtime import Aborted, FailedPrecondition, IdempotentReply, InvalidArgument, check_etag
 
 M = TypeVar("M", bound=Message)
 
@@ -90,6 +90,9 @@ class TenantUseCases(ServiceBase):
             tenant = await store.get_tenant(session, tenant_id)
             if tenant is None:
                 raise TenantNotFound(f"tenant {tenant_id} not found")
+            if tenant.state == "deleting":
+                # Resuming or renaming it would hand the services rows they are deleting.
+                raise FailedPrecondition(f"the tenant {tenant_id} is being deleted")
             check_etag(
                 etag,
                 tenant.etag,

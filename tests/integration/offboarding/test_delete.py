@@ -8,6 +8,7 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
+from google.protobuf import field_mask_pb2
 
 from tests.integration.offboarding.cluster import cluster, eventually, seed, tenant_rows
 from triage.ingest.v1 import ingest_service_pb2 as ingest_api
@@ -109,6 +110,16 @@ async def test_a_deleting_tenant_is_refused_and_bad_requests_are_callers_errors(
             )
         assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
         assert "being deleted" in (caught.value.details() or "")
+        # Nobody resumes (or renames) a tenant half deleted.
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.UpdateTenant(
+                tenant_api.UpdateTenantRequest(
+                    tenant=ingest_pb.Tenant(id=tenant, state=ingest_pb.TENANT_STATE_ACTIVE),
+                    update_mask=field_mask_pb2.FieldMask(paths=["state"]),
+                ),
+                metadata=running.admin(),
+            )
+        assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
 
         for bad in ("", "not-a-uuid"):
             with pytest.raises(grpc.aio.AioRpcError) as caught:
