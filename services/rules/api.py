@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.rules.convert.alerts import decision
+from services.rules.convert.alerts import decision, logged_decision
 from services.rules.convert.common import mask_paths
 from services.rules.convert.correlation import (
     CORRELATION_MUTABLE,
@@ -40,7 +40,7 @@ from services.rules.service.correlation import CorrelationReordered
 from triage.rules.v1 import correlation_pb2 as cpb
 from triage.rules.v1 import rules_service_pb2 as pb
 from triage.rules.v1 import rules_service_pb2_grpc as pb_grpc
-from triage.runtime import IdempotentReply, InvalidArgument, caller, from_timestamp
+from triage.runtime import IdempotentReply, InvalidArgument, caller, from_timestamp, to_timestamp
 
 READ = "rules:read"
 WRITE = "rules:write"
@@ -291,6 +291,18 @@ class RulesApi(pb_grpc.RulesServiceServicer):
         if evaluation.correlation is not None:
             response.correlation.CopyFrom(correlation_block(evaluation.correlation))
         return response
+
+    async def GetAlertDecision(
+        self, request: pb.GetAlertDecisionRequest, context: Any
+    ) -> pb.GetAlertDecisionResponse:
+        """The decision logged when the alert was received."""
+        tenant = caller(READ).tenant_id
+        row = await self._service.evaluating.logged(tenant_id=tenant, alert_id=request.alert_id)
+        return pb.GetAlertDecisionResponse(
+            decision=logged_decision(row),
+            create_ticket=row.create_ticket,
+            decide_time=to_timestamp(row.decided_at),
+        )
 
     async def SimulateRules(
         self, request: pb.SimulateRulesRequest, context: Any

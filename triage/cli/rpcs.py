@@ -48,6 +48,7 @@ COMMAND_RPCS: dict[str, tuple[str, ...]] = {
     "rules delete": _of(_RULES, "DeleteRule"),
     "rules reorder": _of(_RULES, "ReorderRules"),
     "rules evaluate": _of(_RULES, "EvaluateAlert"),
+    "rules decision": _of(_RULES, "GetAlertDecision"),
     "rules simulate": _of(_RULES, "SimulateRules"),
     "windows create": _of(_RULES, "CreateMaintenanceWindow"),
     "windows list": _of(_RULES, "ListMaintenanceWindows"),

@@ -240,6 +240,20 @@ def _rules_evaluate(ctx: CliContext, args: argparse.Namespace) -> int:
     return 0
 
 
+def _rules_decision(ctx: CliContext, args: argparse.Namespace) -> int:
+    reply = call(ctx, "GetAlertDecision", api.GetAlertDecisionRequest(alert_id=args.alert_id))
+    if not ctx.json:
+        d = reply.decision
+        kind = enum_name(pb.DecisionKind, d.kind, "DECISION_KIND_")
+        print(
+            f"{kind} at rule-set version {d.rule_set_version} rules={list(d.rule_ids)}"
+            f" window={d.window_id or '-'} ticket={'yes' if reply.create_ticket else 'no'}"
+        )
+        return 0
+    emit(ctx, reply)
+    return 0
+
+
 def _rule_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from-json", metavar="FILE", help="a full Rule as proto JSON")
     parser.add_argument("--name")
@@ -320,6 +334,9 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--from-json", metavar="FILE", help="an AlertEvent as proto JSON")
     p.add_argument("--at", help="evaluate at this instant (ISO 8601)")
     p.set_defaults(handler=_rules_evaluate)
+    p = sub.add_parser("decision", parents=parents, help="the decision logged for an alert")
+    p.add_argument("alert_id")
+    p.set_defaults(handler=_rules_decision)
     p = sub.add_parser("simulate", parents=parents, help="replay history through a proposal")
     simulate.add_flags(p)
     windows.register(subparsers, parents)

@@ -9,6 +9,7 @@ from services.rules.convert.common import enum_word
 from services.rules.domain import EffectiveActions, RoutableAlert
 from services.rules.domain.checks import Facts
 from services.rules.domain.received import IncomingAlert
+from services.rules.domain.records import DecisionRecord
 from services.rules.domain.views import Evaluation
 from triage.ingest.v1 import resources_pb2 as ingest_pb
 from triage.rules.v1 import resources_pb2 as pb
@@ -143,3 +144,14 @@ def decision(evaluation: Evaluation) -> pb.Decision:
             f"{occurrence[1].isoformat()}; alert {'in' if in_scope else 'outside'} scope",
         )
     return message
+
+
+def logged_decision(row: DecisionRecord) -> pb.Decision:
+    """The API view of a logged decision (no explanations: they are not logged)."""
+    return pb.Decision(
+        kind=KINDS.get(row.kind, pb.DECISION_KIND_UNSPECIFIED),
+        window_id=row.window_id or "",
+        rule_ids=list(row.rule_ids),
+        rule_set_version=row.rule_set_version,
+        evaluate_time=to_timestamp(row.occurred_at),
+    )

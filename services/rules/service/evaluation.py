@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
+from services.rules.domain.records import DecisionRecord
 from services.rules.domain.views import Evaluation
 from services.rules.errors import AlertNotFound
 from services.rules.service.clock import Clock
@@ -51,3 +52,11 @@ class Evaluating:
         if routable.tenant_id != tenant_id:
             routable = replace(routable, tenant_id=tenant_id)
         return evaluate(compiled, routable, when)
+
+    async def logged(self, *, tenant_id: str, alert_id: str) -> DecisionRecord:
+        """The decision logged for the tenant's alert ``alert_id`` when it was received."""
+        async with self.db.transaction(tenant_id) as session:
+            row = await get_decision(session, alert_id=alert_id)
+        if row is None:
+            raise AlertNotFound(f"alert {alert_id} not found")
+        return row

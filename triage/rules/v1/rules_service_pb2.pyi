@@ -759,6 +759,65 @@ class EvaluateAlertResponse(_message.Message):
 Global___EvaluateAlertResponse: _TypeAlias = EvaluateAlertResponse  # noqa: Y015
 
 @_typing.final
+class GetAlertDecisionRequest(_message.Message):
+    """Request of RulesService.GetAlertDecision."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ALERT_ID_FIELD_NUMBER: _builtins.int
+    alert_id: _builtins.str
+    """The stored alert's id."""
+    def __init__(
+        self,
+        *,
+        alert_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alert_id", b"alert_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetAlertDecisionRequest: _TypeAlias = GetAlertDecisionRequest  # noqa: Y015
+
+@_typing.final
+class GetAlertDecisionResponse(_message.Message):
+    """Response of RulesService.GetAlertDecision."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DECISION_FIELD_NUMBER: _builtins.int
+    CREATE_TICKET_FIELD_NUMBER: _builtins.int
+    DECIDE_TIME_FIELD_NUMBER: _builtins.int
+    create_ticket: _builtins.bool
+    """Whether the decision asked tickets for a ticket."""
+    @_builtins.property
+    def decision(self) -> _resources_pb2.Decision:
+        """The logged decision: `kind`, `window_id`, `rule_ids`, `rule_set_version` and
+        `evaluate_time` (the alert's occurred time) are set; explanations and rendered
+        texts are not logged (EvaluateAlert recomputes them).
+        """
+
+    @_builtins.property
+    def decide_time(self) -> _timestamp_pb2.Timestamp:
+        """When the rules service decided."""
+
+    def __init__(
+        self,
+        *,
+        decision: _resources_pb2.Decision | None = ...,
+        create_ticket: _builtins.bool = ...,
+        decide_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["decide_time", b"decide_time", "decision", b"decision"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_ticket", b"create_ticket", "decide_time", b"decide_time", "decision", b"decision"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetAlertDecisionResponse: _TypeAlias = GetAlertDecisionResponse  # noqa: Y015
+
+@_typing.final
 class ProposedRules(_message.Message):
     """A proposed ordered rule set for SimulateRules."""
 

@@ -111,6 +111,11 @@ class RulesServiceStub:
                 request_serializer=triage_dot_rules_dot_v1_dot_rules__service__pb2.SimulateRulesRequest.SerializeToString,
                 response_deserializer=triage_dot_rules_dot_v1_dot_rules__service__pb2.SimulateRulesResponse.FromString,
                 _registered_method=True)
+        self.GetAlertDecision = channel.unary_unary(
+                '/triage.rules.v1.RulesService/GetAlertDecision',
+                request_serializer=triage_dot_rules_dot_v1_dot_rules__service__pb2.GetAlertDecisionRequest.SerializeToString,
+                response_deserializer=triage_dot_rules_dot_v1_dot_rules__service__pb2.GetAlertDecisionResponse.FromString,
+                _registered_method=True)
         self.CreateCorrelationRule = channel.unary_unary(
                 '/triage.rules.v1.RulesService/CreateCorrelationRule',
                 request_serializer=triage_dot_rules_dot_v1_dot_correlation__pb2.CreateCorrelationRuleRequest.SerializeToString,
@@ -258,6 +263,14 @@ class RulesServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetAlertDecision(self, request, context):
+        """Gets the decision logged for a stored alert when it was received (what routed it),
+        as opposed to EvaluateAlert's dry run against the rules in force now.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateCorrelationRule(self, request, context):
         """Creates a correlation rule at a position (last by default); see correlation.proto.
         """
@@ -380,6 +393,11 @@ def add_RulesServiceServicer_to_server(servicer, server):
                     servicer.SimulateRules,
                     request_deserializer=triage_dot_rules_dot_v1_dot_rules__service__pb2.SimulateRulesRequest.FromString,
                     response_serializer=triage_dot_rules_dot_v1_dot_rules__service__pb2.SimulateRulesResponse.SerializeToString,
+            ),
+            'GetAlertDecision': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAlertDecision,
+                    request_deserializer=triage_dot_rules_dot_v1_dot_rules__service__pb2.GetAlertDecisionRequest.FromString,
+                    response_serializer=triage_dot_rules_dot_v1_dot_rules__service__pb2.GetAlertDecisionResponse.SerializeToString,
             ),
             'CreateCorrelationRule': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateCorrelationRule,
@@ -801,6 +819,33 @@ class RulesService:
             '/triage.rules.v1.RulesService/SimulateRules',
             triage_dot_rules_dot_v1_dot_rules__service__pb2.SimulateRulesRequest.SerializeToString,
             triage_dot_rules_dot_v1_dot_rules__service__pb2.SimulateRulesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAlertDecision(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/triage.rules.v1.RulesService/GetAlertDecision',
+            triage_dot_rules_dot_v1_dot_rules__service__pb2.GetAlertDecisionRequest.SerializeToString,
+            triage_dot_rules_dot_v1_dot_rules__service__pb2.GetAlertDecisionResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -74,6 +74,10 @@ class RulesServiceStub:
     """Replays the stored alerts of a time range through a proposed rule set and windows
     and reports per-rule outcomes beside what the current rules did.
     """
+    GetAlertDecision: _grpc.UnaryUnaryMultiCallable[_rules_service_pb2.GetAlertDecisionRequest, _rules_service_pb2.GetAlertDecisionResponse]
+    """Gets the decision logged for a stored alert when it was received (what routed it),
+    as opposed to EvaluateAlert's dry run against the rules in force now.
+    """
     CreateCorrelationRule: _grpc.UnaryUnaryMultiCallable[_correlation_pb2.CreateCorrelationRuleRequest, _correlation_pb2.CreateCorrelationRuleResponse]
     """Creates a correlation rule at a position (last by default); see correlation.proto."""
     GetCorrelationRule: _grpc.UnaryUnaryMultiCallable[_correlation_pb2.GetCorrelationRuleRequest, _correlation_pb2.GetCorrelationRuleResponse]
@@ -135,6 +139,10 @@ class RulesServiceAsyncStub(RulesServiceStub):
     SimulateRules: _aio.UnaryUnaryMultiCallable[_rules_service_pb2.SimulateRulesRequest, _rules_service_pb2.SimulateRulesResponse]  # type: ignore[assignment]
     """Replays the stored alerts of a time range through a proposed rule set and windows
     and reports per-rule outcomes beside what the current rules did.
+    """
+    GetAlertDecision: _aio.UnaryUnaryMultiCallable[_rules_service_pb2.GetAlertDecisionRequest, _rules_service_pb2.GetAlertDecisionResponse]  # type: ignore[assignment]
+    """Gets the decision logged for a stored alert when it was received (what routed it),
+    as opposed to EvaluateAlert's dry run against the rules in force now.
     """
     CreateCorrelationRule: _aio.UnaryUnaryMultiCallable[_correlation_pb2.CreateCorrelationRuleRequest, _correlation_pb2.CreateCorrelationRuleResponse]  # type: ignore[assignment]
     """Creates a correlation rule at a position (last by default); see correlation.proto."""
@@ -278,6 +286,16 @@ class RulesServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_rules_service_pb2.SimulateRulesResponse, _abc.Awaitable[_rules_service_pb2.SimulateRulesResponse]]:
         """Replays the stored alerts of a time range through a proposed rule set and windows
         and reports per-rule outcomes beside what the current rules did.
+        """
+
+    @_abc_1.abstractmethod
+    def GetAlertDecision(
+        self,
+        request: _rules_service_pb2.GetAlertDecisionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_rules_service_pb2.GetAlertDecisionResponse, _abc.Awaitable[_rules_service_pb2.GetAlertDecisionResponse]]:
+        """Gets the decision logged for a stored alert when it was received (what routed it),
+        as opposed to EvaluateAlert's dry run against the rules in force now.
         """
 
     @_abc_1.abstractmethod
