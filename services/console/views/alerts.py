@@ -74,7 +74,8 @@ async def alert_list(request: Request) -> Response:
 
 
 async def alert_page(request: Request) -> Response:
-    """One alert: normalized fields, the rules' decision, its ticket, the raw payload."""
+    """One alert: normalized fields, the decision logged when it arrived and a dry run of
+    the rules in force now, its ticket, the raw payload."""
     alert_id = request.path_params["alert_id"]
     reply = await call(
         request,
@@ -83,7 +84,13 @@ async def alert_page(request: Request) -> Response:
         ingest_api.GetAlertEventRequest(alert_id=alert_id, view=ingest_res.ALERT_EVENT_VIEW_FULL),
     )
     alert = reply.alert_event
-    decision, tickets = await asyncio.gather(
+    logged, decision, tickets = await asyncio.gather(
+        call_or_none(
+            request,
+            "rules",
+            "GetAlertDecision",
+            rules_api.GetAlertDecisionRequest(alert_id=alert.alert_id),
+        ),
         call_or_none(
             request,
             "rules",
@@ -102,7 +109,12 @@ async def alert_page(request: Request) -> Response:
         "alert.html",
         alert=alert,
         labels=sorted(alert.labels.items()),
+        logged=logged,
         decision=decision.decision if decision is not None else None,
+        rule_names={
+            r.rule_id: r.rule_display_name
+            for r in (decision.decision.rule_explanations if decision is not None else [])
+        },
         tickets=list(tickets.tickets) if tickets is not None else [],
         raw=fmt.pretty_payload(alert.raw_body, alert.raw_content_type),
     )
