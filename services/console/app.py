@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import httpx
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -18,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.console import filters
 from services.console.errors import error_page
 from services.console.mesh import ApiError, Mesh
+from services.console.oidc import Provider
 from services.console.session import COOKIE_NAME, SessionCodec
 from services.console.settings import ConsoleSettings
 from services.console.views import (
@@ -27,6 +29,7 @@ from services.console.views import (
     integrations,
     notify,
     now,
+    oidc,
     rules,
     sla,
     tickets,
@@ -97,8 +100,11 @@ async def _health(request: Request) -> Response:
     return PlainTextResponse("ok")
 
 
-def build_app(settings: ConsoleSettings, mesh: Mesh | None = None) -> Starlette:
-    """The console app over ``mesh`` (built from ``settings`` when not given)."""
+def build_app(
+    settings: ConsoleSettings, mesh: Mesh | None = None, oidc_http: httpx.AsyncClient | None = None
+) -> Starlette:
+    """The console app over ``mesh`` (built from ``settings`` when not given); OIDC sign-in
+    talks to the provider through ``oidc_http`` (a new client when not given)."""
     mesh = mesh or Mesh(
         {name: settings.address(name) for name in ("ingest", "rules", "tickets", "sla", "notify")},
         timeout=settings.console_call_timeout,
@@ -113,17 +119,34 @@ def build_app(settings: ConsoleSettings, mesh: Mesh | None = None) -> Starlette:
         ),
         templates=templates,
     )
+    if settings.oidc_enabled:
+        oidc_http = oidc_http or httpx.AsyncClient(follow_redirects=False)
+        state.oidc = Provider(settings, oidc_http)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         await mesh.close()
+        if state.oidc is not None:
+            await state.oidc.http.aclose()
 
     routes: list[Route | Mount] = [
         Route("/healthz", _health, methods=["GET"]),
         Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
     ]
-    for module in (auth, now, tickets, alerts, rules, windows, integrations, notify, channels, sla):
+    for module in (
+        auth,
+        oidc,
+        now,
+        tickets,
+        alerts,
+        rules,
+        windows,
+        integrations,
+        notify,
+        channels,
+        sla,
+    ):
         routes += module.ROUTES
     app = Starlette(
         routes=routes,

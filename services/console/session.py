@@ -112,6 +112,20 @@ class SessionCodec:
         body = {"t": session.token, "c": session.csrf, "at": session.created_at}
         return self._fernet.encrypt(json.dumps(body).encode()).decode()
 
+    def seal_data(self, data: dict[str, str]) -> str:
+        """Any small JSON object sealed the same way (an OIDC sign-in in flight)."""
+        return self._fernet.encrypt(json.dumps(data).encode()).decode()
+
+    def open_data(self, value: str | None, *, ttl: int) -> dict[str, str] | None:
+        """What :meth:`seal_data` sealed at most ``ttl`` seconds ago, else None."""
+        if not value:
+            return None
+        try:
+            found = json.loads(self._fernet.decrypt(value.encode(), ttl=ttl))
+        except (InvalidToken, ValueError):
+            return None
+        return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else None
+
     def open(self, value: str | None, *, now: float | None = None) -> Session | None:
         """The session in a cookie value, or None if absent, forged, or expired."""
         if not value:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -37,6 +39,33 @@ class ConsoleSettings(BaseSettings):
     console_webhook_base: str = "http://127.0.0.1:8080"
     #: Per-call gRPC timeout, seconds.
     console_call_timeout: float = 10.0
+
+    #: OIDC sign-in (authorization code + PKCE), on when issuer, client id and signing key
+    #: are all set (README "The web console", docs/DECISIONS.md for the trade-off).
+    console_oidc_issuer: str = ""
+    console_oidc_client_id: str = ""
+    #: Empty for a public client (PKCE alone); else sent as client_secret_post.
+    console_oidc_client_secret: str = ""
+    #: The callback URL registered with the provider; empty: this host's /oidc/callback.
+    console_oidc_redirect_url: str = ""
+    console_oidc_scopes: str = "openid email profile"
+    #: Who gets which tenant and scopes: rules ``{"claim": "groups", "value": "acme-noc",
+    #: "tenant_id": "<uuid>", "scopes": ["tickets:write", ...]}``; the first rule that
+    #: matches names the tenant, every matching rule of that tenant adds its scopes.
+    console_oidc_grants: list[dict[str, Any]] = Field(default_factory=list)
+    #: The mesh's signing key (TRIAGE_AUTH_SIGNING_KEY) the console mints tokens with.
+    console_oidc_signing_key: str = ""
+    #: Lifetime of a minted mesh token (and so of an OIDC session), minutes.
+    console_oidc_token_minutes: int = 60
+
+    @property
+    def oidc_enabled(self) -> bool:
+        """Whether OIDC sign-in is configured."""
+        return bool(
+            self.console_oidc_issuer
+            and self.console_oidc_client_id
+            and self.console_oidc_signing_key
+        )
 
     def address(self, service: str) -> str:
         """gRPC address of ``service`` (a configured peer, else its documented local port)."""

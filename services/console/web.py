@@ -17,6 +17,7 @@ from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
 from services.console.mesh import ApiError, Mesh
+from services.console.oidc import Provider
 from services.console.session import (
     COOKIE_NAME,
     CSRF_FIELD,
@@ -48,6 +49,8 @@ class Console:
     mesh: Mesh
     codec: SessionCodec
     templates: Jinja2Templates
+    #: The OIDC provider when sign-in by OIDC is configured.
+    oidc: Provider | None = None
 
 
 def console(request: Request) -> Console:

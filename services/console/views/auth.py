@@ -20,7 +20,7 @@ from services.console.web import action, console, form, render, secure, session_
 from triage.tickets.v1 import tickets_service_pb2 as tickets_api
 
 
-def _safe_next(target: str | None) -> str:
+def safe_next(target: str | None) -> str:
     """Only a local path (no scheme, no host, no ``//``) may be the place to return to."""
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
@@ -30,7 +30,7 @@ def _safe_next(target: str | None) -> str:
 async def login_page(request: Request) -> Response:
     """The sign-in form; a fresh double-submit cookie guards it (no session exists yet)."""
     if session_of(request) is not None:
-        return RedirectResponse(_safe_next(request.query_params.get("next")), status_code=303)
+        return RedirectResponse(safe_next(request.query_params.get("next")), status_code=303)
     return _login_form(request, error="")
 
 
@@ -41,8 +41,9 @@ def _login_form(request: Request, *, error: str, status: int = 200) -> Response:
         "login.html",
         status,
         login_csrf=nonce,
-        next=_safe_next(request.query_params.get("next")),
+        next=safe_next(request.query_params.get("next")),
         error=error,
+        oidc=console(request).oidc is not None,
     )
     response.set_cookie(
         LOGIN_CSRF_COOKIE,
@@ -77,7 +78,7 @@ async def login(request: Request) -> Response:
             return _login_form(request, error=f"The mesh refused this token: {error.message}")
         if error.code not in ("PERMISSION_DENIED",):
             return _login_form(request, error=f"Could not check the token: {error}", status=503)
-    response = RedirectResponse(_safe_next(data.get("next")), status_code=303)
+    response = RedirectResponse(safe_next(data.get("next")), status_code=303)
     response.set_cookie(
         COOKIE_NAME,
         app.codec.seal(session),
