@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from google.protobuf import duration_pb2, timestamp_pb2
 
+from services.tickets.domain.incidents import IncidentDetail, IncidentView, Member
 from services.tickets.domain.tickets import (
     Comment,
     Damping,
@@ -17,6 +18,7 @@ from services.tickets.domain.tickets import (
     TimeEntry,
 )
 from triage.runtime import FieldViolation, to_timestamp
+from triage.tickets.v1 import incidents_pb2 as inc_pb
 from triage.tickets.v1 import resources_pb2 as pb
 
 
@@ -193,4 +195,63 @@ def history_to_proto(entry: HistoryEntry) -> pb.HistoryEntry:
         ],
         detail=entry.detail,
         change_time=to_timestamp(entry.created_at),
+    )
+
+
+# --- incidents (issue 19) ----------------------------------------------------------------------
+
+
+def incident_to_proto(view: IncidentView) -> inc_pb.Incident:
+    """The API form of an incident with its member counts."""
+    incident = view.incident
+    window = duration_pb2.Duration()
+    window.FromTimedelta(incident.window)
+    return inc_pb.Incident(
+        id=incident.id,
+        group_key=incident.group_key,
+        rule_id=incident.rule_id,
+        rule_name=incident.rule_name,
+        storm=incident.storm,
+        parent_ticket_id=incident.parent_ticket_id,
+        start_time=to_timestamp(incident.started_at),
+        window=window,
+        primary_series_key=incident.primary_series_key,
+        severity=incident.severity,
+        open=incident.closed_at is None,
+        close_time=_stamp(incident.closed_at),
+        member_count=view.members,
+        active_member_count=view.active,
+        client_id=incident.client_id,
+        client_name=incident.client_name,
+    )
+
+
+def member_to_proto(member: Member) -> inc_pb.IncidentMember:
+    """The API form of an incident member."""
+    return inc_pb.IncidentMember(
+        series_key=member.series_key,
+        device_name=member.device_name,
+        condition=member.condition,
+        primary=member.primary,
+        occurrences=member.occurrences,
+        first_time=to_timestamp(member.first_at),
+        last_time=to_timestamp(member.last_at),
+        reset_time=_stamp(member.reset_at),
+        merged_ticket_id=member.merged_ticket_id or "",
+        severity=member.severity,
+    )
+
+
+def incident_detail_to_proto(detail: IncidentDetail) -> inc_pb.GetIncidentResponse:
+    """GetIncident's answer: the incident, its members (moved-out ones left off) and its
+    timeline."""
+    return inc_pb.GetIncidentResponse(
+        incident=incident_to_proto(detail.view),
+        members=[member_to_proto(m) for m in detail.members if m.moved_at is None],
+        timeline=[
+            inc_pb.IncidentTimelineEntry(
+                time=to_timestamp(e.at), what=e.what, series_key=e.series_key
+            )
+            for e in detail.timeline
+        ],
     )

@@ -21,3 +21,16 @@ class TicketStateConflict(FailedPrecondition):
     """The ticket's state does not allow the operation (closed, already open, ...)."""
 
     reason = "TICKET_STATE_CONFLICT"
+
+
+class IncidentNotFound(NotFound):
+    """No such incident for this tenant."""
+
+    reason = "INCIDENT_NOT_FOUND"
+
+
+class IncidentConflict(FailedPrecondition):
+    """The incident's state does not allow the operation (the parent's own alert, an
+    incident merged into itself, a closed incident, ...)."""
+
+    reason = "INCIDENT_CONFLICT"

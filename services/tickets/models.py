@@ -253,6 +253,8 @@ incident_members = Table(
     Column("condition", Text, nullable=False, server_default=""),
     Column("severity", SmallInteger, nullable=False, server_default="0"),
     Column("joined_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # Taken out by a person: kept for the timeline; its later alerts are not correlated.
+    Column("moved_at", DateTime(timezone=True)),
     Index("incident_members_by_series", "tenant_id", "series_key"),
 )
 

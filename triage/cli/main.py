@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "triage.cli.rules",
     "triage.cli.correlation",
     "triage.cli.tickets",
+    "triage.cli.incidents",
     "triage.cli.settings",
     "triage.cli.sla",
     "triage.cli.notify",

@@ -69,6 +69,7 @@ class Member:
     condition: str = ""
     severity: int = 0
     joined_at: datetime | None = None
+    moved_at: datetime | None = None
 
     @property
     def active(self) -> bool:
@@ -144,8 +145,9 @@ def takes_face(incident: Incident, *, primary: bool) -> bool:
 
 def closes_parent(members: Iterable[Member], *, human_touched: bool, close_on_reset: bool) -> bool:
     """Whether the parent closes now: every member has reset, no person touched the parent
-    and its rule closes on reset (the ticket reset rules, applied to the whole incident)."""
-    listed = list(members)
+    and its rule closes on reset (the ticket reset rules, applied to the whole incident).
+    Members a person moved out do not count."""
+    listed = [m for m in members if m.moved_at is None]
     return (
         bool(listed) and all(not m.active for m in listed) and close_on_reset and not human_touched
     )
@@ -169,6 +171,52 @@ def merged_comment(*, parent_number: int, incident_id: str) -> str:
         f"Merged into incident {incident_id}: this alert is now a linked alert of ticket "
         f"#{parent_number}, which carries its occurrences, SLA and notifications."
     )
+
+
+# --- what people see ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentView:
+    """An incident as listed: with its member counts."""
+
+    incident: Incident
+    members: int
+    active: int
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    """One line of an incident's timeline."""
+
+    at: datetime
+    what: str
+    series_key: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentDetail:
+    """An incident with its members and timeline."""
+
+    view: IncidentView
+    members: tuple[Member, ...]
+    timeline: tuple[TimelineEntry, ...]
+
+
+def timeline(incident: Incident, members: list[Member]) -> list[TimelineEntry]:
+    """What happened to an incident, in time order (from its members' rows)."""
+    entries = [TimelineEntry(incident.started_at, "opened")]
+    for m in members:
+        entries.append(
+            TimelineEntry(m.first_at, "primary joined" if m.primary else "joined", m.series_key)
+        )
+        if m.reset_at is not None:
+            entries.append(TimelineEntry(m.reset_at, "reset", m.series_key))
+        if m.moved_at is not None:
+            entries.append(TimelineEntry(m.moved_at, "moved out", m.series_key))
+    if incident.closed_at is not None:
+        entries.append(TimelineEntry(incident.closed_at, "closed"))
+    return sorted(entries, key=lambda e: e.at)
 
 
 # --- storms ---------------------------------------------------------------------------------

@@ -70,11 +70,15 @@ class IncidentPaths(ChangePaths):
             )
         )
         known = await incident_store.series_incidents(session, pairs)
+        moved = await incident_store.moved_series(session, pairs)
         mine: list[tuple[Scoped, Correlation | None]] = []
         rest: list[Scoped] = []
         for item in alerts:
             alert = item[0]
             current = known.get((alert.tenant_id, alert.series_key))
+            if (alert.tenant_id, alert.series_key) in moved:
+                rest.append(item)  # a person took it out: its own ticket from now on
+                continue
             in_open = current is not None and current.is_open
             if alert.kind is AlertKind.TRIGGER and alert.actions.wants_ticket:
                 if alert.correlation is not None or in_open:

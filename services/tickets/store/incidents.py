@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, delete, func, select, tuple_, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import DateTime, Row, delete, func, literal, select, tuple_, update
+from sqlalchemy.dialects.postgresql import UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.tickets import models as m
@@ -76,6 +76,7 @@ def _member(row: Row[Any]) -> Member:
         condition=row.condition,
         severity=row.severity,
         joined_at=row.joined_at,
+        moved_at=row.moved_at,
     )
 
 
@@ -183,6 +184,22 @@ async def series_incidents(
     return found
 
 
+async def moved_series(
+    session: AsyncSession, pairs: Sequence[tuple[str, str]]
+) -> set[tuple[str, str]]:
+    """The ``(tenant_id, series_key)`` of ``pairs`` that a person moved out of an open
+    incident (their alerts take the ordinary ticket path)."""
+    if not pairs:
+        return set()
+    query = (
+        select(_M.c.tenant_id, _M.c.series_key)
+        .join(_I, (_I.c.tenant_id == _M.c.tenant_id) & (_I.c.id == _M.c.incident_id))
+        .where(tuple_(_M.c.tenant_id, _M.c.series_key).in_([tuple(p) for p in pairs]))
+        .where(_M.c.moved_at.is_not(None), _I.c.closed_at.is_(None))
+    )
+    return {(str(r.tenant_id), r.series_key) for r in (await session.execute(query)).all()}
+
+
 async def members(session: AsyncSession, *, tenant_id: str, incident_id: str) -> list[Member]:
     """The incident's members, in joining order."""
     query = (
@@ -206,6 +223,7 @@ async def put_member(session: AsyncSession, *, tenant_id: str, member: Member) -
         "device_name": member.device_name,
         "condition": member.condition,
         "severity": member.severity,
+        "moved_at": member.moved_at,
     }
     statement = insert(_M).values(
         tenant_id=tenant_id,
@@ -264,7 +282,11 @@ async def list_incidents(
     if open_only:
         query = query.where(_I.c.closed_at.is_(None))
     if before is not None:
-        query = query.where(tuple_(_I.c.started_at, _I.c.id) < tuple_(*before))
+        at, after_id = before
+        query = query.where(
+            tuple_(_I.c.started_at, _I.c.id)
+            < tuple_(literal(at, DateTime(timezone=True)), literal(after_id, UUID(as_uuid=False)))
+        )
     query = query.order_by(_I.c.started_at.desc(), _I.c.id.desc()).limit(limit)
     return [_incident(r) for r in (await session.execute(query)).all()]
 
@@ -282,6 +304,7 @@ async def member_counts(
             func.count().filter(_M.c.reset_at.is_(None)),
         )
         .where(_M.c.tenant_id == tenant_id, _M.c.incident_id.in_(list(incident_ids)))
+        .where(_M.c.moved_at.is_(None))
         .group_by(_M.c.incident_id)
     )
     rows = (await session.execute(query)).all()

@@ -68,7 +68,7 @@ def correlated(
     )
 
 
-async def _publish_all(harness: Harness, envelopes: list[Envelope]) -> None:
+async def publish_all(harness: Harness, envelopes: list[Envelope]) -> None:
     for envelope in envelopes:
         await harness.publish(envelope)
     for envelope in envelopes:
@@ -91,7 +91,7 @@ async def test_site_outage_is_one_ticket_and_resets_in_any_order_close_it(
 ) -> None:
     tenant = new_tenant()
     devices = [f"dev-{i:02d}" for i in range(20)]
-    await _publish_all(
+    await publish_all(
         harness, [correlated(tenant, d, minutes=i * 0.05) for i, d in enumerate(devices)]
     )
     tickets = await harness.tickets(tenant)
@@ -104,12 +104,12 @@ async def test_site_outage_is_one_ticket_and_resets_in_any_order_close_it(
 
     order = list(devices)
     random.Random(19).shuffle(order)
-    await _publish_all(
+    await publish_all(
         harness,
         [correlated(tenant, d, minutes=5, kind=RESET, sequence=2) for d in order[:-1]],
     )
     assert (await harness.tickets(tenant))[0].is_open  # one member still firing
-    await _publish_all(harness, [correlated(tenant, order[-1], minutes=6, kind=RESET, sequence=2)])
+    await publish_all(harness, [correlated(tenant, order[-1], minutes=6, kind=RESET, sequence=2)])
     [closed] = await harness.tickets(tenant)
     assert not closed.is_open
     assert len(await harness.events(tenant, "ticket.closed")) == 1
@@ -121,7 +121,7 @@ async def test_late_primary_takes_the_face_and_a_trigger_after_the_window_starts
     harness: Harness,
 ) -> None:
     tenant = new_tenant()
-    await _publish_all(
+    await publish_all(
         harness,
         [
             correlated(tenant, "pc-1"),
@@ -148,8 +148,8 @@ async def test_a_member_with_its_own_ticket_is_merged(harness: Harness) -> None:
         occurred=T0 - timedelta(minutes=30),
         sequence=1,
     )
-    await _publish_all(harness, [own])
-    await _publish_all(
+    await publish_all(harness, [own])
+    await publish_all(
         harness, [correlated(tenant, "pc-1"), correlated(tenant, "pc-7", minutes=1, sequence=2)]
     )
     tickets = await harness.tickets(tenant)
@@ -181,7 +181,7 @@ async def test_a_client_storm_collapses_into_one_ticket(harness: Harness) -> Non
         )
         for i in range(30)
     ]
-    await _publish_all(harness, alerts)
+    await publish_all(harness, alerts)
     tickets = await harness.tickets(tenant)
     # 20 tickets (the default limit), then one storm ticket for the other 10 alerts.
     assert len(tickets) == 21

@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from triage.tickets.v1 import incidents_pb2 as triage_dot_tickets_dot_v1_dot_incidents__pb2
 from triage.tickets.v1 import tickets_service_pb2 as triage_dot_tickets_dot_v1_dot_tickets__service__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -100,6 +101,26 @@ class TicketsServiceStub:
                 '/triage.tickets.v1.TicketsService/UpdateTenantSettings',
                 request_serializer=triage_dot_tickets_dot_v1_dot_tickets__service__pb2.UpdateTenantSettingsRequest.SerializeToString,
                 response_deserializer=triage_dot_tickets_dot_v1_dot_tickets__service__pb2.UpdateTenantSettingsResponse.FromString,
+                _registered_method=True)
+        self.ListIncidents = channel.unary_unary(
+                '/triage.tickets.v1.TicketsService/ListIncidents',
+                request_serializer=triage_dot_tickets_dot_v1_dot_incidents__pb2.ListIncidentsRequest.SerializeToString,
+                response_deserializer=triage_dot_tickets_dot_v1_dot_incidents__pb2.ListIncidentsResponse.FromString,
+                _registered_method=True)
+        self.GetIncident = channel.unary_unary(
+                '/triage.tickets.v1.TicketsService/GetIncident',
+                request_serializer=triage_dot_tickets_dot_v1_dot_incidents__pb2.GetIncidentRequest.SerializeToString,
+                response_deserializer=triage_dot_tickets_dot_v1_dot_incidents__pb2.GetIncidentResponse.FromString,
+                _registered_method=True)
+        self.MoveIncidentMember = channel.unary_unary(
+                '/triage.tickets.v1.TicketsService/MoveIncidentMember',
+                request_serializer=triage_dot_tickets_dot_v1_dot_incidents__pb2.MoveIncidentMemberRequest.SerializeToString,
+                response_deserializer=triage_dot_tickets_dot_v1_dot_incidents__pb2.MoveIncidentMemberResponse.FromString,
+                _registered_method=True)
+        self.MergeIncidents = channel.unary_unary(
+                '/triage.tickets.v1.TicketsService/MergeIncidents',
+                request_serializer=triage_dot_tickets_dot_v1_dot_incidents__pb2.MergeIncidentsRequest.SerializeToString,
+                response_deserializer=triage_dot_tickets_dot_v1_dot_incidents__pb2.MergeIncidentsResponse.FromString,
                 _registered_method=True)
 
 
@@ -201,6 +222,34 @@ class TicketsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListIncidents(self, request, context):
+        """Lists incidents (correlated alerts and storms behind one parent ticket), newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetIncident(self, request, context):
+        """Gets one incident with its members and timeline.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MoveIncidentMember(self, request, context):
+        """Takes a member out of its incident (a human touch of the parent).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MergeIncidents(self, request, context):
+        """Merges one incident into another (a human touch of both parents).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TicketsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -268,6 +317,26 @@ def add_TicketsServiceServicer_to_server(servicer, server):
                     servicer.UpdateTenantSettings,
                     request_deserializer=triage_dot_tickets_dot_v1_dot_tickets__service__pb2.UpdateTenantSettingsRequest.FromString,
                     response_serializer=triage_dot_tickets_dot_v1_dot_tickets__service__pb2.UpdateTenantSettingsResponse.SerializeToString,
+            ),
+            'ListIncidents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListIncidents,
+                    request_deserializer=triage_dot_tickets_dot_v1_dot_incidents__pb2.ListIncidentsRequest.FromString,
+                    response_serializer=triage_dot_tickets_dot_v1_dot_incidents__pb2.ListIncidentsResponse.SerializeToString,
+            ),
+            'GetIncident': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetIncident,
+                    request_deserializer=triage_dot_tickets_dot_v1_dot_incidents__pb2.GetIncidentRequest.FromString,
+                    response_serializer=triage_dot_tickets_dot_v1_dot_incidents__pb2.GetIncidentResponse.SerializeToString,
+            ),
+            'MoveIncidentMember': grpc.unary_unary_rpc_method_handler(
+                    servicer.MoveIncidentMember,
+                    request_deserializer=triage_dot_tickets_dot_v1_dot_incidents__pb2.MoveIncidentMemberRequest.FromString,
+                    response_serializer=triage_dot_tickets_dot_v1_dot_incidents__pb2.MoveIncidentMemberResponse.SerializeToString,
+            ),
+            'MergeIncidents': grpc.unary_unary_rpc_method_handler(
+                    servicer.MergeIncidents,
+                    request_deserializer=triage_dot_tickets_dot_v1_dot_incidents__pb2.MergeIncidentsRequest.FromString,
+                    response_serializer=triage_dot_tickets_dot_v1_dot_incidents__pb2.MergeIncidentsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -623,6 +692,114 @@ class TicketsService:
             '/triage.tickets.v1.TicketsService/UpdateTenantSettings',
             triage_dot_tickets_dot_v1_dot_tickets__service__pb2.UpdateTenantSettingsRequest.SerializeToString,
             triage_dot_tickets_dot_v1_dot_tickets__service__pb2.UpdateTenantSettingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListIncidents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/triage.tickets.v1.TicketsService/ListIncidents',
+            triage_dot_tickets_dot_v1_dot_incidents__pb2.ListIncidentsRequest.SerializeToString,
+            triage_dot_tickets_dot_v1_dot_incidents__pb2.ListIncidentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetIncident(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/triage.tickets.v1.TicketsService/GetIncident',
+            triage_dot_tickets_dot_v1_dot_incidents__pb2.GetIncidentRequest.SerializeToString,
+            triage_dot_tickets_dot_v1_dot_incidents__pb2.GetIncidentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MoveIncidentMember(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/triage.tickets.v1.TicketsService/MoveIncidentMember',
+            triage_dot_tickets_dot_v1_dot_incidents__pb2.MoveIncidentMemberRequest.SerializeToString,
+            triage_dot_tickets_dot_v1_dot_incidents__pb2.MoveIncidentMemberResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MergeIncidents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/triage.tickets.v1.TicketsService/MergeIncidents',
+            triage_dot_tickets_dot_v1_dot_incidents__pb2.MergeIncidentsRequest.SerializeToString,
+            triage_dot_tickets_dot_v1_dot_incidents__pb2.MergeIncidentsResponse.FromString,
             options,
             channel_credentials,
             insecure,

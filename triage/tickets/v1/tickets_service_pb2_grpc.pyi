@@ -5,6 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from grpc import aio as _aio
+from triage.tickets.v1 import incidents_pb2 as _incidents_pb2
 from triage.tickets.v1 import tickets_service_pb2 as _tickets_service_pb2
 import abc as _abc_1
 import grpc as _grpc
@@ -65,6 +66,14 @@ class TicketsServiceStub:
     """Changes the caller's tenant's ticket settings named in the mask (emits
     `ticket.settings_changed`).
     """
+    ListIncidents: _grpc.UnaryUnaryMultiCallable[_incidents_pb2.ListIncidentsRequest, _incidents_pb2.ListIncidentsResponse]
+    """Lists incidents (correlated alerts and storms behind one parent ticket), newest first."""
+    GetIncident: _grpc.UnaryUnaryMultiCallable[_incidents_pb2.GetIncidentRequest, _incidents_pb2.GetIncidentResponse]
+    """Gets one incident with its members and timeline."""
+    MoveIncidentMember: _grpc.UnaryUnaryMultiCallable[_incidents_pb2.MoveIncidentMemberRequest, _incidents_pb2.MoveIncidentMemberResponse]
+    """Takes a member out of its incident (a human touch of the parent)."""
+    MergeIncidents: _grpc.UnaryUnaryMultiCallable[_incidents_pb2.MergeIncidentsRequest, _incidents_pb2.MergeIncidentsResponse]
+    """Merges one incident into another (a human touch of both parents)."""
 
 @_typing.type_check_only
 class TicketsServiceAsyncStub(TicketsServiceStub):
@@ -103,6 +112,14 @@ class TicketsServiceAsyncStub(TicketsServiceStub):
     """Changes the caller's tenant's ticket settings named in the mask (emits
     `ticket.settings_changed`).
     """
+    ListIncidents: _aio.UnaryUnaryMultiCallable[_incidents_pb2.ListIncidentsRequest, _incidents_pb2.ListIncidentsResponse]  # type: ignore[assignment]
+    """Lists incidents (correlated alerts and storms behind one parent ticket), newest first."""
+    GetIncident: _aio.UnaryUnaryMultiCallable[_incidents_pb2.GetIncidentRequest, _incidents_pb2.GetIncidentResponse]  # type: ignore[assignment]
+    """Gets one incident with its members and timeline."""
+    MoveIncidentMember: _aio.UnaryUnaryMultiCallable[_incidents_pb2.MoveIncidentMemberRequest, _incidents_pb2.MoveIncidentMemberResponse]  # type: ignore[assignment]
+    """Takes a member out of its incident (a human touch of the parent)."""
+    MergeIncidents: _aio.UnaryUnaryMultiCallable[_incidents_pb2.MergeIncidentsRequest, _incidents_pb2.MergeIncidentsResponse]  # type: ignore[assignment]
+    """Merges one incident into another (a human touch of both parents)."""
 
 class TicketsServiceServicer(metaclass=_abc_1.ABCMeta):
     """TicketsService serves tickets to people and tools. Alert-driven tickets are opened,
@@ -216,5 +233,37 @@ class TicketsServiceServicer(metaclass=_abc_1.ABCMeta):
         """Changes the caller's tenant's ticket settings named in the mask (emits
         `ticket.settings_changed`).
         """
+
+    @_abc_1.abstractmethod
+    def ListIncidents(
+        self,
+        request: _incidents_pb2.ListIncidentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_incidents_pb2.ListIncidentsResponse, _abc.Awaitable[_incidents_pb2.ListIncidentsResponse]]:
+        """Lists incidents (correlated alerts and storms behind one parent ticket), newest first."""
+
+    @_abc_1.abstractmethod
+    def GetIncident(
+        self,
+        request: _incidents_pb2.GetIncidentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_incidents_pb2.GetIncidentResponse, _abc.Awaitable[_incidents_pb2.GetIncidentResponse]]:
+        """Gets one incident with its members and timeline."""
+
+    @_abc_1.abstractmethod
+    def MoveIncidentMember(
+        self,
+        request: _incidents_pb2.MoveIncidentMemberRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_incidents_pb2.MoveIncidentMemberResponse, _abc.Awaitable[_incidents_pb2.MoveIncidentMemberResponse]]:
+        """Takes a member out of its incident (a human touch of the parent)."""
+
+    @_abc_1.abstractmethod
+    def MergeIncidents(
+        self,
+        request: _incidents_pb2.MergeIncidentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_incidents_pb2.MergeIncidentsResponse, _abc.Awaitable[_incidents_pb2.MergeIncidentsResponse]]:
+        """Merges one incident into another (a human touch of both parents)."""
 
 def add_TicketsServiceServicer_to_server(servicer: TicketsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

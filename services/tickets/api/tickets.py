@@ -8,6 +8,7 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 
+from services.tickets.api.incidents import IncidentsApi
 from services.tickets.convert import (
     comment_to_proto,
     history_to_proto,
@@ -139,7 +140,7 @@ def _reply_ticket(method: str, request_id: str, response: Any) -> IdempotentRepl
     )
 
 
-class TicketsApi(pb_grpc.TicketsServiceServicer):
+class TicketsApi(IncidentsApi, pb_grpc.TicketsServiceServicer):
     """Serves TicketsService over the ticket use cases."""
 
     def __init__(self, service: TicketService) -> None:
