@@ -42,7 +42,14 @@ def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (global options are accepted after any subcommand too)."""
     common = argparse.ArgumentParser(add_help=False)
     add_global_options(common, suppress=True)
-    parser = argparse.ArgumentParser(prog="triage", description="Operate a Triage mesh.")
+    parser = argparse.ArgumentParser(
+        prog="triage",
+        description="Operate a Triage mesh.",
+        epilog="exit codes: 0 done, 1 unexpected failure, 2 bad input, 3 refused or "
+        "unreachable service (status and field violations printed), 130 interrupted, "
+        "141 output closed early. Progress of long operations goes to stderr when it is a "
+        "terminal or with --progress.",
+    )
     add_global_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module_name in COMMAND_MODULES:
