@@ -11,6 +11,8 @@ from datetime import datetime, timedelta
 
 #: The group key prefix of a client's storm incident (correlation keys start ``corr:``).
 STORM_PREFIX = "storm:"
+#: The value a storm's correlation carries: alert tickets the client opened before it.
+STORM_TICKETS_BEFORE = "tickets_before"
 
 
 @dataclass(frozen=True, slots=True)

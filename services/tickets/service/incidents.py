@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.tickets.domain.alerts import AlertKind, RoutedAlert, is_superseded
 from services.tickets.domain.incidents import (
+    STORM_TICKETS_BEFORE,
     Correlation,
     Incident,
     JoinKind,
@@ -136,7 +137,10 @@ class IncidentPaths(ChangePaths):
                 if storming(
                     settings=settings, recent_opens=recent, storm=storm, occurred_at=a.occurred_at
                 ) or (storm is None and recent >= settings.tickets):
-                    stormed.append((item, correlation))
+                    # The tickets the client opened before (this batch's included) name
+                    # the storm's size in its title.
+                    counted = ((STORM_TICKETS_BEFORE, str(recent)),)
+                    stormed.append((item, replace(correlation, group_values=counted)))
                     taken.add(id(item))
                     if storm is None:
                         # The storm starts with this alert; later ones join it.
@@ -218,16 +222,15 @@ class IncidentPaths(ChangePaths):
     ) -> None:
         """Open the parent ticket from the incident's first member (through the ordinary
         trigger path: persistence, reopening and late arrival apply to it as to any alert)."""
+        tenant = alert.tenant_id
+        if storm:
+            # The storm's ticket says so from its first event (one "opened" notification).
+            recent = int(dict(correlation.group_values).get(STORM_TICKETS_BEFORE, "0"))
+            title = storm_title(client_name=alert.client_name, alerts=recent + 1)
+            alert = replace(alert, actions=replace(alert.actions, title=title))
         parent = await self._on_trigger(session, alert)
         if parent is None:
             return  # waiting (persistence): the incident starts when its first ticket opens
-        tenant = alert.tenant_id
-        recent = 0
-        if storm:
-            window = correlation.window
-            recent = await incident_store.recent_alert_tickets(
-                session, tenant_id=tenant, client_id=alert.client_id, since=self._clock() - window
-            )
         incident = Incident(
             id=new_id(),
             tenant_id=tenant,
@@ -255,15 +258,6 @@ class IncidentPaths(ChangePaths):
         await incident_store.put_member(
             session, tenant_id=tenant, member=_new_member(incident.id, alert, correlation)
         )
-        if storm:
-            await self._update(
-                session,
-                parent,
-                {"title": storm_title(client_name=alert.client_name, alerts=recent)},
-                Cause.SYSTEM,
-                SYSTEM_ACTOR,
-                detail=f"storm incident {incident.id}",
-            )
 
     async def _attach(
         self,
