@@ -312,6 +312,7 @@ class ChangePaths(ServiceBase):
             closed_at=now,
             version=ticket.version + 1,
             updated_at=now,
+            flapping_since=None,  # a closed ticket is not flapping (its close notifies)
         )
         if staged is None:
             await ticket_store.save_ticket(session, after)

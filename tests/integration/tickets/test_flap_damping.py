@@ -133,3 +133,25 @@ async def test_shuffled_arrival_ends_with_the_same_one_ticket(harness: Harness) 
         await harness.service.settle_flapping()
         tickets = await harness.tickets(tenant)
         assert [(t.occurrence_count, t.is_open) for t in tickets] == [(FLAPS, False)]
+
+
+async def test_turning_damping_off_lets_the_next_reset_close_and_notify(harness: Harness) -> None:
+    tenant = new_tenant()
+    await _one_at_a_time(harness, _flapping(tenant))
+    [ticket] = await harness.tickets(tenant)
+    assert ticket.flapping_since is not None
+    await harness.put_settings(tenant, TenantSettings(damping=Damping(enabled=False)))
+    later = [
+        routed(tenant, occurred=T0 + timedelta(minutes=5), sequence=100),
+        routed(
+            tenant,
+            kind=ingest_pb.ALERT_KIND_RESET,
+            occurred=T0 + timedelta(minutes=6),
+            sequence=101,
+        ),
+    ]
+    await _one_at_a_time(harness, later)
+    [closed] = await harness.tickets(tenant)
+    assert not closed.is_open and closed.flapping_since is None
+    last = (await harness.events(tenant, "ticket.closed"))[-1]
+    assert not unpack(last, tickets_events.TicketClosed).ticket.flapping

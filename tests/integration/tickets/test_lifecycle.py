@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from google.protobuf import duration_pb2, field_mask_pb2
 
-from services.tickets.domain.tickets import CloseReason, Status, TenantSettings
+from services.tickets.domain.tickets import CloseReason, Damping, Status, TenantSettings
 from tests.consumer_lag import group_pending
 from tests.integration.tickets.harness import (
     T0,
@@ -30,6 +30,8 @@ from triage.tickets.v1 import tickets_service_pb2 as pb
 
 pytestmark = pytest.mark.integration
 RESET = ingest_pb.ALERT_KIND_RESET
+#: Flap damping off: what a tenant gets with ``tickets.flap_damping=off`` (issue 18).
+UNDAMPED = TenantSettings(damping=Damping(enabled=False))
 
 
 async def _open(harness: Harness, tenant: str, **kwargs: object) -> str:
@@ -250,6 +252,7 @@ async def test_reset_before_its_trigger_closes_the_ticket_the_trigger_opens(
 ) -> None:
     # In occurrence order the trigger opens a ticket and the reset closes it (issue 13).
     tenant = new_tenant()
+    await harness.put_settings(tenant, UNDAMPED)  # a re-fire opens a new ticket
     await harness.publish_and_wait(routed(tenant, kind=RESET, occurred=T0 + timedelta(minutes=5)))
     late = routed(tenant, occurred=T0)
     await harness.publish_and_wait(late)
@@ -264,6 +267,7 @@ async def test_reset_before_its_trigger_closes_the_ticket_the_trigger_opens(
 
 async def test_trigger_after_close_opens_a_new_ticket(harness: Harness) -> None:
     tenant = new_tenant()
+    await harness.put_settings(tenant, UNDAMPED)
     first = await _open(harness, tenant)
     await _reset(harness, tenant)
     await harness.publish_and_wait(routed(tenant, occurred=T0 + timedelta(minutes=10)))
@@ -343,3 +347,13 @@ async def test_record_only_suppressed_and_unmatched_open_nothing(harness: Harnes
     assert await harness.tickets(tenant) == []
     await harness.publish_and_wait(routed(tenant, decision_kind=rules_pb.DECISION_KIND_UNMATCHED))
     assert len(await harness.tickets(tenant)) == 1
+
+
+async def test_with_damping_a_refire_soon_after_close_reopens(harness: Harness) -> None:
+    # The default (flap damping on): within its 30-minute window the same ticket reopens.
+    tenant = new_tenant()
+    first = await _open(harness, tenant)
+    await _reset(harness, tenant)
+    await harness.publish_and_wait(routed(tenant, occurred=T0 + timedelta(minutes=10)))
+    [ticket] = await harness.tickets(tenant)
+    assert ticket.id == first and ticket.is_open and ticket.reopen_count == 1
