@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from google.protobuf import duration_pb2, timestamp_pb2
 
-from services.tickets.domain.incidents import IncidentDetail, IncidentView, Member
+from services.tickets.domain.incidents import IncidentDetail, IncidentView, Member, StormSettings
 from services.tickets.domain.tickets import (
     Comment,
     Damping,
@@ -77,6 +77,10 @@ SETTINGS_PATHS = frozenset(
         "flap_damping.enabled",
         "flap_damping.changes",
         "flap_damping.window",
+        "storm_protection",
+        "storm_protection.enabled",
+        "storm_protection.tickets",
+        "storm_protection.window",
     }
 )
 
@@ -97,6 +101,14 @@ def settings_violations(given: pb.TenantSettings, paths: list[str]) -> list[Fiel
     window_named = named & {"flap_damping", "flap_damping.window"}
     if window_named and not given.flap_damping.HasField("window"):
         violations.append(FieldViolation("settings.flap_damping.window", "is required"))
+    if named & {"storm_protection", "storm_protection.tickets"} and (
+        given.storm_protection.tickets == 0
+    ):
+        violations.append(FieldViolation("settings.storm_protection.tickets", "must be 1 to 10000"))
+    if named & {"storm_protection", "storm_protection.window"} and not (
+        given.storm_protection.HasField("window")
+    ):
+        violations.append(FieldViolation("settings.storm_protection.window", "is required"))
     return violations
 
 
@@ -115,6 +127,11 @@ def settings_to_proto(settings: TenantSettings) -> pb.TenantSettings:
             enabled=settings.damping.enabled,
             changes=settings.damping.changes,
             window=_duration(settings.damping.window),
+        ),
+        storm_protection=pb.StormProtection(
+            enabled=settings.storm.enabled,
+            tickets=settings.storm.tickets,
+            window=_duration(settings.storm.window),
         ),
         etag=settings_etag(settings),
     )
@@ -149,6 +166,20 @@ def settings_from_proto(
             if whole or "flap_damping.window" in named
             else damping.window,
         ),
+        storm=_storm_from_proto(message.storm_protection, named, current.storm),
+    )
+
+
+def _storm_from_proto(
+    wire: pb.StormProtection, named: set[str], current: StormSettings
+) -> StormSettings:
+    whole = "storm_protection" in named
+    return StormSettings(
+        enabled=wire.enabled if whole or "storm_protection.enabled" in named else current.enabled,
+        tickets=wire.tickets if whole or "storm_protection.tickets" in named else current.tickets,
+        window=wire.window.ToTimedelta()
+        if whole or "storm_protection.window" in named
+        else current.window,
     )
 
 

@@ -38,6 +38,10 @@ settings = Table(
     Column("flap_damping", Boolean, nullable=False, server_default="true"),
     Column("flap_changes", Integer, nullable=False, server_default="5"),
     Column("flap_window_seconds", Double, nullable=False, server_default="1800"),
+    # Storm protection (issue 19; defaults: domain.incidents.StormSettings).
+    Column("storm_protection", Boolean, nullable=False, server_default="true"),
+    Column("storm_tickets", Integer, nullable=False, server_default="20"),
+    Column("storm_window_seconds", Double, nullable=False, server_default="600"),
     Column("version", BigInteger, nullable=False, server_default="1"),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
@@ -258,16 +262,6 @@ incident_members = Table(
     Index("incident_members_by_series", "tenant_id", "series_key"),
 )
 
-# Storm protection per tenant; no row: the defaults (domain.incidents.StormSettings).
-incident_settings = Table(
-    "incident_settings",
-    metadata,
-    Column("tenant_id", UUID(as_uuid=False), primary_key=True),
-    Column("storm_protection", Boolean, nullable=False, server_default="true"),
-    Column("storm_tickets", Integer, nullable=False, server_default="20"),
-    Column("storm_window_seconds", Double, nullable=False, server_default="600"),
-)
-
 outbox = outbox_table(metadata)
 outbox_pending = outbox_pending_table(metadata)
 inbox = inbox_table(metadata)
@@ -286,7 +280,6 @@ TENANT_TABLES = (
     "series_log",
     "incidents",
     "incident_members",
-    "incident_settings",
     "outbox",
     "inbox",
     "requests",

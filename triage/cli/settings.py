@@ -1,5 +1,6 @@
 """``triage settings show|set``: a tenant's settings, gathered from the services that own
-them (today the tickets service: reopen window, occurrence comments, flap damping)."""
+them (today the tickets service: reopen window, occurrence comments, flap damping, storm
+protection)."""
 
 from __future__ import annotations
 
@@ -63,6 +64,18 @@ def _set_window(s: res.TenantSettings, v: str) -> None:
     s.flap_damping.window.CopyFrom(parse_duration(v))
 
 
+def _set_storm(s: res.TenantSettings, v: str) -> None:
+    s.storm_protection.enabled = _flag(v)
+
+
+def _set_storm_tickets(s: res.TenantSettings, v: str) -> None:
+    s.storm_protection.tickets = _count(v)
+
+
+def _set_storm_window(s: res.TenantSettings, v: str) -> None:
+    s.storm_protection.window.CopyFrom(parse_duration(v))
+
+
 def _set_reopen(s: res.TenantSettings, v: str) -> None:
     s.reopen_within.CopyFrom(parse_duration(v))
 
@@ -79,6 +92,10 @@ SETTERS: dict[str, tuple[str, Callable[[res.TenantSettings, str], None]]] = {
     "tickets.flap_damping.enabled": ("flap_damping.enabled", _set_enabled),
     "tickets.flap_damping.changes": ("flap_damping.changes", _set_changes),
     "tickets.flap_damping.window": ("flap_damping.window", _set_window),
+    "tickets.storm_protection": ("storm_protection.enabled", _set_storm),
+    "tickets.storm_protection.enabled": ("storm_protection.enabled", _set_storm),
+    "tickets.storm_protection.tickets": ("storm_protection.tickets", _set_storm_tickets),
+    "tickets.storm_protection.window": ("storm_protection.window", _set_storm_window),
 }
 
 
@@ -117,6 +134,9 @@ def flatten(settings: res.TenantSettings) -> dict[str, Any]:
         "tickets.flap_damping.enabled": settings.flap_damping.enabled,
         "tickets.flap_damping.changes": settings.flap_damping.changes,
         "tickets.flap_damping.window": _duration_text(settings.flap_damping.window),
+        "tickets.storm_protection.enabled": settings.storm_protection.enabled,
+        "tickets.storm_protection.tickets": settings.storm_protection.tickets,
+        "tickets.storm_protection.window": _duration_text(settings.storm_protection.window),
         "tickets.etag": settings.etag,
     }
 

@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from services.tickets.domain.incidents import StormSettings
+
 # The enums mirror the numeric values of the triage.tickets.v1 protobuf enums, so the
 # boundary converts with int() and the domain stays free of generated code.
 
@@ -136,6 +138,7 @@ class TenantSettings:
     occurrence_comment_interval: timedelta = timedelta(hours=1)
     reopen_within: timedelta = timedelta(0)
     damping: Damping = Damping()
+    storm: StormSettings = field(default_factory=StormSettings)
     #: The stored version (the etag's); 0 for defaults never stored. Not a setting.
     version: int = field(default=0, compare=False)
 

@@ -113,7 +113,7 @@ class IncidentPaths(ChangePaths):
         taken: set[int] = set()
         now = self._clock()
         for (tenant, client), items in sorted(by_client.items()):
-            settings = await incident_store.storm_settings(session, tenant_id=tenant)
+            settings = (await settings_store.get_settings(session, tenant_id=tenant)).storm
             if not settings.enabled:
                 continue
             key = storm_key(client)

@@ -11,12 +11,11 @@ from sqlalchemy.dialects.postgresql import UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.tickets import models as m
-from services.tickets.domain.incidents import Incident, Member, StormSettings
+from services.tickets.domain.incidents import Incident, Member
 from services.tickets.domain.tickets import Source
 
 _I = m.incidents
 _M = m.incident_members
-_S = m.incident_settings
 
 
 def _incident(row: Row[Any]) -> Incident:
@@ -77,33 +76,6 @@ def _member(row: Row[Any]) -> Member:
         severity=row.severity,
         joined_at=row.joined_at,
         moved_at=row.moved_at,
-    )
-
-
-async def storm_settings(session: AsyncSession, *, tenant_id: str) -> StormSettings:
-    """The tenant's storm protection (the defaults when it never set it)."""
-    row = (await session.execute(select(_S).where(_S.c.tenant_id == tenant_id))).first()
-    if row is None:
-        return StormSettings()
-    return StormSettings(
-        enabled=row.storm_protection,
-        tickets=row.storm_tickets,
-        window=timedelta(seconds=row.storm_window_seconds),
-    )
-
-
-async def put_storm_settings(
-    session: AsyncSession, *, tenant_id: str, settings: StormSettings
-) -> None:
-    """Store the tenant's storm protection."""
-    values = {
-        "storm_protection": settings.enabled,
-        "storm_tickets": settings.tickets,
-        "storm_window_seconds": settings.window.total_seconds(),
-    }
-    statement = insert(_S).values(tenant_id=tenant_id, **values)
-    await session.execute(
-        statement.on_conflict_do_update(index_elements=[_S.c.tenant_id], set_=values)
     )
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.tickets import models as m
+from services.tickets.domain.incidents import StormSettings
 from services.tickets.domain.tickets import Damping, Status, TenantSettings
 from triage.runtime import fetch_together, select_list
 
@@ -33,6 +34,11 @@ def _settings(row: Mapping[str, Any]) -> TenantSettings:
             changes=row["flap_changes"],
             window=timedelta(seconds=row["flap_window_seconds"]),
         ),
+        storm=StormSettings(
+            enabled=row["storm_protection"],
+            tickets=row["storm_tickets"],
+            window=timedelta(seconds=row["storm_window_seconds"]),
+        ),
         version=row["version"],
     )
 
@@ -47,6 +53,9 @@ async def put_settings(session: AsyncSession, *, tenant_id: str, settings: Tenan
         "flap_damping": settings.damping.enabled,
         "flap_changes": settings.damping.changes,
         "flap_window_seconds": settings.damping.window.total_seconds(),
+        "storm_protection": settings.storm.enabled,
+        "storm_tickets": settings.storm.tickets,
+        "storm_window_seconds": settings.storm.window.total_seconds(),
         "updated_at": func.now(),
     }
     result = await session.execute(

@@ -3,12 +3,16 @@ move a member out and merge two incidents (human touches), bad input and other t
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import grpc
 import pytest
+from google.protobuf import field_mask_pb2
 
-from tests.integration.tickets.harness import Harness, new_tenant, token
+from tests.integration.tickets.harness import T0, Harness, new_tenant, routed, token
 from tests.integration.tickets.test_incidents import GROUP, correlated, publish_all
 from triage.tickets.v1 import incidents_pb2 as pb
+from triage.tickets.v1 import resources_pb2 as res
 from triage.tickets.v1 import tickets_service_pb2 as tpb
 
 pytestmark = pytest.mark.integration
@@ -121,3 +125,46 @@ async def test_a_moved_member_gets_its_own_ticket(harness: Harness) -> None:
     await publish_all(harness, [correlated(tenant, "pc-2", minutes=3, sequence=2)])
     tickets = await harness.tickets(tenant)
     assert len(tickets) == 2 and tickets[1].device_name == "PC-2"
+
+
+async def test_storm_protection_is_a_tenant_setting(harness: Harness) -> None:
+    tenant = new_tenant()
+    async with harness.channel() as channel:
+        stub = harness.stub(channel)
+        shown = await stub.GetTenantSettings(tpb.GetTenantSettingsRequest(), metadata=token(tenant))
+        defaults = shown.settings.storm_protection
+        assert (defaults.enabled, defaults.tickets, defaults.window.seconds) == (True, 20, 600)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.UpdateTenantSettings(
+                tpb.UpdateTenantSettingsRequest(
+                    settings=res.TenantSettings(),
+                    update_mask=field_mask_pb2.FieldMask(paths=["storm_protection.tickets"]),
+                ),
+                metadata=token(tenant),
+            )
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        await stub.UpdateTenantSettings(
+            tpb.UpdateTenantSettingsRequest(
+                settings=res.TenantSettings(storm_protection=res.StormProtection(tickets=3)),
+                update_mask=field_mask_pb2.FieldMask(paths=["storm_protection.tickets"]),
+            ),
+            metadata=token(tenant),
+        )
+    await publish_all(
+        harness,
+        [
+            routed(
+                tenant,
+                device=f"dev-{i}",
+                series=f"int-1:dev-{i}:disk",
+                occurred=T0 + timedelta(seconds=i),
+                sequence=1,
+            )
+            for i in range(6)
+        ],
+    )
+    tickets = await harness.tickets(tenant)
+    assert len(tickets) == 4  # 3, then the storm's one for the other 3 alerts
+    assert [t.title for t in tickets if t.title.startswith("storm:")] == [
+        "storm: 4 alerts at Acme, 1 ticket"
+    ]

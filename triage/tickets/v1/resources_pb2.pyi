@@ -515,6 +515,41 @@ class FlapDamping(_message.Message):
 Global___FlapDamping: _TypeAlias = FlapDamping  # noqa: Y015
 
 @_typing.final
+class StormProtection(_message.Message):
+    """Storm protection (issue 19): more than `tickets` new alert tickets for one client
+    within `window` collapse further ones into one storm ticket for that client, until
+    `window` passes without a new one.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENABLED_FIELD_NUMBER: _builtins.int
+    TICKETS_FIELD_NUMBER: _builtins.int
+    WINDOW_FIELD_NUMBER: _builtins.int
+    enabled: _builtins.bool
+    """Whether storm protection is on (the default)."""
+    tickets: _builtins.int
+    """New tickets per client within the window before a storm (default 20)."""
+    @_builtins.property
+    def window(self) -> _duration_pb2.Duration:
+        """The window (default 10 minutes); also the calm time that ends a storm."""
+
+    def __init__(
+        self,
+        *,
+        enabled: _builtins.bool = ...,
+        tickets: _builtins.int = ...,
+        window: _duration_pb2.Duration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["window", b"window"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["enabled", b"enabled", "tickets", b"tickets", "window", b"window"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StormProtection: _TypeAlias = StormProtection  # noqa: Y015
+
+@_typing.final
 class TenantSettings(_message.Message):
     """A tenant's ticket settings. Every tenant starts with the defaults."""
 
@@ -524,6 +559,7 @@ class TenantSettings(_message.Message):
     OCCURRENCE_COMMENT_INTERVAL_FIELD_NUMBER: _builtins.int
     FLAP_DAMPING_FIELD_NUMBER: _builtins.int
     ETAG_FIELD_NUMBER: _builtins.int
+    STORM_PROTECTION_FIELD_NUMBER: _builtins.int
     etag: _builtins.str
     """Opaque version; send it back on update (a stale etag is ABORTED). Output only."""
     @_builtins.property
@@ -540,6 +576,10 @@ class TenantSettings(_message.Message):
     def flap_damping(self) -> Global___FlapDamping:
         """Flap damping."""
 
+    @_builtins.property
+    def storm_protection(self) -> Global___StormProtection:
+        """Storm protection."""
+
     def __init__(
         self,
         *,
@@ -547,10 +587,11 @@ class TenantSettings(_message.Message):
         occurrence_comment_interval: _duration_pb2.Duration | None = ...,
         flap_damping: Global___FlapDamping | None = ...,
         etag: _builtins.str = ...,
+        storm_protection: Global___StormProtection | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["flap_damping", b"flap_damping", "occurrence_comment_interval", b"occurrence_comment_interval", "reopen_within", b"reopen_within"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["flap_damping", b"flap_damping", "occurrence_comment_interval", b"occurrence_comment_interval", "reopen_within", b"reopen_within", "storm_protection", b"storm_protection"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["etag", b"etag", "flap_damping", b"flap_damping", "occurrence_comment_interval", b"occurrence_comment_interval", "reopen_within", b"reopen_within"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["etag", b"etag", "flap_damping", b"flap_damping", "occurrence_comment_interval", b"occurrence_comment_interval", "reopen_within", b"reopen_within", "storm_protection", b"storm_protection"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
