@@ -107,6 +107,7 @@ async def test_alert_to_closed_ticket(
     await page.get_by_role("link", name="Alerts").click()
     await page.get_by_role("link", name=re.compile("Disk C")).first.click()
     await expect(page.get_by_role("heading", name="Rule decision")).to_be_visible()
+    await expect(page.get_by_text("Logged when the alert arrived")).to_be_visible()
     await expect(page.locator("pre")).to_contain_text("SRV-CONSOLE1")
     await expect(page.get_by_role("link", name=f"#{ticket.number} SRV-CONSOLE1")).to_be_visible()
     await page.screenshot(path=screenshots / "alert.png", full_page=True)
@@ -188,6 +189,40 @@ async def test_test_send_shows_the_endpoint_answer(
     await expect(result).to_contain_text("HTTP 200")
     assert len(receiver.bodies) == 1
     await page.screenshot(path=screenshots / "notifications.png", full_page=True)
+    await page.context.close()
+
+
+async def test_window_and_channel_editors_and_payload_preview(
+    mesh: Mesh, console_url: str, browser: Browser, receiver: Receiver
+) -> None:
+    tenant = await mesh.new_tenant("editors")
+    page = await signed_in(browser, console_url, tenant.token)
+    await page.goto(f"{console_url}/windows/new")
+    await page.get_by_label("Name", exact=True).fill("Saturday patching")
+    await page.get_by_label("Start", exact=True).fill("2030-01-05T22:00")
+    await page.get_by_label("End (once)").fill("2030-01-05T21:00")
+    await page.get_by_role("button", name="Save window").click()
+    await expect(page.locator("#end-error")).to_be_visible()
+    await page.get_by_label("End (once)").fill("2030-01-06T02:00")
+    await page.get_by_role("button", name="Save window").click()
+    await expect(page.get_by_role("status")).to_contain_text("Window saved")
+    listed = await tenant.rules.ListMaintenanceWindows(
+        rules_api.ListMaintenanceWindowsRequest(), metadata=tenant.md
+    )
+    assert [w.display_name for w in listed.maintenance_windows] == ["Saturday patching"]
+
+    await page.goto(f"{console_url}/notifications/channels/new")
+    await page.get_by_label("Name", exact=True).fill("Ops hook")
+    await page.locator("#webhook-url").fill(receiver.url)
+    await page.get_by_role("button", name="Save channel").click()
+    await expect(page.locator("#signing_secret-error")).to_be_visible()
+    await page.get_by_label("Signing secret").fill("console-e2e-signing-secret")
+    await page.get_by_role("button", name="Save channel").click()
+    await expect(page.get_by_role("status")).to_contain_text("Channel saved")
+    await page.get_by_label("Payload preview for").select_option("sla_breached")
+    await page.get_by_role("button", name="Preview").click()
+    await expect(page.locator(".preview")).to_contain_text("SLA breached")
+    assert receiver.bodies == [], "a preview sends nothing"
     await page.context.close()
 
 
