@@ -56,4 +56,3 @@ async def badges(request: Request, ticket_ids: list[str]) -> dict[str, fmt.Badge
     )
     slas = [s for r in replies if r is not None for s in r.ticket_slas]
     return badges_from(ticket_ids, slas, datetime.now(UTC))
-
