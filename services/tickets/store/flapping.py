@@ -35,12 +35,14 @@ async def state_events(
 
 
 async def open_flapping(session: AsyncSession, *, limit: int) -> list[tuple[str, str]]:
-    """``(tenant_id, ticket_id)`` of open flapping tickets, longest flapping first (a
-    system transaction: every tenant)."""
+    """``(tenant_id, ticket_id)`` of open flapping tickets, least recently changed first
+    (a system transaction: every tenant). A flapping ticket's triggers update it and its
+    resets do not, so the quiet ones come first and a page of busy ones cannot starve
+    them."""
     query = (
         select(_T.c.tenant_id, _T.c.id)
         .where(_T.c.flapping_since.is_not(None), _T.c.closed_at.is_(None))
-        .order_by(_T.c.flapping_since)
+        .order_by(_T.c.updated_at)
         .limit(limit)
     )
     return [(str(r.tenant_id), str(r.id)) for r in (await session.execute(query)).all()]
