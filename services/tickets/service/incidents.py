@@ -22,9 +22,7 @@ from services.tickets.domain.incidents import (
     decide_join,
     merged_comment,
     reset_comment,
-    storm_key,
     storm_title,
-    storming,
     takes_face,
     worst_severity,
 )
@@ -39,7 +37,7 @@ from services.tickets.domain.tickets import (
     Ticket,
     Visibility,
 )
-from services.tickets.service.changes import ChangePaths
+from services.tickets.service.storms import StormPaths
 from services.tickets.store import alert_state as alert_store
 from services.tickets.store import incidents as incident_store
 from services.tickets.store import series_log
@@ -50,7 +48,7 @@ from triage.runtime import new_id
 Scoped = tuple[RoutedAlert, AbstractContextManager[Any]]
 
 
-class IncidentPaths(ChangePaths):
+class IncidentPaths(StormPaths):
     """Membership decisions and the parent ticket's changes for incidents."""
 
     async def _incident_alerts(
@@ -99,68 +97,6 @@ class IncidentPaths(ChangePaths):
                 else:
                     await self._member_trigger(session, alert, correlation)
         return rest
-
-    async def _storm_split(
-        self, session: AsyncSession, alerts: list[Scoped]
-    ) -> tuple[list[Scoped], list[tuple[Scoped, Correlation | None]]]:
-        """Take the triggers that a client's storm collapses out of ``alerts``."""
-        by_client: dict[tuple[str, str], list[Scoped]] = {}
-        for item in alerts:
-            a = item[0]
-            if a.kind is AlertKind.TRIGGER and a.actions.wants_ticket and a.client_id:
-                by_client.setdefault((a.tenant_id, a.client_id), []).append(item)
-        stormed: list[tuple[Scoped, Correlation | None]] = []
-        taken: set[int] = set()
-        now = self._clock()
-        for (tenant, client), items in sorted(by_client.items()):
-            settings = (await settings_store.get_settings(session, tenant_id=tenant)).storm
-            if not settings.enabled:
-                continue
-            key = storm_key(client)
-            # The client's counter is shared by every partition: batches of one client
-            # count and decide one after the other (a client lock, taken before any key's).
-            await ticket_store.lock(session, tenant_id=tenant, key=key)
-            storm = await incident_store.open_storm(session, tenant_id=tenant, group_key=key)
-            recent = await incident_store.recent_alert_tickets(
-                session, tenant_id=tenant, client_id=client, since=now - settings.window
-            )
-            if storm is None and recent + len(items) <= settings.tickets:
-                continue
-            window = settings.window
-            correlation = Correlation(rule_id="", rule_name="storm", group_key=key, window=window)
-            for item in sorted(items, key=lambda i: i[0].occurred_at):
-                a = item[0]
-                if await ticket_store.open_ticket_for_key(
-                    session, tenant_id=tenant, dedup_key=a.dedup_key
-                ):
-                    continue  # its own ticket is open: it counts there
-                if storming(
-                    settings=settings, recent_opens=recent, storm=storm, occurred_at=a.occurred_at
-                ) or (storm is None and recent >= settings.tickets):
-                    # The tickets the client opened before (this batch's included) name
-                    # the storm's size in its title.
-                    counted = ((STORM_TICKETS_BEFORE, str(recent)),)
-                    stormed.append((item, replace(correlation, group_values=counted)))
-                    taken.add(id(item))
-                    if storm is None:
-                        # The storm starts with this alert; later ones join it.
-                        storm = Incident(
-                            id="",
-                            tenant_id=tenant,
-                            group_key=key,
-                            rule_id="",
-                            rule_name="storm",
-                            parent_ticket_id="",
-                            started_at=a.occurred_at,
-                            window=window,
-                            storm=True,
-                            last_joined_at=a.occurred_at,
-                        )
-                    else:
-                        storm = replace(storm, last_joined_at=a.occurred_at)
-                else:
-                    recent += 1
-        return [i for i in alerts if id(i) not in taken], stormed
 
     async def _member_trigger(
         self, session: AsyncSession, alert: RoutedAlert, correlation: Correlation | None
@@ -223,6 +159,10 @@ class IncidentPaths(ChangePaths):
         """Open the parent ticket from the incident's first member (through the ordinary
         trigger path: persistence, reopening and late arrival apply to it as to any alert)."""
         tenant = alert.tenant_id
+        if not storm and (instead := await self._storm_instead(session, alert)) is not None:
+            # The client is in a storm: a new group's first alert joins it instead.
+            await self._member_trigger(session, alert, instead)
+            return
         if storm:
             # The storm's ticket says so from its first event (one "opened" notification).
             recent = int(dict(correlation.group_values).get(STORM_TICKETS_BEFORE, "0"))

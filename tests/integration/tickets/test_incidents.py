@@ -192,3 +192,20 @@ async def test_a_client_storm_collapses_into_one_ticket(harness: Harness) -> Non
     # One "opened" event says so; the other members are occurrences of that ticket.
     opened = await harness.events(tenant, "ticket.opened")
     assert len(opened) == 21 and parent.occurrence_count == 10
+
+
+async def test_a_storm_across_sites_collapses_correlated_groups_too(harness: Harness) -> None:
+    tenant = new_tenant()
+    await publish_all(
+        harness,
+        [
+            correlated(tenant, f"gw-{i}", minutes=i * 0.01, group=f"corr:rule-9:site_id=s{i}")
+            for i in range(25)
+        ],
+    )
+    tickets = await harness.tickets(tenant)
+    assert len(tickets) == 21  # 20 sites' incidents, then one storm for the other 5
+    found = await _incidents(harness, tenant)
+    storms = [(i, m) for i, m in found if i.storm]
+    assert len(storms) == 1 and len(storms[0][1]) == 5
+    assert len(found) == 21
