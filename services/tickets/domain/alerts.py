@@ -77,12 +77,19 @@ def decide_trigger(
 
 
 def reopenable(
-    closed_at: datetime | None, *, occurred_at: datetime, settings: TenantSettings
+    closed_at: datetime | None,
+    *,
+    occurred_at: datetime,
+    settings: TenantSettings,
+    same_series: bool = True,
 ) -> bool:
-    """Whether a ticket closed at ``closed_at`` is reopened by a trigger at ``occurred_at``."""
-    if closed_at is None or settings.reopen_window <= timedelta(0):
+    """Whether a ticket closed at ``closed_at`` is reopened by a trigger at ``occurred_at``
+    (``same_series``: the trigger's series is one the ticket holds; flap damping reopens
+    only those, ``reopen_within`` any ticket of the key)."""
+    window = settings.reopen_window if same_series else settings.reopen_within
+    if closed_at is None or window <= timedelta(0):
         return False
-    return occurred_at - closed_at <= settings.reopen_window
+    return occurred_at - closed_at <= window
 
 
 def occurrence_comment_due(

@@ -314,7 +314,12 @@ class AlertUseCases(IncidentPaths, DampingUseCases):
             has_open_ticket=current is not None,
             persistence_ok=persistence_ok,
             reopenable=previous is not None
-            and reopenable(previous.closed_at, occurred_at=alert.occurred_at, settings=settings),
+            and reopenable(
+                previous.closed_at,
+                occurred_at=alert.occurred_at,
+                settings=settings,
+                same_series=alert.series_key in previous.linked_series_keys,
+            ),
         )
         result = await self._apply_trigger(
             session, alert, action, (current, previous), times, settings

@@ -357,3 +357,17 @@ async def test_with_damping_a_refire_soon_after_close_reopens(harness: Harness) 
     await harness.publish_and_wait(routed(tenant, occurred=T0 + timedelta(minutes=10)))
     [ticket] = await harness.tickets(tenant)
     assert ticket.id == first and ticket.is_open and ticket.reopen_count == 1
+
+
+async def test_with_damping_another_series_of_the_key_opens_a_new_ticket(
+    harness: Harness,
+) -> None:
+    # Damping keeps one ticket for one flapping check (series), not for the key.
+    tenant = new_tenant()
+    first = await _open(harness, tenant)
+    await _reset(harness, tenant)
+    await harness.publish_and_wait(
+        routed(tenant, series="int-1:series-2", occurred=T0 + timedelta(minutes=10))
+    )
+    old, new = await harness.tickets(tenant)
+    assert old.id == first and not old.is_open and new.is_open

@@ -184,6 +184,10 @@ def test_damping_reopens_within_its_window_by_default() -> None:
     assert not reopenable(T0, occurred_at=T0 + timedelta(minutes=31), settings=DEFAULTS)
     longer = TenantSettings(reopen_within=timedelta(hours=2))
     assert longer.reopen_window == timedelta(hours=2)
+    # Damping reopens the ticket of the same series only; reopen_within any of the key.
+    other = {"occurred_at": T0 + timedelta(minutes=5), "same_series": False}
+    assert not reopenable(T0, settings=DEFAULTS, **other)  # type: ignore[arg-type]
+    assert reopenable(T0, settings=longer, **other)  # type: ignore[arg-type]
 
 
 def test_occurrence_comments_coalesce() -> None:
