@@ -19,8 +19,6 @@ from services.tickets.domain.tickets import Damping
 #: An event of a series for damping: (occurred_at, sequence, kind).
 StateEvent = tuple[datetime, int, AlertKind]
 
-__all__ = ["Damping", "StateEvent", "is_flapping", "state_changes"]
-
 
 def state_changes(
     events: Sequence[StateEvent], *, upto: tuple[datetime, int], window: timedelta
