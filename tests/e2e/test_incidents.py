@@ -131,6 +131,15 @@ async def _notify_opened_and_closed(tenant: Tenant) -> None:
 
 
 async def test_a_site_outage_is_one_ticket_one_clock_one_notification(mesh: Mesh) -> None:
+    await site_outage(mesh)
+
+
+async def test_a_storm_across_sites_collapses(mesh: Mesh) -> None:
+    await storm_across_sites(mesh)
+
+
+async def site_outage(mesh: Mesh) -> None:
+    """50 devices of one site offline, then back: one ticket, clock and notification each."""
     tenant, hook = await _tenant(mesh, "incidents")
     await _notify_opened_and_closed(tenant)
     began = datetime.now(UTC) - timedelta(minutes=10)
@@ -173,7 +182,8 @@ async def test_a_site_outage_is_one_ticket_one_clock_one_notification(mesh: Mesh
     assert simulated.tickets_saved == DEVICES - 1
 
 
-async def test_a_storm_across_sites_collapses(mesh: Mesh) -> None:
+async def storm_across_sites(mesh: Mesh) -> None:
+    """25 sites of one client offline: 20 incidents, then one storm for the other 5."""
     tenant, hook = await _tenant(mesh, "storm")
     now = time.time()
     for i in range(25):
