@@ -129,6 +129,8 @@ class IncidentPaths(StormPaths):
                 group_incident = await incident_store.latest_for_group(
                     session, tenant_id=tenant, group_key=correlation.group_key
                 )
+        series_incident = await self._synced(session, series_incident)
+        group_incident = await self._synced(session, group_incident)
         if storm and group_incident is not None:
             # A storm's window is a calm period, not a span from its start.
             group_incident = replace(group_incident, started_at=alert.occurred_at)
@@ -152,6 +154,20 @@ class IncidentPaths(StormPaths):
         await self._attach(
             session, incident, alert, correlation, reopen=join.kind is JoinKind.REOPEN
         )
+
+    async def _synced(self, session: AsyncSession, incident: Incident | None) -> Incident | None:
+        """``incident`` closed when a person closed its parent ticket (so the reopen window
+        counts from that close, as for any ticket)."""
+        if incident is None or not incident.is_open:
+            return incident
+        parent = await ticket_store.get_ticket(
+            session, tenant_id=incident.tenant_id, ticket_id=incident.parent_ticket_id
+        )
+        if parent is None or parent.is_open:
+            return incident
+        closed = replace(incident, closed_at=parent.closed_at)
+        await incident_store.save_incident(session, closed)
+        return closed
 
     async def _start_incident(
         self, session: AsyncSession, alert: RoutedAlert, correlation: Correlation, *, storm: bool

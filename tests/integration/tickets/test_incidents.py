@@ -5,7 +5,7 @@ its face, a member's own ticket is merged, and a client's storm collapses."""
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import pytest
@@ -14,12 +14,13 @@ from google.protobuf import duration_pb2
 from services.tickets.domain.incidents import Incident, Member
 from services.tickets.domain.tickets import Visibility
 from services.tickets.store import incidents as incident_store
-from tests.integration.tickets.harness import T0, Harness, new_tenant, poll, routed
+from tests.integration.tickets.harness import T0, Harness, new_tenant, poll, routed, token
 from triage.events.v1.envelope_pb2 import Envelope
 from triage.ingest.v1 import resources_pb2 as ingest_pb
 from triage.rules.v1 import correlation_pb2 as corr_pb
 from triage.rules.v1 import events_pb2 as rules_events
 from triage.runtime.events import new_envelope, unpack
+from triage.tickets.v1 import tickets_service_pb2 as tpb
 
 pytestmark = pytest.mark.integration
 RESET = ingest_pb.ALERT_KIND_RESET
@@ -35,6 +36,7 @@ def correlated(
     primary: bool = False,
     group: str = GROUP,
     sequence: int = 1,
+    at: datetime | None = None,
 ) -> Envelope:
     """An ``alert.routed`` of ``device`` with the correlation block, keyed by its group."""
     plain = routed(
@@ -43,7 +45,7 @@ def correlated(
         device=device,
         condition="offline",
         series=f"int-1:{device}:offline",
-        occurred=T0 + timedelta(minutes=minutes),
+        occurred=(at or T0) + timedelta(minutes=minutes),
         sequence=sequence,
     )
     payload = unpack(plain, rules_events.AlertRouted)
@@ -209,3 +211,25 @@ async def test_a_storm_across_sites_collapses_correlated_groups_too(harness: Har
     storms = [(i, m) for i, m in found if i.storm]
     assert len(storms) == 1 and len(storms[0][1]) == 5
     assert len(found) == 21
+
+
+async def test_a_parent_closed_by_hand_reopens_only_within_the_reopen_window(
+    harness: Harness,
+) -> None:
+    tenant = new_tenant()
+    start = datetime.now(UTC) - timedelta(minutes=5)
+    await publish_all(
+        harness, [correlated(tenant, "pc-1", at=start), correlated(tenant, "pc-2", at=start)]
+    )
+    [parent] = await harness.tickets(tenant)
+    async with harness.channel() as channel:
+        await harness.stub(channel).CloseTicket(
+            tpb.CloseTicketRequest(ticket_id=parent.id, resolution="fixed the line"),
+            metadata=token(tenant),
+        )
+    # pc-2 fires again 40 minutes after the close: past the 30-minute reopen window (the
+    # damping default), so a new incident and ticket, not the closed parent reopened.
+    await publish_all(harness, [correlated(tenant, "pc-2", at=start, minutes=45, sequence=2)])
+    tickets = await harness.tickets(tenant)
+    assert len(tickets) == 2 and not tickets[0].is_open and tickets[1].is_open
+    assert [i.closed_at is not None for i, _ in await _incidents(harness, tenant)] == [True, False]
