@@ -91,23 +91,29 @@ class StormPaths(ChangePaths):
             if state is None:
                 continue
             settings, storm, recent = state
-            if storm is None and recent + len(items) <= settings.tickets:
+            # Each ticket key counts once: its first trigger opens (or joins the storm),
+            # its later ones in the batch follow that first one.
+            if storm is None and recent + len({i[0].dedup_key for i in items}) <= settings.tickets:
                 continue
             window, key = settings.window, storm_key(client)
+            decided: dict[str, bool] = {}
             for item in sorted(items, key=lambda i: i[0].occurred_at):
                 a = item[0]
-                if await ticket_store.open_ticket_for_key(
-                    session, tenant_id=tenant, dedup_key=a.dedup_key
-                ):
-                    continue  # its own ticket is open: it counts there
-                if storming(
-                    settings=settings, recent_opens=recent, storm=storm, occurred_at=a.occurred_at
-                ) or (storm is None and recent >= settings.tickets):
-                    # The tickets the client opened before (this batch's included) name
-                    # the storm's size in its title.
-                    stormed.append((item, _storm_correlation(settings, client, recent)))
-                    taken.add(id(item))
-                    if storm is None:
+                if a.dedup_key not in decided:
+                    if await ticket_store.open_ticket_for_key(
+                        session, tenant_id=tenant, dedup_key=a.dedup_key
+                    ):
+                        decided[a.dedup_key] = False  # its own ticket is open: it counts there
+                        continue
+                    decided[a.dedup_key] = storming(
+                        settings=settings,
+                        recent_opens=recent,
+                        storm=storm,
+                        occurred_at=a.occurred_at,
+                    )
+                    if not decided[a.dedup_key]:
+                        recent += 1
+                    elif storm is None:
                         # The storm starts with this alert; later ones join it.
                         storm = Incident(
                             id="",
@@ -123,6 +129,9 @@ class StormPaths(ChangePaths):
                         )
                     else:
                         storm = replace(storm, last_joined_at=a.occurred_at)
-                else:
-                    recent += 1
+                if decided[a.dedup_key]:
+                    # The tickets the client opened before (this batch's included) name the
+                    # storm's size in its title.
+                    stormed.append((item, _storm_correlation(settings, client, recent)))
+                    taken.add(id(item))
         return [i for i in alerts if id(i) not in taken], stormed
