@@ -19,6 +19,7 @@ import httpx
 import psutil
 from sqlalchemy.engine import make_url
 
+from bench.pipeline_settings import plain_pipeline
 from bench.workload import Target
 from triage.devstack._util import free_port
 from triage.devstack.endpoints import Ports
@@ -129,9 +130,14 @@ async def seed_catch_all_rules(stack: Stack, tenant_ids: list[str]) -> None:
 async def seed_routed_targets(
     stack: Stack, *, tenants: int, providers: tuple[str, ...]
 ) -> list[Target]:
-    """:func:`seed_targets`, each tenant with a catch-all rule: every alert makes a ticket."""
+    """:func:`seed_targets`, each tenant with a catch-all rule: every alert makes a ticket,
+    with flap damping and storm protection off (:mod:`bench.pipeline_settings`)."""
     targets = await seed_targets(stack, tenants=tenants, providers=providers)
-    await seed_catch_all_rules(stack, sorted({t.tenant_id for t in targets}))
+    tenant_ids = sorted({t.tenant_id for t in targets})
+    await seed_catch_all_rules(stack, tenant_ids)
+    await plain_pipeline(
+        stack.endpoints.grpc["tickets"], [tenant_metadata(stack, t) for t in tenant_ids]
+    )
     return targets
 
 
