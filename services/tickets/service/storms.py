@@ -55,7 +55,11 @@ class StormPaths(ChangePaths):
         await ticket_store.lock(session, tenant_id=tenant, key=key)
         storm = await incident_store.open_storm(session, tenant_id=tenant, group_key=key)
         recent = await incident_store.recent_alert_tickets(
-            session, tenant_id=tenant, client_id=client, since=self._clock() - settings.window
+            session,
+            tenant_id=tenant,
+            client_id=client,
+            since=self._clock() - settings.window,
+            at_most=settings.tickets + 1,
         )
         return settings, storm, recent
 

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.tickets import models as m
 from services.tickets.domain.tickets import TenantSettings, Ticket
 from services.tickets.store.alert_state import Tombstone
-from services.tickets.store.settings import _SETTINGS_OF_TENANTS, _settings_of
+from services.tickets.store.settings import _SETTINGS_OF_TENANTS, _settings_of, remember_settings
 from services.tickets.store.tickets import (
     _TICKET_ENUMS,
     _ticket,
@@ -246,8 +246,10 @@ async def lock_and_read_batch(
             (_OPEN_TICKETS_OF_KEYS, _pairs_params(keys)),
         ],
     )
+    settings = _settings_of(tenants, setting_rows)
+    remember_settings(session, settings)
     return BatchState(
-        _settings_of(tenants, setting_rows),
+        settings,
         _tombstones_of(series, stone_rows),
         _open_tickets_of(keys, ticket_rows),
     )

@@ -284,15 +284,23 @@ async def member_counts(
 
 
 async def recent_alert_tickets(
-    session: AsyncSession, *, tenant_id: str, client_id: str, since: datetime
+    session: AsyncSession, *, tenant_id: str, client_id: str, since: datetime, at_most: int
 ) -> int:
-    """How many alert tickets the client opened since ``since`` (the storm counter: the
-    tickets table is shared by every partition, so the count holds at N replicas)."""
+    """How many alert tickets the client opened since ``since``, counted up to ``at_most``
+    (the storm counter: the tickets table is shared by every partition, so the count holds
+    at N replicas; past the storm's threshold the exact number changes no decision, and a
+    client in a storm opens thousands: counting them all would slow every batch)."""
     t = m.tickets
-    query = select(func.count()).where(
-        t.c.tenant_id == tenant_id,
-        t.c.client_id == client_id,
-        t.c.source == int(Source.ALERT),
-        t.c.created_at >= since,
+    recent = (
+        select(t.c.id)
+        .where(
+            t.c.tenant_id == tenant_id,
+            t.c.client_id == client_id,
+            t.c.source == int(Source.ALERT),
+            t.c.created_at >= since,
+        )
+        .limit(at_most)
+        .subquery()
     )
+    query = select(func.count()).select_from(recent)
     return int((await session.execute(query)).scalar_one())

@@ -45,6 +45,7 @@ def _settings(row: Mapping[str, Any]) -> TenantSettings:
 
 async def put_settings(session: AsyncSession, *, tenant_id: str, settings: TenantSettings) -> int:
     """Store the tenant's settings; returns their new version."""
+    session.info.get(_READ, {}).pop(tenant_id, None)
     values: dict[str, Any] = {
         "closed_statuses": sorted(int(s) for s in settings.closed_statuses),
         "pausing_statuses": sorted(int(s) for s in settings.pausing_statuses),
@@ -85,11 +86,26 @@ def _settings_of(
     return found
 
 
+#: Where a transaction keeps the settings it has read (``session.info``): a batch asks for
+#: them at each step (storms, damping, reopening) and reads them from the table once.
+_READ = "tickets.settings"
+
+
+def remember_settings(session: AsyncSession, found: Mapping[str, TenantSettings]) -> None:
+    """Keep settings this transaction read elsewhere (a batch's first round trip)."""
+    session.info.setdefault(_READ, {}).update(found)
+
+
 async def get_settings_many(
     session: AsyncSession, tenant_ids: Iterable[str]
 ) -> dict[str, TenantSettings]:
-    """:func:`get_settings` of each of ``tenant_ids`` (all bound), in one query."""
+    """:func:`get_settings` of each of ``tenant_ids`` (all bound), in one query; settings
+    this transaction read already are not read again."""
     tenants = sorted(set(tenant_ids))
-    query = (_SETTINGS_OF_TENANTS, {"tenants": tenants})
-    (rows,) = await fetch_together(session, schema=m.SCHEMA, queries=[query])
-    return _settings_of(tenants, rows)
+    read: dict[str, TenantSettings] = session.info.setdefault(_READ, {})
+    missing = [t for t in tenants if t not in read]
+    if missing:
+        query = (_SETTINGS_OF_TENANTS, {"tenants": missing})
+        (rows,) = await fetch_together(session, schema=m.SCHEMA, queries=[query])
+        read.update(_settings_of(missing, rows))
+    return {t: read[t] for t in tenants}
