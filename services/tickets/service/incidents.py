@@ -68,8 +68,8 @@ class IncidentPaths(StormPaths):
                 if a.kind in (AlertKind.TRIGGER, AlertKind.RESET) and a.series_key
             )
         )
-        known = await incident_store.series_incidents(session, pairs)
-        moved = await incident_store.moved_series(session, pairs)
+        memberships = await incident_store.series_memberships(session, pairs)
+        known, moved = memberships.latest, memberships.moved
         mine: list[tuple[Scoped, Correlation | None]] = []
         rest: list[Scoped] = []
         for item in alerts:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import DateTime, Row, delete, func, literal, select, tuple_, update
@@ -13,12 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.tickets import models as m
 from services.tickets.domain.incidents import Incident, Member
 from services.tickets.domain.tickets import Source
+from triage.runtime import fetch_together
 
 _I = m.incidents
 _M = m.incident_members
 
 
-def _incident(row: Row[Any]) -> Incident:
+def _incident(row: Any) -> Incident:
     return Incident(
         id=str(row.id),
         tenant_id=str(row.tenant_id),
@@ -138,6 +141,62 @@ async def open_storm(session: AsyncSession, *, tenant_id: str, group_key: str) -
     return None if row is None else _incident(row)
 
 
+def _incident_columns(alias: str) -> str:
+    return ", ".join(
+        f"{alias}.{c.name}::text AS {c.name}"
+        if isinstance(c.type, UUID)
+        else f"{alias}.{c.name} AS {c.name}"
+        for c in _I.c
+    )
+
+
+# Series keys begin with their tenant id, so tenants x keys selects the pairs; arrays in
+# binary and one statement text for any batch (prepared once), unlike a tuple IN list.
+_MEMBERSHIPS_OF_SERIES = (
+    f"SELECT m.series_key AS member_series, m.moved_at AS member_moved_at, "
+    f"{_incident_columns('i')} FROM {m.SCHEMA}.incident_members m "
+    f"JOIN {m.SCHEMA}.incidents i ON i.tenant_id = m.tenant_id AND i.id = m.incident_id "
+    "WHERE m.tenant_id = ANY(%(tenants)b::uuid[]) AND m.series_key = ANY(%(keys)b::text[]) "
+    "ORDER BY i.started_at DESC, i.id DESC"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesMemberships:
+    """What the batch's series are to incidents: each one's latest incident, and those a
+    person moved out of an open incident (their alerts take the ordinary ticket path)."""
+
+    latest: dict[tuple[str, str], Incident]
+    moved: set[tuple[str, str]]
+
+
+async def series_memberships(
+    session: AsyncSession, pairs: Sequence[tuple[str, str]]
+) -> SeriesMemberships:
+    """:func:`series_incidents` and :func:`moved_series` of ``pairs`` in one round trip."""
+    if not pairs:
+        return SeriesMemberships({}, set())
+    params = {
+        "tenants": sorted({t for t, _ in pairs}),
+        "keys": sorted({k for _, k in pairs}),
+    }
+    (rows,) = await fetch_together(
+        session, schema=m.SCHEMA, queries=[(_MEMBERSHIPS_OF_SERIES, params)]
+    )
+    wanted = set(pairs)
+    latest: dict[tuple[str, str], Incident] = {}
+    moved: set[tuple[str, str]] = set()
+    for row in rows:
+        pair = (row["tenant_id"], row["member_series"])
+        if pair not in wanted:
+            continue
+        incident = _incident(SimpleNamespace(**row))
+        latest.setdefault(pair, incident)
+        if row["member_moved_at"] is not None and incident.closed_at is None:
+            moved.add(pair)
+    return SeriesMemberships(latest, moved)
+
+
 async def series_incidents(
     session: AsyncSession, pairs: Sequence[tuple[str, str]]
 ) -> dict[tuple[str, str], Incident]:
@@ -154,22 +213,6 @@ async def series_incidents(
     for r in (await session.execute(query)).all():
         found.setdefault((str(r.tenant_id), r.member_series), _incident(r))
     return found
-
-
-async def moved_series(
-    session: AsyncSession, pairs: Sequence[tuple[str, str]]
-) -> set[tuple[str, str]]:
-    """The ``(tenant_id, series_key)`` of ``pairs`` that a person moved out of an open
-    incident (their alerts take the ordinary ticket path)."""
-    if not pairs:
-        return set()
-    query = (
-        select(_M.c.tenant_id, _M.c.series_key)
-        .join(_I, (_I.c.tenant_id == _M.c.tenant_id) & (_I.c.id == _M.c.incident_id))
-        .where(tuple_(_M.c.tenant_id, _M.c.series_key).in_([tuple(p) for p in pairs]))
-        .where(_M.c.moved_at.is_not(None), _I.c.closed_at.is_(None))
-    )
-    return {(str(r.tenant_id), r.series_key) for r in (await session.execute(query)).all()}
 
 
 async def members(session: AsyncSession, *, tenant_id: str, incident_id: str) -> list[Member]:
