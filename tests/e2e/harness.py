@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import grpc
 import httpx
+from google.protobuf import field_mask_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
@@ -291,6 +292,23 @@ class Tenant:
             metadata=self.md,
         )
         return reply.rule
+
+    async def ticket_per_problem(self) -> None:
+        """Flap damping and storm protection off (both on by default): every re-fire after
+        a reset and every new problem gets its own ticket, as a test of ordering expects."""
+        await self.tickets.UpdateTenantSettings(
+            tickets_api.UpdateTenantSettingsRequest(
+                request_id=str(uuid.uuid4()),
+                settings=tickets_pb.TenantSettings(
+                    flap_damping=tickets_pb.FlapDamping(enabled=False),
+                    storm_protection=tickets_pb.StormProtection(enabled=False),
+                ),
+                update_mask=field_mask_pb2.FieldMask(
+                    paths=["flap_damping.enabled", "storm_protection.enabled"]
+                ),
+            ),
+            metadata=self.md,
+        )
 
     async def alert(self, alert_id: str) -> ingest_pb.AlertEvent:
         """One stored alert event."""

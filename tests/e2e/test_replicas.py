@@ -251,6 +251,7 @@ def _key_of(keys: dict[str, str], name: str) -> str | None:
 async def test_replicas_apply_every_series_exactly(mesh: Mesh, replicas: Replicas) -> None:
     tenant = await mesh.new_tenant("replicas")
     await tenant.catch_all_rule()
+    await tenant.ticket_per_problem()
     ninja = await tenant.integration("ninjaone")
     series = script("r", 40, seed=13)
     gateways = [mesh.stack.endpoints.http, *replicas.gateways]
@@ -264,6 +265,7 @@ async def test_a_killed_and_a_stopped_tickets_replica_lose_and_reorder_nothing(
 ) -> None:
     tenant = await mesh.new_tenant("replicas kill")
     await tenant.catch_all_rule()
+    await tenant.ticket_per_problem()
     ninja = await tenant.integration("ninjaone")
     series = script("k", 40, seed=29)
     gateways = [mesh.stack.endpoints.http, *replicas.gateways]
