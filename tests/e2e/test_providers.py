@@ -80,6 +80,7 @@ async def test_lifecycle(mesh: Mesh, case: ProviderCase) -> None:
 async def test_reset_before_trigger_gives_the_in_order_tickets(mesh: Mesh) -> None:
     tenant = await mesh.new_tenant("e2e reset-first")
     await tenant.catch_all_rule()
+    await tenant.ticket_per_problem()
     integration = await tenant.integration("ninjaone")
     series, device, t0 = "late-trigger", 5, 1_742_391_675.0
 

@@ -42,6 +42,7 @@ async def drained(nats_url: str, durables: tuple[str, ...]) -> bool:
 async def test_kill_9_tickets_and_rules_mid_stream_loses_nothing(mesh: Mesh, nats_url: str) -> None:
     tenant: Tenant = await mesh.new_tenant("e2e restart")
     await tenant.catch_all_rule()
+    await tenant.ticket_per_problem()
     integration = await tenant.integration("ninjaone")
     supervisor = mesh.stack.supervisor
     t0 = time.time() - 3600
