@@ -4,6 +4,7 @@ bounded page loop and the authorized request (with one re-authorization on 401).
 from __future__ import annotations
 
 import asyncio
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -97,7 +98,7 @@ def objects_in(value: Any, step: str) -> list[JsonObject]:
     return [item for item in value if isinstance(item, dict)]
 
 
-class PollClientBase:
+class PollClientBase(ABC):
     """The common machinery: a bounded page loop and authorized requests."""
 
     provider: ClassVar[str] = ""
@@ -154,13 +155,13 @@ class PollClientBase:
         self.skipped = skipped
         return list(found.values())
 
+    @abstractmethod
     def _pages(self) -> AsyncIterator[Sequence[JsonObject]]:
         """Each page of raw alert objects, in order (one page for unpaged APIs)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _active(self, raw: JsonObject) -> ActiveAlert | None:
         """The ActiveAlert of one raw API object; None if it has no usable id."""
-        raise NotImplementedError
 
     async def resolve(self, alert_id: str) -> None:
         """Resolve one alert; providers without a resolve API refuse permanently."""
@@ -221,8 +222,9 @@ class OAuthPollClient(PollClientBase):
             raise PermanentPollError("missing_credentials", f"{self.provider}: client id")
         super()._check_credentials()
 
+    @abstractmethod
     async def _fetch_token(self) -> tuple[str, float]:
-        raise NotImplementedError
+        """A new bearer token and its lifetime in seconds, from the provider's token endpoint."""
 
     async def call(
         self,
