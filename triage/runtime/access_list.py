@@ -118,6 +118,7 @@ class AccessWatcher:
         self._js = js
         self.access = access
         self._watcher: KeyValue.KeyWatcher | None = None
+        self._stopped = False
 
     async def start(self) -> None:
         """Read the whole bucket (returns once the current state is loaded)."""
@@ -134,8 +135,9 @@ class AccessWatcher:
         self.access.apply(entry.key, None if deleted else (entry.value or b""))
 
     async def run(self) -> None:
-        """Follow the bucket until cancelled; re-watch after a lost subscription."""
-        while True:
+        """Follow the bucket until stopped (or cancelled); re-watch after a lost
+        subscription, never after :meth:`stop` (which ends the watch it follows)."""
+        while not self._stopped:
             try:
                 if self._watcher is None:
                     await self.start()
@@ -147,12 +149,15 @@ class AccessWatcher:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                if self._stopped:
+                    return
                 log.warning("access list watch lost; retrying", exc_info=True)
                 self._watcher = None
                 await asyncio.sleep(_RETRY_SECONDS)
 
     async def stop(self) -> None:
-        """Stop watching."""
+        """Stop watching: :meth:`run` returns once its watch has ended."""
+        self._stopped = True
         if self._watcher is not None:
             with contextlib.suppress(Exception):
                 await self._watcher.stop()  # type: ignore[no-untyped-call]
