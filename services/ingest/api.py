@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from services.ingest import convert
 from services.ingest.domain.alert_events import AlertFilters, StoredAlert
 from services.ingest.domain.integrations import Integration, IssuedSecret
 from services.ingest.domain.tenants import Tenant, TenantChanges
+from services.ingest.domain.tokens import MintedToken
 from services.ingest.service import IngestService
 from triage.ingest.v1 import ingest_service_pb2 as api
 from triage.ingest.v1 import ingest_service_pb2_grpc as api_grpc
@@ -369,31 +370,28 @@ class TenantApi(tapi_grpc.TenantServiceServicer):
             violations.append(FieldViolation("ttl", "must be between 1 s and 365 days"))
         if violations:
             raise InvalidArgument("invalid token request", violations=violations)
+        tenant_id = request.tenant_id or None
         subject = request.subject or f"user:{uuid.uuid4()}"
-        token_id = str(uuid.uuid4())
-        issued_at = datetime.now(UTC)
-        token = self._authority.issue(
+
+        def sign(token_id: str) -> tuple[str, list[str]]:
+            token = self._authority.issue(
+                subject=subject,
+                tenant_id=tenant_id,
+                scopes=scopes,
+                ttl_seconds=int(ttl.total_seconds()),
+                token_id=token_id,
+            )
+            return token, sorted(self._authority.verify(token).scopes)
+
+        box = self._service.box  # the answer carries the token: sealed in the requests table
+        stored = await self._service.issue_token(
+            tenant_id=tenant_id,
             subject=subject,
-            tenant_id=request.tenant_id or None,
-            scopes=scopes,
-            ttl_seconds=int(ttl.total_seconds()),
-            token_id=token_id,
+            ttl=ttl,
+            sign=sign,
+            reply=convert.stored_reply("IssueToken", request.request_id, _token_issued, box),
         )
-        claims = self._authority.verify(token)
-        # Recorded before the token is handed out, so every token in use can be listed.
-        await self._service.record_token(
-            token_id=token_id,
-            tenant_id=request.tenant_id or None,
-            subject=subject,
-            scopes=sorted(claims.scopes),
-            issued_at=issued_at,
-            expires_at=issued_at + ttl,
-        )
-        expire = tapi.IssueTokenResponse(
-            token=token, token_id=token_id, scopes=sorted(claims.scopes)
-        )
-        expire.expire_time.FromDatetime(issued_at + ttl)
-        return expire
+        return convert.from_stored(stored, tapi.IssueTokenResponse, box)
 
     async def RevokeToken(
         self, request: tapi.RevokeTokenRequest, context: Any
@@ -439,6 +437,15 @@ def _state_of(state: int) -> str:
     if state == pb.TENANT_STATE_SUSPENDED:
         return "suspended"
     raise InvalidArgument.field("tenant.state", "must be TENANT_STATE_ACTIVE or _SUSPENDED")
+
+
+def _token_issued(minted: MintedToken) -> tapi.IssueTokenResponse:
+    issued = minted.issued
+    response = tapi.IssueTokenResponse(
+        token=minted.token, token_id=issued.id, scopes=list(issued.scopes)
+    )
+    response.expire_time.FromDatetime(issued.expires_at)
+    return response
 
 
 def _tenant_created(tenant: Tenant) -> tapi.CreateTenantResponse:

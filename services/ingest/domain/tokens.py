@@ -22,3 +22,12 @@ class IssuedToken:
     def revoked(self) -> bool:
         """Whether the token was revoked."""
         return self.revoked_at is not None
+
+
+@dataclass(frozen=True, slots=True)
+class MintedToken:
+    """A token IssueToken just signed (``token``, handed out, never stored in clear) and
+    the metadata recorded for it."""
+
+    token: str
+    issued: IssuedToken

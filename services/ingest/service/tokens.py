@@ -4,44 +4,63 @@ service's deny-list (the runtime's access bucket) in step with the registry."""
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
-from services.ingest.domain.tokens import IssuedToken
+from google.protobuf.message import Message
+
+from services.ingest.domain.tokens import IssuedToken, MintedToken
 from services.ingest.errors import TokenNotFound
-from services.ingest.service.base import ServiceBase
+from services.ingest.models import requests
+from services.ingest.service.base import ADMIN_TENANT, ServiceBase
 from services.ingest.store import tokens as store
+from triage.runtime import IdempotentReply
 
 log = logging.getLogger(__name__)
 #: The longest life a token can be given (IssueToken's and ``triage admin token``'s limit).
 MAX_TOKEN_LIFE = timedelta(days=365)
 #: The subject recorded for a revoked token this registry did not issue.
 UNKNOWN_SUBJECT = "(not issued here; signed offline)"
+#: Signs a token whose ``jti`` is the given id; answers the token and its granted scopes.
+Signer = Callable[[str], tuple[str, Sequence[str]]]
+M = TypeVar("M", bound=Message)
 
 
 class TokenUseCases(ServiceBase):
     """Issued tokens and their revocation."""
 
-    async def record_token(
+    async def issue_token(
         self,
         *,
-        token_id: str,
         tenant_id: str | None,
         subject: str,
-        scopes: list[str],
-        issued_at: datetime,
-        expires_at: datetime,
-    ) -> IssuedToken:
-        """Keep an issued token's metadata (never the token)."""
+        ttl: timedelta,
+        sign: Signer,
+        reply: IdempotentReply[MintedToken, M],
+    ) -> M:
+        """Sign a token and record its metadata in one transaction; a retry under the same
+        ``request_id`` (and tenant) answers the first token instead of minting another."""
+        # Remembered under the token's tenant, so deleting that tenant deletes the answer too.
+        owner = tenant_id or ADMIN_TENANT
         async with self.db.system_transaction() as session:
-            return await store.insert_token(
+            if (previous := await reply.replay(session, requests, owner)) is not None:
+                return previous
+            token_id = str(uuid.uuid4())
+            issued_at = datetime.now(UTC)
+            token, scopes = sign(token_id)
+            # Recorded before the token is handed out, so every token in use can be listed.
+            row = await store.insert_token(
                 session,
                 token_id=token_id,
                 tenant_id=tenant_id,
                 subject=subject,
-                scopes=scopes,
+                scopes=sorted(scopes),
                 issued_at=issued_at,
-                expires_at=expires_at,
+                expires_at=issued_at + ttl,
             )
+            return await reply.answer(session, requests, owner, MintedToken(token, row))
 
     async def revoke_token(self, *, token_id: str, by: str) -> IssuedToken:
         """Revoke a token (idempotent) and deny it on every service.
