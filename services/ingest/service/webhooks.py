@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from services.ingest.domain.alerts import AlertKind, IntegrationContext, Provider
+from services.ingest.domain.alerts import IntegrationContext, Provider
 from services.ingest.domain.identity import reconcile_key
+from services.ingest.domain.polled_series import match_polled, with_series
 from services.ingest.domain.records import AlertRecord, WriteResult
 from services.ingest.domain.webhook_auth import authenticate
 from services.ingest.errors import TenantSuspended, WebhookRateLimited, WebhookUnauthorized
@@ -100,16 +101,14 @@ class WebhookUseCases(IntegrationUseCases):
     async def _write_unless_polled(
         self, delivery: Delivery, records: list[AlertRecord]
     ) -> list[WriteResult]:
-        """Store ``records``, except triggers polling already created and that are still
-        open: a late webhook after a poll is a duplicate, not a second alert."""
+        """Store ``records`` against the triggers polling created that are still open
+        (domain/polled_series.py): a late webhook trigger after a poll is a duplicate, not
+        a second alert; a webhook reset resets the polled trigger's series."""
         provider = delivery.provider
-        keys = [
-            reconcile_key(provider, r.alert) if r.alert.kind is AlertKind.TRIGGER else None
-            for r in records
-        ]
+        keys = [reconcile_key(provider, r.alert) for r in records]
         async with self.db.system_transaction() as session:
             polled = await polls.polled_open(session, delivery.integration_id)
-            wanted = {polled[k] for k in keys if k is not None and k in polled}
+            wanted = {polled[k] for k in keys if k in polled}
             later = (
                 await polls.later_series_events(
                     session, integration_id=delivery.integration_id, alert_ids=sorted(wanted)
@@ -117,17 +116,36 @@ class WebhookUseCases(IntegrationUseCases):
                 if wanted
                 else []
             )
-        moved = {reconcile_key(provider, event) for event in later}
-        duplicate_of = {
-            i: polled[k]
-            for i, k in enumerate(keys)
-            if k is not None and k in polled and k not in moved
-        }
-        fresh = [r for i, r in enumerate(records) if i not in duplicate_of]
+            match = match_polled(
+                [(r.alert.kind, k) for r, k in zip(records, keys, strict=True)],
+                polled_open=polled,
+                moved={reconcile_key(provider, event) for event in later},
+            )
+            series = (
+                await polls.series_keys(
+                    session,
+                    integration_id=delivery.integration_id,
+                    alert_ids=sorted(set(match.joins.values())),
+                )
+                if match.joins
+                else {}
+            )
+        fresh = [
+            _joined(r, series.get(match.joins.get(i, "")))
+            for i, r in enumerate(records)
+            if i not in match.duplicate_of
+        ]
         stored = iter(await self.writer.write(fresh))
         return [
-            WriteResult(alert_id=duplicate_of[i], delivery_key=r.delivery_key, duplicate=True)
-            if i in duplicate_of
+            WriteResult(alert_id=match.duplicate_of[i], delivery_key=r.delivery_key, duplicate=True)
+            if i in match.duplicate_of
             else next(stored)
             for i, r in enumerate(records)
         ]
+
+
+def _joined(record: AlertRecord, series_key: str | None) -> AlertRecord:
+    """``record`` under the polled series it joins, if any."""
+    if series_key is None:
+        return record
+    return replace(record, alert=with_series(record.alert, series_key))

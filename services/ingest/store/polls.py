@@ -240,3 +240,20 @@ async def later_series_events(
         )
         for r in rows
     ]
+
+
+async def series_keys(
+    session: AsyncSession, *, integration_id: str, alert_ids: Sequence[str]
+) -> dict[str, str]:
+    """Alert id -> series key (without the integration prefix) of the integration's
+    ``alert_ids``."""
+    rows = (
+        await session.execute(
+            text(
+                "SELECT id, series_key FROM ingest.alert_events"
+                " WHERE integration_id = :i AND id = ANY(CAST(:ids AS uuid[]))"
+            ),
+            {"i": integration_id, "ids": list(alert_ids)},
+        )
+    ).all()
+    return {str(r.id): r.series_key.removeprefix(f"{integration_id}:") for r in rows}
