@@ -1,19 +1,26 @@
 """The inbox: handled event ids recorded in the consumer's transaction, so a replay is
-harmless."""
+harmless; events of a tenant this schema deleted are never claimed (they would re-create its
+rows: :mod:`triage.runtime.tombstones`)."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import Table
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Table, exists, literal, select
+from sqlalchemy.dialects.postgresql import UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triage.runtime.db import Database, raw_cursor
 from triage.runtime.events import ReceivedEvent
+from triage.runtime.metrics import EVENTS_CONSUMED
+from triage.runtime.tombstones import TABLE as TOMBSTONES
+from triage.runtime.tombstones import tombstones_table
+
+log = logging.getLogger(__name__)
 
 
 def _first_of_each_id(events: Sequence[ReceivedEvent]) -> dict[str, ReceivedEvent]:
@@ -29,12 +36,18 @@ class Inbox:
     def __init__(self, table: Table, consumer: str) -> None:
         self.table = table
         self.consumer = consumer
-        # Arrays in binary: psycopg's text array dumping costs ~20x more per element.
+        self._tombstones = tombstones_table(table.schema)
+        # Arrays in binary: psycopg's text array dumping costs ~20x more per element. Rows:
+        # (event id, False) per claimed event, (tenant id, True) per deleted tenant met.
         self._claim_many_sql = (
-            f"INSERT INTO {table.schema}.{table.name} (consumer, event_id, tenant_id) "
-            "SELECT %(consumer)s, e, t FROM unnest(%(event_ids)b::uuid[], "
-            "%(tenant_ids)b::uuid[]) AS x(e, t) "
-            "ON CONFLICT DO NOTHING RETURNING event_id::text"
+            "WITH batch AS (SELECT e, t FROM unnest(%(event_ids)b::uuid[], "
+            "%(tenant_ids)b::uuid[]) AS x(e, t)), "
+            f"gone AS (SELECT deleted_tenant_id AS t FROM {table.schema}.{TOMBSTONES} "
+            "WHERE deleted_tenant_id = ANY(%(tenant_ids)b::uuid[])), "
+            f"claimed AS (INSERT INTO {table.schema}.{table.name} (consumer, event_id, tenant_id) "
+            "SELECT %(consumer)s, e, t FROM batch WHERE t NOT IN (SELECT t FROM gone) "
+            "ON CONFLICT DO NOTHING RETURNING event_id::text) "
+            "SELECT event_id, false FROM claimed UNION ALL SELECT t::text, true FROM gone"
         )
 
     async def claim_many(
@@ -52,7 +65,7 @@ class Inbox:
             session, schema=str(self.table.schema), statement=self._claim_many_sql
         ) as cursor:
             await cursor.execute(self._claim_many_sql, self._claim_params(first))
-            claimed = {row[0] for row in await cursor.fetchall()}
+            claimed = self._claimed(first, await cursor.fetchall())
         return [event for key, event in first.items() if key in claimed]
 
     @asynccontextmanager
@@ -68,8 +81,24 @@ class Inbox:
             self._claim_many_sql,
             self._claim_params(first),
         ) as (session, rows):
-            claimed = {row[0] for row in rows}
+            claimed = self._claimed(first, rows)
             yield session, [event for key, event in first.items() if key in claimed]
+
+    def _claimed(self, first: Mapping[str, ReceivedEvent], rows: Sequence[Any]) -> set[str]:
+        """The claimed event ids of a claim's rows; counts and logs the deleted tenants'."""
+        gone = {str(row[0]) for row in rows if row[1]}
+        if gone:
+            dropped = [e for e in first.values() if str(uuid.UUID(e.tenant_id)) in gone]
+            EVENTS_CONSUMED.labels(str(self.table.schema), self.consumer, "tenant_deleted").inc(
+                len(dropped)
+            )
+            log.warning(
+                "%s: dropped %d event(s) of deleted tenant(s) %s",
+                self.consumer,
+                len(dropped),
+                ", ".join(sorted(gone)),
+            )
+        return {str(row[0]) for row in rows if not row[1]}
 
     def _claim_params(self, first: Mapping[str, ReceivedEvent]) -> dict[str, Any]:
         return {
@@ -79,10 +108,15 @@ class Inbox:
         }
 
     async def claim(self, session: AsyncSession, *, event_id: str, tenant_id: str) -> bool:
-        """True the first time this consumer sees ``event_id``; False for a redelivery."""
+        """True the first time this consumer sees ``event_id``; False for a redelivery or an
+        event of a tenant deleted here."""
+        gone = select(literal(1)).where(self._tombstones.c.deleted_tenant_id == tenant_id)
+        values = select(
+            literal(self.consumer), literal(event_id, UUID), literal(tenant_id, UUID)
+        ).where(~exists(gone))
         result = await session.execute(
             insert(self.table)
-            .values(consumer=self.consumer, event_id=event_id, tenant_id=tenant_id)
+            .from_select(["consumer", "event_id", "tenant_id"], values)
             .on_conflict_do_nothing()
             .returning(self.table.c.event_id)
         )

@@ -12,6 +12,7 @@ from triage.runtime.audit_store import audit_log_ddl
 from triage.runtime.db import TENANT_SETTING, app_role
 from triage.runtime.leases import leases_ddl
 from triage.runtime.outbox import outbox_pending_table
+from triage.runtime.tombstones import create_deleted_tenants
 
 # The bound tenant is one id, or (for group commits) a comma-separated set of ids.
 _TENANT_EXPR = (
@@ -47,6 +48,8 @@ def run_env(target_metadata: MetaData) -> None:
             with context.begin_transaction():
                 context.run_migrations()
             connection.commit()
+            # Runtime plumbing every schema has, whatever its migrations (see the module).
+            create_deleted_tenants(connection, schema)
             grant_app_role(connection, schema)
             connection.commit()
         finally:

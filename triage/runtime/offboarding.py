@@ -17,7 +17,10 @@ from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
+from sqlalchemy.exc import DBAPIError
+
 from triage.events.v1.envelope_pb2 import Envelope
+from triage.runtime import tombstones
 from triage.runtime.auth import ADMIN_SCOPE, current_principal
 from triage.runtime.bus import Bus
 from triage.runtime.consumer import BatchConsumer
@@ -110,11 +113,27 @@ class TenantOffboarding:
             async for item in self.data.export(session, tenant_id):
                 yield item
 
+    async def bury(self, tenant_id: str) -> None:
+        """Tombstone the tenant here, then wait for the batches that claimed its events
+        before (bounded): from now on its events are dropped and its rows stay deleted."""
+        schema = self.db.schema
+        async with self.db.system_transaction() as session:
+            await tombstones.bury(session, schema=schema, tenant_id=tenant_id)
+        try:
+            async with self.db.system_transaction() as session:
+                await tombstones.settle_claims(
+                    session, schema=schema, timeout_seconds=self.relay_wait_seconds
+                )
+        except DBAPIError as exc:
+            raise Unavailable(f"batches of {schema} still hold its inbox") from exc
+
     async def delete(self, tenant_id: str) -> int:
         """Delete every row of the tenant, a bounded batch per transaction; the count.
 
-        Rows the relay has yet to publish are waited for (bounded), then deleted too.
+        The tenant is tombstoned first (:meth:`bury`). Rows the relay has yet to publish are
+        waited for (bounded), then deleted too.
         """
+        await self.bury(tenant_id)
         total = 0
         deadline = time.monotonic() + self.relay_wait_seconds
         while True:

@@ -28,6 +28,8 @@ _CLAIM_DECIDE_LOCK = (
     " INSERT INTO {inbox} (consumer, event_id, tenant_id)"
     " SELECT %(consumer)s, e.event_id, e.tenant_id"
     " FROM unnest(%(event_id)b::uuid[], %(event_tenant_id)b::uuid[]) AS e(event_id, tenant_id)"
+    # A tenant deleted here stays deleted: its late events are never claimed (tombstones).
+    " WHERE e.tenant_id NOT IN (SELECT deleted_tenant_id FROM rules.deleted_tenants)"
     " ON CONFLICT DO NOTHING RETURNING event_id"
     "), firsts AS ("
     " SELECT DISTINCT ON (d.tenant_id, d.alert_id) d.*"
