@@ -36,7 +36,6 @@ from services.rules.domain.records import CorrelationRuleRecord, RuleRecord
 from services.rules.domain.views import Reordered, WindowView
 from services.rules.service import RulesService
 from services.rules.service.common import canonical_uuid
-from services.rules.service.correlation import CorrelationReordered
 from triage.rules.v1 import correlation_pb2 as cpb
 from triage.rules.v1 import rules_service_pb2 as pb
 from triage.rules.v1 import rules_service_pb2_grpc as pb_grpc
@@ -138,7 +137,7 @@ class RulesApi(pb_grpc.RulesServiceServicer):
         """Set the evaluation order."""
         tenant = caller(WRITE).tenant_id
 
-        def respond(done: Reordered) -> pb.ReorderRulesResponse:
+        def respond(done: Reordered[RuleRecord]) -> pb.ReorderRulesResponse:
             return pb.ReorderRulesResponse(
                 rules=[rule_from_row(r) for r in done.rules],
                 rule_set_version=done.rule_set_version,
@@ -429,7 +428,9 @@ class RulesApi(pb_grpc.RulesServiceServicer):
         """Set the correlation rules' evaluation order."""
         tenant = caller(WRITE).tenant_id
 
-        def respond(done: CorrelationReordered) -> cpb.ReorderCorrelationRulesResponse:
+        def respond(
+            done: Reordered[CorrelationRuleRecord],
+        ) -> cpb.ReorderCorrelationRulesResponse:
             return cpb.ReorderCorrelationRulesResponse(
                 correlation_rules=[correlation_from_row(r) for r in done.rules],
                 rule_set_version=done.rule_set_version,

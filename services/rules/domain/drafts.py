@@ -5,10 +5,21 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from services.rules.domain.model import Rule, Violation
 from services.rules.domain.windows import WindowScope
+
+
+class OrderedDraft(Protocol):
+    """What a write of either rule kind proposes: its column ``values`` and what is wrong
+    with it (paths as the caller names them)."""
+
+    @property
+    def values(self) -> Mapping[str, Any]: ...
+
+    @property
+    def violations(self) -> tuple[Violation, ...]: ...
 
 
 @dataclass(frozen=True, slots=True)

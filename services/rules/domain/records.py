@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from services.rules.domain.windows import MaintenanceWindow, WindowScope
@@ -62,6 +62,23 @@ class CorrelationRuleRecord:
     rule_set_version: int
     created_at: datetime
     updated_at: datetime
+
+
+class OrderedRecord(Protocol):
+    """What a stored rule of either kind (routing, correlation) has for its CRUD: an id, a
+    unique name, a position in evaluation order and a revision."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def position(self) -> int: ...
+
+    @property
+    def version(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 from services.rules.domain.compiler import CompiledRuleSet
 from services.rules.domain.correlation import Correlation
 from services.rules.domain.decision import Decision
 from services.rules.domain.model import RoutableAlert
-from services.rules.domain.records import RuleRecord, WindowRecord
+from services.rules.domain.records import OrderedRecord, WindowRecord
 from services.rules.domain.simulation import OutcomeCounts
 from services.rules.domain.windows import CompiledWindowSet
 
 WindowState = Literal["scheduled", "active", "ended"]
+R = TypeVar("R", bound=OrderedRecord)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,19 +29,21 @@ class WindowView:
 
 
 @dataclass(frozen=True, slots=True)
-class RulePage:
-    """One page of rules, the rule-set version, and the token of the next page ("": none)."""
+class RulePage(Generic[R]):
+    """One page of rules (routing or correlation), the rule-set version, and the token of the
+    next page ("": none)."""
 
-    rules: tuple[RuleRecord, ...]
+    rules: tuple[R, ...]
     rule_set_version: int
     next_page_token: str = ""
 
 
 @dataclass(frozen=True, slots=True)
-class Reordered:
-    """The rules in their new order and the rule-set version the reorder made."""
+class Reordered(Generic[R]):
+    """The rules (routing or correlation) in their new order and the rule-set version the
+    reorder made."""
 
-    rules: tuple[RuleRecord, ...]
+    rules: tuple[R, ...]
     rule_set_version: int
 
 

@@ -30,8 +30,8 @@ from services.rules.domain.records import (
 )
 from services.rules.domain.stored import compile_stored_rule_set, compile_stored_windows
 from services.rules.service.decoding import Decoder
-from services.rules.store.correlation import all_correlation_rules
-from services.rules.store.rules import all_rules
+from services.rules.store.correlation import CORRELATION_RULES
+from services.rules.store.rules import RULES
 from services.rules.store.settings import bind_settings, get_settings
 from services.rules.store.windows import all_windows
 from triage.runtime import bind_tenant, bind_tenants
@@ -148,9 +148,9 @@ class RuleSetCache:
     ) -> Compiled:
         zone = "UTC" if row is None else zone_or_utc(row.time_zone)
         defaults = self._decoder.actions(None if row is None else row.default_actions)
-        rule_rows = await all_rules(session)
+        rule_rows = await RULES.all(session)
         window_rows = await all_windows(session)
-        correlation_rows = await all_correlation_rules(session)
+        correlation_rows = await CORRELATION_RULES.all(session)
         rules = compile_stored(self._decoder, tenant_id, version, zone, rule_rows, defaults)
         compiled = Compiled(
             version=version,

@@ -21,9 +21,8 @@ from services.rules.domain.records import WindowRecord, etag, window_of, zone_or
 from services.rules.domain.stored import compile_stored_windows
 from services.rules.domain.views import WindowPage, WindowState, WindowView
 from services.rules.errors import EtagMismatch, WindowNotFound
-from services.rules.models import requests
 from services.rules.service.clock import Clock
-from services.rules.service.common import canonical_uuid, invalid
+from services.rules.service.common import canonical_uuid, invalid, once
 from services.rules.service.compiled import window_of_record
 from services.rules.service.decoding import Decoder
 from services.rules.service.references import check_window
@@ -38,7 +37,6 @@ from triage.runtime import (
     decode_page_token,
     encode_page_token,
     new_id,
-    once,
     page_of,
     page_size,
 )
@@ -179,7 +177,7 @@ class WindowUseCases:
             self._changed(session)
             return self._view(row, zone)
 
-        return await once(self.db, requests, tenant_id, reply, work)
+        return await once(self.db, tenant_id, reply, work)
 
     async def get(self, *, tenant_id: str, window_id: str) -> WindowView:
         """One window of the tenant, with its current state."""
@@ -268,7 +266,7 @@ class WindowUseCases:
             self._changed(session)
             return self._view(updated, zone)
 
-        return await once(self.db, requests, tenant_id, reply, work)
+        return await once(self.db, tenant_id, reply, work)
 
     async def end(
         self,
@@ -303,7 +301,7 @@ class WindowUseCases:
             self._changed(session)
             return self._view(updated, zone)
 
-        return await once(self.db, requests, tenant_id, reply, work)
+        return await once(self.db, tenant_id, reply, work)
 
     async def delete(
         self, *, tenant_id: str, window_id: str, given_etag: str, reply: IdempotentReply[None, M]
@@ -321,4 +319,4 @@ class WindowUseCases:
             await store.recheck_held_by(session, window_id=wid, at=self.clock.now())
             self._changed(session)
 
-        return await once(self.db, requests, tenant_id, reply, work)
+        return await once(self.db, tenant_id, reply, work)
