@@ -9,12 +9,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from services.ingest.domain.alerts import AlertKind, NormalizedAlert, Severity
-from services.ingest.domain.polling import ORIGIN_LABEL, duration_seconds
+from services.ingest.domain.polling import ORIGIN_LABEL, RESET_ORIGIN_LABEL, duration_seconds
 
 #: The default for an integration that has sent at least once: a day of silence.
 DEFAULT_SILENT_AFTER = timedelta(hours=24)
 MIN_SILENT_AFTER = timedelta(minutes=15)
 CONDITION = "source silent"
+#: The reset's ``triage.reset_origin``: tickets comments "the source is sending again".
+SOURCE_SENDING = "source_sending"
 
 
 def silent_after(settings: Mapping[str, Any]) -> timedelta | None:
@@ -49,6 +51,7 @@ def silence_alert(
 ) -> NormalizedAlert:
     """The trigger (gone silent) or reset (heard again) of an integration's silence."""
     since = f"{last_contact:%Y-%m-%d %H:%M:%SZ}" if last_contact else "never"
+    labels = {ORIGIN_LABEL: "silence"}
     if kind is AlertKind.TRIGGER:
         title = f"Source silent: {display_name} has sent nothing since {since}"
         message = (
@@ -58,6 +61,7 @@ def silence_alert(
     else:
         title = f"Source heard again: {display_name}"
         message = f"The integration {display_name} is delivering again."
+        labels[RESET_ORIGIN_LABEL] = SOURCE_SENDING
     return NormalizedAlert(
         kind=kind,
         series_key=series_key(integration_id),
@@ -67,7 +71,7 @@ def silence_alert(
         message=message,
         device_id=integration_id,
         device_name=display_name,
-        labels={ORIGIN_LABEL: "silence"},
+        labels=labels,
         occurred_at=at,
     )
 

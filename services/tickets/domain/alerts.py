@@ -111,12 +111,16 @@ class ResetOrigin(enum.Enum):
 
     RMM_RESET = "rmm_reset"
     INACTIVE = "inactive"
+    #: A silent source's alert, cleared because the source sent something again.
+    SOURCE_SENDING = "source_sending"
 
 
 def reset_origin(labels: dict[str, str]) -> ResetOrigin:
-    """Whether the RMM reset the alert or it was found no longer active."""
-    if labels.get(RESET_ORIGIN_LABEL, "").lower() == "inactive":
-        return ResetOrigin.INACTIVE
+    """Whether the RMM reset the alert, it was found no longer active, or a silent source
+    is sending again (``triage.reset_origin``; anything else is an RMM reset)."""
+    label = labels.get(RESET_ORIGIN_LABEL, "").lower()
+    if label in (ResetOrigin.INACTIVE.value, ResetOrigin.SOURCE_SENDING.value):
+        return ResetOrigin(label)
     return ResetOrigin.RMM_RESET
 
 
@@ -162,12 +166,16 @@ def decide_reset(
     | no                       | yes                  | yes           | comment           |
     | no                       | yes                  | no            | comment and close |
 
-    Closing asks ingest to reset the alert in the RMM only when the rule asks and the RMM
-    did not itself reset it.
+    Closing asks ingest to reset the alert in the RMM only when the rule asks and the alert
+    was found no longer active (the RMM reset it itself; a silent source's alert is not in
+    the RMM).
     """
     if origin is ResetOrigin.INACTIVE:
         said = f"The alert (series {series_key}) is no longer active in the RMM (found by polling)"
         reason = CloseReason.ALERT_INACTIVE
+    elif origin is ResetOrigin.SOURCE_SENDING:
+        said = f"The source is sending again (series {series_key})"
+        reason = CloseReason.ALERT_RESET
     else:
         said = f"The alert (series {series_key}) was reset in the RMM"
         reason = CloseReason.ALERT_RESET
@@ -187,7 +195,7 @@ def decide_reset(
     return ResetDecision(
         verdict=verdict,
         close_reason=reason,
-        reset_alert=reset_in_rmm_on_close and origin is not ResetOrigin.RMM_RESET,
+        reset_alert=reset_in_rmm_on_close and origin is ResetOrigin.INACTIVE,
         comment=said,
     )
 

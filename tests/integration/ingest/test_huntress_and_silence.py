@@ -141,6 +141,8 @@ async def test_a_silent_source_raises_its_alert_and_the_next_event_clears_it(
     cleared = [e for e in events if e.condition == "source silent"]
     assert [e.kind for e in cleared] == [pb.ALERT_KIND_TRIGGER, pb.ALERT_KIND_RESET]
     assert cleared[0].series_key == cleared[1].series_key
+    # Tickets comments it as the source sending again, not as a reset in the RMM.
+    assert cleared[1].labels["triage.reset_origin"] == "source_sending"
     assert not (await _integration(ingest, integration_id)).HasField("silent_since_time")
 
 

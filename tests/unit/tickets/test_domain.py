@@ -232,6 +232,16 @@ def test_reset_decision_table() -> None:
 def test_reset_origin_from_labels() -> None:
     assert reset_origin({}) is ResetOrigin.RMM_RESET
     assert reset_origin({RESET_ORIGIN_LABEL: "Inactive"}) is ResetOrigin.INACTIVE
+    assert reset_origin({RESET_ORIGIN_LABEL: "source_sending"}) is ResetOrigin.SOURCE_SENDING
+
+
+def test_a_silent_source_sending_again_says_so() -> None:
+    heard = _reset(origin=ResetOrigin.SOURCE_SENDING)
+    assert heard.closes and heard.close_reason is CloseReason.ALERT_RESET
+    assert "sending again" in heard.comment
+    assert "reset in the RMM" not in heard.comment
+    # There is no alert in the RMM to reset.
+    assert not heard.reset_alert
 
 
 @pytest.mark.parametrize(
