@@ -15,10 +15,7 @@ from triage.runtime import Database
 
 CORRELATION = RuleKind(
     rows=CORRELATION_RULES,
-    noun="correlation rule",
-    id_field="correlation_rule_id",
-    rule_id_field="correlation_rule.id",
-    ids_field="correlation_rule_ids",
+    field="correlation_rule",
     name_taken=CorrelationRuleNameTaken,
     not_found=CorrelationRuleNotFound,
     # Its page tokens are not a routing rules list's.

@@ -43,19 +43,21 @@ Check = Callable[[], Awaitable[None]]
 
 @dataclass(frozen=True, slots=True)
 class RuleKind(Generic[R]):
-    """One kind of ordered rule: its rows, how its errors and request fields name it."""
+    """One kind of ordered rule: its rows, its errors, and how requests name it."""
 
     rows: OrderedRows[R]
-    #: The kind in messages: "rule", "correlation rule".
-    noun: str
-    #: The request fields of a rule's id: by itself, inside the rule, and the reorder list.
-    id_field: str
-    rule_id_field: str
-    ids_field: str
+    #: The request field of one rule ("rule", "correlation_rule"): its id is ``<field>_id``
+    #: by itself and ``<field>.id`` inside the rule, a reorder lists ``<field>_ids``.
+    field: str
     name_taken: type[AlreadyExists]
     not_found: type[NotFound]
     #: What binds a page token to this kind, beside the list's own filters.
     token_filters: Mapping[str, object]
+
+    @property
+    def noun(self) -> str:
+        """The kind in messages: "rule", "correlation rule"."""
+        return self.field.replace("_", " ")
 
 
 def _stale() -> EtagMismatch:
@@ -121,7 +123,7 @@ class OrderedRules(Generic[R, D]):
 
     async def get(self, *, tenant_id: str, rule_id: str) -> R:
         """One rule of the tenant."""
-        rid = canonical_uuid(rule_id, self.kind.id_field)
+        rid = canonical_uuid(rule_id, f"{self.kind.field}_id")
         async with self.db.transaction(tenant_id) as session:
             row = await self.kind.rows.get(session, rule_id=rid)
         if row is None:
@@ -159,7 +161,7 @@ class OrderedRules(Generic[R, D]):
         check: Check | None = None,
     ) -> M:
         """Change a rule by ``patch`` (the masked fields of the request), checking its etag."""
-        rid = canonical_uuid(rule_id, self.kind.rule_id_field)
+        rid = canonical_uuid(rule_id, f"{self.kind.field}.id")
         rows = self.kind.rows
 
         async def work(session: AsyncSession) -> R:
@@ -195,7 +197,7 @@ class OrderedRules(Generic[R, D]):
         self, *, tenant_id: str, rule_id: str, given_etag: str, reply: IdempotentReply[int, M]
     ) -> M:
         """Delete a rule (later rules move up); answers with the new rule-set version."""
-        rid = canonical_uuid(rule_id, self.kind.id_field)
+        rid = canonical_uuid(rule_id, f"{self.kind.field}_id")
         rows = self.kind.rows
 
         async def work(session: AsyncSession) -> int:
@@ -230,7 +232,7 @@ class OrderedRules(Generic[R, D]):
             current = await rows.all(session)
             if len(rule_ids) != len(set(rule_ids)) or set(rule_ids) != {r.id for r in current}:
                 raise InvalidArgument.field(
-                    self.kind.ids_field,
+                    f"{self.kind.field}_ids",
                     f"must list every {self.kind.noun} of the tenant exactly once",
                 )
             await rows.shift_positions(session, from_position=0, by=len(current))

@@ -24,10 +24,7 @@ M = TypeVar("M", bound=Message)
 
 ROUTING_RULES = RuleKind(
     rows=RULES,
-    noun="rule",
-    id_field="rule_id",
-    rule_id_field="rule.id",
-    ids_field="rule_ids",
+    field="rule",
     name_taken=RuleNameTaken,
     not_found=RuleNotFound,
     token_filters={},
