@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +26,12 @@ _COLUMNS = (
     "at",
 )
 _INSERT = f"INSERT INTO {{schema}}.audit_log ({', '.join(_COLUMNS)}) VALUES ({{values}})"
+# A tenant's entry, unless the tenant was deleted in this schema (its tombstone).
+_INSERT_LIVE = (
+    f"INSERT INTO {{schema}}.audit_log ({', '.join(_COLUMNS)}) SELECT {{values}} "
+    "WHERE NOT EXISTS (SELECT 1 FROM {schema}.deleted_tenants "
+    "WHERE deleted_tenant_id = %(tenant_id)s::uuid) RETURNING id"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +109,14 @@ async def insert_entry(db: Database, row: AuditRow) -> None:
     if row.tenant_id is not None:
         values = ", ".join(f"%({c})s" for c in _COLUMNS)
         async with db.pipelined_transaction([row.tenant_id]) as tx:
-            await tx.execute(_INSERT.format(schema=db.schema, values=values), _params(row))
-        return
+            stored = await tx.execute(
+                _INSERT_LIVE.format(schema=db.schema, values=values), _params(row)
+            )
+        if await stored.fetchone() is not None:
+            return
+        # The tenant was deleted here (a refused call of its old token): its rows must not
+        # come back, the record of the call stays, without a tenant.
+        row = replace(row, tenant_id=None)
     values = ", ".join(f":{c}" for c in _COLUMNS)
     async with db.system_transaction() as session:
         await session.execute(text(_INSERT.format(schema=db.schema, values=values)), _params(row))

@@ -98,14 +98,17 @@ class TenantOffboarding:
         service: str,
         batch_size: int = 500,
         relay_wait_seconds: float = 30.0,
+        forget: Callable[[str], None] | None = None,
     ) -> None:
-        """Keep the collaborators; ``batch_size`` bounds each delete transaction."""
+        """Keep the collaborators; ``batch_size`` bounds each delete transaction;
+        ``forget(tenant_id)`` drops this process's cached standing of a tenant it buries."""
         self.db = db
         self.outbox = outbox
         self.data = data
         self.service = service
         self.batch_size = batch_size
         self.relay_wait_seconds = relay_wait_seconds
+        self.forget = forget
 
     async def export(self, tenant_id: str) -> AsyncIterator[tuple[str, str]]:
         """Every row of the tenant as (table, JSON), read under its own row security."""
@@ -119,6 +122,9 @@ class TenantOffboarding:
         schema = self.db.schema
         async with self.db.system_transaction() as session:
             await tombstones.bury(session, schema=schema, tenant_id=tenant_id)
+        if self.forget is not None:
+            # A cached "active" would admit the tenant's calls, and their writes, for seconds.
+            self.forget(tenant_id)
         try:
             async with self.db.system_transaction() as session:
                 await tombstones.settle_claims(
@@ -198,8 +204,14 @@ class TenantDataApi(pb_grpc.TenantDataServiceServicer):
 
 def offboard(rt: Runtime, data: TenantData) -> TenantOffboarding:
     """Give ``rt``'s service its export RPC and its deletion consumer over ``data``."""
+    authority = rt.authority
+
+    def forget(tenant_id: str) -> None:
+        if authority.tenant_gate is not None:
+            authority.tenant_gate.forget(tenant_id)
+
     offboarding = TenantOffboarding(
-        db=rt.db, outbox=rt.outbox, data=data, service=rt.settings.service_name
+        db=rt.db, outbox=rt.outbox, data=data, service=rt.settings.service_name, forget=forget
     )
     api = TenantDataApi(offboarding)
     rt.add_servicer(
