@@ -228,6 +228,7 @@ incidents = Table(
     Column("opened_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("closed_at", DateTime(timezone=True)),
     Column("last_joined_at", DateTime(timezone=True)),
+    Column("storm_tickets_before", Integer, nullable=False, server_default="0"),
     Index("incidents_by_group", "tenant_id", "group_key", "started_at"),
     Index("incidents_by_parent", "tenant_id", "parent_ticket_id"),
     # One open storm per client: replicas deciding at once meet here.

@@ -200,4 +200,4 @@ async def storm_across_sites(mesh: Mesh) -> None:
     assert len(found) == 21
     tickets = await tenant.list_tickets()
     assert len(tickets) == 21
-    assert sum(t.title.startswith("storm: 21 alerts at") for t in tickets) == 1
+    assert sum(t.title.startswith("storm: 25 alerts at") for t in tickets) == 1

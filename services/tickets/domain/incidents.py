@@ -5,6 +5,7 @@ window semantics are docs/CORRELATION.md's."""
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -47,6 +48,8 @@ class Incident:
     opened_at: datetime | None = None
     closed_at: datetime | None = None
     last_joined_at: datetime | None = None
+    #: A storm's: the alert tickets its client opened before it (its title counts them).
+    storm_tickets_before: int = 0
 
     @property
     def is_open(self) -> bool:
@@ -263,3 +266,18 @@ def storming(
 def storm_title(*, client_name: str, alerts: int) -> str:
     """The storm parent's title: "storm: 37 alerts at ACME, 1 ticket"."""
     return f"storm: {alerts} alerts at {client_name or 'unknown client'}, 1 ticket"
+
+
+_STORM_TITLE = re.compile(r"storm: [0-9]+ alerts at .*, 1 ticket", re.DOTALL)
+
+
+def storm_retitle(incident: Incident, *, title: str, members: int) -> str | None:
+    """The storm parent's new title once it has ``members`` member alerts (the client's
+    tickets before the storm count too, as in its opening title); None when it stays: the
+    count is unchanged, or the title is not one Triage wrote (a person renamed it)."""
+    if not _STORM_TITLE.fullmatch(title):
+        return None
+    wanted = storm_title(
+        client_name=incident.client_name, alerts=incident.storm_tickets_before + members
+    )
+    return None if wanted == title else wanted

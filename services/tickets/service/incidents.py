@@ -90,18 +90,23 @@ class IncidentPaths(StormPaths):
         rest, stormed = await self._storm_split(session, rest)
         mine.extend(stormed)
         mine.sort(key=lambda entry: entry[0][0].occurred_at)
+        storms: dict[tuple[str, str], Incident] = {}
         for (alert, scope), correlation in mine:
             with scope:
                 if alert.kind is AlertKind.RESET:
                     await self._member_reset(session, alert)
-                else:
-                    await self._member_trigger(session, alert, correlation)
+                    continue
+                joined = await self._member_trigger(session, alert, correlation)
+                if joined is not None and joined.storm:
+                    storms[(joined.tenant_id, joined.id)] = joined
+        # One title change per storm and batch, however many alerts joined it.
+        await self._retitle_storms(session, [storms[k] for k in sorted(storms)])
         return rest
 
     async def _member_trigger(
         self, session: AsyncSession, alert: RoutedAlert, correlation: Correlation | None
-    ) -> None:
-        """A trigger joins, reopens or starts its incident."""
+    ) -> Incident | None:
+        """A trigger joins, reopens or starts its incident; that incident, if any."""
         tenant = alert.tenant_id
         stone = await alert_store.get_tombstone(
             session, tenant_id=tenant, series_key=alert.series_key
@@ -114,7 +119,7 @@ class IncidentPaths(StormPaths):
         ):
             # Older than its series' latest reset (delivered late): recorded, nothing changes.
             await series_log.add(session, tenant_id=tenant, entry=logged(alert, None))
-            return
+            return None
         settings = await settings_store.get_settings(session, tenant_id=tenant)
         known = await incident_store.series_incidents(session, [(tenant, alert.series_key)])
         series_incident = known.get((tenant, alert.series_key))
@@ -142,16 +147,15 @@ class IncidentPaths(StormPaths):
         )
         if join.kind is JoinKind.START or join.incident is None:
             if correlation is None:
-                return  # unreachable: an uncorrelated alert comes here only into an open one
-            await self._start_incident(session, alert, correlation, storm=storm)
-            return
+                return None  # unreachable: an uncorrelated alert comes here only into an open one
+            return await self._start_incident(session, alert, correlation, storm=storm)
         incident = join.incident
         if storm:
             fresh = await incident_store.get_incident(
                 session, tenant_id=tenant, incident_id=incident.id, for_update=True
             )
             incident = fresh or incident
-        await self._attach(
+        return await self._attach(
             session, incident, alert, correlation, reopen=join.kind is JoinKind.REOPEN
         )
 
@@ -171,14 +175,15 @@ class IncidentPaths(StormPaths):
 
     async def _start_incident(
         self, session: AsyncSession, alert: RoutedAlert, correlation: Correlation, *, storm: bool
-    ) -> None:
+    ) -> Incident | None:
         """Open the parent ticket from the incident's first member (through the ordinary
-        trigger path: persistence, reopening and late arrival apply to it as to any alert)."""
+        trigger path: persistence, reopening and late arrival apply to it as to any alert);
+        the incident it is in then."""
         tenant = alert.tenant_id
         if not storm and (instead := await self._storm_instead(session, alert)) is not None:
             # The client is in a storm: a new group's first alert joins it instead.
-            await self._member_trigger(session, alert, instead)
-            return
+            return await self._member_trigger(session, alert, instead)
+        recent = 0
         if storm:
             # The storm's ticket says so from its first event (one "opened" notification).
             recent = int(dict(correlation.group_values).get(STORM_TICKETS_BEFORE, "0"))
@@ -186,7 +191,7 @@ class IncidentPaths(StormPaths):
             alert = replace(alert, actions=replace(alert.actions, title=title))
         parent = await self._on_trigger(session, alert)
         if parent is None:
-            return  # waiting (persistence): the incident starts when its first ticket opens
+            return None  # waiting (persistence): the incident starts when its ticket opens
         incident = Incident(
             id=new_id(),
             tenant_id=tenant,
@@ -202,18 +207,20 @@ class IncidentPaths(StormPaths):
             primary_series_key=alert.series_key if correlation.primary else "",
             severity=alert.severity,
             last_joined_at=alert.occurred_at,
+            storm_tickets_before=recent,
         )
         if not await incident_store.insert_incident(session, incident):
             # Another replica opened the client's storm first: join it (merging this ticket).
             existing = await incident_store.open_storm(
                 session, tenant_id=tenant, group_key=correlation.group_key
             )
-            if existing is not None:
-                await self._attach(session, existing, alert, correlation, reopen=False)
-            return
+            if existing is None:
+                return None
+            return await self._attach(session, existing, alert, correlation, reopen=False)
         await incident_store.put_member(
             session, tenant_id=tenant, member=_new_member(incident.id, alert, correlation)
         )
+        return incident
 
     async def _attach(
         self,
@@ -223,15 +230,16 @@ class IncidentPaths(StormPaths):
         correlation: Correlation | None,
         *,
         reopen: bool,
-    ) -> None:
+    ) -> Incident | None:
         """Link ``alert`` to ``incident``: one occurrence on the parent, the member's own count,
-        its own open ticket merged, a primary taking the face, the worst severity."""
+        its own open ticket merged, a primary taking the face, the worst severity. The
+        incident as saved (None when its parent is gone)."""
         tenant = alert.tenant_id
         parent = await ticket_store.get_ticket(
             session, tenant_id=tenant, ticket_id=incident.parent_ticket_id, for_update=True
         )
         if parent is None:
-            return
+            return None
         settings = await settings_store.get_settings(session, tenant_id=tenant)
         if reopen or not parent.is_open:
             parent = await self._reopen(
@@ -295,14 +303,13 @@ class IncidentPaths(StormPaths):
         if fields:
             await self._update(session, parent, fields, Cause.ALERT, SYSTEM_ACTOR)
         last = incident.last_joined_at
-        await incident_store.save_incident(
-            session,
-            replace(
-                incident,
-                severity=severity,
-                last_joined_at=alert.occurred_at if last is None else max(last, alert.occurred_at),
-            ),
+        incident = replace(
+            incident,
+            severity=severity,
+            last_joined_at=alert.occurred_at if last is None else max(last, alert.occurred_at),
         )
+        await incident_store.save_incident(session, incident)
+        return incident
 
     async def _merge_own_ticket(
         self, session: AsyncSession, alert: RoutedAlert, parent: Ticket, incident: Incident

@@ -3,6 +3,7 @@ client within a window collapse further ones into one storm incident for that cl
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any
@@ -16,8 +17,10 @@ from services.tickets.domain.incidents import (
     Incident,
     StormSettings,
     storm_key,
+    storm_retitle,
     storming,
 )
+from services.tickets.domain.tickets import SYSTEM_ACTOR, Cause
 from services.tickets.service.changes import ChangePaths
 from services.tickets.store import incidents as incident_store
 from services.tickets.store import settings as settings_store
@@ -139,3 +142,30 @@ class StormPaths(ChangePaths):
                     stormed.append((item, _storm_correlation(settings, client, recent)))
                     taken.add(id(item))
         return [i for i in alerts if id(i) not in taken], stormed
+
+    async def _retitle_storms(self, session: AsyncSession, storms: Sequence[Incident]) -> None:
+        """Bring each storm parent's title to its current size (a ``ticket.updated`` of the
+        title, with its history entry), unless a person renamed it: called once per batch."""
+        for storm in storms:
+            counts = await incident_store.member_counts(
+                session, tenant_id=storm.tenant_id, incident_ids=[storm.id]
+            )
+            members = counts.get(storm.id, (0, 0))[0]
+            parent = await ticket_store.get_ticket(
+                session,
+                tenant_id=storm.tenant_id,
+                ticket_id=storm.parent_ticket_id,
+                for_update=True,
+            )
+            if parent is None:
+                continue
+            title = storm_retitle(storm, title=parent.title, members=members)
+            if title is not None:
+                await self._update(
+                    session,
+                    parent,
+                    {"title": title},
+                    Cause.SYSTEM,
+                    SYSTEM_ACTOR,
+                    detail=f"storm of {members} alert(s)",
+                )

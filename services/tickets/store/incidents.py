@@ -39,6 +39,7 @@ def _incident(row: Any) -> Incident:
         opened_at=row.opened_at,
         closed_at=row.closed_at,
         last_joined_at=row.last_joined_at,
+        storm_tickets_before=row.storm_tickets_before,
     )
 
 
@@ -60,6 +61,7 @@ def _values(incident: Incident) -> dict[str, Any]:
         "opened_at": incident.opened_at or func.now(),
         "closed_at": incident.closed_at,
         "last_joined_at": incident.last_joined_at,
+        "storm_tickets_before": incident.storm_tickets_before,
     }
 
 

@@ -190,7 +190,7 @@ async def test_a_client_storm_collapses_into_one_ticket(harness: Harness) -> Non
     [(storm, members)] = await _incidents(harness, tenant)
     assert storm.storm and len(members) == 10
     parent = next(t for t in tickets if t.id == storm.parent_ticket_id)
-    assert parent.title == "storm: 21 alerts at Acme, 1 ticket"
+    assert parent.title == "storm: 30 alerts at Acme, 1 ticket"  # 20 tickets + 10 members
     # One "opened" event says so; the other members are occurrences of that ticket.
     opened = await harness.events(tenant, "ticket.opened")
     assert len(opened) == 21 and parent.occurrence_count == 10

@@ -166,5 +166,5 @@ async def test_storm_protection_is_a_tenant_setting(harness: Harness) -> None:
     tickets = await harness.tickets(tenant)
     assert len(tickets) == 4  # 3, then the storm's one for the other 3 alerts
     assert [t.title for t in tickets if t.title.startswith("storm:")] == [
-        "storm: 4 alerts at Acme, 1 ticket"
+        "storm: 6 alerts at Acme, 1 ticket"
     ]

@@ -17,6 +17,7 @@ from services.tickets.domain.incidents import (
     in_window,
     reopenable,
     storm_key,
+    storm_retitle,
     storm_title,
     storming,
     takes_face,
@@ -180,3 +181,12 @@ def test_storm_after_more_than_n_tickets_until_calm() -> None:
 
 def test_storm_title() -> None:
     assert storm_title(client_name="ACME", alerts=37) == "storm: 37 alerts at ACME, 1 ticket"
+
+
+def test_storm_retitle_counts_the_tickets_before_and_the_members() -> None:
+    storm = incident(storm=True, client_name="ACME", storm_tickets_before=20)
+    opened = "storm: 21 alerts at ACME, 1 ticket"
+    assert storm_retitle(storm, title=opened, members=1) is None  # unchanged
+    assert storm_retitle(storm, title=opened, members=7) == "storm: 27 alerts at ACME, 1 ticket"
+    # A title a person wrote stays.
+    assert storm_retitle(storm, title="ACME: power cut at HQ", members=7) is None
