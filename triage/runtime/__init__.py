@@ -52,7 +52,13 @@ if TYPE_CHECKING:
         to_timestamp,
         unpack,
     )
-    from triage.runtime.idempotency import IdempotentReply, built_reply, once, requests_table
+    from triage.runtime.idempotency import (
+        IdempotentReply,
+        RequestLog,
+        built_reply,
+        once,
+        requests_table,
+    )
     from triage.runtime.ids import new_id
     from triage.runtime.main import service_main
     from triage.runtime.migrations import (
@@ -135,6 +141,7 @@ _HOME: dict[str, str] = {
     "to_timestamp": "events",
     "unpack": "events",
     "IdempotentReply": "idempotency",
+    "RequestLog": "idempotency",
     "built_reply": "idempotency",
     "once": "idempotency",
     "requests_table": "idempotency",
@@ -216,6 +223,7 @@ __all__ = [
     "ReceivedEvent",
     "Reference",
     "References",
+    "RequestLog",
     "ResourceExhausted",
     "Runtime",
     "SecretBox",

@@ -14,10 +14,10 @@ from services.ingest.domain.alert_events import AlertFilters, StoredAlert
 from services.ingest.domain.integrations import Integration
 from services.ingest.domain.records import AlertDraft, RawBody, WriteResult
 from services.ingest.errors import AlertNotFound
-from services.ingest.models import requests
 from services.ingest.service.intake import new_record
 from services.ingest.service.integrations import IntegrationUseCases
 from services.ingest.store import alerts as store
+from services.ingest.store.requests import requests
 from triage.runtime import (
     FieldViolation,
     IdempotentReply,

@@ -28,9 +28,9 @@ from services.ingest.domain.integrations import (
 from services.ingest.domain.polling import polling_wanted
 from services.ingest.domain.webhook_auth import WebhookCredentials
 from services.ingest.errors import IntegrationNotFound, TenantNotFound
-from services.ingest.models import requests
 from services.ingest.service.base import ServiceBase, sealing_aad
 from services.ingest.store import integrations as store
+from services.ingest.store.requests import requests
 from services.ingest.store.tenants import get_tenant
 from triage.runtime import (
     Aborted,

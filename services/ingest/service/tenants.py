@@ -12,9 +12,9 @@ from google.protobuf.message import Message
 from services.ingest import events
 from services.ingest.domain.tenants import Tenant, TenantChanges
 from services.ingest.errors import TenantNotFound
-from services.ingest.models import requests
 from services.ingest.service.base import ADMIN_TENANT, ServiceBase
 from services.ingest.store import tenants as store
+from services.ingest.store.requests import requests
 from triage.runtime import Aborted, FailedPrecondition, IdempotentReply, InvalidArgument, check_etag
 
 M = TypeVar("M", bound=Message)

@@ -13,9 +13,9 @@ from google.protobuf.message import Message
 
 from services.ingest.domain.tokens import IssuedToken, MintedToken
 from services.ingest.errors import TokenNotFound
-from services.ingest.models import requests
 from services.ingest.service.base import ADMIN_TENANT, ServiceBase
 from services.ingest.store import tokens as store
+from services.ingest.store.requests import requests
 from triage.runtime import IdempotentReply
 
 log = logging.getLogger(__name__)

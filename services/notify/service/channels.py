@@ -20,11 +20,11 @@ from services.notify.domain.model import ChannelKind
 from services.notify.domain.records import ChannelRow, ChannelView, SealedChannel, TestOutcome
 from services.notify.domain.sending import sender_inputs
 from services.notify.errors import ChannelInUse, ChannelNameTaken, ChannelNotFound, StaleEtag
-from services.notify.models import requests
 from services.notify.service.common import Clock, seal, spec_of, utcnow
 from services.notify.service.sendtest import check_sendable, sample_message
 from services.notify.store import channels as store
 from services.notify.store.policies import policies_naming
+from services.notify.store.requests import requests
 from triage.runtime import (
     Database,
     IdempotentReply,

@@ -11,10 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notify.domain.records import DeliveryRow, DeliveryView
 from services.notify.errors import DeliveryNotFound, DeliveryNotRetryable
-from services.notify.models import requests
 from services.notify.service.common import Clock, utcnow
 from services.notify.store import deliveries as store
 from services.notify.store.attempts import attempts_of
+from services.notify.store.requests import requests
 from triage.runtime import Database, IdempotentReply, after_commit, is_uuid, once
 
 M = TypeVar("M", bound=Message)

@@ -12,9 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notify.domain.records import PolicyDraft, PolicyRow
 from services.notify.errors import PolicyNotFound, StaleEtag
-from services.notify.models import requests
 from services.notify.store import policies as store
 from services.notify.store.channels import channels_by_id
+from services.notify.store.requests import requests
 from triage.runtime import Database, IdempotentReply, check_etag, is_uuid, once
 
 M = TypeVar("M", bound=Message)

@@ -17,8 +17,9 @@ from services.rules.domain.records import OrderedRecord, etag
 from services.rules.domain.views import Reordered, RulePage
 from services.rules.errors import EtagMismatch, RuleSetVersionMismatch
 from services.rules.service.clock import Clock
-from services.rules.service.common import canonical_uuid, invalid, once
+from services.rules.service.common import canonical_uuid, invalid
 from services.rules.store.ordered import OrderedRows
+from services.rules.store.requests import requests
 from services.rules.store.settings import bump_version, rule_set_version
 from triage.runtime import (
     AlreadyExists,
@@ -30,6 +31,7 @@ from triage.runtime import (
     decode_page_token,
     encode_page_token,
     new_id,
+    once,
     page_of,
     page_size,
 )
@@ -119,7 +121,7 @@ class OrderedRules(Generic[R, D]):
                 },
             )
 
-        return await once(self.db, tenant_id, reply, work)
+        return await once(self.db, requests, tenant_id, reply, work)
 
     async def get(self, *, tenant_id: str, rule_id: str) -> R:
         """One rule of the tenant."""
@@ -191,7 +193,7 @@ class OrderedRules(Generic[R, D]):
                 },
             )
 
-        return await once(self.db, tenant_id, reply, work)
+        return await once(self.db, requests, tenant_id, reply, work)
 
     async def delete(
         self, *, tenant_id: str, rule_id: str, given_etag: str, reply: IdempotentReply[int, M]
@@ -210,7 +212,7 @@ class OrderedRules(Generic[R, D]):
             await rows.shift_positions(session, from_position=row.position + 1, by=-1)
             return version
 
-        return await once(self.db, tenant_id, reply, work)
+        return await once(self.db, requests, tenant_id, reply, work)
 
     async def reorder(
         self,
@@ -247,4 +249,4 @@ class OrderedRules(Generic[R, D]):
                 updated.append(await rows.update(session, rule_id=rid, values=values))
             return Reordered(rules=tuple(updated), rule_set_version=version)
 
-        return await once(self.db, tenant_id, reply, work)
+        return await once(self.db, requests, tenant_id, reply, work)

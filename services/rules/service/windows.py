@@ -22,11 +22,12 @@ from services.rules.domain.stored import compile_stored_windows
 from services.rules.domain.views import WindowPage, WindowState, WindowView
 from services.rules.errors import EtagMismatch, WindowNotFound
 from services.rules.service.clock import Clock
-from services.rules.service.common import canonical_uuid, invalid, once
+from services.rules.service.common import canonical_uuid, invalid
 from services.rules.service.compiled import window_of_record
 from services.rules.service.decoding import Decoder
 from services.rules.service.references import check_window
 from services.rules.store import windows as store
+from services.rules.store.requests import requests
 from services.rules.store.settings import bump_version, get_settings
 from triage.runtime import (
     Database,
@@ -37,6 +38,7 @@ from triage.runtime import (
     decode_page_token,
     encode_page_token,
     new_id,
+    once,
     page_of,
     page_size,
 )
@@ -177,7 +179,7 @@ class WindowUseCases:
             self._changed(session)
             return self._view(row, zone)
 
-        return await once(self.db, tenant_id, reply, work)
+        return await once(self.db, requests, tenant_id, reply, work)
 
     async def get(self, *, tenant_id: str, window_id: str) -> WindowView:
         """One window of the tenant, with its current state."""
@@ -266,7 +268,7 @@ class WindowUseCases:
             self._changed(session)
             return self._view(updated, zone)
 
-        return await once(self.db, tenant_id, reply, work)
+        return await once(self.db, requests, tenant_id, reply, work)
 
     async def end(
         self,
@@ -301,7 +303,7 @@ class WindowUseCases:
             self._changed(session)
             return self._view(updated, zone)
 
-        return await once(self.db, tenant_id, reply, work)
+        return await once(self.db, requests, tenant_id, reply, work)
 
     async def delete(
         self, *, tenant_id: str, window_id: str, given_etag: str, reply: IdempotentReply[None, M]
@@ -319,4 +321,4 @@ class WindowUseCases:
             await store.recheck_held_by(session, window_id=wid, at=self.clock.now())
             self._changed(session)
 
-        return await once(self.db, tenant_id, reply, work)
+        return await once(self.db, requests, tenant_id, reply, work)

@@ -21,10 +21,10 @@ from services.sla.errors import (
     NameTaken,
     SlaInvalid,
 )
-from services.sla.models import requests
 from services.sla.service.base import UseCases
 from services.sla.service.etags import check_version
 from services.sla.store import calendars as store
+from services.sla.store.requests import requests
 from triage.runtime import IdempotentReply, is_uuid, once
 
 M = TypeVar("M", bound=Message)

@@ -24,10 +24,10 @@ from services.sla.domain.policy import (
 from services.sla.domain.stored import Stored
 from services.sla.domain.violation import Violation
 from services.sla.errors import PolicyNotFound, ScopeTaken, SlaInvalid
-from services.sla.models import requests
 from services.sla.service.base import UseCases
 from services.sla.service.etags import check_version
 from services.sla.store import calendars, policies
+from services.sla.store.requests import requests
 from triage.runtime import IdempotentReply, References, is_uuid, once, require_references
 
 M = TypeVar("M", bound=Message)

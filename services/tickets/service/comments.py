@@ -14,11 +14,11 @@ from services.tickets.domain.tickets import (
     TimeEntry,
     Visibility,
 )
-from services.tickets.models import requests
 from services.tickets.service.base import Actor, M, TicketRef
 from services.tickets.service.changes import ChangePaths
 from services.tickets.store import activity as activity_store
 from services.tickets.store import tickets as ticket_store
+from services.tickets.store.requests import requests
 from triage.runtime import (
     IdempotentReply,
     new_id,

@@ -21,11 +21,11 @@ from services.tickets.domain.tickets import (
     plan_status_change,
 )
 from services.tickets.errors import EtagMismatch, TicketStateConflict
-from services.tickets.models import requests
 from services.tickets.service.base import Actor, M, TicketRef
 from services.tickets.service.changes import ChangePaths
 from services.tickets.store import settings as settings_store
 from services.tickets.store import tickets as ticket_store
+from services.tickets.store.requests import requests
 from triage.runtime import (
     IdempotentReply,
     InvalidArgument,

@@ -8,10 +8,10 @@ from dataclasses import replace
 from services.tickets import events as ev
 from services.tickets.domain.tickets import Status, TenantSettings
 from services.tickets.errors import EtagMismatch
-from services.tickets.models import requests
 from services.tickets.service.base import M, ServiceBase
 from services.tickets.store import settings as settings_store
 from services.tickets.store import tickets as ticket_store
+from services.tickets.store.requests import requests
 from triage.runtime import IdempotentReply, InvalidArgument, check_etag
 
 

@@ -15,12 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.integration.runtime.demo_schema import SCHEMA, notes, requests
 from triage.runtime.db import Database
-from triage.runtime.idempotency import IdempotentReply, once
+from triage.runtime.idempotency import IdempotentReply, RequestLog, once
 from triage.runtime.migrations import upgrade
 
 pytestmark = pytest.mark.integration
 MIGRATIONS = str(Path(__file__).parent / "demo_migrations")
 TENANT = str(uuid.uuid4())
+LOG = RequestLog(requests)
 
 
 @pytest.fixture
@@ -74,8 +75,8 @@ async def _counts(db: Database) -> tuple[int, int]:
 async def test_a_retry_gets_the_first_answer_without_running_the_work_again(db: Database) -> None:
     work = NoteWriter()
 
-    first = await once(db, requests, TENANT, _reply("r-1"), work)
-    again = await once(db, requests, TENANT, _reply("r-1"), work)
+    first = await once(db, LOG, TENANT, _reply("r-1"), work)
+    again = await once(db, LOG, TENANT, _reply("r-1"), work)
 
     assert work.runs == 1
     assert again == first
@@ -93,8 +94,8 @@ async def test_each_new_or_empty_request_id_runs(
 ) -> None:
     work = NoteWriter()
 
-    first = await once(db, requests, TENANT, _reply(request_ids[0]), work)
-    second = await once(db, requests, TENANT, _reply(request_ids[1]), work)
+    first = await once(db, LOG, TENANT, _reply(request_ids[0]), work)
+    second = await once(db, LOG, TENANT, _reply(request_ids[1]), work)
 
     assert work.runs == 2
     assert first != second
@@ -105,9 +106,9 @@ async def test_a_request_id_is_remembered_per_tenant(db: Database) -> None:
     work = NoteWriter()
     other = str(uuid.uuid4())
 
-    await once(db, requests, TENANT, _reply("r-1"), work)
+    await once(db, LOG, TENANT, _reply("r-1"), work)
     async with db.transaction(other) as session:
-        assert await _reply("r-1").replay(session, requests, other) is None
+        assert await _reply("r-1").replay(session, LOG, other) is None
 
 
 async def test_failed_work_remembers_nothing_so_a_retry_runs_it(db: Database) -> None:
@@ -116,9 +117,9 @@ async def test_failed_work_remembers_nothing_so_a_retry_runs_it(db: Database) ->
         raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError, match="boom"):
-        await once(db, requests, TENANT, _reply("r-1"), failing)
+        await once(db, LOG, TENANT, _reply("r-1"), failing)
     work = NoteWriter()
-    answer = await once(db, requests, TENANT, _reply("r-1"), work)
+    answer = await once(db, LOG, TENANT, _reply("r-1"), work)
 
     assert work.runs == 1
     assert answer.value.startswith("note 1 ")
@@ -129,9 +130,7 @@ async def test_concurrent_calls_with_the_same_request_id_run_the_work_once(db: D
     # Each run holds its transaction open long enough for the other call to start its own.
     work = NoteWriter(pause=0.3)
 
-    answers = await asyncio.gather(
-        *(once(db, requests, TENANT, _reply("r-1"), work) for _ in range(3))
-    )
+    answers = await asyncio.gather(*(once(db, LOG, TENANT, _reply("r-1"), work) for _ in range(3)))
 
     assert work.runs == 1
     assert answers[0] == answers[1] == answers[2]
@@ -145,7 +144,7 @@ async def test_concurrent_calls_with_different_request_ids_do_not_wait_for_each_
     loop = asyncio.get_running_loop()
     started = loop.time()
 
-    await asyncio.gather(*(once(db, requests, TENANT, _reply(f"r-{i}"), work) for i in range(2)))
+    await asyncio.gather(*(once(db, LOG, TENANT, _reply(f"r-{i}"), work) for i in range(2)))
 
     assert work.runs == 2
     assert loop.time() - started < 1.9
