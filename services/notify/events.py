@@ -320,6 +320,13 @@ def _ticket(envelope: Envelope) -> Notifiable | None:
         verb = "commented"
     elif isinstance(payload, ticket_events.TicketClosed):
         body = f"Closed by {payload.actor or 'triage'}."
+        if payload.HasField("merged_into"):
+            # Not resolved: its alerts, SLA and notifications continue on that ticket.
+            into = f"#{payload.merged_into.ticket_number}"
+            verb = f"merged into {into}"
+            body = (
+                f"Merged into ticket {into} by {payload.actor or 'triage'}; work continues there."
+            )
     elif isinstance(payload, ticket_events.TicketReopened):
         body = payload.reason or body
     severity = _severity(ticket.severity)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.tickets.convert import comment_to_proto, settings_to_proto, ticket_to_proto
 from services.tickets.domain.alerts import AlertKind, RoutedActions, RoutedAlert
-from services.tickets.domain.incidents import Correlation
+from services.tickets.domain.incidents import Correlation, MergeTarget
 from services.tickets.domain.tickets import (
     AuthorKind,
     Cause,
@@ -148,21 +148,33 @@ def commented(ticket: Ticket, comment: Comment) -> Envelope:
 
 
 def closed(
-    ticket: Ticket, *, reason: CloseReason, reset_alert: bool, auto: bool, actor: str
+    ticket: Ticket,
+    *,
+    reason: CloseReason,
+    reset_alert: bool,
+    auto: bool,
+    actor: str,
+    merged_into: MergeTarget | None = None,
 ) -> Envelope:
-    """``ticket.closed``, with the linked series ingest resets when ``reset_alert``."""
-    return _envelope(
-        ticket,
-        "ticket.closed",
-        pb.TicketClosed(
-            ticket=ticket_to_proto(ticket),
-            reason=res.CloseReason.ValueType(reason),
-            linked_series_keys=list(ticket.linked_series_keys),
-            reset_alert=reset_alert,
-            auto=auto,
-            actor=actor,
-        ),
+    """``ticket.closed``, with the linked series ingest resets when ``reset_alert`` and the
+    ticket it was merged into, if it was."""
+    payload = pb.TicketClosed(
+        ticket=ticket_to_proto(ticket),
+        reason=res.CloseReason.ValueType(reason),
+        linked_series_keys=list(ticket.linked_series_keys),
+        reset_alert=reset_alert,
+        auto=auto,
+        actor=actor,
     )
+    if merged_into is not None:
+        payload.merged_into.CopyFrom(
+            pb.MergedInto(
+                ticket_id=merged_into.ticket_id,
+                ticket_number=merged_into.ticket_number,
+                incident_id=merged_into.incident_id,
+            )
+        )
+    return _envelope(ticket, "ticket.closed", payload)
 
 
 def reopened(

@@ -58,6 +58,15 @@ class Incident:
 
 
 @dataclass(frozen=True, slots=True)
+class MergeTarget:
+    """The ticket a closed ticket was merged into (``ticket.closed``'s ``merged_into``)."""
+
+    ticket_id: str
+    ticket_number: int
+    incident_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Member:
     """One series linked to an incident, with its own occurrence count."""
 

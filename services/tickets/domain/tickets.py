@@ -79,6 +79,7 @@ class CloseReason(enum.IntEnum):
     ALERT_RESET = 2
     ALERT_INACTIVE = 3
     SYSTEM = 4
+    MERGED = 5  # into another ticket (an incident's parent): not resolved
 
 
 class HistoryKind(enum.IntEnum):

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.tickets import events as ev
 from services.tickets.domain.alerts import RoutedAlert, occurrence_comment, occurrence_comment_due
+from services.tickets.domain.incidents import MergeTarget
 from services.tickets.domain.tickets import (
     DEFAULT_PRIORITY,
     SYSTEM_ACTOR,
@@ -303,6 +304,7 @@ class ChangePaths(ServiceBase):
         reset_alert: bool,
         auto: bool,
         staged: Staged | None = None,
+        merged_into: MergeTarget | None = None,
     ) -> Ticket:
         now = self._clock()
         after = replace(
@@ -328,7 +330,14 @@ class ChangePaths(ServiceBase):
             detail=reason.name,
             staged=staged,
         )
-        closed = ev.closed(after, reason=reason, reset_alert=reset_alert, auto=auto, actor=actor)
+        closed = ev.closed(
+            after,
+            reason=reason,
+            reset_alert=reset_alert,
+            auto=auto,
+            actor=actor,
+            merged_into=merged_into,
+        )
         if staged is None:
             await self._outbox.add(session, closed)
         else:

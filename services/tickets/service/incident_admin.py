@@ -13,6 +13,7 @@ from services.tickets.domain.incidents import (
     IncidentDetail,
     IncidentView,
     Member,
+    MergeTarget,
     timeline,
 )
 from services.tickets.domain.tickets import AuthorKind, CloseReason, Status, Ticket, Visibility
@@ -129,11 +130,12 @@ class IncidentAdminUseCases(ChangePaths):
                     session,
                     source_parent,
                     status=Status.CLOSED,
-                    reason=CloseReason.MANUAL if actor.is_human else CloseReason.SYSTEM,
+                    reason=CloseReason.MERGED,
                     cause=actor.cause,
                     actor=actor.subject,
                     reset_alert=False,
                     auto=False,
+                    merged_into=MergeTarget(parent.id, parent.number, target_id),
                 )
             members = await incident_store.members(
                 session, tenant_id=tenant_id, incident_id=target_id

@@ -18,6 +18,7 @@ from services.tickets.domain.incidents import (
     Incident,
     JoinKind,
     Member,
+    MergeTarget,
     closes_parent,
     decide_join,
     merged_comment,
@@ -332,11 +333,12 @@ class IncidentPaths(StormPaths):
             session,
             own,
             status=Status.CLOSED,
-            reason=CloseReason.SYSTEM,
+            reason=CloseReason.MERGED,
             cause=Cause.SYSTEM,
             actor=SYSTEM_ACTOR,
             reset_alert=False,
             auto=True,
+            merged_into=MergeTarget(parent.id, parent.number, incident.id),
         )
         return own.id
 

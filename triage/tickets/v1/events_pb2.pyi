@@ -198,6 +198,7 @@ class TicketClosed(_message.Message):
     RESET_ALERT_FIELD_NUMBER: _builtins.int
     AUTO_FIELD_NUMBER: _builtins.int
     ACTOR_FIELD_NUMBER: _builtins.int
+    MERGED_INTO_FIELD_NUMBER: _builtins.int
     reason: _resources_pb2.CloseReason.ValueType
     """Why."""
     reset_alert: _builtins.bool
@@ -216,6 +217,12 @@ class TicketClosed(_message.Message):
     def linked_series_keys(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Series linked to the ticket."""
 
+    @_builtins.property
+    def merged_into(self) -> Global___MergedInto:
+        """Set when the ticket was closed because it was merged into another ticket (reason
+        `CLOSE_REASON_MERGED`): not resolved, its work continues there.
+        """
+
     def __init__(
         self,
         *,
@@ -225,14 +232,45 @@ class TicketClosed(_message.Message):
         reset_alert: _builtins.bool = ...,
         auto: _builtins.bool = ...,
         actor: _builtins.str = ...,
+        merged_into: Global___MergedInto | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["ticket", b"ticket"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["merged_into", b"merged_into", "ticket", b"ticket"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "auto", b"auto", "linked_series_keys", b"linked_series_keys", "reason", b"reason", "reset_alert", b"reset_alert", "ticket", b"ticket"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "auto", b"auto", "linked_series_keys", b"linked_series_keys", "merged_into", b"merged_into", "reason", b"reason", "reset_alert", b"reset_alert", "ticket", b"ticket"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TicketClosed: _TypeAlias = TicketClosed  # noqa: Y015
+
+@_typing.final
+class MergedInto(_message.Message):
+    """The ticket a closed ticket was merged into."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TICKET_ID_FIELD_NUMBER: _builtins.int
+    TICKET_NUMBER_FIELD_NUMBER: _builtins.int
+    INCIDENT_ID_FIELD_NUMBER: _builtins.int
+    ticket_id: _builtins.str
+    """The ticket that carries the merged one's work from now on."""
+    ticket_number: _builtins.int
+    """Its number, as people see it (`#N`)."""
+    incident_id: _builtins.str
+    """The incident whose parent it is, if any."""
+    def __init__(
+        self,
+        *,
+        ticket_id: _builtins.str = ...,
+        ticket_number: _builtins.int = ...,
+        incident_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["incident_id", b"incident_id", "ticket_id", b"ticket_id", "ticket_number", b"ticket_number"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MergedInto: _TypeAlias = MergedInto  # noqa: Y015
 
 @_typing.final
 class TicketReopened(_message.Message):

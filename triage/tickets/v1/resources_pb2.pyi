@@ -227,6 +227,10 @@ class _CloseReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CloseReas
     """Its series was found no longer active at the source."""
     CLOSE_REASON_SYSTEM: _CloseReason.ValueType  # 4
     """Triage closed it (for example a resolved ticket aging out)."""
+    CLOSE_REASON_MERGED: _CloseReason.ValueType  # 5
+    """It was merged into another ticket (an incident's parent), which carries its alerts,
+    SLA and notifications from then on; the close event's `merged_into` says which.
+    """
 
 class CloseReason(_CloseReason, metaclass=_CloseReasonEnumTypeWrapper):
     """Why a ticket was closed."""
@@ -241,6 +245,10 @@ CLOSE_REASON_ALERT_INACTIVE: CloseReason.ValueType  # 3
 """Its series was found no longer active at the source."""
 CLOSE_REASON_SYSTEM: CloseReason.ValueType  # 4
 """Triage closed it (for example a resolved ticket aging out)."""
+CLOSE_REASON_MERGED: CloseReason.ValueType  # 5
+"""It was merged into another ticket (an incident's parent), which carries its alerts,
+SLA and notifications from then on; the close event's `merged_into` says which.
+"""
 Global___CloseReason: _TypeAlias = CloseReason  # noqa: Y015
 
 class _HistoryKind:
