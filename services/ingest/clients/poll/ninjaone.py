@@ -30,7 +30,8 @@ def webhook_payload(alert: JsonObject, uid: str) -> dict[str, Any]:
     """A NinjaOne alert as the CONDITION/TRIGGERED activity the webhook normalizer reads.
 
     The series is ``device:{deviceId}:{sourceConfigUid}`` (an alert carries no
-    ``seriesUid``); ``id`` is a poll key, never a webhook activity id.
+    ``seriesUid``; while the trigger polling created is open, the alert's webhooks join
+    this series: domain/polled_series.py); ``id`` is a poll key, never a webhook activity id.
     """
     payload: dict[str, Any] = {
         key: alert[key] for key in _PASSED_THROUGH if alert.get(key) is not None
