@@ -19,12 +19,12 @@ from services.tickets.domain.incidents import (
 from services.tickets.domain.tickets import AuthorKind, CloseReason, Status, Ticket, Visibility
 from services.tickets.errors import IncidentConflict, IncidentNotFound
 from services.tickets.service.base import Actor
-from services.tickets.service.changes import ChangePaths
+from services.tickets.service.storms import StormPaths
 from services.tickets.store import incidents as incident_store
 from services.tickets.store import tickets as ticket_store
 
 
-class IncidentAdminUseCases(ChangePaths):
+class IncidentAdminUseCases(StormPaths):
     """The incident RPCs' use cases."""
 
     async def list_incidents(
@@ -83,6 +83,8 @@ class IncidentAdminUseCases(ChangePaths):
                 f"{actor.subject} moved {member.device_name or series_key} (series "
                 f"{series_key}) out of this incident.",
             )
+            if incident.storm:
+                await self._retitle_storms(session, [incident])  # one alert fewer
             members = [moved if m.series_key == series_key else m for m in members]
         return _detail(incident, members)
 
@@ -137,6 +139,8 @@ class IncidentAdminUseCases(ChangePaths):
                     auto=False,
                     merged_into=MergeTarget(parent.id, parent.number, target_id),
                 )
+            if target.storm:
+                await self._retitle_storms(session, [target])  # the source's alerts joined
             members = await incident_store.members(
                 session, tenant_id=tenant_id, incident_id=target_id
             )

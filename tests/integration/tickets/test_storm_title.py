@@ -14,6 +14,8 @@ from google.protobuf import field_mask_pb2
 from services.tickets.domain.incidents import StormSettings
 from services.tickets.domain.tickets import Cause, HistoryKind, TenantSettings, Ticket
 from services.tickets.events import routed_alert
+from services.tickets.service.base import Actor
+from services.tickets.store import incidents as incident_store
 from tests.integration.tickets.harness import T0, Harness, new_tenant, poll, routed, token
 from triage.events.v1.envelope_pb2 import Envelope
 from triage.runtime.events import unpack
@@ -129,3 +131,22 @@ async def test_a_title_a_person_changed_stays(harness: Harness) -> None:
     await _in_one_batch(harness, tenant, _alerts(tenant, 5, 3))
     tickets = await harness.tickets(tenant)
     assert [t.title for t in tickets if t.id == parent.id] == ["Acme: site power cut"]
+
+
+async def test_moving_a_member_out_recounts(harness: Harness) -> None:
+    tenant = await _tenant(harness)
+    await _in_one_batch(harness, tenant, _alerts(tenant, 0, 6))
+    parent = await _storm_ticket(harness, tenant)
+    assert parent.title == "storm: 6 alerts at Acme, 1 ticket"
+    async with harness.db.transaction(tenant) as session:
+        found = await incident_store.list_incidents(
+            session, tenant_id=tenant, open_only=True, limit=10
+        )
+    [storm] = [i for i in found if i.storm]
+    await harness.service.move_member(
+        tenant_id=tenant,
+        actor=Actor("alice", is_human=True),
+        incident_id=storm.id,
+        series_key="int-1:dev-5:offline",
+    )
+    assert (await _storm_ticket(harness, tenant)).title == "storm: 5 alerts at Acme, 1 ticket"
