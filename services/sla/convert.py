@@ -46,6 +46,7 @@ STATE_TO_PB = {
     ClockState.PAUSED: pb.SLA_STATE_PAUSED,
     ClockState.MET: pb.SLA_STATE_MET,
     ClockState.BREACHED: pb.SLA_STATE_BREACHED,
+    ClockState.CANCELLED: pb.SLA_STATE_CANCELLED,
 }
 ZERO = timedelta(0)
 _SCOPES = {int(k) for k in ScopeKind}
@@ -369,6 +370,7 @@ def clock_to_proto(record: ClockRecord, now: datetime) -> pb.SlaClock:
     elapsed = clock.consumed_at(now)
     remaining = max(ZERO, clock.target - elapsed)
     nxt = clock.next_threshold()
+    cancelled = clock.state is ClockState.CANCELLED
     return pb.SlaClock(
         kind=KIND_TO_PB[clock.kind],
         state=STATE_TO_PB[record.reported_state(now)],
@@ -379,7 +381,8 @@ def clock_to_proto(record: ClockRecord, now: datetime) -> pb.SlaClock:
         elapsed=duration(elapsed),
         percent_used=round(elapsed / clock.target * 100, 4),
         pause_time=stamp(clock.paused_at),
-        met_time=stamp(clock.completed_at),
+        met_time=None if cancelled else stamp(clock.completed_at),
+        cancel_time=stamp(clock.completed_at) if cancelled else None,
         breach_time=stamp(record.breached_at),
         fired_thresholds=sorted(clock.fired),
         next_threshold_percent=nxt[0] if nxt else 0,

@@ -126,6 +126,9 @@ def ticket_change(envelope: Envelope) -> TicketChange | None:
             _when(closed.ticket.close_time, occurred),
             ticket_facts(closed.ticket, occurred),
             auto=closed.auto,
+            merged=closed.reason == tickets_pb.CLOSE_REASON_MERGED
+            or closed.HasField("merged_into"),
+            merged_into_number=closed.merged_into.ticket_number,
         )
     if kind == "reopened":
         reopened = unpack(envelope, tickets_events.TicketReopened)

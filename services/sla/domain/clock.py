@@ -26,8 +26,11 @@ Choices:
   shortened the target); the caller fires it and calls ``mark_fired``.
 * ``retarget`` keeps fired thresholds only if the new target is also reached by then;
   the others re-arm so warnings refer to the target in force.
-* ``reopen`` resumes only a resolution clock, keeping its consumed time; a met first
-  response stays met.
+* ``cancel(at)`` ends a clock with no outcome (CANCELLED: its ticket was merged into
+  another, which carries the work): neither met nor breached, nothing left to fire.
+  Whether it was overdue by then is the caller's to record (``consumed`` says).
+* ``reopen`` resumes a resolution clock, keeping its consumed time; a met first
+  response stays met, a cancelled one resumes too.
 * Transitions at an instant earlier than the clock's last transition raise
   ``ClockError(reason="out_of_order")``; the caller decides how to order events.
 """
@@ -70,9 +73,10 @@ class ClockState(StrEnum):
     PAUSED = "paused"
     MET = "met"
     BREACHED = "breached"
+    CANCELLED = "cancelled"
 
 
-TERMINAL = frozenset({ClockState.MET, ClockState.BREACHED})
+TERMINAL = frozenset({ClockState.MET, ClockState.BREACHED, ClockState.CANCELLED})
 
 
 class ClockError(ValueError):
@@ -175,7 +179,7 @@ class Clock:
 
     @property
     def is_terminal(self) -> bool:
-        """Whether the clock is MET or BREACHED."""
+        """Whether the clock is MET, BREACHED or CANCELLED."""
         return self.state in TERMINAL
 
     def _at(self, at: datetime) -> datetime:
@@ -300,11 +304,25 @@ class Clock:
         outcome = ClockState.MET if settled.consumed <= self.target else ClockState.BREACHED
         return dataclasses.replace(settled, state=outcome, paused_at=None, completed_at=instant)
 
+    def cancel(self, at: datetime) -> Clock:
+        """End the clock at ``at`` with no outcome (its ticket was merged into another)."""
+        self._require(ClockState.RUNNING, ClockState.PAUSED)
+        instant = self._at(at)
+        return dataclasses.replace(
+            self._settled(instant),
+            state=ClockState.CANCELLED,
+            paused_at=None,
+            completed_at=instant,
+        )
+
     def reopen(self, at: datetime, *, paused: bool = False) -> Clock:
-        """Resume a completed resolution clock at ``at`` (paused if reopened into a wait)."""
-        if self.kind is not TargetKind.RESOLUTION:
-            raise ClockError("invalid_transition", "only a resolution clock can be reopened")
-        self._require(ClockState.MET, ClockState.BREACHED)
+        """Resume a completed resolution clock, or a cancelled clock, at ``at`` (paused if
+        reopened into a wait)."""
+        if self.kind is not TargetKind.RESOLUTION and self.state is not ClockState.CANCELLED:
+            raise ClockError(
+                "invalid_transition", "only a resolution or a cancelled clock can be reopened"
+            )
+        self._require(ClockState.MET, ClockState.BREACHED, ClockState.CANCELLED)
         instant = self._at(at)
         return dataclasses.replace(
             self,

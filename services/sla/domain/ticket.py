@@ -68,6 +68,10 @@ class TicketChange:
     human: bool = False
     public: bool = False
     auto: bool = False
+    merged: bool = False
+    """A close because the ticket was merged into another one (not a resolution)."""
+    merged_into_number: int = 0
+    """The number of the ticket it was merged into, when known."""
 
     def is_first_response(self, definition: FirstResponse) -> bool:
         """Whether this change counts as the first response under ``definition``."""
@@ -112,7 +116,8 @@ class ClockRecord:
         return self.clock.kind
 
     def reported_state(self, at: datetime) -> ClockState:
-        """RUNNING/PAUSED/MET, or BREACHED once past due (even if completed afterwards)."""
+        """RUNNING/PAUSED/MET/CANCELLED, or BREACHED once past due (even if completed or
+        cancelled afterwards)."""
         if self.breached_at is not None:
             return ClockState.BREACHED
         return self.clock.status(at)
@@ -129,6 +134,7 @@ class AuditKind(IntEnum):
     MET = 6
     RECOMPUTED = 7
     STOPPED = 8
+    CANCELLED = 9
 
 
 @dataclass(frozen=True, slots=True)

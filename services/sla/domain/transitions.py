@@ -90,9 +90,14 @@ def apply_change(
                 moves.resume_all(cause)
     elif change.kind is ChangeKind.CLOSED:
         if change.ticket.reopen_count >= before_facts.reopen_count and not view.closed:
-            cause = "ticket closed automatically" if change.auto else "ticket closed"
-            moves.complete(TargetKind.FIRST_RESPONSE, f"{cause} (counts as response)")
-            moves.complete(TargetKind.RESOLUTION, cause)
+            if change.merged:
+                cause = merged_cause(change.merged_into_number)
+                moves.cancel(TargetKind.FIRST_RESPONSE, cause)
+                moves.cancel(TargetKind.RESOLUTION, cause)
+            else:
+                cause = "ticket closed automatically" if change.auto else "ticket closed"
+                moves.complete(TargetKind.FIRST_RESPONSE, f"{cause} (counts as response)")
+                moves.complete(TargetKind.RESOLUTION, cause)
             view = dataclasses.replace(view, closed=True)
     elif (
         change.kind is ChangeKind.REOPENED
@@ -105,6 +110,11 @@ def apply_change(
     moves.view = view
     moves.finish()
     return view
+
+
+def merged_cause(number: int) -> str:
+    """The audit cause of a close by merge, e.g. ``ticket merged into #12``."""
+    return f"ticket merged into #{number}" if number else "ticket merged into another ticket"
 
 
 class _Moves:
@@ -182,6 +192,28 @@ class _Moves:
             Met(self.view, done, at, after_breach=done.breached_at is not None)
         )
 
+    def cancel(self, kind: TargetKind, cause: str) -> None:
+        """End ``kind`` with no outcome (the ticket was merged away), announcing nothing.
+
+        A clock already overdue that no timer recorded is recorded breached (and audited):
+        the breach happened before the merge. It is not announced, like the thresholds the
+        dropped timer will never fire: the work and its notifications go on elsewhere.
+        """
+        record = self.records.get(kind)
+        if record is None or record.clock.is_terminal:
+            return
+        at = self._at(record.clock)
+        try:
+            done = dataclasses.replace(record, clock=record.clock.cancel(at))
+        except ClockError:
+            log.warning("clock transition refused", exc_info=True)
+            return
+        if done.breached_at is None and done.clock.consumed > done.clock.target:
+            done = dataclasses.replace(done, breached_at=at, breach_due_at=done.clock.due_at)
+            self._audit(AuditKind.BREACHED, record, done, f"{cause} (overdue)", at, kind)
+        self._set(done)
+        self._audit(AuditKind.CANCELLED, record, done, cause, at, kind)
+
     def pause_all(self, cause: str) -> None:
         """Pause every running clock."""
         for kind, record in list(self.records.items()):
@@ -205,18 +237,22 @@ class _Moves:
             self._audit(AuditKind.RESUMED, record, resumed, cause, at, kind)
 
     def reopen(self, *, paused: bool) -> None:
-        """Resume the resolution clock of a reopened ticket."""
-        record = self.records.get(TargetKind.RESOLUTION)
-        if record is None or not record.clock.is_terminal:
-            return
-        at = self._at(record.clock)
-        reopened = dataclasses.replace(
-            record, clock=record.clock.reopen(at, paused=paused), met_at=None
-        )
-        self._set(reopened)
-        self._audit(AuditKind.RESUMED, record, reopened, "ticket reopened", at, record.kind)
-        if not paused:
-            self.resumed.append(record.kind)
+        """Resume the resolution clock of a reopened ticket, and a first response clock
+        its merge cancelled (it was never answered)."""
+        for record in list(self.records.values()):
+            if not record.clock.is_terminal or (
+                record.kind is not TargetKind.RESOLUTION
+                and record.clock.state is not ClockState.CANCELLED
+            ):
+                continue
+            at = self._at(record.clock)
+            reopened = dataclasses.replace(
+                record, clock=record.clock.reopen(at, paused=paused), met_at=None
+            )
+            self._set(reopened)
+            self._audit(AuditKind.RESUMED, record, reopened, "ticket reopened", at, record.kind)
+            if not paused:
+                self.resumed.append(record.kind)
 
     def retarget(self, old: int, new: int) -> None:
         """Apply the targets of priority ``new`` (a priority change), audited."""

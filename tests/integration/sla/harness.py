@@ -175,6 +175,24 @@ class TicketMaker:
             at,
         )
 
+    def merge(self, at: datetime, *, into: TicketMaker, incident_id: str = "") -> Envelope:
+        """``ticket.closed`` at ``at`` because the ticket was merged into ``into``."""
+        self.ticket.status = tpb.TICKET_STATUS_CLOSED
+        self.ticket.update_time.CopyFrom(to_timestamp(at))
+        self.ticket.close_time.CopyFrom(to_timestamp(at))
+        return self._envelope(
+            "ticket.closed",
+            tev.TicketClosed(
+                ticket=self.ticket,
+                reason=tpb.CLOSE_REASON_MERGED,
+                actor="tech",
+                merged_into=tev.MergedInto(
+                    ticket_id=into.id, ticket_number=into.ticket.number, incident_id=incident_id
+                ),
+            ),
+            at,
+        )
+
     def reopen(self, at: datetime, *, status: int = tpb.TICKET_STATUS_OPEN) -> Envelope:
         """``ticket.reopened`` at ``at``."""
         self.ticket.status = status  # type: ignore[assignment]

@@ -65,6 +65,11 @@ class _SlaStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SlaState.Val
     """Passed its due instant (it may still be completed later; `met_time` then says
     when).
     """
+    SLA_STATE_CANCELLED: _SlaState.ValueType  # 5
+    """Ended without an outcome: the ticket was merged into another ticket, which carries
+    the work from then on (`cancel_time` says when). Neither met nor breached, so it
+    counts in no compliance figure; a clock breached before the merge stays BREACHED.
+    """
 
 class SlaState(_SlaState, metaclass=_SlaStateEnumTypeWrapper):
     """State of one SLA clock."""
@@ -80,6 +85,11 @@ SLA_STATE_MET: SlaState.ValueType  # 3
 SLA_STATE_BREACHED: SlaState.ValueType  # 4
 """Passed its due instant (it may still be completed later; `met_time` then says
 when).
+"""
+SLA_STATE_CANCELLED: SlaState.ValueType  # 5
+"""Ended without an outcome: the ticket was merged into another ticket, which carries
+the work from then on (`cancel_time` says when). Neither met nor breached, so it
+counts in no compliance figure; a clock breached before the merge stays BREACHED.
 """
 Global___SlaState: _TypeAlias = SlaState  # noqa: Y015
 
@@ -171,6 +181,8 @@ class _SlaAuditKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SlaAudit
     """The target was recomputed (priority change, policy change)."""
     SLA_AUDIT_KIND_STOPPED: _SlaAuditKind.ValueType  # 8
     """The clock was stopped without completing (the ticket left SLA scope)."""
+    SLA_AUDIT_KIND_CANCELLED: _SlaAuditKind.ValueType  # 9
+    """The clock ended without an outcome: its ticket was merged into another ticket."""
 
 class SlaAuditKind(_SlaAuditKind, metaclass=_SlaAuditKindEnumTypeWrapper):
     """What an SLA audit entry records."""
@@ -193,6 +205,8 @@ SLA_AUDIT_KIND_RECOMPUTED: SlaAuditKind.ValueType  # 7
 """The target was recomputed (priority change, policy change)."""
 SLA_AUDIT_KIND_STOPPED: SlaAuditKind.ValueType  # 8
 """The clock was stopped without completing (the ticket left SLA scope)."""
+SLA_AUDIT_KIND_CANCELLED: SlaAuditKind.ValueType  # 9
+"""The clock ended without an outcome: its ticket was merged into another ticket."""
 Global___SlaAuditKind: _TypeAlias = SlaAuditKind  # noqa: Y015
 
 @_typing.final
@@ -778,6 +792,7 @@ class SlaClock(_message.Message):
     FIRED_THRESHOLDS_FIELD_NUMBER: _builtins.int
     NEXT_THRESHOLD_PERCENT_FIELD_NUMBER: _builtins.int
     NEXT_THRESHOLD_TIME_FIELD_NUMBER: _builtins.int
+    CANCEL_TIME_FIELD_NUMBER: _builtins.int
     kind: Global___SlaTargetKind.ValueType
     """Which target."""
     state: Global___SlaState.ValueType
@@ -826,6 +841,12 @@ class SlaClock(_message.Message):
     def next_threshold_time(self) -> _timestamp_pb2.Timestamp:
         """When the next threshold fires, given no further pause."""
 
+    @_builtins.property
+    def cancel_time(self) -> _timestamp_pb2.Timestamp:
+        """When the clock was cancelled (its ticket merged into another); `met_time` stays
+        unset then.
+        """
+
     def __init__(
         self,
         *,
@@ -843,10 +864,11 @@ class SlaClock(_message.Message):
         fired_thresholds: _abc.Iterable[_builtins.int] | None = ...,
         next_threshold_percent: _builtins.int = ...,
         next_threshold_time: _timestamp_pb2.Timestamp | None = ...,
+        cancel_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["breach_time", b"breach_time", "due_time", b"due_time", "elapsed", b"elapsed", "met_time", b"met_time", "next_threshold_time", b"next_threshold_time", "pause_time", b"pause_time", "remaining", b"remaining", "start_time", b"start_time", "target", b"target"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["breach_time", b"breach_time", "cancel_time", b"cancel_time", "due_time", b"due_time", "elapsed", b"elapsed", "met_time", b"met_time", "next_threshold_time", b"next_threshold_time", "pause_time", b"pause_time", "remaining", b"remaining", "start_time", b"start_time", "target", b"target"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["breach_time", b"breach_time", "due_time", b"due_time", "elapsed", b"elapsed", "fired_thresholds", b"fired_thresholds", "kind", b"kind", "met_time", b"met_time", "next_threshold_percent", b"next_threshold_percent", "next_threshold_time", b"next_threshold_time", "pause_time", b"pause_time", "percent_used", b"percent_used", "remaining", b"remaining", "start_time", b"start_time", "state", b"state", "target", b"target"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["breach_time", b"breach_time", "cancel_time", b"cancel_time", "due_time", b"due_time", "elapsed", b"elapsed", "fired_thresholds", b"fired_thresholds", "kind", b"kind", "met_time", b"met_time", "next_threshold_percent", b"next_threshold_percent", "next_threshold_time", b"next_threshold_time", "pause_time", b"pause_time", "percent_used", b"percent_used", "remaining", b"remaining", "start_time", b"start_time", "state", b"state", "target", b"target"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
