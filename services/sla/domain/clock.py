@@ -27,8 +27,9 @@ Choices:
 * ``retarget`` keeps fired thresholds only if the new target is also reached by then;
   the others re-arm so warnings refer to the target in force.
 * ``cancel(at)`` ends a clock with no outcome (CANCELLED: its ticket was merged into
-  another, which carries the work): neither met nor breached, nothing left to fire.
-  Whether it was overdue by then is the caller's to record (``consumed`` says).
+  another, which carries the work): neither met nor breached, nothing left to fire;
+  thresholds fired for instants after ``at`` re-arm. Whether it was overdue by then is
+  the caller's to record (``consumed`` says).
 * ``reopen`` resumes a resolution clock, keeping its consumed time; a met first
   response stays met, a cancelled one resumes too.
 * Transitions at an instant earlier than the clock's last transition raise
@@ -308,11 +309,16 @@ class Clock:
         """End the clock at ``at`` with no outcome (its ticket was merged into another)."""
         self._require(ClockState.RUNNING, ClockState.PAUSED)
         instant = self._at(at)
+        settled = self._settled(instant)
+        # A threshold a timer fired for an instant after ``at`` (the cancel arrived late)
+        # was not reached: it re-arms, should the clock be reopened.
+        fired = frozenset(p for p in self.fired if _amount(self.target, p) <= settled.consumed)
         return dataclasses.replace(
-            self._settled(instant),
+            settled,
             state=ClockState.CANCELLED,
             paused_at=None,
             completed_at=instant,
+            fired=fired,
         )
 
     def reopen(self, at: datetime, *, paused: bool = False) -> Clock:

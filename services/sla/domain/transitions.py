@@ -197,7 +197,9 @@ class _Moves:
 
         A clock already overdue that no timer recorded is recorded breached (and audited):
         the breach happened before the merge. It is not announced, like the thresholds the
-        dropped timer will never fire: the work and its notifications go on elsewhere.
+        dropped timer will never fire: the work and its notifications go on elsewhere. A
+        breach a timer recorded for an instant after the merge (the merge reached sla
+        late) did not happen, and is taken back.
         """
         record = self.records.get(kind)
         if record is None or record.clock.is_terminal:
@@ -208,7 +210,10 @@ class _Moves:
         except ClockError:
             log.warning("clock transition refused", exc_info=True)
             return
-        if done.breached_at is None and done.clock.consumed > done.clock.target:
+        overdue = done.clock.consumed > done.clock.target
+        if done.breached_at is not None and not overdue:
+            done = dataclasses.replace(done, breached_at=None, breach_due_at=None)
+        elif done.breached_at is None and overdue:
             done = dataclasses.replace(done, breached_at=at, breach_due_at=done.clock.due_at)
             self._audit(AuditKind.BREACHED, record, done, f"{cause} (overdue)", at, kind)
         self._set(done)

@@ -7,9 +7,12 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from services.sla.convert import clock_to_proto
 from services.sla.domain.batch import decide_batch
-from services.sla.domain.clock import ClockState, TargetKind
+from services.sla.domain.calendar import BusinessCalendar
+from services.sla.domain.clock import Clock, ClockError, ClockState, TargetKind
 from services.sla.domain.effects import Effects, Met, Resumed
 from services.sla.domain.firing import fire_thresholds
 from services.sla.domain.policy import PolicySpec, ScopeKind, Target, Targets, ThresholdRule
@@ -217,3 +220,47 @@ def test_the_close_event_of_a_merge_reads_as_merged() -> None:
         assert change is not None and change.kind is ChangeKind.CLOSED
         assert change.merged is merged
         assert change.merged_into_number == (12 if merged else 0)
+
+
+def test_a_breach_recorded_for_an_instant_after_the_merge_is_taken_back() -> None:
+    view, records = _opened()
+    fired = _effects()
+    # The merge at T0 + 30 min reaches sla late: the 1 h first response's timer fired first.
+    fire_thresholds(
+        view,
+        records[TargetKind.FIRST_RESPONSE],
+        current=True,
+        now=T0 + 1.5 * H,
+        late_after=timedelta(seconds=30),
+        effects=fired,
+    )
+    ((_, breached),) = fired.clocks
+    assert breached.breached_at is not None
+
+    _, clocks, _ = _merge(view, [breached, records[TargetKind.RESOLUTION]], T0 + 0.5 * H)
+
+    first = clocks[TargetKind.FIRST_RESPONSE]
+    assert first.reported_state(T0 + 10 * H) is ClockState.CANCELLED
+    assert first.breached_at is None and first.breach_due_at is None
+    # Half the target was used by the merge: only the 50 % warning was really reached.
+    assert first.clock.fired == frozenset({50})
+
+
+def test_a_paused_clock_cancels_and_only_a_cancelled_first_response_reopens() -> None:
+    clock = Clock.start(
+        kind=TargetKind.FIRST_RESPONSE,
+        target=H,
+        calendar=BusinessCalendar.always(),
+        at=T0,
+        business_time=False,
+    )
+    paused = clock.pause(T0 + 0.25 * H)
+    cancelled = paused.cancel(T0 + 2 * H)
+    assert cancelled.state is ClockState.CANCELLED and cancelled.is_terminal
+    assert cancelled.consumed == 0.25 * H and cancelled.paused_at is None
+    assert cancelled.status(T0 + 10 * H) is ClockState.CANCELLED
+    with pytest.raises(ClockError):
+        cancelled.cancel(T0 + 3 * H)
+    assert cancelled.reopen(T0 + 3 * H).due_at == T0 + 3.75 * H
+    with pytest.raises(ClockError):
+        clock.complete(T0 + 0.5 * H).reopen(T0 + H)
