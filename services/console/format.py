@@ -108,6 +108,9 @@ def sla_badge(clocks: list[dict[str, Any]], now: datetime) -> Badge:
         return Badge(state, f"{duration_text(left)} left", iso(c["due"]), c["kind"])
     if any(c["state"] == "paused" for c in clocks):
         return Badge("paused", "SLA paused")
+    if any(c["state"] == "cancelled" for c in clocks):
+        # Merged into another ticket: no outcome here, so never shown as met.
+        return Badge("cancelled", "SLA cancelled (merged)")
     return Badge("met", "SLA met")
 
 
