@@ -35,6 +35,7 @@ from services.tickets.service.damping import DampingUseCases
 from services.tickets.service.incidents import IncidentPaths
 from services.tickets.service.late_resets import is_late, late_reset, reset_is_late
 from services.tickets.service.late_triggers import late_trigger
+from services.tickets.service.late_waits import early_trigger
 from services.tickets.service.staged import SeriesTickets, Staged
 from services.tickets.store import alert_state as alert_store
 from services.tickets.store import batches as batch_store
@@ -109,6 +110,15 @@ def _advance(
     if (alert.tenant_id, alert.series_key) in watched:
         key = (alert.tenant_id, alert.series_key, alert.kind)
         latest[key] = max(latest.get(key, position(alert)), position(alert))
+
+
+def _early(latest: Mapping[tuple[str, str, AlertKind], Position], alert: RoutedAlert) -> bool:
+    """Whether a trigger under a persistence delay is older than a trigger of its series
+    already applied (the one-alert path replays its stretch)."""
+    if alert.actions.persistence_count <= 1:
+        return False
+    found = latest.get((alert.tenant_id, alert.series_key, AlertKind.TRIGGER))
+    return found is not None and found > position(alert)
 
 
 def _track(
@@ -194,7 +204,13 @@ class AlertUseCases(IncidentPaths, DampingUseCases):
         # A reset older than a trigger or reset of its series already applied takes the
         # late path.
         reset_series = {(a.tenant_id, a.series_key) for a in relevant if a.kind is AlertKind.RESET}
-        latest = await series_log.latest(session, reset_series)
+        # So is a trigger under a persistence delay older than one of its series applied.
+        watched = reset_series | {
+            (a.tenant_id, a.series_key)
+            for a in relevant
+            if a.kind is AlertKind.TRIGGER and a.actions.persistence_count > 1
+        }
+        latest = await series_log.latest(session, watched)
         staged = Staged(session, self._outbox)
         # A trigger of a key with no open ticket opens one right here when nothing else can
         # apply: no persistence delay, no reopening (the tenant never reopens).
@@ -206,7 +222,8 @@ class AlertUseCases(IncidentPaths, DampingUseCases):
                 if alert.kind is AlertKind.TRIGGER:
                     if not alert.actions.wants_ticket:
                         continue
-                    _advance(latest, reset_series, alert)
+                    early = _early(latest, alert)
+                    _advance(latest, watched, alert)
                     key, tenant_settings = alert.dedup_key, settings[alert.tenant_id]
                     if _superseded(alert, stones):
                         await staged.flush()
@@ -214,7 +231,7 @@ class AlertUseCases(IncidentPaths, DampingUseCases):
                         _track(changed, open_for, by_series)
                         continue
                     current = open_for.get(key)
-                    if current is not None:
+                    if current is not None and not early:
                         occurred = await self._occur(
                             session, current, alert, tenant_settings, staged
                         )
@@ -233,7 +250,7 @@ class AlertUseCases(IncidentPaths, DampingUseCases):
                     by_series.note(open_for[key])
                 elif alert.kind is AlertKind.RESET:
                     late = is_late(latest, alert)
-                    _advance(latest, reset_series, alert)
+                    _advance(latest, watched, alert)
                     if late:
                         await staged.flush()
                         _track(await late_reset(self, session, alert), open_for, by_series)
@@ -276,6 +293,10 @@ class AlertUseCases(IncidentPaths, DampingUseCases):
             await late_trigger(self, session, alert, settings)
             return await ticket_store.open_ticket_for_key(session, tenant_id=tenant, dedup_key=key)
         current = await ticket_store.open_ticket_for_key(session, tenant_id=tenant, dedup_key=key)
+        if actions.persistence_count > 1 and (
+            early := await early_trigger(self, session, alert, current, settings)
+        ):
+            return early.ticket
         times: Sequence[datetime] = (alert.occurred_at,)
         waiting: list[tuple[datetime, str]] = []
         persistence_ok = True

@@ -31,9 +31,10 @@ class Stretch:
     triggers: tuple[Logged, ...]
     met: Persisted | None
 
-    def counts(self, alert: RoutedAlert) -> bool:
-        """Whether in order ``alert`` counted on the stretch's ticket."""
-        counted = () if self.met is None else self.met.counted(reopens=False)
+    def counts(self, alert: RoutedAlert, *, reopens: bool = False) -> bool:
+        """Whether in order ``alert`` counted on the stretch's ticket (``reopens``: a
+        ticket it reopened)."""
+        counted = () if self.met is None else self.met.counted(reopens=reopens)
         return any(e.alert_id == alert.alert_id for e in counted)
 
     def waited(self, alert: RoutedAlert, *, reopens: bool) -> tuple[Logged, ...]:

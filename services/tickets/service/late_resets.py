@@ -4,6 +4,7 @@ split as if the reset had arrived in time (issue 13)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,6 +36,7 @@ from services.tickets.domain.tickets import (
 )
 from services.tickets.service.changes import ChangePaths
 from services.tickets.service.late_paths import decide, locked, new_staged, note, reopen
+from services.tickets.service.late_reset_delays import delayed_split, later_ticket, straddled
 from services.tickets.store import alert_state as alert_store
 from services.tickets.store import series_log
 from services.tickets.store import settings as settings_store
@@ -78,7 +80,10 @@ async def late_reset(
         reset_sequence=alert.sequence,
         alert_id=alert.alert_id,
     )
-    await alert_store.clear_triggers(session, tenant_id=tenant, dedup_key=alert.dedup_key)
+    # The triggers after it that wait for a persistence delay wait on in order.
+    await alert_store.clear_triggers(
+        session, tenant_id=tenant, dedup_key=alert.dedup_key, before=alert.occurred_at
+    )
     origin = reset_origin(alert.labels)
     at = position(alert)
     prior = await series_log.last_trigger_before(
@@ -97,6 +102,11 @@ async def late_reset(
             closes = replay_reset(between, ticket, last_occurrence_at=prior.occurred_at).closes
             if not ticket.is_open or closes:
                 ticket = None
+    if ticket is None and alert.actions.persistence_count > 1:
+        # The window that met the delay after it may hold triggers from before it.
+        later = await later_ticket(session, alert)
+        if later is not None and (regrouped := await straddled(service, session, alert, later)):
+            return regrouped
     if ticket is None:
         # In order nothing of this series was open yet when the reset came.
         await series_log.add(session, tenant_id=tenant, entry=logged(alert, None, origin))
@@ -107,6 +117,10 @@ async def late_reset(
         # Its series is flapping: the ticket stays whole and open until it is quiet.
         await series_log.add(session, tenant_id=tenant, entry=logged(alert, ticket.id, origin))
         return []
+    if alert.actions.persistence_count > 1 and (
+        regrouped := await straddled(service, session, alert, ticket)
+    ):
+        return regrouped
     entries = await series_log.of_ticket(session, tenant_id=tenant, ticket_id=ticket.id)
     split = split_at(entries, series_key=series, at=at)
     entry = logged(alert, ticket.id, origin)
@@ -124,6 +138,16 @@ async def late_reset(
         changed.append(ticket)
     if not decision.closes:
         return changed
+    settings = await settings_store.get_settings(session, tenant_id=tenant)
+    split, waits = await delayed_split(service, session, alert, split, settings)
+    if waits:
+        # In order they wait for the delay after this reset: off the ticket.
+        await series_log.reassign(session, tenant_id=tenant, entries=waits, ticket_id=None)
+        if not split.moved:
+            ticket = await _shed(
+                service, session, ticket, replace(split, moved=waits), entries, alert
+            )
+            changed = [ticket]
     if not split.moved:
         # Closed by a later reset instead of this one: the same ticket, but in order that
         # reset found nothing (a trigger between them must open a ticket, not count here).
@@ -131,7 +155,7 @@ async def late_reset(
             session, tenant_id=tenant, entries=split.later_resets, ticket_id=None
         )
         return changed
-    return await _split(service, session, ticket, split, entries, alert)
+    return await _split(service, session, ticket, split, entries, alert, waits)
 
 
 async def _held_by_another(
@@ -153,6 +177,42 @@ async def _held_by_another(
     return holder is not None and holder.id != ticket.id
 
 
+async def _shed(
+    service: ChangePaths,
+    session: AsyncSession,
+    ticket: Ticket,
+    split: Split,
+    entries: list[Logged],
+    alert: RoutedAlert,
+    *,
+    already: int = 0,
+) -> Ticket:
+    """``ticket`` saved without the split's moved occurrences (``already`` of them were
+    taken off its count before)."""
+    kept = without_moved(
+        replace(ticket, occurrence_count=ticket.occurrence_count + already),
+        split,
+        logged_triggers=sum(1 for e in entries if e.kind is AlertKind.TRIGGER),
+        now=service._clock(),
+    )
+    kept = replace(kept, occurrence_count=kept.occurrence_count - already)
+    paths = ("occurrence_count", "first_occurrence_at", "last_occurrence_at")
+    await ticket_store.save_ticket(session, kept)
+    await service._history(
+        session,
+        kept,
+        HistoryKind.UPDATED,
+        Cause.ALERT,
+        SYSTEM_ACTOR,
+        changes=diff(ticket, kept, paths),
+        detail=f"alert {alert.alert_id} (a late reset)",
+    )
+    await service._outbox.add(
+        session, ev.updated(ticket, kept, paths=list(paths), cause=Cause.ALERT, actor=SYSTEM_ACTOR)
+    )
+    return kept
+
+
 async def _split(
     service: ChangePaths,
     session: AsyncSession,
@@ -160,11 +220,15 @@ async def _split(
     split: Split,
     entries: list[Logged],
     alert: RoutedAlert,
+    waits: tuple[Logged, ...] = (),
 ) -> list[Ticket]:
     """Move the split's occurrences from the (now closed) ``ticket`` to a new ticket (or,
-    for a tenant that reopens, reopen ``ticket`` as the first of them would have)."""
+    for a tenant that reopens, reopen ``ticket`` as the first of them would have);
+    ``waits``: triggers after the reset that leave it for no ticket (a persistence delay)."""
     tenant = ticket.tenant_id
     settings = await settings_store.get_settings(session, tenant_id=tenant)
+    if waits:
+        ticket = replace(ticket, occurrence_count=ticket.occurrence_count - len(waits))
     first = min(e.occurred_at for e in split.moved)
     reopens = reopenable(ticket.closed_at, occurred_at=first, settings=settings)
     if reopens and ticket.dedup_key is not None:
@@ -184,26 +248,7 @@ async def _split(
     if await _held_by_another(session, ticket, split, now):
         return [ticket]
     number = await service._next_number(tenant)
-    kept = without_moved(
-        ticket,
-        split,
-        logged_triggers=sum(1 for e in entries if e.kind is AlertKind.TRIGGER),
-        now=now,
-    )
-    paths = ("occurrence_count", "first_occurrence_at", "last_occurrence_at")
-    await ticket_store.save_ticket(session, kept)
-    await service._history(
-        session,
-        kept,
-        HistoryKind.UPDATED,
-        Cause.ALERT,
-        SYSTEM_ACTOR,
-        changes=diff(ticket, kept, paths),
-        detail=f"alert {alert.alert_id} (a late reset)",
-    )
-    await service._outbox.add(
-        session, ev.updated(ticket, kept, paths=list(paths), cause=Cause.ALERT, actor=SYSTEM_ACTOR)
-    )
+    kept = await _shed(service, session, ticket, split, entries, alert, already=len(waits))
     kept = await note(
         service, session, kept, split_note(len(split.moved), alert.occurred_at, number=number)
     )

@@ -94,6 +94,7 @@ async def late_trigger(
         session, tenant_id=tenant, dedup_key=alert.dedup_key
     )
     counted: tuple[Logged, ...] = opens
+    reopened_without = False
     if current is not None and not decision.closes:
         # In order this trigger's ticket stayed open and took the later triggers.
         if stretch is not None:
@@ -107,6 +108,7 @@ async def late_trigger(
     ):
         ticket = reopened
         counted = () if stretch is None else stretch.waited(alert, reopens=True)
+        reopened_without = stretch is not None and not stretch.counts(alert, reopens=True)
     elif decision.closes and (
         joined := await _join_after(service, session, alert, reset, settings, stretch)
     ):
@@ -139,6 +141,9 @@ async def late_trigger(
     await series_log.reassign(
         session, tenant_id=tenant, entries=[reset, *counted], ticket_id=ticket.id
     )
+    if reopened_without:
+        entry = logged(alert, None)  # see _reopen_before
+        await series_log.reassign(session, tenant_id=tenant, entries=[entry], ticket_id=None)
     return [ticket]
 
 
@@ -181,8 +186,17 @@ async def _reopen_before(
         reopening = stretch.met.window[-1].occurred_at
     if not reopenable(closed.closed_at, occurred_at=reopening, settings=settings):
         return None
-    ticket = await reopen(service, session, closed, alert.alert_id)
-    ticket = await occur_all(service, session, ticket, alert, extra, settings)
+    carrier, rest = alert, extra
+    if stretch is not None and extra and not stretch.counts(alert, reopens=True):
+        # It only completed the window: a reopen counts the trigger that met the delay and
+        # the later ones, not this one (logged at no ticket by the caller).
+        first = extra[0]
+        carrier = replace(
+            alert, alert_id=first.alert_id, occurred_at=first.occurred_at, sequence=first.sequence
+        )
+        rest = extra[1:]
+    ticket = await reopen(service, session, closed, carrier.alert_id)
+    ticket = await occur_all(service, session, ticket, carrier, rest, settings)
     ticket = await note(service, session, ticket, late_trigger_note(alert, reset))
     last = max([alert.occurred_at, *(e.occurred_at for e in extra)])
     decision = replay_reset(reset, ticket, last_occurrence_at=last)

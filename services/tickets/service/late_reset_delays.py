@@ -1,0 +1,252 @@
+"""A late reset under its rule's persistence delay (issue 13): it splits the stretch the
+triggers around it were counted in (the series' triggers between two resets), and each
+half meets the delay on its own, or not.
+
+- The window that opened the ticket counted a trigger from before the reset and one
+  after it (the triggers before it never met the delay alone): in order the reset found
+  nothing, and the ticket is the one the triggers after it open. It keeps what those count
+  and loses the rest; if they never meet the delay either, no ticket opens in order, and
+  the ticket (its ``ticket.opened`` already sent) is withdrawn: closed by the system.
+- The ticket opened before the reset: the reset decides on it and the triggers after it
+  that move to a new ticket are the ones that meet the delay there (the others wait).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.tickets import events as ev
+from services.tickets.domain.alerts import AlertKind, RoutedAlert, reopenable
+from services.tickets.domain.order import (
+    Logged,
+    Split,
+    logged,
+    persisted,
+    position,
+    replay_reset,
+)
+from services.tickets.domain.tickets import (
+    SYSTEM_ACTOR,
+    Cause,
+    CloseReason,
+    HistoryKind,
+    Status,
+    TenantSettings,
+    Ticket,
+    diff,
+)
+from services.tickets.service.changes import ChangePaths
+from services.tickets.service.late_paths import locked, note
+from services.tickets.store import alert_state as alert_store
+from services.tickets.store import series_log
+from services.tickets.store import tickets as ticket_store
+
+_COUNTS = ("occurrence_count", "first_occurrence_at", "last_occurrence_at")
+
+
+async def recount(
+    service: ChangePaths, session: AsyncSession, before: Ticket, after: Ticket, detail: str
+) -> Ticket:
+    """Save ``after`` (``before`` with other occurrences), with its history and event."""
+    after = replace(after, version=before.version + 1, updated_at=service._clock())
+    paths = [p for p in _COUNTS if getattr(before, p) != getattr(after, p)]
+    await ticket_store.save_ticket(session, after)
+    await service._history(
+        session,
+        after,
+        HistoryKind.UPDATED,
+        Cause.ALERT,
+        SYSTEM_ACTOR,
+        changes=diff(before, after, paths),
+        detail=detail,
+    )
+    await service._outbox.add(
+        session, ev.updated(before, after, paths=paths, cause=Cause.ALERT, actor=SYSTEM_ACTOR)
+    )
+    return after
+
+
+async def _wait_again(session: AsyncSession, alert: RoutedAlert, entries: list[Logged]) -> None:
+    """Put ``entries`` (triggers after the reset, none counted in order) back in the trigger
+    log: in order they wait there for the delay."""
+    for e in entries:
+        await alert_store.log_trigger(
+            session,
+            tenant_id=alert.tenant_id,
+            dedup_key=alert.dedup_key,
+            alert_id=e.alert_id,
+            occurred_at=e.occurred_at,
+        )
+
+
+async def straddled(
+    service: ChangePaths, session: AsyncSession, alert: RoutedAlert, ticket: Ticket
+) -> list[Ticket] | None:
+    """The late reset ``alert`` inside the window that opened (or reopened) ``ticket``
+    (which holds triggers of the stretch around it): see the module. None when the window
+    did not straddle it, or nothing changes (the usual split applies)."""
+    tenant, series, at = alert.tenant_id, alert.series_key, position(alert)
+    actions = alert.actions
+    count, within = actions.persistence_count, actions.persistence_within
+    before = await series_log.last_reset_before(
+        session, tenant_id=tenant, series_key=series, before=at
+    )
+    start = None if before is None else before.position
+    mine = await series_log.triggers_between(
+        session, tenant_id=tenant, series_key=series, after=start, before=at
+    )
+    entries = await series_log.of_ticket(session, tenant_id=tenant, ticket_id=ticket.id)
+    older = [
+        e
+        for e in entries
+        if e.kind is AlertKind.TRIGGER and start is not None and e.position < start
+    ]
+    if before is not None and before.ticket_id == ticket.id:
+        last = max((e.occurred_at for e in older), default=None)
+        if not replay_reset(before, ticket, last_occurrence_at=last).closes:
+            return None  # open when the stretch began: no delay to meet
+    if persisted(mine, count=count, within=within) is not None:
+        return None
+    following = await series_log.next_reset(session, tenant_id=tenant, series_key=series, after=at)
+    after = await series_log.triggers_between(
+        session,
+        tenant_id=tenant,
+        series_key=series,
+        after=at,
+        before=None if following is None else following.position,
+    )
+    held = [e for e in (*mine, *after) if e.ticket_id == ticket.id]
+    met = persisted(after, count=count, within=within)
+    counted = () if met is None else met.counted(reopens=bool(older))
+    ids = {e.alert_id for e in held}
+    if not held or ids == {e.alert_id for e in counted}:
+        return None
+    rest = [e for e in entries if e.kind is AlertKind.TRIGGER and e.alert_id not in ids]
+    times = [e.occurred_at for e in (*rest, *counted)]
+    new_count = ticket.occurrence_count - len(held) + len(counted)
+    await series_log.add(session, tenant_id=tenant, entry=logged(alert, None))
+    await series_log.reassign(session, tenant_id=tenant, entries=held, ticket_id=None)
+    if counted:
+        changed = replace(
+            ticket,
+            occurrence_count=new_count,
+            first_occurrence_at=min(times),
+            last_occurrence_at=max(times),
+        )
+        changed = await recount(
+            service, session, ticket, changed, f"alert {alert.alert_id} (a late reset)"
+        )
+        await series_log.reassign(session, tenant_id=tenant, entries=counted, ticket_id=ticket.id)
+        changed = await note(service, session, changed, _regrouped_note(alert.occurred_at))
+        return [changed]
+    if following is None:
+        await _wait_again(session, alert, after)
+    if ticket.is_open:
+        # In order the later resets that kept it open found nothing either.
+        later = [e for e in entries if e.kind is AlertKind.RESET and e.position > at]
+        await series_log.reassign(session, tenant_id=tenant, entries=later, ticket_id=None)
+    return [await _withdraw(service, session, ticket, alert, new_count, times)]
+
+
+async def later_ticket(session: AsyncSession, alert: RoutedAlert) -> Ticket | None:
+    """The ticket the first counted trigger after the reset ``alert`` (before the next
+    reset) counted on, locked."""
+    tenant, series, at = alert.tenant_id, alert.series_key, position(alert)
+    first = await series_log.first_trigger_after(
+        session, tenant_id=tenant, series_key=series, after=at, acted=True
+    )
+    if first is None or first.ticket_id is None:
+        return None
+    following = await series_log.next_reset(session, tenant_id=tenant, series_key=series, after=at)
+    if following is not None and following.position < first.position:
+        return None
+    return await locked(session, tenant, first.ticket_id)
+
+
+async def _withdraw(
+    service: ChangePaths,
+    session: AsyncSession,
+    ticket: Ticket,
+    alert: RoutedAlert,
+    new_count: int,
+    times: list[datetime],
+) -> Ticket:
+    """``ticket`` without the occurrences that in order opened (or reopened) nothing (none
+    left: withdrawn), closed by the system if open. A closed one keeps its close: a later
+    trigger of the series that meets the delay in order may count on it again."""
+    changed = replace(
+        ticket,
+        occurrence_count=new_count,
+        first_occurrence_at=min(times, default=None),
+        last_occurrence_at=max(times, default=None),
+    )
+    changed = await recount(
+        service, session, ticket, changed, f"alert {alert.alert_id} (a late reset)"
+    )
+    changed = await note(service, session, changed, _withdrawn_note(alert.occurred_at))
+    if not changed.is_open:
+        return changed
+    return await service._close(
+        session,
+        changed,
+        status=Status.CLOSED,
+        reason=CloseReason.SYSTEM,
+        cause=Cause.SYSTEM,
+        actor=SYSTEM_ACTOR,
+        reset_alert=False,
+        auto=True,
+    )
+
+
+async def delayed_split(
+    service: ChangePaths,
+    session: AsyncSession,
+    alert: RoutedAlert,
+    split: Split,
+    settings: TenantSettings,
+) -> tuple[Split, tuple[Logged, ...]]:
+    """``split`` with only the moved triggers that meet the delay after the reset (up to
+    the next reset) left to move; and the others, which wait in order (put back in the
+    trigger log when no reset follows)."""
+    actions = alert.actions
+    if actions.persistence_count <= 1 or not split.moved:
+        return split, ()
+    tenant, series, at = alert.tenant_id, alert.series_key, position(alert)
+    following = await series_log.next_reset(session, tenant_id=tenant, series_key=series, after=at)
+    after = await series_log.triggers_between(
+        session,
+        tenant_id=tenant,
+        series_key=series,
+        after=at,
+        before=None if following is None else following.position,
+    )
+    met = persisted(after, count=actions.persistence_count, within=actions.persistence_within)
+    reopens = met is not None and reopenable(
+        service._clock(), occurred_at=met.window[-1].occurred_at, settings=settings
+    )
+    ids = {e.alert_id for e in (() if met is None else met.counted(reopens=reopens))}
+    stretch = {e.alert_id for e in after}
+    moved = tuple(e for e in split.moved if e.alert_id in ids or e.alert_id not in stretch)
+    dropped = tuple(e for e in split.moved if e not in moved)
+    if following is None:
+        await _wait_again(session, alert, list(dropped))
+    return replace(split, moved=moved), dropped
+
+
+def _regrouped_note(reset_at: datetime) -> str:
+    return (
+        f"A reset of {reset_at:%Y-%m-%d %H:%M:%SZ} arrived after later occurrences of the "
+        "alert; in order the rule's persistence delay was met after it: this ticket keeps "
+        "the occurrences after the reset that met it."
+    )
+
+
+def _withdrawn_note(reset_at: datetime) -> str:
+    return (
+        f"A reset of {reset_at:%Y-%m-%d %H:%M:%SZ} arrived after later occurrences of the "
+        "alert; in order the rule's persistence delay was never met around it, so this "
+        "ticket would not have opened: closed by the system (withdrawn)."
+    )
