@@ -6,7 +6,7 @@ import argparse
 import re
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf import field_mask_pb2
@@ -21,6 +21,7 @@ from triage.cli.common import (
     print_fields,
     short_time,
 )
+from triage.cli.sla_clocks import CLOCK_HEADERS, clock_rows
 from triage.cli.sla_thresholds import build_thresholds, thresholds_text
 from triage.runtime.events import to_timestamp
 from triage.sla.v1 import resources_pb2 as pb
@@ -344,32 +345,10 @@ def _policies(ctx: CliContext, args: argparse.Namespace) -> int:
 # --- sla ---------------------------------------------------------------------------------------
 
 
-def _span(value: Any) -> str:
-    seconds = int(value.ToTimedelta().total_seconds())
-    return str(timedelta(seconds=seconds))
-
-
 def _sla(ctx: CliContext, args: argparse.Namespace) -> int:
     if args.action == "show":
         reply = _call(ctx, "GetTicketSla", api.GetTicketSlaRequest(ticket_id=args.ticket))
-        clocks = reply.ticket_sla.clocks
-        rows = [
-            [
-                enum_name(pb.SlaTargetKind, c.kind, "SLA_TARGET_KIND_"),
-                enum_name(pb.SlaState, c.state, "SLA_STATE_"),
-                short_time(c.due_time),
-                _span(c.remaining),
-                f"{c.percent_used:.1f}%",
-                short_time(c.met_time),
-            ]
-            for c in clocks
-        ]
-        emit(
-            ctx,
-            reply,
-            rows=rows,
-            headers=["target", "state", "due", "remaining", "used", "met"],
-        )
+        emit(ctx, reply, rows=clock_rows(reply.ticket_sla.clocks), headers=CLOCK_HEADERS)
         return 0
     if args.action == "show-many":
         batch = _call(
