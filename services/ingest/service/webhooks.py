@@ -14,7 +14,13 @@ from datetime import UTC, datetime
 
 from services.ingest.domain.alerts import IntegrationContext, Provider
 from services.ingest.domain.identity import reconcile_key
-from services.ingest.domain.polled_series import match_polled, with_series
+from services.ingest.domain.polled_series import (
+    closed_by_key,
+    link_since,
+    match_polled,
+    unlinked_triggers,
+    with_series,
+)
 from services.ingest.domain.records import AlertRecord, WriteResult
 from services.ingest.domain.webhook_auth import authenticate
 from services.ingest.errors import TenantSuspended, WebhookRateLimited, WebhookUnauthorized
@@ -103,11 +109,26 @@ class WebhookUseCases(IntegrationUseCases):
     ) -> list[WriteResult]:
         """Store ``records`` against the triggers polling created that are still open
         (domain/polled_series.py): a late webhook trigger after a poll is a duplicate, not
-        a second alert; a webhook reset resets the polled trigger's series."""
+        a second alert; a webhook reset resets the polled trigger's series; a trigger that
+        occurred before the reset of a polled series closed lately joins that series."""
         provider = delivery.provider
         keys = [reconcile_key(provider, r.alert) for r in records]
+        kinds = [(r.alert.kind, k) for r, k in zip(records, keys, strict=True)]
         async with self.db.system_transaction() as session:
             polled = await polls.polled_open(session, delivery.integration_id)
+            closed = (
+                await polls.closed_polled(
+                    session,
+                    tenant_id=delivery.tenant_id,
+                    integration_id=delivery.integration_id,
+                    since=link_since(
+                        delivery.received_at,
+                        await polls.integration_settings(session, delivery.integration_id),
+                    ),
+                )
+                if unlinked_triggers(kinds, polled)
+                else []
+            )
             wanted = {polled[k] for k in keys if k in polled}
             later = (
                 await polls.later_series_events(
@@ -117,9 +138,11 @@ class WebhookUseCases(IntegrationUseCases):
                 else []
             )
             match = match_polled(
-                [(r.alert.kind, k) for r, k in zip(records, keys, strict=True)],
+                kinds,
                 polled_open=polled,
                 moved={reconcile_key(provider, event) for event in later},
+                closed=closed_by_key(provider, closed),
+                occurred=[r.alert.occurred_at for r in records],
             )
             series = (
                 await polls.series_keys(

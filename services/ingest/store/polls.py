@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ingest.domain.alerts import AlertKind, Severity
+from services.ingest.domain.polled_series import ClosedPolled
 from services.ingest.domain.polling import POLLABLE, PollRow, SeriesState
 
 # Who is polled (docs/POLLING.md): a pollable provider with a base URL and a sealed
@@ -257,3 +258,53 @@ async def series_keys(
         )
     ).all()
     return {str(r.id): r.series_key.removeprefix(f"{integration_id}:") for r in rows}
+
+
+async def integration_settings(session: AsyncSession, integration_id: str) -> dict[str, Any]:
+    """The integration's stored settings (empty when there is no such integration)."""
+    row = (
+        await session.execute(
+            text("SELECT settings FROM ingest.integrations WHERE id = :i"), {"i": integration_id}
+        )
+    ).first()
+    return dict(row.settings or {}) if row is not None else {}
+
+
+async def closed_polled(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    integration_id: str,
+    since: datetime,
+    limit: int = 1000,
+) -> list[ClosedPolled]:
+    """The triggers polling created (``triage.origin=poll``) whose series got a reset
+    received since ``since``, with when that series' latest such reset occurred."""
+    rows = (
+        await session.execute(
+            text(
+                "SELECT p.id, p.series_key, p.device_id, p.condition,"
+                " max(coalesce(r.occurred_at, r.received_at)) AS reset_at"
+                " FROM ingest.alert_events r JOIN ingest.alert_events p"
+                "  ON p.integration_id = r.integration_id AND p.series_key = r.series_key"
+                "  AND p.kind = 'trigger' AND p.labels->>'triage.origin' = 'poll'"
+                "  AND p.received_at <= r.received_at"
+                # The tenant's events by time: only the window is read.
+                " WHERE r.tenant_id = :t AND r.received_at >= :since"
+                " AND r.integration_id = :i AND r.kind = 'reset'"
+                " GROUP BY p.id, p.series_key, p.device_id, p.condition"
+                " ORDER BY reset_at DESC LIMIT :limit"
+            ),
+            {"t": tenant_id, "i": integration_id, "since": since, "limit": limit},
+        )
+    ).all()
+    return [
+        ClosedPolled(
+            alert_id=str(r.id),
+            series_key=r.series_key.removeprefix(f"{integration_id}:"),
+            device_id=r.device_id,
+            condition=r.condition,
+            reset_at=r.reset_at,
+        )
+        for r in rows
+    ]

@@ -1,7 +1,8 @@
 """Polling through the whole mesh in one process (ingest, rules, tickets, sla, notify on
 real PostgreSQL and NATS): a missed trigger opens a ticket, and the alert the RMM no
 longer lists closes it with the comment that says so (issue 17); the RMM's reset webhook
-of that alert closes it at once, on the polled series."""
+of that alert closes it at once, on the polled series, and the alert's trigger webhook
+delayed past that reset and a cycle counts on that ticket instead of opening another."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import pytest
 from tests.fakes.rmm import FakeNinjaOne, ninja_alert, serving
 from tests.integration.contracts.mesh import Mesh, mesh
 from tests.integration.ingest.polling import first_cycle, run_cycle
+from tests.integration.ingest.test_polling import ninja_webhook
 from tests.integration.ingest.test_polling_series import ninja_reset
 from triage.ingest.v1 import ingest_service_pb2 as ingest_api
 from triage.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
@@ -179,3 +181,45 @@ async def test_a_webhook_reset_closes_the_ticket_of_a_polled_trigger_at_once(
         # The reset names the polled series: that series is closed, not another one.
         assert f"series {polled.series})" in said[0]
         assert not [c for c in comments if "no longer active" in c], comments
+
+
+async def test_a_trigger_webhook_later_than_its_reset_and_a_cycle_opens_no_ticket(
+    fresh_db: str, nats_url: str
+) -> None:
+    fake = FakeNinjaOne()
+    fake.alerts = [ninja_alert("uid-1", 42, "cfg-1")]
+    async with mesh(fresh_db, nats_url) as running, serving(fake) as url:
+        polled = await polled_ticket(running, fresh_db, fake, url)
+        fake.alerts = []
+        async with httpx.AsyncClient(base_url=polled.http_url, timeout=10) as http:
+
+            async def post(body: bytes) -> None:
+                sent = await http.post(
+                    f"/v1/webhooks/ninjaone/{polled.integration_id}",
+                    content=body,
+                    headers={"content-type": "application/json", "x-triage-secret": polled.secret},
+                )
+                assert sent.status_code in (200, 202), sent.text
+
+            await post(ninja_reset(42, "cfg-1", 902, "s-1"))
+            closed = await eventually(
+                lambda: polled.ticket(lambda t: t.status == tickets_pb.TICKET_STATUS_CLOSED),
+                "the ticket closed by the webhook reset",
+            )
+            await run_cycle(fresh_db, polled.integration_id)
+            # The trigger webhook of that firing (it occurred before the reset) comes last.
+            await post(ninja_webhook(42, "cfg-1", 901, "s-1"))
+
+        async def settled() -> list[tickets_pb.Ticket] | None:
+            """Every ticket, once tickets applied the late trigger one way or the other:
+            counted on the polled ticket, or a ticket of its own."""
+            reply = await polled.tickets.ListTickets(
+                tickets_api.ListTicketsRequest(page_size=100), metadata=polled.md
+            )
+            counted = [t for t in reply.tickets if t.id == closed.id and t.occurrence_count > 1]
+            others = [t for t in reply.tickets if t.id != closed.id]
+            return list(reply.tickets) if counted or others else None
+
+        tickets = await eventually(settled, "the late trigger applied")
+        assert [(t.id, t.status) for t in tickets] == [(closed.id, tickets_pb.TICKET_STATUS_CLOSED)]
+        assert tickets[0].occurrence_count == closed.occurrence_count + 1
