@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from google.protobuf.message import Message
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notify.convert.deliveries import delivery_to_proto, error_class_enum
@@ -20,7 +21,6 @@ from services.notify.domain.policy import (
     plan_targets,
 )
 from services.notify.domain.records import AttemptRow, DeliveryRow
-from services.notify.models import inbox
 from services.notify.service.planning import create_deliveries_batch
 from services.notify.store.policies import enabled_policies
 from services.notify.store.zones import remember_zone
@@ -73,6 +73,7 @@ def build_consumers(
     *,
     bus: Bus,
     db: Database,
+    inbox: Table,
     wake: Callable[[], None],
     clock: Callable[[], datetime],
     tenant: str = "*",
@@ -81,7 +82,8 @@ def build_consumers(
     max_deliveries: int = 10,
     fetch_timeout_seconds: float = 1.0,
 ) -> list[BatchConsumer]:
-    """One durable pull consumer per upstream stream, one transaction per fetched batch."""
+    """One durable pull consumer per upstream stream, one transaction per fetched batch,
+    each claiming its events in ``inbox``."""
     out: list[BatchConsumer] = []
     for durable, subjects in CONSUMERS.items():
         name = durable + durable_suffix

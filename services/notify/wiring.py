@@ -105,6 +105,7 @@ def build(
     consumers = build_consumers(
         bus=bus,
         db=db,
+        inbox=models.inbox,
         wake=worker.wake,
         clock=clock,
         tenant=tenant,

@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING
 
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.rules.convert.alerts import decision, incoming
 from services.rules.convert.correlation import correlation_block
 from services.rules.domain.received import IncomingAlert, RoutingCause, canonical
 from services.rules.domain.views import Evaluation
-from services.rules.models import inbox
 from triage.events.v1.envelope_pb2 import Envelope
 from triage.ingest.v1 import events_pb2 as ingest_events
 from triage.rules.v1 import events_pb2
@@ -77,6 +77,7 @@ def alert_routed(alert: bytes, evaluation: Evaluation, cause: RoutingCause) -> E
 def alert_consumer(
     bus: Bus,
     service: RulesService,
+    inbox: Table,
     *,
     batch_size: int = 256,
     max_deliveries: int = 10,
@@ -165,7 +166,7 @@ def alert_batch_handler(service: RulesService, inbox: Inbox) -> BatchHandler:
 
 
 def tenant_consumer(
-    bus: Bus, service: RulesService, *, fetch_timeout_seconds: float = 1.0
+    bus: Bus, service: RulesService, inbox: Table, *, fetch_timeout_seconds: float = 1.0
 ) -> BatchConsumer:
     """The durable consumer that keeps each tenant's time zone (``tenant.changed``)."""
 
@@ -191,14 +192,17 @@ def tenant_consumer(
     )
 
 
-def consumers(bus: Bus, service: RulesService, settings: Settings) -> list[BatchConsumer]:
-    """Every consumer of the service, configured from ``settings``."""
+def consumers(
+    bus: Bus, service: RulesService, settings: Settings, inbox: Table
+) -> list[BatchConsumer]:
+    """Every consumer of the service, configured from ``settings``, claiming in ``inbox``."""
     return [
         alert_consumer(
             bus,
             service,
+            inbox,
             batch_size=settings.consumer_batch_size,
             max_deliveries=settings.consumer_max_deliveries,
         ),
-        tenant_consumer(bus, service),
+        tenant_consumer(bus, service, inbox),
     ]

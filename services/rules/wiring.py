@@ -27,7 +27,7 @@ def build(rt: Runtime, clock: Clock) -> RulesService:
         references=peer_directory(rt),
     )
     rt.add_servicer(partial(add_RulesServiceServicer_to_server, RulesApi(service)), [SERVICE_NAME])
-    rt.consumers.extend(consumers(rt.bus, service, rt.settings))
+    rt.consumers.extend(consumers(rt.bus, service, rt.settings, models.inbox))
     rt.tasks.append(WindowEnds(service.window_ends, clock, service.windows_changed).run)
     return service
 

@@ -154,6 +154,43 @@ def test_use_cases_reach_tables_through_store(service: str) -> None:
     assert found == [], "\n".join(found)
 
 
+#: Rooms that may import the service's ``models``: ``store`` queries the tables,
+#: ``migrations`` create them, ``wiring`` hands the outbox, schema and inbox to the runtime
+#: and the consumers it builds.
+MODELS_ROOMS = {"models", "store", "migrations", "wiring"}
+#: Services with a file outside those rooms that still imports ``models`` (drop when fixed).
+MODELS_OUTSIDE_ROOMS = {"ingest": "workers/outbound.py imports models.inbox"}
+
+
+@pytest.mark.parametrize(
+    "service",
+    [
+        pytest.param(
+            s, marks=pytest.mark.xfail(strict=True, reason=f"{s}: {MODELS_OUTSIDE_ROOMS[s]}")
+        )
+        if s in MODELS_OUTSIDE_ROOMS
+        else s
+        for s in SERVICES
+    ],
+)
+def test_models_only_in_their_rooms(service: str) -> None:
+    """Only store, migrations and wiring import ``models`` (events get their inbox table
+    from wiring, as a parameter of the consumers they build)."""
+    models = f"services.{service}.models"
+    found: list[str] = []
+    for path in _files(service):
+        if _room(service, path) in MODELS_ROOMS:
+            continue
+        for module, names, line in _imports(ast.parse(path.read_text())):
+            if (
+                module == models
+                or module.startswith(models + ".")
+                or (module == f"services.{service}" and "models" in names)
+            ):
+                found.append(f"{path.relative_to(ROOT)}:{line} imports {models}")
+    assert found == [], "\n".join(found)
+
+
 @pytest.mark.parametrize("service", SERVICES)
 def test_generated_protos_only_at_the_edges(service: str) -> None:
     """Generated protobuf code is imported by api, convert, events, wiring and clients only."""
