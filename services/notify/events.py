@@ -148,7 +148,11 @@ def batch_handler(
                 event
                 for event in events
                 if id(event) in items
-                and plan_targets(policies.get(event.tenant_id, ()), items[id(event)].facts)
+                # Default channels are only known in the planning step: keep those events.
+                and (
+                    items[id(event)].facts.default_channels
+                    or plan_targets(policies.get(event.tenant_id, ()), items[id(event)].facts)
+                )
             ]
             if not wanted:
                 return

@@ -40,6 +40,8 @@ channels = Table(
     Column("secrets", LargeBinary, nullable=False),
     Column("destination", Text, nullable=False),
     Column("disabled", Boolean, nullable=False, server_default="false"),
+    # One of the tenant's default channels (what SLA notify actions deliver to).
+    Column("is_default", Boolean, nullable=False, server_default="false"),
     Column("quiet_hours", JSONB),
     Column("rate_limit", JSONB),
     Column("digest", JSONB),

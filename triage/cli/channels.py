@@ -69,6 +69,12 @@ def _add_channel_options(parser: argparse.ArgumentParser, *, create: bool) -> No
     if create:
         parser.add_argument("--kind", required=True, choices=KINDS)
     parser.add_argument("--disabled", action=argparse.BooleanOptionalAction, default=None)
+    parser.add_argument(
+        "--default",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="one of the default channels SLA notify actions use (none marked: all enabled)",
+    )
     parser.add_argument("--url", help="webhook URL")
     parser.add_argument("--signing-secret", help="webhook HMAC secret (write-only)")
     parser.add_argument("--bearer-token", help="webhook bearer token (write-only)")
@@ -133,6 +139,9 @@ def _channel_from_args(args: argparse.Namespace, kind: str) -> tuple[pb.Channel,
     if args.disabled is not None:
         channel.disabled = args.disabled
         paths.append("disabled")
+    if args.default is not None:
+        channel.default = args.default
+        paths.append("default")
     config = getattr(channel, kind)
     config.SetInParent()
     for option in {o for k in KINDS for o in _KIND_OPTIONS[k]}:
@@ -204,6 +213,7 @@ def _channel_rows(channels: Sequence[pb.Channel]) -> list[list[Any]]:
             _destination(c),
             "disabled" if c.disabled else "enabled",
             enum_name(pb.CircuitState, c.circuit_state, "CIRCUIT_STATE_"),
+            "default" if c.default else "",
         ]
         for c in channels
     ]
@@ -230,14 +240,14 @@ def channels_list(ctx: CliContext, args: argparse.Namespace) -> int:
         kind=kind,  # type: ignore[arg-type]
     )
     items, token = fetch_pages(ctx, "ListChannels", request, "channels", args.all)
-    headers = ["id", "name", "kind", "destination", "state", "circuit"]
+    headers = ["id", "name", "kind", "destination", "state", "circuit", "default"]
     return emit_page(ctx, items, token, "channels", _channel_rows(items), headers)
 
 
 def channels_show(ctx: CliContext, args: argparse.Namespace) -> int:
     """Show one channel."""
     reply = call(ctx, "GetChannel", api.GetChannelRequest(channel_id=args.id))
-    print_fields(ctx, reply.channel)
+    print_fields(ctx, reply.channel, {"default": reply.channel.default})
     return 0
 
 

@@ -82,7 +82,15 @@ _SENDER_FIELDS: dict[ChannelKind, dict[str, str]] = {
     ChannelKind.SLACK: {"webhook_url": "webhook_url"},
     ChannelKind.TEAMS: {"webhook_url": "webhook_url"},
 }
-_CHANNEL_FIELDS = ("display_name", "disabled", "quiet_hours", "rate_limit", "digest", "template")
+_CHANNEL_FIELDS = (
+    "display_name",
+    "disabled",
+    "default",
+    "quiet_hours",
+    "rate_limit",
+    "digest",
+    "template",
+)
 
 
 def to_json(message: Message) -> dict[str, Any]:
@@ -139,12 +147,15 @@ def spec_from_proto(channel: pb.Channel, secrets: Mapping[str, str] | None = Non
         rate_limit=_opt_json(channel.rate_limit, channel.HasField("rate_limit")),
         digest=_opt_json(channel.digest, channel.HasField("digest")),
         template=_opt_json(channel.template, channel.HasField("template")),
+        default=channel.default,
     )
 
 
 def spec_to_proto(spec: ChannelSpec) -> pb.Channel:
     """A channel proto of ``spec`` with secrets omitted and ``has_*`` flags set."""
-    channel = pb.Channel(display_name=spec.display_name, disabled=spec.disabled)
+    channel = pb.Channel(
+        display_name=spec.display_name, disabled=spec.disabled, default=spec.default
+    )
     config = config_message(channel, spec.kind)
     json_format.ParseDict(spec.config, config)
     for name, flag in SECRET_FIELDS[spec.kind].items():
@@ -236,10 +247,10 @@ def apply_channel_mask(
     for path in paths:
         head, _, rest = path.partition(".")
         if head in _CHANNEL_FIELDS:
-            if head in ("display_name", "disabled"):
-                changes[head] = (
-                    request.display_name.strip() if head == "display_name" else request.disabled
-                )
+            if head == "display_name":
+                changes[head] = request.display_name.strip()
+            elif head in ("disabled", "default"):
+                changes[head] = getattr(request, head)
             else:
                 message = getattr(request, head)
                 present = request.HasField(head)  # type: ignore[arg-type]

@@ -23,6 +23,7 @@ class ChannelSpec:
     rate_limit: dict[str, Any] | None
     digest: dict[str, Any] | None
     template: dict[str, Any] | None
+    default: bool = False
 
 
 @dataclass(frozen=True, slots=True)

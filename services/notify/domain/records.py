@@ -33,6 +33,7 @@ class ChannelRow:
     breaker_state: str | None = None
     last_success_at: datetime | None = None
     last_failure_at: datetime | None = None
+    is_default: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +94,7 @@ class SealedChannel:
     rate_limit: dict[str, Any] | None
     digest: dict[str, Any] | None
     template: dict[str, Any] | None
+    is_default: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,6 +88,7 @@ class Channels:
             rate_limit=spec.rate_limit,
             digest=spec.digest,
             template=spec.template,
+            is_default=spec.default,
         )
 
     async def create_channel(

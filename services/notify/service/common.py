@@ -49,4 +49,5 @@ def spec_of(box: SecretBox, row: ChannelRow) -> ChannelSpec:
         rate_limit=row.rate_limit,
         digest=row.digest,
         template=row.template,
+        default=row.is_default,
     )

@@ -7,16 +7,13 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.notify.domain.defaults import default_channel_ids
 from services.notify.domain.idempotency import idempotency_key
 from services.notify.domain.messages import message_to_json
 from services.notify.domain.notifiable import Notifiable
 from services.notify.domain.policy import Policy, Target, plan_targets
 from services.notify.domain.records import ChannelRow, ChannelTarget
-from services.notify.store.channels import (
-    channel_targets,
-    channels_by_id,
-    enabled_channel_ids,
-)
+from services.notify.store.channels import channel_targets, channels_by_id, enabled_channels
 from services.notify.store.deliveries import insert_deliveries
 from services.notify.store.policies import enabled_policies, policies_for_event
 from triage.runtime import is_uuid, new_id
@@ -35,7 +32,7 @@ async def create_deliveries(
     )
     defaults: dict[str, list[str]] = {}
     if item.facts.default_channels:
-        defaults = await enabled_channel_ids(session, tenant_ids=[tenant_id])
+        defaults = await _default_channels(session, [tenant_id])
     targets = plan_targets(policies, item.facts, defaults.get(tenant_id, ()))
     if not targets:
         return []
@@ -43,6 +40,14 @@ async def create_deliveries(
     channels = await channels_by_id(session, tenant_id=tenant_id, channel_ids=wanted)
     rows = _rows(tenant_id, item, targets, channels, now)
     return await insert_deliveries(session, rows)
+
+
+async def _default_channels(
+    session: AsyncSession, tenant_ids: Sequence[str]
+) -> dict[str, list[str]]:
+    """Per tenant, its default channels (see :func:`default_channel_ids`)."""
+    found = await enabled_channels(session, tenant_ids=tenant_ids)
+    return {tenant: default_channel_ids(enabled) for tenant, enabled in found.items()}
 
 
 def _rows(
@@ -109,7 +114,7 @@ async def create_deliveries_batch(
         )
     defaults: dict[str, list[str]] = {}
     if wanting := sorted({tenant for tenant, item in items if item.facts.default_channels}):
-        defaults = await enabled_channel_ids(session, tenant_ids=wanting)
+        defaults = await _default_channels(session, wanting)
     planned: list[tuple[str, Notifiable, list[Target]]] = []
     for tenant_id, item in items:
         targets = plan_targets(policies.get(tenant_id, ()), item.facts, defaults.get(tenant_id, ()))

@@ -9,6 +9,7 @@ from sqlalchemy import and_, any_, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.notify.domain.defaults import EnabledChannel
 from services.notify.domain.records import ChannelRow, ChannelTarget, SealedChannel
 from services.notify.models import channel_state, channels
 from services.notify.store.rows import row_of
@@ -45,6 +46,7 @@ def _columns(sealed: SealedChannel) -> dict[str, object]:
         "rate_limit": sealed.rate_limit,
         "digest": sealed.digest,
         "template": sealed.template,
+        "is_default": sealed.is_default,
     }
 
 
@@ -126,18 +128,21 @@ async def channel_targets(
     return found
 
 
-async def enabled_channel_ids(
+async def enabled_channels(
     session: AsyncSession, *, tenant_ids: Sequence[str]
-) -> dict[str, list[str]]:
-    """Per tenant, its channels that are not disabled, oldest first (its default channels)."""
+) -> dict[str, list[EnabledChannel]]:
+    """Per tenant, its channels that are not disabled, oldest first, each with its
+    default mark (the candidates for its default channels)."""
     query = (
-        select(channels.c.tenant_id, channels.c.id)
+        select(channels.c.tenant_id, channels.c.id, channels.c.is_default)
         .where(channels.c.tenant_id.in_(list(tenant_ids)), channels.c.disabled.is_(False))
         .order_by(channels.c.tenant_id, channels.c.created_at, channels.c.id)
     )
-    found: dict[str, list[str]] = {}
+    found: dict[str, list[EnabledChannel]] = {}
     for row in (await session.execute(query)).all():
-        found.setdefault(str(row.tenant_id), []).append(str(row.id))
+        found.setdefault(str(row.tenant_id), []).append(
+            EnabledChannel(str(row.id), bool(row.is_default))
+        )
     return found
 
 

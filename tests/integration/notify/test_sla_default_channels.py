@@ -50,3 +50,52 @@ async def test_default_channels_are_the_enabled_ones_and_none_means_no_delivery(
     assert rows[first.id]["policy_id"] == covering.id
     assert rows[second.id]["policy_id"] is None
     assert all(r["ticket_id"] == "t-2" and r["critical"] for r in rows.values())
+
+
+def _threshold(number: int) -> sla_events.SlaThreshold:
+    return sla_events.SlaThreshold(
+        ticket=sla_pb.SlaTicketRef(ticket_id=f"t-{number}", number=number, title="Disk full"),
+        target_kind=sla_pb.SLA_TARGET_KIND_FIRST_RESPONSE,
+        percent=75,
+        actions=[sla_pb.ThresholdAction(notify=sla_pb.NotifyAction(default_channels=True))],
+    )
+
+
+async def _channels_notified(harness: Harness, number: int) -> set[str]:
+    """The channels an SLA threshold with default channels queued deliveries for."""
+    event = await harness.publish("sla.threshold", _threshold(number))
+
+    async def handled() -> bool:
+        return await harness.idle() and bool(await harness.deliveries(event.event_id))
+
+    await poll(handled)
+    return {r["channel_id"] for r in await harness.deliveries(event.event_id)}
+
+
+async def test_a_threshold_notifies_only_the_enabled_channels_marked_default(
+    harness: Harness, receiver_factory: Callable[..., HttpReceiver]
+) -> None:
+    receiver = receiver_factory(secret=SECRET).start()
+    engineers = await webhook_channel(harness, receiver.url, name="engineers", default=True)
+    await webhook_channel(harness, receiver.url, name="customer psa")
+    await webhook_channel(harness, receiver.url, name="paused", default=True, disabled=True)
+    assert await _channels_notified(harness, 1) == {engineers.id}
+    assert engineers.default
+
+
+async def test_a_tenant_that_marks_no_default_gets_every_enabled_channel(
+    harness: Harness, receiver_factory: Callable[..., HttpReceiver]
+) -> None:
+    receiver = receiver_factory(secret=SECRET).start()
+    first = await webhook_channel(harness, receiver.url, name="engineers")
+    second = await webhook_channel(harness, receiver.url, name="customer psa")
+    assert await _channels_notified(harness, 1) == {first.id, second.id}
+
+
+async def test_when_every_default_is_disabled_the_warning_still_goes_to_the_enabled_ones(
+    harness: Harness, receiver_factory: Callable[..., HttpReceiver]
+) -> None:
+    receiver = receiver_factory(secret=SECRET).start()
+    enabled = await webhook_channel(harness, receiver.url, name="engineers")
+    await webhook_channel(harness, receiver.url, name="paused", default=True, disabled=True)
+    assert await _channels_notified(harness, 1) == {enabled.id}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.notify.domain.defaults import EnabledChannel, default_channel_ids
 from services.notify.domain.policy import EventFacts, Policy, Target, plan_targets
 
 BREACHED = "sla.breached"
@@ -29,3 +30,14 @@ def test_a_tenant_without_channels_gets_nothing_and_exclusions_hold() -> None:
         event_type=BREACHED, default_channels=True, exclude_channel_ids=frozenset({"c1"})
     )
     assert plan_targets([], excluded, ["c1", "c2"]) == [Target("c2", None, None)]
+
+
+def test_the_channels_marked_default_are_the_default_channels() -> None:
+    enabled = [EnabledChannel("c1", default=False), EnabledChannel("c2", default=True)]
+    assert default_channel_ids(enabled) == ["c2"]
+
+
+def test_a_tenant_that_marks_none_has_every_enabled_channel_as_default() -> None:
+    enabled = [EnabledChannel("c1", default=False), EnabledChannel("c2", default=False)]
+    assert default_channel_ids(enabled) == ["c1", "c2"]
+    assert default_channel_ids([]) == []

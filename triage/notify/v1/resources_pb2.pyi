@@ -629,6 +629,7 @@ class Channel(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     ETAG_FIELD_NUMBER: _builtins.int
+    DEFAULT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Server-assigned UUID. Output only."""
     tenant_id: _builtins.str
@@ -643,6 +644,11 @@ class Channel(_message.Message):
     """Circuit breaker state. Output only."""
     etag: _builtins.str
     """Opaque version for optimistic concurrency; a stale etag is ABORTED. Output only."""
+    default: _builtins.bool
+    """One of the tenant's default channels: the ones an SLA notify action with
+    `default_channels` (and the default 100 % threshold) delivers to, when enabled. A
+    tenant that marks none has every enabled channel as a default channel.
+    """
     @_builtins.property
     def webhook(self) -> Global___WebhookConfig:
         """Webhook settings."""
@@ -718,10 +724,11 @@ class Channel(_message.Message):
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
         etag: _builtins.str = ...,
+        default: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["config", b"config", "create_time", b"create_time", "digest", b"digest", "last_failure_time", b"last_failure_time", "last_success_time", b"last_success_time", "ntfy", b"ntfy", "quiet_hours", b"quiet_hours", "rate_limit", b"rate_limit", "slack", b"slack", "smtp", b"smtp", "teams", b"teams", "template", b"template", "update_time", b"update_time", "webhook", b"webhook"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["circuit_state", b"circuit_state", "config", b"config", "create_time", b"create_time", "digest", b"digest", "disabled", b"disabled", "display_name", b"display_name", "etag", b"etag", "id", b"id", "kind", b"kind", "last_failure_time", b"last_failure_time", "last_success_time", b"last_success_time", "ntfy", b"ntfy", "quiet_hours", b"quiet_hours", "rate_limit", b"rate_limit", "slack", b"slack", "smtp", b"smtp", "teams", b"teams", "template", b"template", "tenant_id", b"tenant_id", "update_time", b"update_time", "webhook", b"webhook"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["circuit_state", b"circuit_state", "config", b"config", "create_time", b"create_time", "default", b"default", "digest", b"digest", "disabled", b"disabled", "display_name", b"display_name", "etag", b"etag", "id", b"id", "kind", b"kind", "last_failure_time", b"last_failure_time", "last_success_time", b"last_success_time", "ntfy", b"ntfy", "quiet_hours", b"quiet_hours", "rate_limit", b"rate_limit", "slack", b"slack", "smtp", b"smtp", "teams", b"teams", "template", b"template", "tenant_id", b"tenant_id", "update_time", b"update_time", "webhook", b"webhook"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_config: _TypeAlias = _typing.Literal["webhook", "ntfy", "smtp", "slack", "teams"]  # noqa: Y015
     _WhichOneofArgType_config: _TypeAlias = _typing.Literal["config", b"config"]  # noqa: Y015
