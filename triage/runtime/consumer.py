@@ -26,20 +26,20 @@ import nats
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
-from opentelemetry import trace
 
 from triage.runtime.batching import ArrivalRate, decode, gather, is_transient
 from triage.runtime.bus import Bus
+from triage.runtime.consume_span import consume_span
 from triage.runtime.db import Database
 from triage.runtime.events import ReceivedEvent, partition_of
 from triage.runtime.fence import BatchFence, Fenced, fenced
-from triage.runtime.leases import LEASE_TTL_SECONDS, Lease, PartitionLeases
+from triage.runtime.lease_keeper import keeper_for
+from triage.runtime.leases import LEASE_TTL_SECONDS, Lease, PartitionLeases, Renewed
+from triage.runtime.long_poll import PollWait, unless_set
 from triage.runtime.metrics import CONSUMER_BATCH, CONSUMER_BATCH_SECONDS, EVENTS_CONSUMED
 from triage.runtime.partition_filters import filter_config, reader_filters
-from triage.runtime.telemetry import extract_context
 
 log = logging.getLogger(__name__)
-tracer = trace.get_tracer("triage.bus")
 
 BatchHandler = Callable[[Sequence[ReceivedEvent]], Awaitable[None]]
 #: The server never needs to redeliver to the reader (it retries in process, and a new
@@ -48,7 +48,7 @@ ACK_WAIT_SECONDS = 600.0
 #: Seconds without a pull after which the server drops a reader's JetStream consumer.
 READER_INACTIVE_SECONDS = 10.0
 #: How often a member renews its leases and rebalances (seconds): three renewals inside
-#: the lease TTL. Each is a transaction per consumer group, most of an idle mesh's work.
+#: the lease TTL. One statement a tick renews every group of a process (lease_keeper).
 LEASE_TICK_SECONDS = 2.0
 
 
@@ -106,7 +106,8 @@ class BatchConsumer:
         self._handler = handler
         self._batch_size = batch_size
         self._max_deliveries = max(1, max_deliveries)
-        self._fetch_timeout = fetch_timeout_seconds
+        #: An idle reader's pull waits longer each time (a change or a stop ends it).
+        self._wait = PollWait(fetch_timeout_seconds)
         self._linger = linger_seconds
         self._groups = max(1, groups)
         self._min_group = max(1, min_group_size)
@@ -129,6 +130,7 @@ class BatchConsumer:
         self._positions: dict[int, int] = {}
         self._release: set[int] = set()
         self._reread = False
+        self._restart = False
         self._changed = asyncio.Event()
         self._stopping = asyncio.Event()
         self._subscribed: frozenset[int] = frozenset()
@@ -145,7 +147,8 @@ class BatchConsumer:
             # messages forever; this group's positions replace it.
             await self._bus.js.delete_consumer(self._stream, self.durable)
         await self._rebalance()
-        keeper = asyncio.create_task(self._keep_leases(), name=f"{self.durable}-leases")
+        keeper = keeper_for(self._db, self._tick)
+        keeper.join(self)
         task = asyncio.current_task()
         try:
             while not self._stopping.is_set():
@@ -154,11 +157,14 @@ class BatchConsumer:
                 if self._sub is None:
                     await self._wait_for_change()
                     continue
-                msgs = await self._fetch_or_nothing()
+                # A change of partitions or a stop ends a long wait at once; the reader
+                # then reads again from its positions (the cut pull may have lost one).
+                cut, msgs = await unless_set(self._fetch_or_nothing(), self._changed)
                 if task is not None and task.cancelling():
                     # nats-py waits with asyncio.wait_for, which on Python 3.11 can swallow
                     # a cancel that meets a message; nothing fetched is lost (positions).
                     raise asyncio.CancelledError
+                self._restart = self._restart or cut
                 if msgs:
                     await self.process(msgs)
                     # Acks everything up to it (AckPolicy.ALL): only a progress mark for
@@ -166,8 +172,7 @@ class BatchConsumer:
                     with contextlib.suppress(Exception):
                         await msgs[-1].ack()
         finally:
-            keeper.cancel()
-            await asyncio.gather(keeper, return_exceptions=True)
+            await keeper.leave(self)
             await self._unsubscribe()
 
     async def _legacy_floor(self) -> int:
@@ -183,6 +188,7 @@ class BatchConsumer:
         """Graceful handover: stop fetching, let the batch in flight commit, then give
         every partition back at once (another replica takes it over within a tick)."""
         self._stopping.set()
+        self._changed.set()  # ends a pull's wait
 
     def _held_positions(self, partitions: Iterable[int] | None = None) -> dict[int, int]:
         """How far each held partition (or each of ``partitions``) has been applied."""
@@ -201,23 +207,26 @@ class BatchConsumer:
             async with asyncio.timeout(self._tick):
                 await self._changed.wait()
 
-    async def _keep_leases(self) -> None:
-        while True:
-            await asyncio.sleep(self._tick)
-            try:
-                await self._rebalance()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning(
-                    "lease heartbeat failed", exc_info=True, extra={"consumer": self.durable}
-                )
+    def renewal_positions(self) -> dict[int, int] | None:
+        """What the shared heartbeat records for this member; None once stopping (a
+        stopping member renews nothing: it hands over or its leases run out)."""
+        return None if self._stopping.is_set() else self._held_positions()
+
+    async def on_renewed(self, renewed: Renewed) -> None:
+        """Rebalance from what the shared heartbeat found."""
+        await self._settle(renewed.held, renewed.share)
 
     async def _rebalance(self) -> None:
-        """Renew, then give back a surplus or take up to the fair share."""
+        """Renew this group alone (at start, after a fenced batch), then settle."""
         if self._stopping.is_set():
             return
         renewed, share = await self.leases.heartbeat(self._held_positions())
+        await self._settle(renewed, share)
+
+    async def _settle(self, renewed: dict[int, Lease], share: int) -> None:
+        """Give back a surplus or take up to the fair share."""
+        if self._stopping.is_set():
+            return
         lost = [p for p in self.held if p not in renewed or renewed[p].epoch != self.held[p].epoch]
         mine = {p: lease for p, lease in renewed.items() if p not in self._release}
         if len(mine) > share:
@@ -248,7 +257,8 @@ class BatchConsumer:
         self._changed.clear()
         if self._reread:
             await self._rebalance()
-        reread, self._reread = self._reread, False
+        reread, self._reread = self._reread or self._restart, False
+        self._restart = False
         wanted = frozenset(self.held)
         unchanged = wanted == self._subscribed and self._sub is not None
         if unchanged and not self._release and not reread:
@@ -335,13 +345,19 @@ class BatchConsumer:
             return []
 
     async def _fetch(self, sub: Any) -> list[Msg]:
-        return await gather(
-            sub,
-            batch_size=self._batch_size,
-            first_timeout=self._fetch_timeout,
-            linger=self._linger,
-            arrivals=self._arrivals,
-        )
+        try:
+            msgs = await gather(
+                sub,
+                batch_size=self._batch_size,
+                first_timeout=self._wait.seconds,
+                linger=self._linger,
+                arrivals=self._arrivals,
+            )
+        except (TimeoutError, nats.errors.TimeoutError):
+            self._wait.empty()
+            raise
+        self._wait.busy()
+        return msgs
 
     # --- processing ---------------------------------------------------------------------
 
@@ -454,28 +470,7 @@ class BatchConsumer:
         self._positions[part] = max(seq, self._positions.get(part, 0))
 
     async def _handle(self, events: Sequence[ReceivedEvent]) -> None:
-        if len(events) == 1:
-            with tracer.start_as_current_span(
-                f"consume {events[0].type}",
-                context=extract_context(events[0].headers),
-                kind=trace.SpanKind.CONSUMER,
-                attributes={"messaging.system": "nats", "messaging.consumer": self.durable},
-            ):
-                await self._handler(events)
-            return
-        links = [
-            trace.Link(ctx)
-            for e in events
-            if (
-                ctx := trace.get_current_span(extract_context(e.headers)).get_span_context()
-            ).is_valid
-        ]
-        with tracer.start_as_current_span(
-            f"consume batch {self.durable}",
-            links=links,
-            kind=trace.SpanKind.CONSUMER,
-            attributes={"messaging.batch.message_count": len(events)},
-        ):
+        with consume_span(self.durable, events):
             await self._handler(events)
 
     async def _dead_letter(

@@ -17,19 +17,20 @@ and it applies the rest in stream order, each once.
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from triage.runtime.db import Database
 from triage.runtime.fence import Fenced
 
-__all__ = ["Fenced", "Lease", "PartitionLeases", "leases_ddl"]
+__all__ = ["Fenced", "Lease", "PartitionLeases", "Renewed", "leases_ddl", "renew"]
 
 #: Seconds a lease and a membership last without a heartbeat: the bound on how long a
 #: dead replica's partitions wait before another replica takes them over.
@@ -43,6 +44,14 @@ class Lease:
     partition: int
     epoch: int
     position: int
+
+
+@dataclass(frozen=True, slots=True)
+class Renewed:
+    """What one heartbeat found for one member of a group: what it holds, its fair share."""
+
+    held: dict[int, Lease]
+    share: int
 
 
 def leases_ddl(schema: str) -> list[str]:
@@ -74,11 +83,11 @@ class PartitionLeases:
         partitions: int,
         ttl_seconds: float = LEASE_TTL_SECONDS,
     ) -> None:
-        self._db = db
         self.consumer = consumer
         self.member = member
         self.partitions = partitions
-        self._ttl = ttl_seconds
+        self.ttl_seconds = ttl_seconds
+        self.db = db
         leases = f"{db.schema}.consumer_leases"
         members = f"{db.schema}.consumer_members"
         self._seed_sql = text(
@@ -86,27 +95,6 @@ class PartitionLeases:
             "SELECT :consumer, p, COALESCE((SELECT max(position) FROM "
             f"{leases} WHERE consumer = :consumer), :floor) "
             "FROM generate_series(0, :n - 1) p ON CONFLICT DO NOTHING"
-        )
-        # One statement a tick: the membership renewed, the held leases renewed with how
-        # far each was applied, and how many members are live (this one included).
-        self._heartbeat_sql = text(
-            "WITH joined AS ("
-            f"INSERT INTO {members} (consumer, member, expires_at) "
-            "VALUES (:consumer, :member, now() + make_interval(secs => :ttl)) "
-            "ON CONFLICT (consumer, member) DO UPDATE SET expires_at = excluded.expires_at "
-            "RETURNING 1), renewed AS ("
-            f"UPDATE {leases} l SET expires_at = now() + make_interval(secs => :ttl), "
-            "position = GREATEST(l.position, COALESCE(v.pos, 0)) "
-            f"FROM {leases} h LEFT JOIN unnest(CAST(:parts AS integer[]), "
-            "CAST(:positions AS bigint[])) AS v(part, pos) ON v.part = h.partition "
-            "WHERE h.consumer = :consumer AND h.owner = :member AND h.partition < :n "
-            "AND l.consumer = h.consumer AND l.partition = h.partition "
-            "RETURNING l.partition, l.epoch, l.position) "
-            "SELECT set_config('synchronous_commit', 'off', true) AS quiet, "
-            f"(SELECT count(*) FROM {members} WHERE consumer = :consumer "
-            "AND expires_at > now() AND member <> :member) + 1 AS live, "
-            "r.partition, r.epoch, r.position FROM (SELECT 1) AS one "
-            "LEFT JOIN renewed AS r ON true"
         )
         self._acquire_sql = text(
             f"UPDATE {leases} l SET owner = :member, epoch = l.epoch + 1, "
@@ -158,7 +146,7 @@ class PartitionLeases:
         """A lease transaction that does not wait for its WAL flush: a heartbeat lost in a
         database crash only makes a lease look older, and a lost acquire is caught by the
         next batch's fence (its epoch is not there), so none needs to be durable."""
-        async with self._db.system_transaction() as session:
+        async with self.db.system_transaction() as session:
             await session.execute(_NO_FLUSH)
             yield session
 
@@ -167,7 +155,7 @@ class PartitionLeases:
             "consumer": self.consumer,
             "member": self.member,
             "n": self.partitions,
-            "ttl": self._ttl,
+            "ttl": self.ttl_seconds,
             "lock_key": self.lock_key,
             **more,
         }
@@ -184,17 +172,8 @@ class PartitionLeases:
     ) -> tuple[dict[int, Lease], int]:
         """Renew this member and its leases, recording how far it has applied each held
         partition (``positions``); returns what it holds and its fair share."""
-        async with self._db.system_transaction() as session:
-            rows = (
-                await session.execute(self._heartbeat_sql, self._positions(positions or {}))
-            ).all()
-        live = int(rows[0].live) if rows else 1
-        held = {
-            r.partition: Lease(r.partition, r.epoch, r.position)
-            for r in rows
-            if r.partition is not None
-        }
-        return held, math.ceil(self.partitions / max(1, live))
+        (renewed,) = await renew(self.db, [(self, positions or {})])
+        return renewed.held, renewed.share
 
     async def acquire(self, wanted: int) -> dict[int, Lease]:
         """Take up to ``wanted`` free or expired partitions (never one a batch holds)."""
@@ -245,3 +224,76 @@ class PartitionLeases:
             "fence_parts": parts,
             "fence_epochs": [held[p].epoch for p in parts],
         }
+
+
+@functools.cache
+def _heartbeat_sql(schema: str) -> TextClause:
+    leases = f"{schema}.consumer_leases"
+    members = f"{schema}.consumer_members"
+    # One statement a tick for every group of a process: the memberships renewed, the held
+    # leases renewed with how far each was applied, and per group how many members are
+    # live (the member itself included: its own insert is not visible to the count).
+    return text(
+        "WITH g AS (SELECT * FROM unnest(CAST(:consumers AS text[]), "
+        "CAST(:members AS text[]), CAST(:ns AS integer[]), CAST(:ttls AS float8[])) "
+        "WITH ORDINALITY AS g(consumer, member, n, ttl, i)), joined AS ("
+        f"INSERT INTO {members} (consumer, member, expires_at) "
+        "SELECT consumer, member, now() + make_interval(secs => ttl) FROM g "
+        "ON CONFLICT (consumer, member) DO UPDATE SET expires_at = excluded.expires_at "
+        "RETURNING 1), v AS (SELECT * FROM unnest(CAST(:groups AS integer[]), "
+        "CAST(:parts AS integer[]), CAST(:positions AS bigint[])) AS v(grp, part, pos)), "
+        f"renewed AS (UPDATE {leases} l SET "
+        "expires_at = now() + make_interval(secs => g.ttl), "
+        "position = GREATEST(l.position, COALESCE(v.pos, 0)) "
+        f"FROM g JOIN {leases} h ON h.consumer = g.consumer AND h.owner = g.member "
+        "AND h.partition < g.n LEFT JOIN v ON v.grp = g.i AND v.part = h.partition "
+        "WHERE l.consumer = h.consumer AND l.partition = h.partition "
+        # Rechecked on the row a concurrent takeover may have changed: never renew it.
+        "AND l.owner = h.owner "
+        "RETURNING g.i AS grp, l.partition, l.epoch, l.position) "
+        "SELECT set_config('synchronous_commit', 'off', true) AS quiet, g.i AS grp, "
+        f"(SELECT count(*) FROM {members} m WHERE m.consumer = g.consumer "
+        "AND m.expires_at > now() AND m.member <> g.member) + 1 AS live, "
+        "r.partition, r.epoch, r.position FROM g LEFT JOIN renewed r ON r.grp = g.i"
+    )
+
+
+async def renew(
+    db: Database, members: Sequence[tuple[PartitionLeases, Mapping[int, int]]]
+) -> list[Renewed]:
+    """One heartbeat, in one statement, for several members of groups in ``db``'s schema:
+    each membership and its held leases renewed with the positions given; returns, in the
+    order given, what each holds and its fair share."""
+    if not members:
+        return []
+    if len({(m.consumer, m.member) for m, _ in members}) < len(members):
+        raise ValueError("a member may be renewed only once per heartbeat")
+    groups: list[int] = []
+    parts: list[int] = []
+    positions: list[int] = []
+    for index, (_, applied) in enumerate(members, start=1):
+        for part in sorted(applied):
+            groups.append(index)
+            parts.append(part)
+            positions.append(applied[part])
+    params = {
+        "consumers": [m.consumer for m, _ in members],
+        "members": [m.member for m, _ in members],
+        "ns": [m.partitions for m, _ in members],
+        "ttls": [m.ttl_seconds for m, _ in members],
+        "groups": groups,
+        "parts": parts,
+        "positions": positions,
+    }
+    async with db.system_transaction() as session:
+        rows = (await session.execute(_heartbeat_sql(db.schema), params)).all()
+    live = dict.fromkeys(range(1, len(members) + 1), 1)
+    held: dict[int, dict[int, Lease]] = {i: {} for i in live}
+    for r in rows:
+        live[int(r.grp)] = int(r.live)
+        if r.partition is not None:
+            held[int(r.grp)][r.partition] = Lease(r.partition, r.epoch, r.position)
+    return [
+        Renewed(held[i], math.ceil(m.partitions / max(1, live[i])))
+        for i, (m, _) in enumerate(members, start=1)
+    ]

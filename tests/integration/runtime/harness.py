@@ -82,6 +82,8 @@ class Demo:
         member: str | None = None,
         lease_tick_seconds: float = 0.2,
         lease_ttl_seconds: float = 2.0,
+        fetch_timeout_seconds: float = 0.2,
+        db: Database | None = None,
     ) -> BatchConsumer:
         """A consumer whose effect is one ``effects`` row per event."""
 
@@ -100,13 +102,13 @@ class Demo:
 
         return BatchConsumer(
             self.bus,
-            self.db,
+            db or self.db,
             service="demo",
             durable=durable,
             filter_subjects=["triage.alert.received.>"],
             handler=handle,
             batch_size=64,
-            fetch_timeout_seconds=0.2,
+            fetch_timeout_seconds=fetch_timeout_seconds,
             member=member,
             lease_tick_seconds=lease_tick_seconds,
             lease_ttl_seconds=lease_ttl_seconds,

@@ -174,6 +174,9 @@ class SwallowingSubscription:
 class FakeLeases:
     """Holds the one partition at once, in memory."""
 
+    consumer = "t"
+    member = "m"
+
     async def seed(self, floor: int = 0) -> None:
         return None
 
