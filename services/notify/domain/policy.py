@@ -49,7 +49,7 @@ class EventFacts:
     exclude_channel_ids: frozenset[str] = frozenset()
     default_channels: bool = False
     """Also deliver to the tenant's default channels (an SLA notify action asked for them):
-    every channel of the tenant that is not disabled."""
+    see :func:`services.notify.domain.defaults.default_channel_ids`."""
 
 
 @dataclass(frozen=True, slots=True)
