@@ -126,7 +126,7 @@ async def wire(rt: Runtime) -> None:
 
     rt.tasks.append(writer.run)
     rt.tasks.append(serve_http)
-    reset_consumer, reset_worker = outbound_reset(rt, service.box)
+    reset_consumer, reset_worker = outbound_reset(rt, service.box, inbox)
     rt.consumers.append(reset_consumer)
     rt.consumers.append(suppression_consumer(rt.bus, rt.db, inbox, mark_suppression))
     rt.tasks.append(reset_worker)

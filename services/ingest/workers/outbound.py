@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from sqlalchemy import Table
+
 from services.ingest.clients.resets import default_clients
 from services.ingest.events import ticket_closed_consumer
-from services.ingest.models import inbox
 from services.ingest.service.resets import ResetRequests
 from services.ingest.workers.reset_settings import OutboundSettings
 from services.ingest.workers.resets import ResetWorker
@@ -15,9 +16,10 @@ from triage.runtime import BatchConsumer, Runtime, SecretBox
 
 
 def outbound_reset(
-    rt: Runtime, box: SecretBox, settings: OutboundSettings | None = None
+    rt: Runtime, box: SecretBox, inbox: Table, settings: OutboundSettings | None = None
 ) -> tuple[BatchConsumer, Callable[[], Coroutine[Any, Any, None]]]:
-    """The ``ticket.closed`` consumer and the reset worker's task, built from the runtime."""
+    """The ``ticket.closed`` consumer (claiming in ``inbox``) and the reset worker's task,
+    built from the runtime."""
     options = settings or OutboundSettings()
     clients = default_clients()
     worker = ResetWorker(
