@@ -8,6 +8,7 @@ holds and its fair share; each group then rebalances (acquires or releases) by i
 The keeper runs while at least one group has joined. A failed heartbeat is a failed
 renewal for every group alike: each keeps what it holds, the leases run out after their
 TTL unless a later tick renews them, and the fence stops a batch on a lost partition.
+(An idle mesh's numbers before and after are in docs/DECISIONS.md.)
 """
 
 from __future__ import annotations
