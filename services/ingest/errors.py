@@ -43,6 +43,13 @@ class TenantSuspended(PermissionDenied):
     reason = "TENANT_SUSPENDED"
 
 
+class TenantDeleted(PermissionDenied):
+    """The tenant's deletion was requested: its webhooks are refused (410) for good; the
+    reason is TENANT_DELETING until the deletion completes."""
+
+    reason = "TENANT_DELETED"
+
+
 class StorageUnavailable(Unavailable):
     """The database could not durably store the alerts; the sender should retry."""
 

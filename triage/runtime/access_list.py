@@ -1,11 +1,13 @@
-"""Who may not call, right now: revoked tokens (by ``jti``) and suspended tenants.
+"""Who may not call, right now: revoked tokens (by ``jti``), suspended and deleted tenants.
 
 ingest owns the truth (its ``issued_tokens`` and ``tenants`` tables) and mirrors it into one
 JetStream key-value bucket; every service watches the bucket and keeps the sets in memory,
 so a revocation or suspension reaches every replica in milliseconds, and a service that
 starts (or restarts) reads the whole bucket before it serves its first call. A revoked
 token's key carries a per-key TTL equal to the token's remaining life (after which the
-token is refused for expiry anyway), so the bucket holds only what still matters.
+token is refused for expiry anyway), so the bucket holds only what still matters. A
+deleted tenant's key (``deleted.<id>``, value ``deleting`` or ``deleted``) never expires:
+its tokens, and services acting for it, must stay refused (:mod:`triage.runtime.tombstones`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ log = logging.getLogger(__name__)
 BUCKET = "triage_access"
 REVOKED = "revoked."
 SUSPENDED = "suspended."
+DELETED = "deleted."
+#: A deleted tenant's state in the bucket: its deletion is under way, or completed.
+DELETING_STATE = "deleting"
+DELETED_STATE = "deleted"
 #: A watcher that lost its subscription tries again after this long.
 _RETRY_SECONDS = 1.0
 
@@ -38,6 +44,7 @@ class AccessList:
         self._now = now
         self._revoked: dict[str, float] = {}
         self._suspended: set[str] = set()
+        self._deleted: dict[str, str] = {}
         #: Called with a tenant id whenever its suspension changes (drops cached answers).
         self.on_tenant_change: list[Callable[[str], None]] = []
 
@@ -54,6 +61,10 @@ class AccessList:
     def is_suspended(self, tenant_id: str) -> bool:
         """Whether the tenant is suspended."""
         return tenant_id in self._suspended
+
+    def deletion(self, tenant_id: str) -> str | None:
+        """``deleting`` or ``deleted`` once the tenant's deletion was requested, else None."""
+        return self._deleted.get(tenant_id)
 
     def suspended_now(self) -> frozenset[str]:
         """Every suspended tenant (workers skip their timers and deliveries)."""
@@ -76,6 +87,14 @@ class AccessList:
                 self._suspended.discard(tenant_id)
             else:
                 self._suspended.add(tenant_id)
+            for listener in self.on_tenant_change:
+                listener(tenant_id)
+        elif key.startswith(DELETED):
+            tenant_id = key[len(DELETED) :]
+            if value is None:
+                self._deleted.pop(tenant_id, None)
+            else:
+                self._deleted[tenant_id] = value.decode(errors="replace") or DELETING_STATE
             for listener in self.on_tenant_change:
                 listener(tenant_id)
 
@@ -109,6 +128,20 @@ async def publish_suspension(js: JetStreamContext, tenant_id: str, *, suspended:
         await kv.put(f"{SUSPENDED}{tenant_id}", b"1")
     else:
         await kv.delete(f"{SUSPENDED}{tenant_id}")
+
+
+async def publish_deletion(js: JetStreamContext, tenant_id: str, *, completed: bool) -> None:
+    """Mark the tenant deleted (its deletion under way, or ``completed``) for every service."""
+    kv = await access_bucket(js)
+    await kv.put(f"{DELETED}{tenant_id}", (DELETED_STATE if completed else DELETING_STATE).encode())
+
+
+async def announce_deletion(js: JetStreamContext, tenant_id: str) -> None:
+    """Mark the tenant's deletion under way unless the bucket already knows of it (a
+    service's deletion step must not turn a completed deletion back to ``deleting``)."""
+    kv = await access_bucket(js)
+    with contextlib.suppress(KeyWrongLastSequenceError):
+        await kv.create(f"{DELETED}{tenant_id}", DELETING_STATE.encode())
 
 
 class AccessWatcher:
@@ -164,7 +197,8 @@ class AccessWatcher:
 
 
 class AccessPublisher:
-    """ingest's side: mirrors committed revocations and suspensions into the bucket."""
+    """ingest's side: mirrors committed revocations and suspensions into the bucket
+    (deletions are published by :mod:`triage.runtime.offboarding`)."""
 
     def __init__(self, js: JetStreamContext) -> None:
         self._js = js

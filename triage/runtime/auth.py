@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING
 
 import jwt
 
+from triage.runtime.access_list import DELETED_STATE
 from triage.runtime.errors import PermissionDenied, Unauthenticated
+from triage.runtime.tenant_gate import deleted_tenant
 
 if TYPE_CHECKING:
     from triage.runtime.access_list import AccessList
@@ -99,15 +101,20 @@ class TokenAuthority:
         self.access: AccessList | None = None
 
     async def admit(self, principal: Principal) -> None:
-        """Refuse a revoked token (UNAUTHENTICATED), a tenant user whose tenant is unknown
-        (UNAUTHENTICATED) or suspended (PERMISSION_DENIED). Services act for the tenants
-        their events name."""
+        """Refuse a revoked token (UNAUTHENTICATED), anyone acting for a deleted tenant
+        (PERMISSION_DENIED), a tenant user whose tenant is unknown (UNAUTHENTICATED) or
+        suspended (PERMISSION_DENIED). Services act for the other tenants their events name."""
         access = self.access
         if access is not None and principal.token_id and access.is_revoked(principal.token_id):
             raise Unauthenticated(
                 f"the token {principal.token_id} was revoked; ask an administrator for a new one",
                 reason="TOKEN_REVOKED",
             )
+        if access is not None and principal.tenant_id:
+            # Services too: a call acting for a deleted tenant would re-create its rows.
+            state = access.deletion(principal.tenant_id)
+            if state is not None:
+                raise deleted_tenant(principal.tenant_id, completed=state == DELETED_STATE)
         if principal.is_service or not principal.tenant_id:
             return
         if access is not None and access.is_suspended(principal.tenant_id):

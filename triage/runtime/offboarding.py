@@ -6,6 +6,11 @@ the tenant's rows in bounded batches (each batch its own transaction, so a crash
 most one batch's work and the redelivered event carries on) and announces
 ``tenant.data_deleted``. Both events travel under the nil tenant and name the tenant in
 their payload: nothing of the tenant is left in any outbox or inbox once it is gone.
+
+The deletion is also published in the access bucket (:mod:`triage.runtime.access_list`)
+when it is requested, again by each service's step before it deletes anything, and once it
+completes: every replica of every service refuses the tenant's calls, and services' calls
+acting for it, from then on without asking anyone.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from sqlalchemy.exc import DBAPIError
 
 from triage.events.v1.envelope_pb2 import Envelope
 from triage.runtime import tombstones
+from triage.runtime.access_list import announce_deletion, publish_deletion
 from triage.runtime.auth import ADMIN_SCOPE, current_principal
 from triage.runtime.bus import Bus
 from triage.runtime.consumer import BatchConsumer
@@ -48,6 +54,8 @@ TENANT_DATA_SERVICE = "triage.tenancy.v1.TenantDataService"
 OFFBOARDING_SERVICE = "triage.tenancy.v1.OffboardingService"
 #: Receives each ``tenant.data_deleted``: (tenant id, service, rows deleted).
 Reported = Callable[[str, str, int], Awaitable[None]]
+#: Publishes a tenant's deletion to every replica: (tenant id, completed).
+Announce = Callable[[str, bool], Awaitable[None]]
 
 
 def deletion_requested(tenant_id: str, service: str, *, producer: str) -> Envelope:
@@ -99,9 +107,11 @@ class TenantOffboarding:
         batch_size: int = 500,
         relay_wait_seconds: float = 30.0,
         forget: Callable[[str], None] | None = None,
+        announce: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         """Keep the collaborators; ``batch_size`` bounds each delete transaction;
-        ``forget(tenant_id)`` drops this process's cached standing of a tenant it buries."""
+        ``forget(tenant_id)`` drops this process's cached standing of a tenant it buries;
+        ``announce(tenant_id)`` tells every replica the tenant is being deleted."""
         self.db = db
         self.outbox = outbox
         self.data = data
@@ -109,6 +119,7 @@ class TenantOffboarding:
         self.batch_size = batch_size
         self.relay_wait_seconds = relay_wait_seconds
         self.forget = forget
+        self.announce = announce
 
     async def export(self, tenant_id: str) -> AsyncIterator[tuple[str, str]]:
         """Every row of the tenant as (table, JSON), read under its own row security."""
@@ -120,6 +131,10 @@ class TenantOffboarding:
         """Tombstone the tenant here, then wait for the batches that claimed its events
         before (bounded): from now on its events are dropped and its rows stay deleted."""
         schema = self.db.schema
+        if self.announce is not None:
+            # Again (ingest did on the request): a publish lost there must not let the other
+            # replicas admit the tenant's writes once its rows here are gone.
+            await self.announce(tenant_id)
         async with self.db.system_transaction() as session:
             await tombstones.bury(session, schema=schema, tenant_id=tenant_id)
         if self.forget is not None:
@@ -210,8 +225,18 @@ def offboard(rt: Runtime, data: TenantData) -> TenantOffboarding:
         if authority.tenant_gate is not None:
             authority.tenant_gate.forget(tenant_id)
 
+    js = rt.bus.js
+
+    async def announce(tenant_id: str) -> None:
+        await announce_deletion(js, tenant_id)
+
     offboarding = TenantOffboarding(
-        db=rt.db, outbox=rt.outbox, data=data, service=rt.settings.service_name, forget=forget
+        db=rt.db,
+        outbox=rt.outbox,
+        data=data,
+        service=rt.settings.service_name,
+        forget=forget,
+        announce=announce,
     )
     api = TenantDataApi(offboarding)
     rt.add_servicer(
@@ -290,10 +315,14 @@ def deletion_to_proto(record: DeletionRecord, order: Sequence[str]) -> pb.Tenant
 class OffboardingApi(pb_grpc.OffboardingServiceServicer):
     """``OffboardingService``: start, resume and follow a tenant's deletion (admin)."""
 
-    def __init__(self, registry: DeletionRegistry, order: Sequence[str]) -> None:
-        """Serve ``registry``'s deletions, which visit the services in ``order``."""
+    def __init__(
+        self, registry: DeletionRegistry, order: Sequence[str], announce: Announce | None = None
+    ) -> None:
+        """Serve ``registry``'s deletions, which visit the services in ``order``;
+        ``announce(tenant_id, completed)`` publishes a requested deletion to every replica."""
         self._registry = registry
         self._order = order
+        self._announce = announce
 
     async def DeleteTenant(
         self, request: pb.DeleteTenantRequest, context: Any
@@ -302,6 +331,9 @@ class OffboardingApi(pb_grpc.OffboardingServiceServicer):
         current_principal().require(ADMIN_SCOPE)
         tenant_id = require_uuid(request.tenant_id, "tenant_id")
         record = await self._registry.request(tenant_id)
+        if self._announce is not None:
+            # After the commit; a lost publish is repeated by each service's deletion step.
+            await self._announce(tenant_id, record.completed_at is not None)
         return pb.DeleteTenantResponse(deletion=deletion_to_proto(record, self._order))
 
     async def GetTenantDeletion(
@@ -314,12 +346,31 @@ class OffboardingApi(pb_grpc.OffboardingServiceServicer):
         return pb.GetTenantDeletionResponse(deletion=deletion_to_proto(record, self._order))
 
 
+async def announce_completion(
+    registry: DeletionRegistry, announce: Announce, tenant_id: str
+) -> None:
+    """Publish the tenant as deleted once its deletion has completed (a report of an
+    unknown deletion publishes nothing)."""
+    try:
+        record = await registry.status(tenant_id)
+    except NotFound:
+        return
+    if record.completed_at is not None:
+        await announce(tenant_id, True)
+
+
 def coordinate_deletions(
     rt: Runtime, registry: DeletionRegistry, on_deleted: Reported, order: Sequence[str]
 ) -> None:
     """Serve ``OffboardingService`` over ``registry`` (deleting in ``order``) and feed
-    every ``tenant.data_deleted`` to ``on_deleted(tenant_id, service, rows)``."""
-    api = OffboardingApi(registry, order)
+    every ``tenant.data_deleted`` to ``on_deleted(tenant_id, service, rows)``; requested
+    and completed deletions are published to every replica (the access bucket)."""
+    js = rt.bus.js
+
+    async def announce(tenant_id: str, completed: bool) -> None:
+        await publish_deletion(js, tenant_id, completed=completed)
+
+    api = OffboardingApi(registry, order, announce)
     rt.add_servicer(
         partial(pb_grpc.add_OffboardingServiceServicer_to_server, api),
         [OFFBOARDING_SERVICE],
@@ -329,6 +380,7 @@ def coordinate_deletions(
         for event in events:
             done = unpack(event.envelope, pb.TenantDataDeleted)
             await on_deleted(done.tenant_id, done.service, done.rows_deleted)
+            await announce_completion(registry, announce, done.tenant_id)
 
     rt.consumers.append(
         BatchConsumer(

@@ -101,7 +101,15 @@ class TenantGate:
         if found is TenantStanding.SUSPENDED:
             raise PermissionDenied("the tenant is suspended", reason="TENANT_SUSPENDED")
         if found is TenantStanding.DELETING:
-            raise PermissionDenied("the tenant is being deleted", reason="TENANT_DELETING")
+            raise deleted_tenant(tenant_id, completed=False)
+
+
+def deleted_tenant(tenant_id: str, *, completed: bool) -> PermissionDenied:
+    """The refusal of a call for a tenant whose deletion was requested: PERMISSION_DENIED,
+    as for a suspension, with reason TENANT_DELETED once completed, else TENANT_DELETING."""
+    if completed:
+        return PermissionDenied(f"the tenant {tenant_id} was deleted", reason="TENANT_DELETED")
+    return PermissionDenied(f"the tenant {tenant_id} is being deleted", reason="TENANT_DELETING")
 
 
 def guard_tenants(rt: Runtime, peers: PeerDirectory) -> TenantGate:

@@ -21,6 +21,7 @@ from services.ingest.domain.alerts import NormalizationError, Provider
 from services.ingest.domain.records import MAX_ALERTS_PER_WEBHOOK
 from services.ingest.errors import (
     StorageUnavailable,
+    TenantDeleted,
     TenantSuspended,
     TooManyAlerts,
     UnstorableAlert,
@@ -228,6 +229,14 @@ class Gateway:
                 "this integration's tenant is suspended; nothing was stored. An administrator "
                 "can resume it (triage tenants resume <tenant id>)",
                 reason=TenantSuspended.reason,
+            )
+        except TenantDeleted as error:
+            return problem(
+                410,
+                "tenant-deleted",
+                "Gone",
+                "this integration's tenant was deleted; nothing was stored",
+                reason=error.reason,
             )
         except WebhookRateLimited as error:
             status, payload, extra = problem(

@@ -92,6 +92,7 @@ def openapi_document() -> dict[str, Any]:
                         "403": _problem_response("the integration's tenant is suspended"),
                         "404": _problem_response("unknown provider or route"),
                         "405": _problem_response("only POST is allowed"),
+                        "410": _problem_response("the integration's tenant was deleted"),
                         "408": _problem_response("the body did not arrive in time"),
                         "413": _problem_response(
                             "the body is larger than the limit, or carries more than 1,000 alerts"

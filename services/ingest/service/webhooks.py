@@ -23,10 +23,16 @@ from services.ingest.domain.polled_series import (
 )
 from services.ingest.domain.records import AlertRecord, WriteResult
 from services.ingest.domain.webhook_auth import authenticate
-from services.ingest.errors import TenantSuspended, WebhookRateLimited, WebhookUnauthorized
+from services.ingest.errors import (
+    TenantDeleted,
+    TenantSuspended,
+    WebhookRateLimited,
+    WebhookUnauthorized,
+)
 from services.ingest.service.intake import Delivery, records_for
 from services.ingest.service.integrations import IntegrationUseCases
 from services.ingest.store import polls
+from triage.runtime.access_list import DELETED_STATE
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +61,8 @@ class WebhookUseCases(IntegrationUseCases):
         """Authenticate, rate-limit, normalize and store one webhook's alerts.
 
         WebhookUnauthorized (the same for an unknown integration and a wrong secret),
-        TenantSuspended once authenticated while the tenant is suspended,
+        TenantSuspended once authenticated while the tenant is suspended, TenantDeleted
+        once its deletion was requested,
         WebhookRateLimited, NormalizationError or TooManyAlerts for the body,
         UnstorableAlert or StorageUnavailable from storage.
         """
@@ -75,6 +82,13 @@ class WebhookUseCases(IntegrationUseCases):
         if self.access is not None and self.access.is_suspended(credentials.tenant_id):
             # Only an authenticated sender learns it: nothing is stored while suspended.
             raise TenantSuspended(f"the tenant {credentials.tenant_id} is suspended")
+        deletion = self.access.deletion(credentials.tenant_id) if self.access else None
+        if deletion is not None:
+            # Another replica's cached credentials would otherwise still store its alerts.
+            raise TenantDeleted(
+                f"the tenant {credentials.tenant_id} was deleted",
+                reason=None if deletion == DELETED_STATE else "TENANT_DELETING",
+            )
         retry_after = self._limiter.check(
             webhook.integration_id,
             rate=integration.rate,
