@@ -121,9 +121,35 @@ async def straddled(
     held = [e for e in (*mine, *after) if e.ticket_id == ticket.id]
     met = persisted(after, count=count, within=within)
     counted = () if met is None else met.counted(reopens=bool(older))
+    skipped: list[Logged] = []
+    while (
+        not counted
+        and following is not None
+        and following.ticket_id == ticket.id
+        and not replay_reset(
+            following, ticket, last_occurrence_at=max((e.occurred_at for e in held), default=None)
+        ).closes
+    ):
+        # A reset that kept it open (and found nothing in order): the delay starts over.
+        skipped.append(following)
+        start_at = following.position
+        following = await series_log.next_reset(
+            session, tenant_id=tenant, series_key=series, after=start_at
+        )
+        after = await series_log.triggers_between(
+            session,
+            tenant_id=tenant,
+            series_key=series,
+            after=start_at,
+            before=None if following is None else following.position,
+        )
+        held += [e for e in after if e.ticket_id == ticket.id]
+        met = persisted(after, count=count, within=within)
+        counted = () if met is None else met.counted(reopens=bool(older))
     ids = {e.alert_id for e in held}
     if not held or ids == {e.alert_id for e in counted}:
         return None
+    await series_log.reassign(session, tenant_id=tenant, entries=skipped, ticket_id=None)
     rest = [e for e in entries if e.kind is AlertKind.TRIGGER and e.alert_id not in ids]
     times = [e.occurred_at for e in (*rest, *counted)]
     new_count = ticket.occurrence_count - len(held) + len(counted)

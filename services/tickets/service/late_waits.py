@@ -10,7 +10,7 @@ trigger older than a reset.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -91,7 +91,31 @@ async def early_trigger(
         reopens = await held_before(session, current, stretch)
     else:
         reopens = await _reopens(session, alert, met, settings) is not None
-    if met is None or not any(e.alert_id == alert.alert_id for e in met.counted(reopens=reopens)):
+    counts = met is not None and stretch.counts(alert, reopens=reopens)
+    if (
+        met is not None
+        and not counts
+        and current is None
+        and (extra := stretch.waited(alert, reopens=True))
+    ):
+        # It completed a window that reopens a ticket: that counts the trigger that met
+        # the delay and the later ones, not this one.
+        previous = await _reopens(session, alert, met, settings)
+        if previous is not None:
+            first = extra[0]
+            carrier = replace(
+                alert,
+                alert_id=first.alert_id,
+                occurred_at=first.occurred_at,
+                sequence=first.sequence,
+            )
+            ticket = await reopen(service, session, previous, carrier.alert_id)
+            ticket = await occur_all(service, session, ticket, carrier, extra[1:], settings)
+            await alert_store.clear_triggers(session, tenant_id=tenant, dedup_key=alert.dedup_key)
+            await series_log.add(session, tenant_id=tenant, entry=entry)
+            await series_log.reassign(session, tenant_id=tenant, entries=extra, ticket_id=ticket.id)
+            return Applied(ticket)
+    if not counts:
         if met is None:
             await alert_store.log_trigger(
                 session,
@@ -130,8 +154,8 @@ async def _reopens(
     previous = await ticket_store.last_closed_for_key(
         session, tenant_id=alert.tenant_id, dedup_key=alert.dedup_key
     )
-    if previous is None:
-        return None
+    if previous is None or previous.occurrence_count == 0:
+        return None  # withdrawn (see late_reset_delays): in order it never opened
     meets: Logged = met.window[-1]
     if not reopenable(
         previous.closed_at,
