@@ -20,7 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.tickets import models as m
 from services.tickets.domain.tickets import TenantSettings, Ticket
 from services.tickets.store.alert_state import Tombstone
-from services.tickets.store.settings import _SETTINGS_OF_TENANTS, _settings_of, remember_settings
+from services.tickets.store.settings import (
+    get_settings_many,
+    keep_settings,
+    settings_query,
+    unread_settings,
+)
 from services.tickets.store.tickets import (
     _TICKET_ENUMS,
     _ticket,
@@ -236,20 +241,23 @@ async def lock_and_read_batch(
     :func:`tombstones_for` of ``series`` and :func:`open_tickets_for_keys` of ``keys``:
     the same locks and answers in one round trip (the reads run after the locks)."""
     tenants = sorted({t for t, _ in keys})
-    _, setting_rows, stone_rows, ticket_rows = await fetch_together(
-        session,
-        schema=m.SCHEMA,
-        queries=[
-            _lock_query(keys),
-            (_SETTINGS_OF_TENANTS, {"tenants": tenants}),
-            (_TOMBSTONES_OF_SERIES, _pairs_params(series)),
-            (_OPEN_TICKETS_OF_KEYS, _pairs_params(keys)),
-        ],
+    # Settings the transaction read already (the incident step reads them) are not read
+    # again.
+    unread = unread_settings(session, tenants)
+    queries = [
+        _lock_query(keys),
+        (_TOMBSTONES_OF_SERIES, _pairs_params(series)),
+        (_OPEN_TICKETS_OF_KEYS, _pairs_params(keys)),
+    ]
+    if unread:
+        queries.append(settings_query(unread))
+    _, stone_rows, ticket_rows, *setting_rows = await fetch_together(
+        session, schema=m.SCHEMA, queries=queries
     )
-    settings = _settings_of(tenants, setting_rows)
-    remember_settings(session, settings)
+    if unread:
+        keep_settings(session, unread, setting_rows[0])
     return BatchState(
-        settings,
+        await get_settings_many(session, tenants),
         _tombstones_of(series, stone_rows),
         _open_tickets_of(keys, ticket_rows),
     )

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.tickets import models as m
 from services.tickets.domain.incidents import Incident, Member
 from services.tickets.domain.tickets import Source
+from services.tickets.store import settings as settings_store
 from triage.runtime import fetch_together
 
 _I = m.incidents
@@ -175,16 +176,20 @@ class SeriesMemberships:
 async def series_memberships(
     session: AsyncSession, pairs: Sequence[tuple[str, str]]
 ) -> SeriesMemberships:
-    """:func:`series_incidents` and :func:`moved_series` of ``pairs`` in one round trip."""
+    """:func:`series_incidents` and :func:`moved_series` of ``pairs`` in one round trip,
+    which also reads the settings of their tenants that this transaction has not read yet
+    (the alert batch asks for them next: storms, then the batch's own read)."""
     if not pairs:
         return SeriesMemberships({}, set())
-    params = {
-        "tenants": sorted({t for t, _ in pairs}),
-        "keys": sorted({k for _, k in pairs}),
-    }
-    (rows,) = await fetch_together(
-        session, schema=m.SCHEMA, queries=[(_MEMBERSHIPS_OF_SERIES, params)]
-    )
+    tenants = sorted({t for t, _ in pairs})
+    params = {"tenants": tenants, "keys": sorted({k for _, k in pairs})}
+    unread = settings_store.unread_settings(session, tenants)
+    queries = [(_MEMBERSHIPS_OF_SERIES, params)]
+    if unread:
+        queries.append(settings_store.settings_query(unread))
+    rows, *settings_rows = await fetch_together(session, schema=m.SCHEMA, queries=queries)
+    if unread:
+        settings_store.keep_settings(session, unread, settings_rows[0])
     wanted = set(pairs)
     latest: dict[tuple[str, str], Incident] = {}
     moved: set[tuple[str, str]] = set()

@@ -96,6 +96,27 @@ def remember_settings(session: AsyncSession, found: Mapping[str, TenantSettings]
     session.info.setdefault(_READ, {}).update(found)
 
 
+def unread_settings(session: AsyncSession, tenant_ids: Iterable[str]) -> list[str]:
+    """Which of ``tenant_ids`` this transaction has not read the settings of yet."""
+    read: dict[str, TenantSettings] = session.info.get(_READ, {})
+    return sorted({t for t in tenant_ids if t not in read})
+
+
+def settings_query(tenant_ids: Sequence[str]) -> tuple[str, dict[str, Any]]:
+    """The raw query of ``tenant_ids``' settings, for a round trip that reads more."""
+    return _SETTINGS_OF_TENANTS, {"tenants": list(tenant_ids)}
+
+
+def keep_settings(
+    session: AsyncSession, tenant_ids: Sequence[str], rows: Sequence[Mapping[str, Any]]
+) -> dict[str, TenantSettings]:
+    """Remember what :func:`settings_query` of ``tenant_ids`` returned (defaults for a
+    tenant without a row) for the rest of the transaction; returns it."""
+    found = _settings_of(tenant_ids, rows)
+    remember_settings(session, found)
+    return found
+
+
 async def get_settings_many(
     session: AsyncSession, tenant_ids: Iterable[str]
 ) -> dict[str, TenantSettings]:
