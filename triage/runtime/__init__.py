@@ -11,7 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from triage.runtime.access_list import AccessList, AccessPublisher
+    from triage.runtime.access_list import DELETED_STATE, AccessList, AccessPublisher
     from triage.runtime.app import Runtime
     from triage.runtime.auth import ADMIN_SCOPE, Principal, TokenAuthority, current_principal
     from triage.runtime.bus import Bus
@@ -96,6 +96,7 @@ if TYPE_CHECKING:
     from triage.runtime.waiting import wait_event
 
 _HOME: dict[str, str] = {
+    "DELETED_STATE": "access_list",
     "AccessList": "access_list",
     "AccessPublisher": "access_list",
     "Runtime": "app",
@@ -194,6 +195,7 @@ _HOME: dict[str, str] = {
 
 __all__ = [
     "ADMIN_SCOPE",
+    "DELETED_STATE",
     "ERROR_DOMAIN",
     "Aborted",
     "AccessList",

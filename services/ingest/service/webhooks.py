@@ -32,7 +32,7 @@ from services.ingest.errors import (
 from services.ingest.service.intake import Delivery, records_for
 from services.ingest.service.integrations import IntegrationUseCases
 from services.ingest.store import polls
-from triage.runtime.access_list import DELETED_STATE
+from triage.runtime import DELETED_STATE
 
 
 @dataclass(frozen=True, slots=True)
