@@ -329,6 +329,8 @@ class AlertUseCases(IncidentPaths, DampingUseCases):
             previous = await ticket_store.last_closed_for_key(
                 session, tenant_id=tenant, dedup_key=key
             )
+            if previous is not None and previous.occurrence_count == 0:
+                previous = None  # withdrawn (late_reset_delays.py): in order it never opened
         action = decide_trigger(
             wants_ticket=True,
             superseded=superseded,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.tickets.domain.alerts import AlertKind, RoutedAlert
+from services.tickets.domain.delays import counts, waiting
 from services.tickets.domain.order import (
     Logged,
     Persisted,
@@ -34,18 +35,11 @@ class Stretch:
     def counts(self, alert: RoutedAlert, *, reopens: bool = False) -> bool:
         """Whether in order ``alert`` counted on the stretch's ticket (``reopens``: a
         ticket it reopened)."""
-        counted = () if self.met is None else self.met.counted(reopens=reopens)
-        return any(e.alert_id == alert.alert_id for e in counted)
+        return counts(self.met, alert.alert_id, reopens=reopens)
 
     def waited(self, alert: RoutedAlert, *, reopens: bool) -> tuple[Logged, ...]:
         """The stretch's other triggers that count with ``alert`` and did not count yet."""
-        if self.met is None:
-            return ()
-        return tuple(
-            e
-            for e in self.met.counted(reopens=reopens)
-            if e.ticket_id is None and e.alert_id != alert.alert_id
-        )
+        return waiting(self.met, alert.alert_id, reopens=reopens)
 
 
 async def stretch_of(session: AsyncSession, alert: RoutedAlert, reset: Logged) -> Stretch:
@@ -184,3 +178,32 @@ async def waited_for_opening(
     if met is None:
         return ()
     return tuple(e for e in met.window[:-1] if e.ticket_id == ticket.id)
+
+
+async def found_nothing_before(
+    session: AsyncSession, tenant: str, reset: Logged, ticket: Ticket
+) -> tuple[Logged, ...]:
+    """The series' resets after ``reset`` that found nothing, up to the first trigger of
+    the series ``ticket`` counted, oldest first: in order a late trigger kept ``ticket``
+    open through ``reset``, and they acted on it too."""
+    entries = await series_log.of_ticket(session, tenant_id=tenant, ticket_id=ticket.id)
+    first = min(
+        (
+            e.position
+            for e in entries
+            if e.kind is AlertKind.TRIGGER and e.series_key == reset.series_key
+        ),
+        default=None,
+    )
+    found: list[Logged] = []
+    cursor = reset
+    while (
+        following := await series_log.next_reset(
+            session, tenant_id=tenant, series_key=reset.series_key, after=cursor.position
+        )
+    ) is not None:
+        if following.ticket_id is not None or (first is not None and following.position > first):
+            break
+        found.append(following)
+        cursor = following
+    return tuple(found)

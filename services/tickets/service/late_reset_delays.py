@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.tickets import events as ev
 from services.tickets.domain.alerts import AlertKind, RoutedAlert, reopenable
+from services.tickets.domain.delays import StraddleVerdict, delayed_moves, straddle_verdict
 from services.tickets.domain.order import (
     Logged,
     Split,
@@ -44,7 +45,13 @@ from services.tickets.store import alert_state as alert_store
 from services.tickets.store import series_log
 from services.tickets.store import tickets as ticket_store
 
-_COUNTS = ("occurrence_count", "first_occurrence_at", "last_occurrence_at")
+_COUNTS = (
+    "occurrence_count",
+    "first_occurrence_at",
+    "last_occurrence_at",
+    "reopen_count",
+    "status",
+)
 
 
 async def recount(
@@ -146,9 +153,9 @@ async def straddled(
         held += [e for e in after if e.ticket_id == ticket.id]
         met = persisted(after, count=count, within=within)
         counted = () if met is None else met.counted(reopens=bool(older))
-    ids = {e.alert_id for e in held}
-    if not held or ids == {e.alert_id for e in counted}:
+    if straddle_verdict(held, counted) is StraddleVerdict.UNCHANGED:
         return None
+    ids = {e.alert_id for e in held}
     await series_log.reassign(session, tenant_id=tenant, entries=skipped, ticket_id=None)
     rest = [e for e in entries if e.kind is AlertKind.TRIGGER and e.alert_id not in ids]
     times = [e.occurred_at for e in (*rest, *counted)]
@@ -168,13 +175,88 @@ async def straddled(
         await series_log.reassign(session, tenant_id=tenant, entries=counted, ticket_id=ticket.id)
         changed = await note(service, session, changed, _regrouped_note(alert.occurred_at))
         return [changed]
+    if not older and following is not None:
+        opened = await _opened_later(service, session, alert, ticket, following, rest, new_count)
+        if opened is not None:
+            return [opened]
     if following is None:
         await _wait_again(session, alert, after)
     if ticket.is_open:
         # In order the later resets that kept it open found nothing either.
         later = [e for e in entries if e.kind is AlertKind.RESET and e.position > at]
         await series_log.reassign(session, tenant_id=tenant, entries=later, ticket_id=None)
-    return [await _withdraw(service, session, ticket, alert, new_count, times)]
+    closed = _reopened_from(entries, older, ticket)
+    return [await _withdraw(service, session, ticket, alert, new_count, times, closed)]
+
+
+async def _opened_later(
+    service: ChangePaths,
+    session: AsyncSession,
+    alert: RoutedAlert,
+    ticket: Ticket,
+    closer: Logged,
+    rest: list[Logged],
+    new_count: int,
+) -> Ticket | None:
+    """``ticket``, whose window the late reset ``alert`` withdraws, when all it has left
+    came after the reset ``closer`` closed it, where a later window reopened it: in order
+    that window opened it (nothing was open before), so it counts its waiting triggers,
+    loses that reopen, and ``closer`` found nothing. None otherwise."""
+    tenant, series = alert.tenant_id, alert.series_key
+    if (
+        not rest
+        or closer.ticket_id != ticket.id
+        or any(e.series_key != series or e.position < closer.position for e in rest)
+    ):
+        return None
+    bound = await series_log.next_reset(
+        session, tenant_id=tenant, series_key=series, after=closer.position
+    )
+    stretch = await series_log.triggers_between(
+        session,
+        tenant_id=tenant,
+        series_key=series,
+        after=closer.position,
+        before=None if bound is None else bound.position,
+    )
+    actions = alert.actions
+    met = persisted(stretch, count=actions.persistence_count, within=actions.persistence_within)
+    if met is None or met.window[-1].ticket_id != ticket.id:
+        return None
+    extra = [e for e in met.window[:-1] if e.ticket_id is None]
+    times = [e.occurred_at for e in (*rest, *extra)]
+    changed = replace(
+        ticket,
+        occurrence_count=new_count + len(extra),
+        first_occurrence_at=min(times),
+        last_occurrence_at=max(times),
+        reopen_count=max(0, ticket.reopen_count - 1),
+        # Never reopened in order: as the window left it when it opened.
+        status=Status.NEW if ticket.status is Status.OPEN else ticket.status,
+    )
+    changed = await recount(
+        service, session, ticket, changed, f"alert {alert.alert_id} (a late reset)"
+    )
+    await series_log.reassign(session, tenant_id=tenant, entries=extra, ticket_id=ticket.id)
+    await series_log.reassign(session, tenant_id=tenant, entries=[closer], ticket_id=None)
+    return await note(service, session, changed, _regrouped_note(alert.occurred_at))
+
+
+def _reopened_from(
+    entries: list[Logged], older: list[Logged], ticket: Ticket
+) -> CloseReason | None:
+    """Why ``ticket`` was closed before the stretch whose window reopened it (the last
+    reset logged on it before the stretch); None when that window opened it."""
+    if not older:
+        return None
+    start = max(e.position for e in older)
+    closers = [e for e in entries if e.kind is AlertKind.RESET and e.position > start]
+    if not closers:
+        return None
+    closer = min(closers, key=lambda e: e.position)
+    last = max(e.occurred_at for e in older)
+    decision = replay_reset(closer, ticket, last_occurrence_at=last)
+    return decision.close_reason if decision.closes else None
 
 
 async def later_ticket(session: AsyncSession, alert: RoutedAlert) -> Ticket | None:
@@ -199,15 +281,19 @@ async def _withdraw(
     alert: RoutedAlert,
     new_count: int,
     times: list[datetime],
+    reopened_from: CloseReason | None,
 ) -> Ticket:
     """``ticket`` without the occurrences that in order opened (or reopened) nothing (none
     left: withdrawn), closed by the system if open. A closed one keeps its close: a later
-    trigger of the series that meets the delay in order may count on it again."""
+    trigger of the series that meets the delay in order may count on it again. A ticket
+    the window reopened (``reopened_from``: why it was closed before) loses that reopen
+    and is closed again for that reason: in order it stayed closed."""
     changed = replace(
         ticket,
         occurrence_count=new_count,
         first_occurrence_at=min(times, default=None),
         last_occurrence_at=max(times, default=None),
+        reopen_count=max(0, ticket.reopen_count - (0 if reopened_from is None else 1)),
     )
     changed = await recount(
         service, session, ticket, changed, f"alert {alert.alert_id} (a late reset)"
@@ -219,7 +305,7 @@ async def _withdraw(
         session,
         changed,
         status=Status.CLOSED,
-        reason=CloseReason.SYSTEM,
+        reason=CloseReason.SYSTEM if reopened_from is None else reopened_from,
         cause=Cause.SYSTEM,
         actor=SYSTEM_ACTOR,
         reset_alert=False,
@@ -253,10 +339,7 @@ async def delayed_split(
     reopens = met is not None and reopenable(
         service._clock(), occurred_at=met.window[-1].occurred_at, settings=settings
     )
-    ids = {e.alert_id for e in (() if met is None else met.counted(reopens=reopens))}
-    stretch = {e.alert_id for e in after}
-    moved = tuple(e for e in split.moved if e.alert_id in ids or e.alert_id not in stretch)
-    dropped = tuple(e for e in split.moved if e not in moved)
+    moved, dropped = delayed_moves(split.moved, after, met, reopens=reopens)
     if following is None:
         await _wait_again(session, alert, list(dropped))
     return replace(split, moved=moved), dropped

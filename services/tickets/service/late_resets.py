@@ -143,6 +143,11 @@ async def late_reset(
     if waits:
         # In order they wait for the delay after this reset: off the ticket.
         await series_log.reassign(session, tenant_id=tenant, entries=waits, ticket_id=None)
+        if split.moved and closed_again_later(split, ticket):
+            # The rest came after a later reset that closed it, and reopened it: as in
+            # order; only the triggers that wait leave it.
+            stay = replace(split, kept=(*split.kept, *split.moved), moved=waits)
+            return [await _shed(service, session, ticket, stay, entries, alert)]
         if not split.moved:
             ticket = await _shed(
                 service, session, ticket, replace(split, moved=waits), entries, alert

@@ -9,6 +9,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.tickets.domain.alerts import AlertKind, RoutedAlert, reopenable
+from services.tickets.domain.delays import carried
 from services.tickets.domain.order import (
     Logged,
     fresh_ticket_decision,
@@ -22,6 +23,7 @@ from services.tickets.domain.tickets import TenantSettings, Ticket
 from services.tickets.service.changes import ChangePaths
 from services.tickets.service.late_delays import (
     Stretch,
+    found_nothing_before,
     held_before,
     kept_open,
     open_at,
@@ -73,18 +75,35 @@ async def late_trigger(
             stretch = found  # the delay decides where it counts
     if reset.ticket_id is not None:
         ticket = await locked(session, tenant, reset.ticket_id)
+        if (
+            ticket is not None
+            and ticket.occurrence_count == 0
+            and settings.reopen_window > timedelta(0)
+        ):
+            # Withdrawn (late_reset_delays.py): in order it never opened, so the reset
+            # found nothing; the ticket the trigger reopens is found below.
+            ticket = None
         if ticket is not None:
             extra: tuple[Logged, ...] = ()
+            carrier, rest = alert, extra
             if stretch is not None:
                 reopens = await held_before(session, ticket, stretch)
-                extra = stretch.waited(alert, reopens=reopens)
+                extra = rest = stretch.waited(alert, reopens=reopens)
+                reopening = reopens and settings.reopen_window > timedelta(0)
+                if reopening and not stretch.counts(alert, reopens=True):
+                    # It only completed the window that reopened the ticket: that counts
+                    # the trigger that met the delay and the later ones, not this one.
+                    if not extra:
+                        return await _dropped(session, alert)
+                    carrier, rest = carried(alert, extra)
             if settings.reopen_window > timedelta(0) and await _fills_a_gap(
                 session, ticket, alert, reset
             ):
                 ticket = reopened_once_more(ticket)
-            after = await occur_all(service, session, ticket, alert, extra, settings)
+            after = await occur_all(service, session, ticket, carrier, rest, settings)
             after = await note(service, session, after, late_trigger_note(alert, reset))
-            await series_log.add(session, tenant_id=tenant, entry=logged(alert, after.id))
+            own = after.id if carrier is alert else None
+            await series_log.add(session, tenant_id=tenant, entry=logged(alert, own))
             await series_log.reassign(session, tenant_id=tenant, entries=extra, ticket_id=after.id)
             return [after]
     opens = () if stretch is None else stretch.waited(alert, reopens=False)
@@ -103,6 +122,9 @@ async def late_trigger(
         after = await note(service, session, after, late_trigger_note(alert, reset))
         decision = replay_reset(reset, after, last_occurrence_at=last)
         ticket = await decide(service, session, after, decision)
+        if stretch is not None:
+            ticket, through = await _keep_through(service, session, alert, reset, ticket, counted)
+            counted = (*counted, *through)
     elif current is None and (
         reopened := await _reopen_before(service, session, alert, reset, settings, stretch)
     ):
@@ -147,6 +169,30 @@ async def late_trigger(
     return [ticket]
 
 
+async def _keep_through(
+    service: ChangePaths,
+    session: AsyncSession,
+    alert: RoutedAlert,
+    reset: Logged,
+    ticket: Ticket,
+    counted: tuple[Logged, ...],
+) -> tuple[Ticket, tuple[Logged, ...]]:
+    """The later resets that found nothing before ``ticket`` (kept open through ``reset``
+    by the late trigger, with ``counted``) counted the series' next trigger, replayed on
+    it up to one that would close it: in order they acted on it (and a trigger older than
+    one of them counts there, without a delay); ``ticket`` with their comments."""
+    kept: list[Logged] = []
+    for later in await found_nothing_before(session, alert.tenant_id, reset, ticket):
+        seen = [e.occurred_at for e in counted if e.position < later.position]
+        last = max([alert.occurred_at, *seen])
+        replayed = replay_reset(later, ticket, last_occurrence_at=last)
+        if replayed.closes:
+            break
+        ticket = await decide(service, session, ticket, replayed)
+        kept.append(later)
+    return ticket, tuple(kept)
+
+
 async def _dropped(session: AsyncSession, alert: RoutedAlert) -> list[Ticket]:
     """Log a late trigger that in order would have counted nowhere."""
     await series_log.add(session, tenant_id=alert.tenant_id, entry=logged(alert, None))
@@ -187,14 +233,10 @@ async def _reopen_before(
     if not reopenable(closed.closed_at, occurred_at=reopening, settings=settings):
         return None
     carrier, rest = alert, extra
-    if stretch is not None and extra and not stretch.counts(alert, reopens=True):
+    if stretch is not None and not stretch.counts(alert, reopens=True):
         # It only completed the window: a reopen counts the trigger that met the delay and
         # the later ones, not this one (logged at no ticket by the caller).
-        first = extra[0]
-        carrier = replace(
-            alert, alert_id=first.alert_id, occurred_at=first.occurred_at, sequence=first.sequence
-        )
-        rest = extra[1:]
+        carrier, rest = carried(alert, extra)
     ticket = await reopen(service, session, closed, carrier.alert_id)
     ticket = await occur_all(service, session, ticket, carrier, rest, settings)
     ticket = await note(service, session, ticket, late_trigger_note(alert, reset))
@@ -253,17 +295,28 @@ async def _join_after(
         return None
     extra: tuple[Logged, ...] = ()
     waited: tuple[Logged, ...] = ()
+    carrier, rest = alert, extra
     if stretch is not None:
-        # The ticket an earlier reset acted on (and closed): the stretch reopened it.
-        reopens = stretch.before is not None and stretch.before.ticket_id == ticket.id
-        extra = stretch.waited(alert, reopens=reopens)
+        # The ticket held triggers before the stretch (an earlier reset closed it): the
+        # stretch reopened it.
+        reopens = (
+            stretch.before is not None and stretch.before.ticket_id == ticket.id
+        ) or await held_before(session, ticket, stretch)
+        extra = rest = stretch.waited(alert, reopens=reopens)
+        if reopens and not stretch.counts(alert, reopens=True):
+            if not extra:
+                return None
+            # It only completed the window: the trigger that met the delay reopened it
+            # (this one is logged at no ticket; the caller's entry then adds nothing).
+            carrier, rest = carried(alert, extra)
+            await series_log.add(session, tenant_id=tenant, entry=logged(alert, None))
         waited = await waited_for_opening(session, alert, after, ticket)
         if waited:
             ticket = replace(ticket, occurrence_count=ticket.occurrence_count - len(waited))
             await series_log.reassign(session, tenant_id=tenant, entries=waited, ticket_id=None)
     # The trigger's segment (between two resets) was empty: one more close and reopen of
     # the series' ticket, whichever segments it already holds.
-    ticket = await occur_all(service, session, reopened_once_more(ticket), alert, extra, settings)
+    ticket = await occur_all(service, session, reopened_once_more(ticket), carrier, rest, settings)
     ticket = await note(service, session, ticket, joined_note(alert, reset))
     await series_log.reassign(session, tenant_id=tenant, entries=extra, ticket_id=ticket.id)
     return ticket

@@ -10,12 +10,13 @@ trigger older than a reset.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.tickets.domain.alerts import RoutedAlert, reopenable
+from services.tickets.domain.delays import EarlyVerdict, carried, early_decision
 from services.tickets.domain.order import (
     Logged,
     Persisted,
@@ -91,32 +92,25 @@ async def early_trigger(
         reopens = await held_before(session, current, stretch)
     else:
         reopens = await _reopens(session, alert, met, settings) is not None
-    counts = met is not None and stretch.counts(alert, reopens=reopens)
-    if (
-        met is not None
-        and not counts
-        and current is None
-        and (extra := stretch.waited(alert, reopens=True))
-    ):
-        # It completed a window that reopens a ticket: that counts the trigger that met
-        # the delay and the later ones, not this one.
-        previous = await _reopens(session, alert, met, settings)
+    decision = early_decision(met, alert.alert_id, reopens=reopens)
+    if decision.verdict is EarlyVerdict.CARRIED:
+        # It only completed a window that reopened a ticket: the trigger that met the
+        # delay reopened it (still to count, when the ticket is open already).
+        previous = current or await _reopens(session, alert, met, settings)
         if previous is not None:
-            first = extra[0]
-            carrier = replace(
-                alert,
-                alert_id=first.alert_id,
-                occurred_at=first.occurred_at,
-                sequence=first.sequence,
-            )
-            ticket = await reopen(service, session, previous, carrier.alert_id)
-            ticket = await occur_all(service, session, ticket, carrier, extra[1:], settings)
+            carrier, rest = carried(alert, decision.extra)
+            ticket = previous
+            if current is None:
+                ticket = await reopen(service, session, previous, carrier.alert_id)
+            ticket = await occur_all(service, session, ticket, carrier, rest, settings)
             await alert_store.clear_triggers(session, tenant_id=tenant, dedup_key=alert.dedup_key)
             await series_log.add(session, tenant_id=tenant, entry=entry)
-            await series_log.reassign(session, tenant_id=tenant, entries=extra, ticket_id=ticket.id)
+            await series_log.reassign(
+                session, tenant_id=tenant, entries=decision.extra, ticket_id=ticket.id
+            )
             return Applied(ticket)
-    if not counts:
-        if met is None:
+    if decision.verdict is not EarlyVerdict.COUNTS:
+        if decision.verdict is EarlyVerdict.WAITS:
             await alert_store.log_trigger(
                 session,
                 tenant_id=tenant,
@@ -126,7 +120,7 @@ async def early_trigger(
             )
         await series_log.add(session, tenant_id=tenant, entry=entry)
         return Applied(current)
-    extra = stretch.waited(alert, reopens=reopens)
+    extra = decision.extra
     if current is not None:
         ticket = await occur_all(service, session, current, alert, extra, settings)
     elif (previous := await _reopens(session, alert, met, settings)) is not None:

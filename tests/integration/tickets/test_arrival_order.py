@@ -466,7 +466,7 @@ async def test_any_order_under_a_persistence_delay(
         close_on_reset=close_on_reset,
         reopen_within=reopen_within,
         seed=4242,
-        cases=80,
+        cases=300,
         arrival=_any_order,
     )
     assert not wrong, f"{len(wrong)} random cases differ ({withdrawn} withdrawn): {wrong}"
