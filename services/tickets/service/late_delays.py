@@ -105,15 +105,8 @@ async def kept_open(
     counted, resets = list(opens), []
     cursor = reset
     while True:
-        following = await series_log.next_reset(
+        between, following = await series_log.up_to_next_reset(
             session, tenant_id=tenant, series_key=series, after=cursor.position
-        )
-        between = await series_log.triggers_between(
-            session,
-            tenant_id=tenant,
-            series_key=series,
-            after=cursor.position,
-            before=None if following is None else following.position,
         )
         counted += [e for e in between if e.ticket_id is None]
         if following is None or following.ticket_id is not None:

@@ -117,13 +117,8 @@ async def straddled(
             return None  # open when the stretch began: no delay to meet
     if persisted(mine, count=count, within=within) is not None:
         return None
-    following = await series_log.next_reset(session, tenant_id=tenant, series_key=series, after=at)
-    after = await series_log.triggers_between(
-        session,
-        tenant_id=tenant,
-        series_key=series,
-        after=at,
-        before=None if following is None else following.position,
+    after, following = await series_log.up_to_next_reset(
+        session, tenant_id=tenant, series_key=series, after=at
     )
     held = [e for e in (*mine, *after) if e.ticket_id == ticket.id]
     met = persisted(after, count=count, within=within)
@@ -140,15 +135,8 @@ async def straddled(
         # A reset that kept it open (and found nothing in order): the delay starts over.
         skipped.append(following)
         start_at = following.position
-        following = await series_log.next_reset(
+        after, following = await series_log.up_to_next_reset(
             session, tenant_id=tenant, series_key=series, after=start_at
-        )
-        after = await series_log.triggers_between(
-            session,
-            tenant_id=tenant,
-            series_key=series,
-            after=start_at,
-            before=None if following is None else following.position,
         )
         held += [e for e in after if e.ticket_id == ticket.id]
         met = persisted(after, count=count, within=within)
@@ -327,13 +315,8 @@ async def delayed_split(
     if actions.persistence_count <= 1 or not split.moved:
         return split, ()
     tenant, series, at = alert.tenant_id, alert.series_key, position(alert)
-    following = await series_log.next_reset(session, tenant_id=tenant, series_key=series, after=at)
-    after = await series_log.triggers_between(
-        session,
-        tenant_id=tenant,
-        series_key=series,
-        after=at,
-        before=None if following is None else following.position,
+    after, following = await series_log.up_to_next_reset(
+        session, tenant_id=tenant, series_key=series, after=at
     )
     met = persisted(after, count=actions.persistence_count, within=actions.persistence_within)
     reopens = met is not None and reopenable(

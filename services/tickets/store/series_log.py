@@ -262,6 +262,22 @@ async def triggers_between(
     return [_entry(r) for r in rows]
 
 
+async def up_to_next_reset(
+    session: AsyncSession, *, tenant_id: str, series_key: str, after: Position
+) -> tuple[list[Logged], Logged | None]:
+    """The series' logged triggers after ``after`` up to its next logged reset, oldest
+    first, and that reset (None: none is logged after ``after``)."""
+    following = await next_reset(session, tenant_id=tenant_id, series_key=series_key, after=after)
+    triggers = await triggers_between(
+        session,
+        tenant_id=tenant_id,
+        series_key=series_key,
+        after=after,
+        before=None if following is None else following.position,
+    )
+    return triggers, following
+
+
 async def of_ticket(session: AsyncSession, *, tenant_id: str, ticket_id: str) -> list[Logged]:
     """Every logged event of ``ticket_id``, oldest first."""
     rows = await session.execute(
