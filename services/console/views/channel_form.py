@@ -69,8 +69,10 @@ def channel_from_form(
         return channel, [], {"kind": "choose a kind of channel"}
     channel.display_name = one.get("display_name", "")
     channel.disabled = "disabled" in fields
+    # The editor always shows the box ticked as stored, so an absent box means unticked.
+    channel.default = "default" in fields
     channel.kind = _KIND_ENUM[kind]
-    paths = ["display_name", "disabled", "template"]
+    paths = ["display_name", "disabled", "default", "template"]
     config = getattr(channel, kind)
     config.SetInParent()
     plain, secret, lists = KINDS[kind]

@@ -44,6 +44,7 @@ async def overview(request: Request) -> Response:
         "notifications.html",
         channels=list(channels.channels),
         channels_next=channels.next_page_token,
+        channels_token=q.get("channels_token", ""),
         names={c.id: c.display_name for c in channels.channels},
         policies=list(policies.notification_policies) if policies is not None else [],
         policies_next=policies.next_page_token if policies is not None else "",
