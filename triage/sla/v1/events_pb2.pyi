@@ -8,6 +8,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from triage.sla.v1 import resources_pb2 as _resources_pb2
 import builtins as _builtins
 import sys
@@ -19,6 +20,30 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _SlaCancelReason:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _SlaCancelReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SlaCancelReason.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SLA_CANCEL_REASON_UNSPECIFIED: _SlaCancelReason.ValueType  # 0
+    """Not set."""
+    SLA_CANCEL_REASON_MERGED: _SlaCancelReason.ValueType  # 1
+    """The ticket was merged into another ticket (for example an incident's parent), which
+    carries the work from then on.
+    """
+
+class SlaCancelReason(_SlaCancelReason, metaclass=_SlaCancelReasonEnumTypeWrapper):
+    """Why a clock ended without an outcome."""
+
+SLA_CANCEL_REASON_UNSPECIFIED: SlaCancelReason.ValueType  # 0
+"""Not set."""
+SLA_CANCEL_REASON_MERGED: SlaCancelReason.ValueType  # 1
+"""The ticket was merged into another ticket (for example an incident's parent), which
+carries the work from then on.
+"""
+Global___SlaCancelReason: _TypeAlias = SlaCancelReason  # noqa: Y015
 
 @_typing.final
 class SlaStarted(_message.Message):
@@ -282,3 +307,67 @@ class SlaMet(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SlaMet: _TypeAlias = SlaMet  # noqa: Y015
+
+@_typing.final
+class SlaCancelled(_message.Message):
+    """A clock ended without an outcome, neither met nor breached (type `sla.cancelled`).
+    One event per clock the cancel ends while it runs or is paused; a clock already met,
+    or breached before the cancel (it stays BREACHED and is listed by ListBreaches with
+    its `cancel_time`), announces nothing more. The clock's timers are dropped: no
+    `sla.threshold` or `sla.breached` follows for it, unless the ticket is reopened
+    (`sla.resumed`).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TICKET_FIELD_NUMBER: _builtins.int
+    TARGET_KIND_FIELD_NUMBER: _builtins.int
+    CANCEL_TIME_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    MERGED_INTO_TICKET_ID_FIELD_NUMBER: _builtins.int
+    MERGED_INTO_TICKET_NUMBER_FIELD_NUMBER: _builtins.int
+    DUE_TIME_FIELD_NUMBER: _builtins.int
+    CLOCK_FIELD_NUMBER: _builtins.int
+    target_kind: _resources_pb2.SlaTargetKind.ValueType
+    """Which clock."""
+    reason: Global___SlaCancelReason.ValueType
+    """Why."""
+    merged_into_ticket_id: _builtins.str
+    """The id of the ticket it was merged into, when the merge named it."""
+    merged_into_ticket_number: _builtins.int
+    """The number of the ticket it was merged into, when the merge named it."""
+    @_builtins.property
+    def ticket(self) -> _resources_pb2.SlaTicketRef:
+        """The ticket whose clock was cancelled."""
+
+    @_builtins.property
+    def cancel_time(self) -> _timestamp_pb2.Timestamp:
+        """When it was cancelled (the merge's instant)."""
+
+    @_builtins.property
+    def due_time(self) -> _timestamp_pb2.Timestamp:
+        """When the clock was due."""
+
+    @_builtins.property
+    def clock(self) -> _resources_pb2.SlaClock:
+        """The final clock (state SLA_STATE_CANCELLED, with `cancel_time`)."""
+
+    def __init__(
+        self,
+        *,
+        ticket: _resources_pb2.SlaTicketRef | None = ...,
+        target_kind: _resources_pb2.SlaTargetKind.ValueType = ...,
+        cancel_time: _timestamp_pb2.Timestamp | None = ...,
+        reason: Global___SlaCancelReason.ValueType = ...,
+        merged_into_ticket_id: _builtins.str = ...,
+        merged_into_ticket_number: _builtins.int = ...,
+        due_time: _timestamp_pb2.Timestamp | None = ...,
+        clock: _resources_pb2.SlaClock | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cancel_time", b"cancel_time", "clock", b"clock", "due_time", b"due_time", "ticket", b"ticket"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancel_time", b"cancel_time", "clock", b"clock", "due_time", b"due_time", "merged_into_ticket_id", b"merged_into_ticket_id", "merged_into_ticket_number", b"merged_into_ticket_number", "reason", b"reason", "target_kind", b"target_kind", "ticket", b"ticket"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SlaCancelled: _TypeAlias = SlaCancelled  # noqa: Y015

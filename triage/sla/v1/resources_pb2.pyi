@@ -1015,6 +1015,7 @@ class Breach(_message.Message):
     DUE_TIME_FIELD_NUMBER: _builtins.int
     BREACH_TIME_FIELD_NUMBER: _builtins.int
     MET_TIME_FIELD_NUMBER: _builtins.int
+    CANCEL_TIME_FIELD_NUMBER: _builtins.int
     target_kind: Global___SlaTargetKind.ValueType
     """Which target."""
     @_builtins.property
@@ -1033,6 +1034,12 @@ class Breach(_message.Message):
     def met_time(self) -> _timestamp_pb2.Timestamp:
         """When it was completed after all, if it was."""
 
+    @_builtins.property
+    def cancel_time(self) -> _timestamp_pb2.Timestamp:
+        """When the clock was cancelled afterwards (its ticket was merged into another ticket),
+        if it was; unset while it runs, once met, and after a reopen.
+        """
+
     def __init__(
         self,
         *,
@@ -1041,10 +1048,11 @@ class Breach(_message.Message):
         due_time: _timestamp_pb2.Timestamp | None = ...,
         breach_time: _timestamp_pb2.Timestamp | None = ...,
         met_time: _timestamp_pb2.Timestamp | None = ...,
+        cancel_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["breach_time", b"breach_time", "due_time", b"due_time", "met_time", b"met_time", "ticket", b"ticket"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["breach_time", b"breach_time", "cancel_time", b"cancel_time", "due_time", b"due_time", "met_time", b"met_time", "ticket", b"ticket"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["breach_time", b"breach_time", "due_time", b"due_time", "met_time", b"met_time", "target_kind", b"target_kind", "ticket", b"ticket"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["breach_time", b"breach_time", "cancel_time", b"cancel_time", "due_time", b"due_time", "met_time", b"met_time", "target_kind", b"target_kind", "ticket", b"ticket"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
