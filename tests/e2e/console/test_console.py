@@ -226,6 +226,51 @@ async def test_window_and_channel_editors_and_payload_preview(
     await page.context.close()
 
 
+async def test_default_channel_checkbox_round_trips(
+    mesh: Mesh, console_url: str, browser: Browser, receiver: Receiver
+) -> None:
+    tenant = await mesh.new_tenant("defaults")
+    stub = notify_grpc.NotifyServiceStub(mesh.channels["notify"])
+
+    async def stored(channel_id: str) -> notify_res.Channel:
+        reply = await stub.GetChannel(
+            notify_api.GetChannelRequest(channel_id=channel_id), metadata=tenant.md
+        )
+        found: notify_res.Channel = reply.channel
+        return found
+
+    page = await signed_in(browser, console_url, tenant.token)
+    await page.goto(f"{console_url}/notifications/channels/new")
+    await page.get_by_label("Name", exact=True).fill("Phone")
+    await page.locator("#webhook-url").fill(receiver.url)
+    await page.get_by_label("Signing secret").fill("console-e2e-signing-secret")
+    await page.get_by_label("Default channel").check()
+    await page.get_by_role("button", name="Save channel").click()
+    await expect(page.get_by_role("status")).to_contain_text("Channel saved")
+    channel_id = page.url.split("?")[0].rsplit("/", 1)[-1]
+    assert (await stored(channel_id)).default
+    await page.reload()
+    await expect(page.get_by_label("Default channel")).to_be_checked()
+    await page.goto(f"{console_url}/notifications")
+    await expect(page.locator(f"#ch-{channel_id} .pill.default")).to_have_text("default")
+
+    await page.goto(f"{console_url}/notifications/channels/{channel_id}")
+    await page.get_by_label("Name", exact=True).fill("Phone (on call)")
+    await page.get_by_role("button", name="Save channel").click()
+    await expect(page.get_by_role("status")).to_contain_text("Channel saved")
+    renamed = await stored(channel_id)
+    assert (renamed.display_name, renamed.default) == ("Phone (on call)", True)
+
+    await page.get_by_label("Default channel").uncheck()
+    await page.get_by_role("button", name="Save channel").click()
+    await expect(page.get_by_role("status")).to_contain_text("Channel saved")
+    assert not (await stored(channel_id)).default
+    await page.goto(f"{console_url}/notifications")
+    await expect(page.locator(f"#ch-{channel_id} .pill.default")).to_have_count(0)
+    await expect(page.get_by_text("No channel is marked default")).to_be_visible()
+    await page.context.close()
+
+
 async def test_read_only_token_cannot_mutate(
     mesh: Mesh, console_url: str, browser: Browser
 ) -> None:
