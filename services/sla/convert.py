@@ -433,6 +433,7 @@ def breach_to_proto(breach: BreachView) -> pb.Breach:
         due_time=stamp(breach.due_at),
         breach_time=to_timestamp(breach.breached_at),
         met_time=stamp(breach.met_at),
+        cancel_time=stamp(breach.cancelled_at),
     )
 
 

@@ -20,6 +20,7 @@ from services.sla.convert import (
 )
 from services.sla.domain.effects import (
     Breached,
+    Cancelled,
     Met,
     Notice,
     Paused,
@@ -129,6 +130,7 @@ def ticket_change(envelope: Envelope) -> TicketChange | None:
             merged=closed.reason == tickets_pb.CLOSE_REASON_MERGED
             or closed.HasField("merged_into"),
             merged_into_number=closed.merged_into.ticket_number,
+            merged_into_id=closed.merged_into.ticket_id,
         )
     if kind == "reopened":
         reopened = unpack(envelope, tickets_events.TicketReopened)
@@ -245,6 +247,24 @@ def _met(n: Met) -> Envelope:
     )
 
 
+def _cancelled(n: Cancelled) -> Envelope:
+    return _envelope(
+        n.view.tenant_id,
+        n.view.facts.ticket_id,
+        "sla.cancelled",
+        pb.SlaCancelled(
+            ticket=ticket_ref(n.view.facts),
+            target_kind=KIND_TO_PB[n.record.kind],
+            cancel_time=stamp(n.at),
+            reason=pb.SLA_CANCEL_REASON_MERGED,
+            merged_into_ticket_id=n.merged_into_id,
+            merged_into_ticket_number=n.merged_into_number,
+            due_time=stamp(n.due),
+            clock=clock_to_proto(n.record, n.at),
+        ),
+    )
+
+
 def envelope(notice: Notice) -> Envelope:
     """The ``sla.*`` envelope announcing ``notice``."""
     if isinstance(notice, Started):
@@ -257,6 +277,8 @@ def envelope(notice: Notice) -> Envelope:
         return _threshold(notice)
     if isinstance(notice, Breached):
         return _breached(notice)
+    if isinstance(notice, Cancelled):
+        return _cancelled(notice)
     return _met(notice)
 
 

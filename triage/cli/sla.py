@@ -30,6 +30,17 @@ from triage.sla.v1.sla_service_pb2_grpc import SlaServiceStub
 from triage.tickets.v1 import resources_pb2 as tickets_pb
 from triage.types.v1 import time_pb2
 
+BREACH_HEADERS = [
+    "number",
+    "ticket",
+    "target",
+    "priority",
+    "client",
+    "due",
+    "breached",
+    "met",
+    "cancelled",
+]
 DAYS = {"mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6, "sun": 7}
 _SHIFT = re.compile(r"^(?:(?P<days>[a-z,\-]+)\s+)?(?P<start>\d{1,2}:\d{2})-(?P<end>\d{1,2}:\d{2})$")
 
@@ -381,6 +392,7 @@ def _sla(ctx: CliContext, args: argparse.Namespace) -> int:
             short_time(b.due_time),
             short_time(b.breach_time),
             short_time(b.met_time),
+            short_time(b.cancel_time),
         ]
         for b in reply.breaches
     ]
@@ -388,7 +400,7 @@ def _sla(ctx: CliContext, args: argparse.Namespace) -> int:
         ctx,
         reply,
         rows=rows,
-        headers=["number", "ticket", "target", "priority", "client", "due", "breached", "met"],
+        headers=BREACH_HEADERS,
     )
     return 0
 

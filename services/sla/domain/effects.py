@@ -75,7 +75,20 @@ class Met:
     after_breach: bool
 
 
-Notice = Started | Paused | Resumed | ThresholdReached | Breached | Met
+@dataclass(frozen=True, slots=True)
+class Cancelled:
+    """``sla.cancelled``: a clock ended with no outcome (its ticket was merged away)."""
+
+    view: TicketView
+    record: ClockRecord
+    at: datetime
+    due: datetime | None
+    """When the clock was due as it was cancelled (None if it was paused)."""
+    merged_into_id: str
+    merged_into_number: int
+
+
+Notice = Started | Paused | Resumed | ThresholdReached | Breached | Met | Cancelled
 """One outgoing ``sla.*`` event."""
 
 

@@ -72,6 +72,8 @@ class TicketChange:
     """A close because the ticket was merged into another one (not a resolution)."""
     merged_into_number: int = 0
     """The number of the ticket it was merged into, when known."""
+    merged_into_id: str = ""
+    """The id of the ticket it was merged into, when known."""
 
     def is_first_response(self, definition: FirstResponse) -> bool:
         """Whether this change counts as the first response under ``definition``."""
@@ -165,6 +167,7 @@ class BreachView:
     due_at: datetime | None
     breached_at: datetime
     met_at: datetime | None
+    cancelled_at: datetime | None = None
 
 
 STATUS_NAMES = {

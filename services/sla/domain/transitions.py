@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from services.sla.domain.clock import Clock, ClockError, ClockState, TargetKind
-from services.sla.domain.effects import Breached, Effects, Met, Paused, Resumed
+from services.sla.domain.effects import Breached, Cancelled, Effects, Met, Paused, Resumed
 from services.sla.domain.ticket import (
     AuditKind,
     ChangeKind,
@@ -193,13 +193,15 @@ class _Moves:
         )
 
     def cancel(self, kind: TargetKind, cause: str) -> None:
-        """End ``kind`` with no outcome (the ticket was merged away), announcing nothing.
+        """End ``kind`` with no outcome (the ticket was merged away), announced by
+        ``sla.cancelled`` when it ends with no outcome indeed.
 
         A clock already overdue that no timer recorded is recorded breached (and audited):
         the breach happened before the merge. It is not announced, like the thresholds the
-        dropped timer will never fire: the work and its notifications go on elsewhere. A
-        breach a timer recorded for an instant after the merge (the merge reached sla
-        late) did not happen, and is taken back.
+        dropped timer will never fire: the work and its notifications go on elsewhere; it
+        stays a breach, so neither is it announced cancelled. A breach a timer recorded
+        for an instant after the merge (the merge reached sla late) did not happen, and is
+        taken back: that clock is announced cancelled.
         """
         record = self.records.get(kind)
         if record is None or record.clock.is_terminal:
@@ -218,6 +220,17 @@ class _Moves:
             self._audit(AuditKind.BREACHED, record, done, f"{cause} (overdue)", at, kind)
         self._set(done)
         self._audit(AuditKind.CANCELLED, record, done, cause, at, kind)
+        if done.breached_at is None:
+            self.effects.notices.append(
+                Cancelled(
+                    self.view,
+                    done,
+                    at,
+                    due=record.clock.due_at,
+                    merged_into_id=self.change.merged_into_id,
+                    merged_into_number=self.change.merged_into_number,
+                )
+            )
 
     def pause_all(self, cause: str) -> None:
         """Pause every running clock."""

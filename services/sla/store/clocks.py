@@ -11,7 +11,7 @@ from psycopg.types.json import Jsonb
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.sla.domain.clock import TargetKind
+from services.sla.domain.clock import ClockState, TargetKind
 from services.sla.domain.codec import clock_from_json, clock_to_json
 from services.sla.domain.ticket import (
     BreachFilter,
@@ -235,6 +235,14 @@ async def list_breaches(
             due_at=r.breach_due_at,
             breached_at=r.breached_at,
             met_at=r.met_at,
+            cancelled_at=_cancelled_at(r.state, r.data),
         )
         for r in rows
     ]
+
+
+def _cancelled_at(state: str, data: dict[str, Any]) -> datetime | None:
+    """When a cancelled clock was cancelled (its completion instant in the stored JSON)."""
+    if state != ClockState.CANCELLED.value or not data.get("completed_at"):
+        return None
+    return datetime.fromisoformat(data["completed_at"])

@@ -13,7 +13,7 @@ from services.sla.convert import clock_to_proto
 from services.sla.domain.batch import decide_batch
 from services.sla.domain.calendar import BusinessCalendar
 from services.sla.domain.clock import Clock, ClockError, ClockState, TargetKind
-from services.sla.domain.effects import Effects, Met, Resumed
+from services.sla.domain.effects import Cancelled, Effects, Met, Resumed
 from services.sla.domain.firing import fire_thresholds
 from services.sla.domain.policy import PolicySpec, ScopeKind, Target, Targets, ThresholdRule
 from services.sla.domain.ticket import (
@@ -121,7 +121,12 @@ def test_a_merged_close_cancels_running_clocks_instead_of_meeting_them() -> None
         assert not proto.HasField("met_time")
         assert proto.cancel_time.ToDatetime(tzinfo=UTC) == T0 + 0.5 * H
     assert not any(isinstance(n, Met) for n in effects.notices)
-    assert effects.notices == []
+    # Each clock's end is announced once, as cancelled (sla.cancelled).
+    assert [(type(n), n.record.kind) for n in effects.notices if isinstance(n, Cancelled)] == [
+        (Cancelled, TargetKind.FIRST_RESPONSE),
+        (Cancelled, TargetKind.RESOLUTION),
+    ]
+    assert len(effects.notices) == 2
     assert [e.kind for _, e in effects.audit] == [AuditKind.CANCELLED, AuditKind.CANCELLED]
     assert all("merged into #12" in e.cause for _, e in effects.audit)
     assert effects.timer_dues() == []
@@ -149,7 +154,11 @@ def test_a_target_breached_before_the_merge_stays_breached() -> None:
     assert first.reported_state(T0 + 10 * H) is ClockState.BREACHED
     assert first.breached_at == T0 + 1.5 * H and first.met_at is None
     assert clocks[TargetKind.RESOLUTION].reported_state(T0 + 10 * H) is ClockState.CANCELLED
-    assert effects.notices == []
+    # The breach stays one: only the resolution clock is announced cancelled.
+    assert [(type(n), n.record.kind) for n in effects.notices if isinstance(n, Cancelled)] == [
+        (Cancelled, TargetKind.RESOLUTION)
+    ]
+    assert len(effects.notices) == 1
 
 
 def test_an_overdue_clock_no_timer_recorded_is_recorded_breached_at_the_merge() -> None:
@@ -160,12 +169,16 @@ def test_an_overdue_clock_no_timer_recorded_is_recorded_breached_at_the_merge() 
     assert first.reported_state(T0 + 10 * H) is ClockState.BREACHED
     assert first.breach_due_at == T0 + H and first.met_at is None
     assert clocks[TargetKind.RESOLUTION].reported_state(T0 + 10 * H) is ClockState.CANCELLED
-    # The breach is audited, but nothing is announced for a ticket merged away.
+    # The breach is audited, but not announced for a ticket merged away; neither is it
+    # announced cancelled (it is a breach). The resolution clock is.
     assert [e.kind for _, e in effects.audit if e.target_kind is TargetKind.FIRST_RESPONSE] == [
         AuditKind.BREACHED,
         AuditKind.CANCELLED,
     ]
-    assert effects.notices == []
+    assert [(type(n), n.record.kind) for n in effects.notices if isinstance(n, Cancelled)] == [
+        (Cancelled, TargetKind.RESOLUTION)
+    ]
+    assert len(effects.notices) == 1
 
 
 def test_reopening_a_merged_ticket_resumes_its_cancelled_clocks() -> None:

@@ -346,7 +346,7 @@ class SlaCancelled(_message.Message):
 
     @_builtins.property
     def due_time(self) -> _timestamp_pb2.Timestamp:
-        """When the clock was due."""
+        """When the clock was due as it was cancelled (unset if it was paused)."""
 
     @_builtins.property
     def clock(self) -> _resources_pb2.SlaClock:
