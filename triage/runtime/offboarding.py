@@ -31,6 +31,7 @@ from triage.runtime.auth import ADMIN_SCOPE, current_principal
 from triage.runtime.bus import Bus
 from triage.runtime.consumer import BatchConsumer
 from triage.runtime.db import Database
+from triage.runtime.deletion_keys import DeletionKeys
 from triage.runtime.errors import NotFound, PermissionDenied, Unavailable
 from triage.runtime.events import ReceivedEvent, new_envelope, to_timestamp, unpack
 from triage.runtime.outbox import Outbox
@@ -120,6 +121,13 @@ class TenantOffboarding:
         self.relay_wait_seconds = relay_wait_seconds
         self.forget = forget
         self.announce = announce
+
+    async def buried(self) -> dict[str, bool]:
+        """The tenants this service deleted or is deleting, as a :class:`DeletionKeys` source
+        (a tombstone cannot tell whether the whole deletion completed: False)."""
+        async with self.db.system_transaction() as session:
+            found = await tombstones.buried(session, schema=self.db.schema)
+        return dict.fromkeys(found, False)
 
     async def export(self, tenant_id: str) -> AsyncIterator[tuple[str, str]]:
         """Every row of the tenant as (table, JSON), read under its own row security."""
@@ -243,6 +251,7 @@ def offboard(rt: Runtime, data: TenantData) -> TenantOffboarding:
         partial(pb_grpc.add_TenantDataServiceServicer_to_server, api), [TENANT_DATA_SERVICE]
     )
     rt.consumers.append(deletion_consumer(rt.bus, offboarding))
+    rt.tasks.append(DeletionKeys(js=js, access=authority.access, source=offboarding.buried).run)
     return offboarding
 
 
@@ -284,6 +293,10 @@ class DeletionRegistry(Protocol):
 
     async def status(self, tenant_id: str) -> DeletionRecord:
         """Where a deletion stands."""
+        ...
+
+    async def requested(self) -> dict[str, bool]:
+        """Every tenant whose deletion was requested: whether it completed."""
         ...
 
 
@@ -371,6 +384,9 @@ def coordinate_deletions(
         await publish_deletion(js, tenant_id, completed=completed)
 
     api = OffboardingApi(registry, order, announce)
+    # The registry's records give each deletion's exact state (and predate the keys).
+    restore = DeletionKeys(js=js, access=rt.authority.access, source=registry.requested)
+    rt.tasks.append(restore.run)
     rt.add_servicer(
         partial(pb_grpc.add_OffboardingServiceServicer_to_server, api),
         [OFFBOARDING_SERVICE],

@@ -77,3 +77,9 @@ async def is_buried(session: AsyncSession, *, schema: str, tenant_id: str) -> bo
         {"tenant": tenant_id},
     )
     return found.first() is not None
+
+
+async def buried(session: AsyncSession, *, schema: str) -> list[str]:
+    """Every tenant ``schema`` deleted (or is deleting)."""
+    found = await session.execute(text(f'SELECT deleted_tenant_id::text FROM "{schema}".{TABLE}'))
+    return [str(row[0]) for row in found]

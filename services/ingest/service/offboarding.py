@@ -60,6 +60,12 @@ class TenantDeletions:
             raise TenantNotFound(f"no deletion of tenant {tenant_id} was requested")
         return found
 
+    async def requested(self) -> dict[str, bool]:
+        """Every tenant whose deletion was requested: whether it completed (restores the
+        access bucket's deletion keys, :class:`triage.runtime.deletion_keys.DeletionKeys`)."""
+        async with self.db.system_transaction() as session:
+            return await store.deletion_states(session)
+
     async def data_deleted(self, tenant_id: str, service: str, rows: int) -> None:
         """``service`` deleted its rows: ask the next one, or finish (a report for a step
         already passed is a redelivery and changes nothing)."""

@@ -34,6 +34,12 @@ async def get_deletion(
     return _deletion(row) if row is not None else None
 
 
+async def deletion_states(session: AsyncSession) -> dict[str, bool]:
+    """Every requested deletion: tenant id -> whether it completed."""
+    query = select(tenant_deletions.c.deleted_tenant_id, tenant_deletions.c.completed_at)
+    return {str(row[0]): row[1] is not None for row in await session.execute(query)}
+
+
 async def start_deletion(session: AsyncSession, tenant_id: str, first: str) -> TenantDeletion:
     """Record a new deletion starting at service ``first`` (an existing one is returned)."""
     await session.execute(
