@@ -407,19 +407,16 @@ class AlertUseCases(IncidentPaths, DampingUseCases):
         series of resets whose key had none.
         """
         tenant, key = alert.tenant_id, alert.dedup_key
-        if staged is None:
-            await ticket_store.lock(session, tenant_id=tenant, key=key)
-        await alert_store.put_tombstone(
-            session,
-            tenant_id=tenant,
-            series_key=alert.series_key,
-            reset_at=alert.occurred_at,
-            reset_sequence=alert.sequence,
-            alert_id=alert.alert_id,
+        reset = alert_store.Reset(
+            tenant, alert.series_key, alert.occurred_at, alert.sequence, alert.alert_id
         )
         if staged is None:
+            await ticket_store.lock(session, tenant_id=tenant, key=key)
+            await alert_store.put_tombstones(session, [reset])
             await alert_store.clear_triggers(session, tenant_id=tenant, dedup_key=key)
         else:
+            # Every read of the tombstones after this one follows a flush.
+            staged.tombstone(reset)
             staged.cleared[(tenant, key)] = None
         if staged is not None and open_for is not None and key in open_for:
             ticket = open_for[key]

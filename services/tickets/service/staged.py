@@ -12,6 +12,7 @@ from services.tickets.domain.order import Logged
 from services.tickets.domain.tickets import Comment, HistoryEntry, Ticket
 from services.tickets.events import Envelope
 from services.tickets.store import activity as activity_store
+from services.tickets.store import alert_state as alert_store
 from services.tickets.store import batches as batch_store
 from services.tickets.store import series_log
 from triage.runtime import (
@@ -40,6 +41,8 @@ class Staged:
         self.cleared: dict[tuple[str, str], None] = {}
         #: Series log entries of the batch's alerts, by tenant.
         self.log: list[tuple[str, Logged]] = []
+        #: The latest reset staged for each (tenant, series), for its tombstone.
+        self.resets: dict[tuple[str, str], alert_store.Reset] = {}
 
     def save(self, ticket: Ticket) -> None:
         """Write ``ticket`` back at flush (its latest state only)."""
@@ -47,6 +50,13 @@ class Staged:
             self.new[ticket.id] = ticket
         else:
             self.tickets[ticket.id] = ticket
+
+    def tombstone(self, reset: alert_store.Reset) -> None:
+        """Record ``reset`` in its series' tombstone at flush (the latest reset wins)."""
+        key = (reset.tenant_id, reset.series_key)
+        held = self.resets.get(key)
+        if held is None or reset.position > held.position:
+            self.resets[key] = reset
 
     def event(self, envelope: Envelope) -> None:
         """Stage ``envelope`` with the trace context current now (the alert's own)."""
@@ -79,6 +89,9 @@ class Staged:
         if self.history:
             await activity_store.add_history_many(self._session, self.history)
             self.history = []
+        if self.resets:
+            await alert_store.put_tombstones(self._session, list(self.resets.values()))
+            self.resets.clear()
         if self.cleared:
             await batch_store.clear_triggers_many(self._session, list(self.cleared))
             self.cleared.clear()

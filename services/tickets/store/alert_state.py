@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.tickets import models as m
+from triage.runtime import raw_cursor
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +87,49 @@ async def put_tombstone(
             "alert_id": alert_id,
         },
     )
+
+
+_PUT_TOMBSTONES = (
+    f"INSERT INTO {m.SCHEMA}.reset_tombstones AS s "
+    "(tenant_id, series_key, reset_at, reset_sequence, alert_id) "
+    "SELECT * FROM unnest(%(tenant_id)b::uuid[], %(series_key)b::text[], "
+    "%(reset_at)b::timestamptz[], %(reset_sequence)b::bigint[], %(alert_id)b::text[]) "
+    "ON CONFLICT (tenant_id, series_key) DO UPDATE SET reset_at = excluded.reset_at, "
+    "reset_sequence = excluded.reset_sequence, alert_id = excluded.alert_id "
+    "WHERE (excluded.reset_at, excluded.reset_sequence) > (s.reset_at, s.reset_sequence)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Reset:
+    """A reset to record in its series' tombstone."""
+
+    tenant_id: str
+    series_key: str
+    reset_at: datetime
+    reset_sequence: int
+    alert_id: str
+
+    @property
+    def position(self) -> tuple[datetime, int]:
+        """Where the reset stands in its series' order."""
+        return self.reset_at, self.reset_sequence
+
+
+async def put_tombstones(session: AsyncSession, resets: Sequence[Reset]) -> None:
+    """As :func:`put_tombstone` for each of ``resets`` (at most one per series), in one
+    statement."""
+    if not resets:
+        return
+    params = {
+        "tenant_id": [r.tenant_id for r in resets],
+        "series_key": [r.series_key for r in resets],
+        "reset_at": [r.reset_at for r in resets],
+        "reset_sequence": [r.reset_sequence for r in resets],
+        "alert_id": [r.alert_id for r in resets],
+    }
+    async with raw_cursor(session, schema=m.SCHEMA, statement=_PUT_TOMBSTONES) as cursor:
+        await cursor.execute(_PUT_TOMBSTONES, params)
 
 
 async def log_trigger(

@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Row, and_, select, tuple_, update
-from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.tickets import models as m
@@ -106,6 +105,20 @@ async def reassign_alerts(
         )
 
 
+# For each wanted series and kind, its newest entry, walking the key's index backwards;
+# one SQL text whatever the number of series, so PostgreSQL plans it once per connection.
+_LATEST = (
+    "SELECT w.tenant_id::text, w.series_key, k.kind, l.occurred_at, l.sequence "
+    "FROM unnest(%(tenant_id)b::uuid[], %(series_key)b::text[]) AS w(tenant_id, series_key) "
+    "CROSS JOIN unnest(%(kind)b::smallint[]) AS k(kind) "
+    "CROSS JOIN LATERAL (SELECT s.occurred_at, s.sequence "
+    f"FROM {m.SCHEMA}.series_log AS s "
+    "WHERE s.tenant_id = w.tenant_id AND s.series_key = w.series_key AND s.kind = k.kind "
+    "ORDER BY s.occurred_at DESC, s.sequence DESC LIMIT 1) AS l"
+)
+_LATEST_KINDS = [int(AlertKind.TRIGGER), int(AlertKind.RESET)]
+
+
 async def latest(
     session: AsyncSession, series: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str, AlertKind], Position]:
@@ -114,21 +127,17 @@ async def latest(
     wanted = sorted(set(series))
     if not wanted:
         return {}
-    rows = await session.execute(
-        select(_L.c.tenant_id, _L.c.series_key, _L.c.kind, _L.c.occurred_at, _L.c.sequence)
-        .where(tuple_(_L.c.tenant_id, _L.c.series_key).in_(wanted))
-        .order_by(
-            _L.c.tenant_id,
-            _L.c.series_key,
-            _L.c.kind,
-            _L.c.occurred_at.desc(),
-            _L.c.sequence.desc(),
-        )
-        .ext(distinct_on(_L.c.tenant_id, _L.c.series_key, _L.c.kind))
-    )
+    params = {
+        "tenant_id": [t for t, _ in wanted],
+        "series_key": [k for _, k in wanted],
+        "kind": _LATEST_KINDS,
+    }
+    async with raw_cursor(session, schema=m.SCHEMA, statement=_LATEST) as cursor:
+        await cursor.execute(_LATEST, params)
+        rows = await cursor.fetchall()
     return {
-        (str(r.tenant_id), r.series_key, AlertKind(r.kind)): (r.occurred_at, r.sequence)
-        for r in rows
+        (tenant, key, AlertKind(kind)): (occurred_at, sequence)
+        for tenant, key, kind, occurred_at, sequence in rows
     }
 
 
