@@ -143,8 +143,8 @@ async def wire(rt: Runtime) -> None:
         [SERVICE_NAME],
     )
     if (access := rt.authority.access) is not None:
-        # A suspended tenant's deliveries wait (queued, not lost); resuming wakes the worker.
-        notify.worker.claims.paused = access.suspended_now
+        # A suspended tenant's deliveries wait (a deleted one's never go); resuming wakes it.
+        notify.worker.claims.paused = access.barred_now
         access.on_tenant_change.append(lambda _tenant: notify.worker.wake())
     rt.consumers.extend(notify.consumers)
     rt.tasks.append(notify.worker.run)

@@ -22,8 +22,8 @@ def build(rt: Runtime, *, time: TimeSource | None = None) -> tuple[SlaService, S
         db=rt.db, outbox=rt.outbox, time=time or SystemTime(), references=peer_directory(rt)
     )
     access = rt.authority.access
-    # A suspended tenant's timers wait; its resumption wakes the scheduler to fire them.
-    scheduler = Scheduler(service, paused=access.suspended_now if access else frozenset)
+    # A suspended tenant's timers wait (a deleted one's never fire); a resumption wakes it.
+    scheduler = Scheduler(service, paused=access.barred_now if access else frozenset)
     if access is not None:
         access.on_tenant_change.append(lambda _tenant: scheduler.wake())
     rt.add_servicer(partial(add_SlaServiceServicer_to_server, SlaApi(service)), [SERVICE_NAME])

@@ -67,8 +67,13 @@ class AccessList:
         return self._deleted.get(tenant_id)
 
     def suspended_now(self) -> frozenset[str]:
-        """Every suspended tenant (workers skip their timers and deliveries)."""
+        """Every suspended tenant."""
         return frozenset(self._suspended)
+
+    def barred_now(self) -> frozenset[str]:
+        """Every tenant whose background work must not run: suspended (its timers and
+        deliveries wait), being deleted or deleted (they would re-create its rows)."""
+        return frozenset(self._suspended.union(self._deleted))
 
     def apply(self, key: str, value: bytes | None) -> None:
         """Fold one bucket entry in; ``value`` None means the key was deleted."""

@@ -39,7 +39,8 @@ class Scheduler:
         self._time = time or service.time
         self._batch = batch_size
         self._idle = idle_recheck_seconds
-        #: The suspended tenants, whose timers wait (the runtime's access list).
+        #: The suspended tenants, whose timers wait, and the deleted ones, whose timers must
+        #: not fire (the runtime's access list: :meth:`AccessList.barred_now`).
         self._paused = paused
         self._wake = asyncio.Event()
         self._sleeping_until: datetime | None = None

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from triage.runtime.access_list import REVOKED, SUSPENDED, AccessList
+from triage.runtime.access_list import (
+    DELETED,
+    DELETED_STATE,
+    DELETING_STATE,
+    REVOKED,
+    SUSPENDED,
+    AccessList,
+)
 from triage.runtime.auth import TokenAuthority
 from triage.runtime.errors import PermissionDenied, Unauthenticated
 
@@ -67,3 +74,14 @@ async def test_admit_refuses_revoked_tokens_and_suspended_tenants_but_not_servic
     with pytest.raises(Unauthenticated) as revoked:
         await authority.admit(user)
     assert revoked.value.reason == "TOKEN_REVOKED" and user.token_id in revoked.value.message
+
+
+def test_barred_tenants_are_the_suspended_and_the_deleted() -> None:
+    access = AccessList()
+    access.apply(f"{SUSPENDED}a", b"1")
+    access.apply(f"{DELETED}b", DELETING_STATE.encode())
+    access.apply(f"{DELETED}c", DELETED_STATE.encode())
+    assert access.barred_now() == {"a", "b", "c"}
+    assert access.suspended_now() == {"a"}
+    access.apply(f"{SUSPENDED}a", None)
+    assert access.barred_now() == {"b", "c"}
