@@ -1,0 +1,62 @@
+"""The consumers of ``sla.*`` events leave ``sla.cancelled`` alone: their durables never
+receive it, and notify's decoder ignores it should it arrive (no crash, no retry)."""
+
+from __future__ import annotations
+
+import uuid
+
+from services.notify.events import CONSUMERS, notifiable
+from services.tickets.events import SLA_SUBJECTS
+from triage.runtime import new_envelope
+from triage.runtime.events import envelope_subject
+from triage.sla.v1 import events_pb2 as sev
+
+TENANT = str(uuid.uuid4())
+
+
+def _matches(pattern: str, subject: str) -> bool:
+    """NATS subject matching: ``*`` is one token, a final ``>`` one or more."""
+    wanted, tokens = pattern.split("."), subject.split(".")
+    for n, token in enumerate(wanted):
+        if token == ">":
+            return len(tokens) > n
+        if n >= len(tokens) or token not in ("*", tokens[n]):
+            return False
+    return len(tokens) == len(wanted)
+
+
+def _cancelled() -> str:
+    return envelope_subject(
+        new_envelope(
+            tenant_id=TENANT,
+            event_type="sla.cancelled",
+            payload=sev.SlaCancelled(),
+            producer="sla",
+            ordering_key=str(uuid.uuid4()),
+        )
+    )
+
+
+def test_the_matcher_sees_the_subjects_the_consumers_do_take() -> None:
+    breached = _cancelled().replace(".cancelled.", ".breached.")
+    assert any(_matches(p, breached) for p in SLA_SUBJECTS)
+    assert _matches("triage.sla.breached.*.*", breached)
+
+
+def test_no_sla_consumer_subscribes_to_sla_cancelled() -> None:
+    subject = _cancelled()
+    assert subject.startswith(f"triage.sla.cancelled.{TENANT}.")
+    patterns = [*SLA_SUBJECTS, *(p.format(tenant="*") for p in CONSUMERS["notify-sla"])]
+    # notify's filters name the tenant token only; the partition token follows it.
+    patterns += [f"{p}.*" for p in patterns if not p.endswith(">")]
+    assert not [p for p in patterns if _matches(p, subject)]
+
+
+def test_notify_ignores_an_sla_cancelled_that_reaches_it() -> None:
+    envelope = new_envelope(
+        tenant_id=TENANT,
+        event_type="sla.cancelled",
+        payload=sev.SlaCancelled(reason=sev.SLA_CANCEL_REASON_MERGED),
+        producer="sla",
+    )
+    assert notifiable(envelope) is None
