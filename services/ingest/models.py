@@ -171,7 +171,6 @@ alert_events = Table(
     UniqueConstraint("integration_id", "delivery_key", name="alert_events_delivery_key"),
     Index("alert_events_by_tenant_time", "tenant_id", "received_at", "id"),
     Index("alert_events_by_series", "tenant_id", "series_key", "received_at"),
-    Index("alert_events_by_integration_series", "integration_id", "series_key", "received_at"),
     Index(
         "alert_events_pending_reset",
         "reset_next_attempt_at",

@@ -163,7 +163,10 @@ class PollUseCases(ServiceBase):
                 active.setdefault(reconcile_key(job.provider, alert), (item, alert))
         async with self.db.system_transaction() as session:
             states = await store.series_states(
-                session, integration_id=job.integration_id, since=now() - SERIES_HORIZON
+                session,
+                tenant_id=job.claim.tenant_id,
+                integration_id=job.integration_id,
+                since=now() - SERIES_HORIZON,
             )
         grace = timedelta(seconds=grace_seconds(job.interval, grace_override))
         decision = reconcile(

@@ -146,7 +146,10 @@ class WebhookUseCases(IntegrationUseCases):
             wanted = {polled[k] for k in keys if k in polled}
             later = (
                 await polls.later_series_events(
-                    session, integration_id=delivery.integration_id, alert_ids=sorted(wanted)
+                    session,
+                    tenant_id=delivery.tenant_id,
+                    integration_id=delivery.integration_id,
+                    alert_ids=sorted(wanted),
                 )
                 if wanted
                 else []
@@ -161,6 +164,7 @@ class WebhookUseCases(IntegrationUseCases):
             series = (
                 await polls.series_keys(
                     session,
+                    tenant_id=delivery.tenant_id,
                     integration_id=delivery.integration_id,
                     alert_ids=sorted(set(match.joins.values())),
                 )

@@ -3,6 +3,15 @@
 The claim is a lease, not a held lock: it is taken in a short transaction with
 ``FOR UPDATE SKIP LOCKED`` (any number of replicas), the provider is called outside any
 transaction, and the cycle's outcome is written only while the lease still holds.
+
+An integration's alert events are read through the tenant's indexes
+(``alert_events_by_series``: tenant, series key, received; ``alert_events_by_tenant_time``):
+ingest's series keys all begin with ``{integration id}:`` (``AlertRecord.series_key``), so
+an integration's series are one key range of its tenant's. An index of their own would
+cost every stored alert an extra index entry for reads only polling does. The range
+compares code points, as the C-ordered collations do (the dev stack's builtin
+``C.UTF-8``, CloudNativePG's default ``C``); a linguistic collation would order
+``:`` and ``;`` otherwise.
 """
 
 from __future__ import annotations
@@ -51,10 +60,43 @@ _SERIES = text(
     "SELECT DISTINCT ON (series_key) id, series_key, kind, received_at, condition, severity,"
     " summary, message, device_id, device_name, client_id, client_name, site_id, site_name,"
     " raw_severity, source_ref FROM ingest.alert_events"
-    " WHERE integration_id = :integration_id AND kind IN ('trigger', 'reset')"
-    " AND received_at >= :since"
+    " WHERE tenant_id = :t AND series_key >= :prefix AND series_key < :prefix_end"
+    " AND kind IN ('trigger', 'reset') AND received_at >= :since"
     " ORDER BY series_key, received_at DESC, id DESC"
 )
+_LATER = text(
+    "SELECT e.id, e.series_key, e.kind, e.received_at, e.condition, e.severity,"
+    " e.summary, e.message, e.device_id FROM ingest.alert_events e"
+    " WHERE e.tenant_id = :t AND e.series_key >= :prefix AND e.series_key < :prefix_end"
+    " AND e.kind IN ('trigger', 'reset') AND e.id <> ALL(CAST(:ids AS uuid[]))"
+    " AND e.received_at >= (SELECT min(received_at) FROM ingest.alert_events"
+    "  WHERE tenant_id = :t AND id = ANY(CAST(:ids AS uuid[])))"
+    " ORDER BY e.received_at LIMIT :limit"
+)
+_KEYS = text(
+    "SELECT id, series_key FROM ingest.alert_events"
+    " WHERE tenant_id = :t AND integration_id = :i AND id = ANY(CAST(:ids AS uuid[]))"
+)
+_CLOSED = text(
+    "SELECT p.id, p.series_key, p.device_id, p.condition,"
+    " max(coalesce(r.occurred_at, r.received_at)) AS reset_at"
+    " FROM ingest.alert_events r JOIN ingest.alert_events p"
+    # A series key names its integration (its prefix): the tenant's series index.
+    "  ON p.tenant_id = r.tenant_id AND p.series_key = r.series_key"
+    "  AND p.kind = 'trigger' AND p.labels->>'triage.origin' = 'poll'"
+    "  AND p.received_at <= r.received_at"
+    # The window of the tenant's events by time, or of the integration's series.
+    " WHERE r.tenant_id = :t AND r.received_at >= :since"
+    " AND r.series_key >= :prefix AND r.series_key < :prefix_end AND r.kind = 'reset'"
+    " GROUP BY p.id, p.series_key, p.device_id, p.condition"
+    " ORDER BY reset_at DESC LIMIT :limit"
+)
+
+
+def series_range(integration_id: str) -> dict[str, str]:
+    """The bounds of the integration's series keys, ``prefix <= key < prefix_end``
+    (``;`` follows ``:``)."""
+    return {"prefix": f"{integration_id}:", "prefix_end": f"{integration_id};"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,12 +171,11 @@ async def finish_cycle(
 
 
 async def series_states(
-    session: AsyncSession, *, integration_id: str, since: datetime
+    session: AsyncSession, *, tenant_id: str, integration_id: str, since: datetime
 ) -> list[SeriesState]:
     """The latest trigger or reset of each of the integration's series since ``since``."""
-    rows = (
-        await session.execute(_SERIES, {"integration_id": integration_id, "since": since})
-    ).all()
+    params = {"t": tenant_id, "since": since, **series_range(integration_id)}
+    rows = (await session.execute(_SERIES, params)).all()
     return [
         SeriesState(
             alert_id=str(r.id),
@@ -209,24 +250,22 @@ async def due_now(session: AsyncSession, integration_id: str) -> None:
 
 
 async def later_series_events(
-    session: AsyncSession, *, integration_id: str, alert_ids: Sequence[str], limit: int = 1000
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    integration_id: str,
+    alert_ids: Sequence[str],
+    limit: int = 1000,
 ) -> list[SeriesState]:
     """The integration's triggers and resets stored since the first of ``alert_ids``
     (the polled alerts a webhook may duplicate), those excepted."""
-    rows = (
-        await session.execute(
-            text(
-                "SELECT e.id, e.series_key, e.kind, e.received_at, e.condition, e.severity,"
-                " e.summary, e.message, e.device_id FROM ingest.alert_events e"
-                " WHERE e.integration_id = :i AND e.kind IN ('trigger', 'reset')"
-                " AND e.id <> ALL(CAST(:ids AS uuid[]))"
-                " AND e.received_at >= (SELECT min(received_at) FROM ingest.alert_events"
-                "  WHERE id = ANY(CAST(:ids AS uuid[])))"
-                " ORDER BY e.received_at LIMIT :limit"
-            ),
-            {"i": integration_id, "ids": list(alert_ids), "limit": limit},
-        )
-    ).all()
+    params = {
+        "t": tenant_id,
+        "ids": list(alert_ids),
+        "limit": limit,
+        **series_range(integration_id),
+    }
+    rows = (await session.execute(_LATER, params)).all()
     return [
         SeriesState(
             alert_id=str(r.id),
@@ -244,19 +283,12 @@ async def later_series_events(
 
 
 async def series_keys(
-    session: AsyncSession, *, integration_id: str, alert_ids: Sequence[str]
+    session: AsyncSession, *, tenant_id: str, integration_id: str, alert_ids: Sequence[str]
 ) -> dict[str, str]:
     """Alert id -> series key (without the integration prefix) of the integration's
     ``alert_ids``."""
-    rows = (
-        await session.execute(
-            text(
-                "SELECT id, series_key FROM ingest.alert_events"
-                " WHERE integration_id = :i AND id = ANY(CAST(:ids AS uuid[]))"
-            ),
-            {"i": integration_id, "ids": list(alert_ids)},
-        )
-    ).all()
+    params = {"t": tenant_id, "i": integration_id, "ids": list(alert_ids)}
+    rows = (await session.execute(_KEYS, params)).all()
     return {str(r.id): r.series_key.removeprefix(f"{integration_id}:") for r in rows}
 
 
@@ -280,24 +312,8 @@ async def closed_polled(
 ) -> list[ClosedPolled]:
     """The triggers polling created (``triage.origin=poll``) whose series got a reset
     received since ``since``, with when that series' latest such reset occurred."""
-    rows = (
-        await session.execute(
-            text(
-                "SELECT p.id, p.series_key, p.device_id, p.condition,"
-                " max(coalesce(r.occurred_at, r.received_at)) AS reset_at"
-                " FROM ingest.alert_events r JOIN ingest.alert_events p"
-                "  ON p.integration_id = r.integration_id AND p.series_key = r.series_key"
-                "  AND p.kind = 'trigger' AND p.labels->>'triage.origin' = 'poll'"
-                "  AND p.received_at <= r.received_at"
-                # The tenant's events by time: only the window is read.
-                " WHERE r.tenant_id = :t AND r.received_at >= :since"
-                " AND r.integration_id = :i AND r.kind = 'reset'"
-                " GROUP BY p.id, p.series_key, p.device_id, p.condition"
-                " ORDER BY reset_at DESC LIMIT :limit"
-            ),
-            {"t": tenant_id, "i": integration_id, "since": since, "limit": limit},
-        )
-    ).all()
+    params = {"t": tenant_id, "since": since, "limit": limit, **series_range(integration_id)}
+    rows = (await session.execute(_CLOSED, params)).all()
     return [
         ClosedPolled(
             alert_id=str(r.id),
