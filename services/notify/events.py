@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from google.protobuf.message import Message
@@ -135,9 +136,7 @@ def batch_handler(
     """
 
     async def handle_batch(events: Sequence[ReceivedEvent]) -> None:
-        items = {
-            id(event): item for event in events if (item := notifiable(event.envelope)) is not None
-        }
+        items = {id(event): item for event in events if (item := _seen(event.envelope)) is not None}
         if not items:
             return
         async with db.transaction(None, tenants={e.tenant_id for e in events}) as session:
@@ -157,7 +156,7 @@ def batch_handler(
             if not wanted:
                 return
             fresh = await inbox.claim_many(session, wanted)
-            planned = [(event.tenant_id, items[id(event)]) for event in fresh]
+            planned = [(event.tenant_id, items[id(event)].notifiable()) for event in fresh]
             if await create_deliveries_batch(
                 session, items=planned, now=clock(), policies=policies
             ):
@@ -182,8 +181,30 @@ def _fields(pairs: list[tuple[str, str]]) -> dict[str, str]:
     return {k: v for k, v in pairs if v}
 
 
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """An event's facts, with its message built only for an event that is notified (most
+    events match no policy: their messages would be built for nothing)."""
+
+    facts: EventFacts
+    message: Callable[[], NotificationMessage]
+    ticket_id: str | None = None
+    alert_id: str | None = None
+
+    def notifiable(self) -> Notifiable:
+        """The event with its message, for planning its deliveries."""
+        return Notifiable(
+            self.message(), self.facts, ticket_id=self.ticket_id, alert_id=self.alert_id
+        )
+
+
 def notifiable(envelope: Envelope) -> Notifiable | None:
     """What to notify about an envelope, or None if notify ignores it."""
+    seen = _seen(envelope)
+    return None if seen is None else seen.notifiable()
+
+
+def _seen(envelope: Envelope) -> _Seen | None:
     kind = envelope.type
     if kind == ALERT_ROUTED:
         return _alert_routed(envelope)
@@ -221,7 +242,7 @@ def _message(
     )
 
 
-def _alert_routed(envelope: Envelope) -> Notifiable | None:
+def _alert_routed(envelope: Envelope) -> _Seen | None:
     routed = unpack(envelope, rules_events.AlertRouted)
     decision = routed.decision
     if decision.kind == rules_pb.DECISION_KIND_SUPPRESSED or routed.alert.suppressed:
@@ -230,25 +251,30 @@ def _alert_routed(envelope: Envelope) -> Notifiable | None:
     severity = _severity(alert.severity)
     priority = _priority(decision.priority)
     rule_ids = tuple(decision.rule_ids)
-    title = decision.rendered_title or f"{alert.device_name or alert.device_id}: {alert.summary}"
-    message = _message(
-        envelope,
-        event_type=ALERT_ROUTED,
-        severity=severity,
-        priority=priority,
-        title=title,
-        body=decision.rendered_description or alert.message or alert.summary,
-        fields=_fields(
-            [
-                ("Client", alert.client_name or alert.client_id),
-                ("Device", alert.device_name or alert.device_id),
-                ("Condition", alert.condition_name or alert.condition),
-                ("Priority", _priority_name(decision.priority)),
-                ("Queue", decision.actions.queue),
-            ]
-        ),
-        url=alert.source_url,
-    )
+
+    def message() -> NotificationMessage:
+        title = (
+            decision.rendered_title or f"{alert.device_name or alert.device_id}: {alert.summary}"
+        )
+        return _message(
+            envelope,
+            event_type=ALERT_ROUTED,
+            severity=severity,
+            priority=priority,
+            title=title,
+            body=decision.rendered_description or alert.message or alert.summary,
+            fields=_fields(
+                [
+                    ("Client", alert.client_name or alert.client_id),
+                    ("Device", alert.device_name or alert.device_id),
+                    ("Condition", alert.condition_name or alert.condition),
+                    ("Priority", _priority_name(decision.priority)),
+                    ("Queue", decision.actions.queue),
+                ]
+            ),
+            url=alert.source_url,
+        )
+
     facts = EventFacts(
         event_type=ALERT_ROUTED,
         severity=severity,
@@ -260,32 +286,35 @@ def _alert_routed(envelope: Envelope) -> Notifiable | None:
         target_channel_ids=tuple(decision.actions.notification_channel_ids),
         target_rule_id=rule_ids[0] if rule_ids else None,
     )
-    return Notifiable(message, facts, alert_id=alert.alert_id or None)
+    return _Seen(facts, message, alert_id=alert.alert_id or None)
 
 
-def _reset_outcome(envelope: Envelope) -> Notifiable | None:
+def _reset_outcome(envelope: Envelope) -> _Seen | None:
     outcome = unpack(envelope, ingest_events.AlertResetOutcome)
     reset = outcome.outbound_reset
     if reset.state != ingest_pb.OUTBOUND_RESET_STATE_FAILED:
         return None
-    message = _message(
-        envelope,
-        event_type=ALERT_RESET_FAILED,
-        severity=int(Severity.HIGH),
-        priority=None,
-        title=f"Resetting the alert in the RMM failed after {reset.attempt_count} attempts",
-        body=reset.last_outcome or "The RMM did not accept the reset.",
-        fields=_fields(
-            [
-                ("Series", outcome.series_key),
-                ("Ticket", outcome.ticket_id),
-                ("Last response", str(reset.last_response_code or "")),
-            ]
-        ),
-    )
+
+    def message() -> NotificationMessage:
+        return _message(
+            envelope,
+            event_type=ALERT_RESET_FAILED,
+            severity=int(Severity.HIGH),
+            priority=None,
+            title=f"Resetting the alert in the RMM failed after {reset.attempt_count} attempts",
+            body=reset.last_outcome or "The RMM did not accept the reset.",
+            fields=_fields(
+                [
+                    ("Series", outcome.series_key),
+                    ("Ticket", outcome.ticket_id),
+                    ("Last response", str(reset.last_response_code or "")),
+                ]
+            ),
+        )
+
     facts = EventFacts(event_type=ALERT_RESET_FAILED, severity=int(Severity.HIGH))
-    return Notifiable(
-        message, facts, ticket_id=outcome.ticket_id or None, alert_id=outcome.alert_id or None
+    return _Seen(
+        facts, message, ticket_id=outcome.ticket_id or None, alert_id=outcome.alert_id or None
     )
 
 
@@ -298,7 +327,7 @@ def _starts_flapping(payload: Message) -> bool:
     )
 
 
-def _ticket(envelope: Envelope) -> Notifiable | None:
+def _ticket(envelope: Envelope) -> _Seen | None:
     payload: Message = unpack(envelope, _TICKET_TYPES[envelope.type])
     ticket: tickets_pb.Ticket = (
         payload.after
@@ -337,24 +366,27 @@ def _ticket(envelope: Envelope) -> Notifiable | None:
         body = payload.reason or body
     severity = _severity(ticket.severity)
     priority = _priority(ticket.priority)
-    message = _message(
-        envelope,
-        event_type=envelope.type,
-        severity=severity,
-        priority=priority,
-        title=f"Ticket #{ticket.number} {verb}: {ticket.title}",
-        body=body,
-        fields=_fields(
-            [
-                ("Ticket", f"#{ticket.number}" if ticket.number else ""),
-                ("Client", ticket.client_name or ticket.client_id),
-                ("Device", ticket.device_name or ticket.device_id),
-                ("Priority", _priority_name(ticket.priority)),
-                ("Queue", ticket.queue),
-                ("Assignee", ticket.assignee),
-            ]
-        ),
-    )
+
+    def message() -> NotificationMessage:
+        return _message(
+            envelope,
+            event_type=envelope.type,
+            severity=severity,
+            priority=priority,
+            title=f"Ticket #{ticket.number} {verb}: {ticket.title}",
+            body=body,
+            fields=_fields(
+                [
+                    ("Ticket", f"#{ticket.number}" if ticket.number else ""),
+                    ("Client", ticket.client_name or ticket.client_id),
+                    ("Device", ticket.device_name or ticket.device_id),
+                    ("Priority", _priority_name(ticket.priority)),
+                    ("Queue", ticket.queue),
+                    ("Assignee", ticket.assignee),
+                ]
+            ),
+        )
+
     facts = EventFacts(
         event_type=envelope.type,
         severity=severity,
@@ -364,10 +396,10 @@ def _ticket(envelope: Envelope) -> Notifiable | None:
         rule_ids=(ticket.rule_id,) if ticket.rule_id else (),
         critical=severity >= Severity.CRITICAL or priority == 1,
     )
-    return Notifiable(message, facts, ticket_id=ticket.id or None)
+    return _Seen(facts, message, ticket_id=ticket.id or None)
 
 
-def _sla(envelope: Envelope) -> Notifiable:
+def _sla(envelope: Envelope) -> _Seen:
     payload: sla_events.SlaThreshold | sla_events.SlaBreached
     if envelope.type == SLA_THRESHOLD:
         threshold = unpack(envelope, sla_events.SlaThreshold)
@@ -382,24 +414,27 @@ def _sla(envelope: Envelope) -> Notifiable:
     severity = int(Severity.HIGH) if breached else (6 - priority if priority else 3)
     notify = [action.notify for action in payload.actions if action.HasField("notify")]
     targets = tuple(channel for action in notify for channel in action.channel_ids)
-    message = _message(
-        envelope,
-        event_type=envelope.type,
-        severity=severity,
-        priority=priority,
-        title=f"{headline} ({target.lower()}): Ticket #{ref.number} {ref.title}",
-        body=f"The {target.lower()} target is due at {due}." if due else headline,
-        fields=_fields(
-            [
-                ("Ticket", f"#{ref.number}" if ref.number else ""),
-                ("Client", ref.client_name or ref.client_id),
-                ("Priority", _priority_name(ref.priority)),
-                ("Queue", ref.queue),
-                ("Assignee", ref.assignee),
-                ("Due", due),
-            ]
-        ),
-    )
+
+    def message() -> NotificationMessage:
+        return _message(
+            envelope,
+            event_type=envelope.type,
+            severity=severity,
+            priority=priority,
+            title=f"{headline} ({target.lower()}): Ticket #{ref.number} {ref.title}",
+            body=f"The {target.lower()} target is due at {due}." if due else headline,
+            fields=_fields(
+                [
+                    ("Ticket", f"#{ref.number}" if ref.number else ""),
+                    ("Client", ref.client_name or ref.client_id),
+                    ("Priority", _priority_name(ref.priority)),
+                    ("Queue", ref.queue),
+                    ("Assignee", ref.assignee),
+                    ("Due", due),
+                ]
+            ),
+        )
+
     facts = EventFacts(
         event_type=envelope.type,
         severity=severity,
@@ -410,7 +445,7 @@ def _sla(envelope: Envelope) -> Notifiable:
         target_channel_ids=targets,
         default_channels=any(action.default_channels for action in notify),
     )
-    return Notifiable(message, facts, ticket_id=ref.ticket_id or None)
+    return _Seen(facts, message, ticket_id=ref.ticket_id or None)
 
 
 def delivered_envelope(

@@ -63,8 +63,11 @@ async def _members(mesh: Mesh, schema: str, group: str) -> int:
     """Replicas holding at least one partition of ``group``."""
     async with await psycopg.AsyncConnection.connect(_libpq(mesh.stack.database_url)) as conn:
         cur = await conn.execute(
-            f"SELECT count(DISTINCT owner) FROM {schema}.consumer_leases "
-            "WHERE consumer = %s AND owner IS NOT NULL AND expires_at > now()",
+            # A lease lasts while its expiry or its owner's membership does.
+            f"SELECT count(DISTINCT owner) FROM {schema}.consumer_leases l "
+            "WHERE consumer = %s AND owner IS NOT NULL AND (expires_at > now() OR EXISTS ("
+            f"SELECT 1 FROM {schema}.consumer_members m WHERE m.consumer = l.consumer "
+            "AND m.member = l.owner AND m.expires_at > now()))",
             (group,),
         )
         row = await cur.fetchone()

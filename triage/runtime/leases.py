@@ -1,9 +1,12 @@
 """Partition leases in PostgreSQL: one owner per (consumer group, partition), fenced.
 
 Each consumer group (a durable name) has one lease row per stream partition: its owner,
-an epoch that grows on every change of owner (the fencing token), an expiry renewed by
-the owner's heartbeat, and the stream position applied so far. Replicas also heartbeat a
-member row, so each knows how many share the group and takes ``ceil(partitions / live)``.
+an epoch that grows on every change of owner (the fencing token), an expiry set when it
+is taken, and the stream position applied so far. Replicas heartbeat a member row, so
+each knows how many share the group and takes ``ceil(partitions / live)``; a lease lasts
+while its expiry or its owner's membership does, so a heartbeat renews one row per group
+and writes a lease row only for a partition whose position advanced (renewing every lease
+row each tick was most of the consumers' PostgreSQL time).
 
 A batch's transaction starts with the fence (in BEGIN's round trip): it takes each of the
 batch's partitions' advisory lock, shared, until commit, then checks that this member
@@ -99,11 +102,14 @@ class PartitionLeases:
         self._acquire_sql = text(
             f"UPDATE {leases} l SET owner = :member, epoch = l.epoch + 1, "
             "expires_at = now() + make_interval(secs => :ttl) "
-            f"FROM (SELECT partition FROM {leases} WHERE consumer = :consumer "
-            "AND partition < :n AND (owner IS NULL OR expires_at < now()) "
+            f"FROM (SELECT partition FROM {leases} f WHERE consumer = :consumer "
+            "AND partition < :n AND CASE WHEN owner IS NULL OR (expires_at < now() "
+            f"AND NOT EXISTS (SELECT 1 FROM {members} m WHERE m.consumer = :consumer "
+            "AND m.member = f.owner AND m.expires_at > now())) "
             # A batch of the old owner in flight holds the partition's lock (shared):
             # skip it; the next tick takes it once that batch has committed or failed.
-            "AND pg_try_advisory_xact_lock(hashtext(:lock_key), partition) "
+            # (CASE: the lock is tried only on a free partition, never on a live one.)
+            "THEN pg_try_advisory_xact_lock(hashtext(:lock_key), partition) ELSE false END "
             "ORDER BY partition LIMIT :wanted FOR UPDATE SKIP LOCKED) free "
             "WHERE l.consumer = :consumer AND l.partition = free.partition "
             "RETURNING l.partition, l.epoch, l.position"
@@ -230,9 +236,11 @@ class PartitionLeases:
 def _heartbeat_sql(schema: str) -> TextClause:
     leases = f"{schema}.consumer_leases"
     members = f"{schema}.consumer_members"
-    # One statement a tick for every group of a process: the memberships renewed, the held
-    # leases renewed with how far each was applied, and per group how many members are
-    # live (the member itself included: its own insert is not visible to the count).
+    # One statement a tick for every group of a process: the memberships renewed (which
+    # keeps their leases), the positions that advanced written (only rows still this
+    # member's: rechecked on a row a concurrent takeover changed), and per group the
+    # leases it holds and how many members are live (itself included: its own insert is
+    # not visible to the count). Nothing else is written: a quiet group's lease rows stay.
     return text(
         "WITH g AS (SELECT * FROM unnest(CAST(:consumers AS text[]), "
         "CAST(:members AS text[]), CAST(:ns AS integer[]), CAST(:ttls AS float8[])) "
@@ -240,21 +248,17 @@ def _heartbeat_sql(schema: str) -> TextClause:
         f"INSERT INTO {members} (consumer, member, expires_at) "
         "SELECT consumer, member, now() + make_interval(secs => ttl) FROM g "
         "ON CONFLICT (consumer, member) DO UPDATE SET expires_at = excluded.expires_at "
-        "RETURNING 1), v AS (SELECT * FROM unnest(CAST(:groups AS integer[]), "
-        "CAST(:parts AS integer[]), CAST(:positions AS bigint[])) AS v(grp, part, pos)), "
-        f"renewed AS (UPDATE {leases} l SET "
-        "expires_at = now() + make_interval(secs => g.ttl), "
-        "position = GREATEST(l.position, COALESCE(v.pos, 0)) "
-        f"FROM g JOIN {leases} h ON h.consumer = g.consumer AND h.owner = g.member "
-        "AND h.partition < g.n LEFT JOIN v ON v.grp = g.i AND v.part = h.partition "
-        "WHERE l.consumer = h.consumer AND l.partition = h.partition "
-        # Rechecked on the row a concurrent takeover may have changed: never renew it.
-        "AND l.owner = h.owner "
-        "RETURNING g.i AS grp, l.partition, l.epoch, l.position) "
+        f"RETURNING 1), moved AS (UPDATE {leases} l SET position = v.pos "
+        "FROM g, unnest(CAST(:groups AS integer[]), CAST(:parts AS integer[]), "
+        "CAST(:positions AS bigint[])) AS v(grp, part, pos) "
+        "WHERE v.grp = g.i AND l.consumer = g.consumer AND l.partition = v.part "
+        "AND l.owner = g.member AND l.position < v.pos RETURNING 1) "
         "SELECT set_config('synchronous_commit', 'off', true) AS quiet, g.i AS grp, "
-        f"(SELECT count(*) FROM {members} m WHERE m.consumer = g.consumer "
-        "AND m.expires_at > now() AND m.member <> g.member) + 1 AS live, "
-        "r.partition, r.epoch, r.position FROM g LEFT JOIN renewed r ON r.grp = g.i"
+        "c.live, h.partition, h.epoch, h.position FROM g CROSS JOIN LATERAL ("
+        f"SELECT count(*) + 1 AS live FROM {members} m WHERE m.consumer = g.consumer "
+        "AND m.expires_at > now() AND m.member <> g.member) c "
+        f"LEFT JOIN {leases} h ON h.consumer = g.consumer AND h.owner = g.member "
+        "AND h.partition < g.n"
     )
 
 

@@ -1,6 +1,7 @@
 """The shared lease heartbeat on a real PostgreSQL and NATS: one statement renews every
-group of a process, a group that leaves gives back only its own partitions, a dead
-member's partitions still move after its TTL, and a long pull never delays a change."""
+group of a process (writing no lease row whose position stayed), a group that leaves gives
+back only its own partitions, a dead member's partitions still move after its TTL, and a
+long pull never delays a change."""
 
 from __future__ import annotations
 
@@ -52,13 +53,25 @@ async def _rows(db: Database) -> list[Any]:
             (
                 await session.execute(
                     text(
-                        f"SELECT consumer, partition, owner, position, "
+                        f"SELECT consumer, partition, owner, position, xmin::text AS version, "
                         "extract(epoch FROM expires_at) AS expires_at "
                         f"FROM {SCHEMA}.consumer_leases ORDER BY consumer, partition"
                     )
                 )
             ).all()
         )
+
+
+async def _memberships(db: Database) -> dict[str, float]:
+    """Each group's latest membership expiry (epoch seconds)."""
+    async with db.system_transaction() as session:
+        rows = await session.execute(
+            text(
+                "SELECT consumer, extract(epoch FROM max(expires_at)) AS expires_at "
+                f"FROM {SCHEMA}.consumer_members GROUP BY consumer"
+            )
+        )
+        return {str(r.consumer): float(r.expires_at) for r in rows}
 
 
 async def test_one_statement_renews_every_group_with_its_own_positions(db: Database) -> None:
@@ -69,7 +82,7 @@ async def test_one_statement_renews_every_group_with_its_own_positions(db: Datab
         await leases.acquire(16)
         groups.append(Group(leases, {}))
     groups[1].positions = {3: 42}
-    before = {(r.consumer, r.partition): r.expires_at for r in await _rows(db)}
+    before = {(r.consumer, r.partition): r.version for r in await _rows(db)}
     keeper = LeaseKeeper(db, tick_seconds=3600)
     for group in groups:
         keeper.join(group)
@@ -91,7 +104,12 @@ async def test_one_statement_renews_every_group_with_its_own_positions(db: Datab
         assert [set(r.held) for r in group.found] == [set(range(16))]
         assert group.found[0].share == 16
     rows = await _rows(db)
-    assert all(r.expires_at > before[(r.consumer, r.partition)] for r in rows)
+    # Only the lease whose position advanced got a new row version: the membership
+    # renewal keeps the others.
+    rewritten = {
+        (r.consumer, r.partition) for r in rows if r.version != before[(r.consumer, r.partition)]
+    }
+    assert rewritten == {("beta", 3)}
     positions = {(r.consumer, r.partition): r.position for r in rows}
     assert positions[("beta", 3)] == 42
     assert positions[("alpha", 3)] == 0 and positions[("gamma", 3)] == 0
@@ -126,11 +144,10 @@ async def test_a_group_that_leaves_gives_back_only_its_own_partitions(
         assert all(r.owner == beta.member for r in rows if r.consumer == "beta")
         assert keeper.groups == 1
         # The keeper goes on renewing the group still there.
-        renewed = float(max(r.expires_at for r in rows if r.consumer == "beta"))
+        renewed = (await _memberships(demo.db))["beta"]
 
         async def beta_renewed() -> bool:
-            now = [float(r.expires_at) for r in await _rows(demo.db) if r.consumer == "beta"]
-            return min(now) > renewed
+            return (await _memberships(demo.db))["beta"] > renewed
 
         await poll(beta_renewed)
         await beta.stop()
