@@ -78,23 +78,26 @@ def _predicted_opens(
     settings: Mapping[str, TenantSettings],
 ) -> dict[str, int]:
     """How many tickets each tenant's alerts of a batch certainly open without the one-alert
-    path, counting only keys that no reset of the batch can affect (a reset can only close
-    tickets, so other keys can open more tickets than counted, never fewer)."""
-    resets = [a for a in alerts if a.kind is AlertKind.RESET]
-    reset_keys = {a.dedup_key for a in resets}
-    reset_series = {(a.tenant_id, a.series_key) for a in resets}
-    unopened = {k for k, t in open_for.items() if t is None and k not in reset_keys}
+    path, counting only the first alert of each key with no open ticket, when it is a
+    trigger that no reset applied before it (in batch order) can affect: none of its key,
+    none of its series (a reset can only close tickets, so other keys can open more tickets
+    than counted, never fewer; a reset applied after the trigger cannot change its open)."""
+    unopened = {k for k, t in open_for.items() if t is None}
+    reset_before: set[tuple[str, str]] = set()
     counts: dict[str, int] = {}
     for a in alerts:
+        series = (a.tenant_id, a.series_key)
+        if a.kind is AlertKind.RESET:
+            unopened.discard(a.dedup_key)
+            reset_before.add(series)
+            continue
         if a.dedup_key not in unopened:
             continue
-        if _superseded(a, stones):
-            # A late trigger may open its key's ticket (closed or not): not predictable.
-            unopened.discard(a.dedup_key)
-            continue
         unopened.discard(a.dedup_key)
-        if (a.tenant_id, a.series_key) in reset_series:
-            continue  # a reset of its series may supersede it: not predictable
+        if series in reset_before:
+            continue  # a reset of its series applied first may supersede it
+        if _superseded(a, stones):
+            continue  # a late trigger may open its key's ticket (closed or not)
         if _opens_fresh(a, settings[a.tenant_id], stones):
             counts[a.tenant_id] = counts.get(a.tenant_id, 0) + 1
     return counts
