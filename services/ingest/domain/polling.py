@@ -120,7 +120,8 @@ class PollRow:
 
 @dataclass(frozen=True, slots=True)
 class SeriesState:
-    """One alert series of an integration as Triage stored it: its latest event."""
+    """One alert series of an integration as Triage stored it: its latest event by when
+    it happened (then by arrival)."""
 
     alert_id: str
     series_key: str

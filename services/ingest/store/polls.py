@@ -62,7 +62,9 @@ _SERIES = text(
     " raw_severity, source_ref FROM ingest.alert_events"
     " WHERE tenant_id = :t AND series_key >= :prefix AND series_key < :prefix_end"
     " AND kind IN ('trigger', 'reset') AND received_at >= :since"
-    " ORDER BY series_key, received_at DESC, id DESC"
+    # By when it happened, as tickets orders a series: a trigger delivered after the reset
+    # that closed its firing (or a reset before its trigger) leaves the series closed.
+    " ORDER BY series_key, coalesce(occurred_at, received_at) DESC, received_at DESC, id DESC"
 )
 _LATER = text(
     "SELECT e.id, e.series_key, e.kind, e.received_at, e.condition, e.severity,"
@@ -173,7 +175,8 @@ async def finish_cycle(
 async def series_states(
     session: AsyncSession, *, tenant_id: str, integration_id: str, since: datetime
 ) -> list[SeriesState]:
-    """The latest trigger or reset of each of the integration's series since ``since``."""
+    """The latest trigger or reset of each of the integration's series received since
+    ``since``, by when it happened (then by arrival)."""
     params = {"t": tenant_id, "since": since, **series_range(integration_id)}
     rows = (await session.execute(_SERIES, params)).all()
     return [

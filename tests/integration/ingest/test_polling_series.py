@@ -4,6 +4,8 @@ the trigger webhook of that firing, delayed past its reset and a cycle, still jo
 
 from __future__ import annotations
 
+import time
+
 import orjson
 import psycopg
 import pytest
@@ -16,13 +18,14 @@ from tests.integration.ingest.test_polling import ninja_webhook
 from triage.ingest.v1 import resources_pb2 as pb
 
 pytestmark = pytest.mark.integration
+GRACE_SECONDS = 0.5
 
 
 @pytest.fixture(autouse=True)
 def fast_polls(monkeypatch: pytest.MonkeyPatch) -> None:
     """Look for due cycles often, and a grace period a test can wait out."""
     monkeypatch.setenv("TRIAGE_POLL_TICK_SECONDS", "0.1")
-    monkeypatch.setenv("TRIAGE_POLL_GRACE_SECONDS", "0.5")
+    monkeypatch.setenv("TRIAGE_POLL_GRACE_SECONDS", str(GRACE_SECONDS))
 
 
 def ninja_reset(
@@ -162,3 +165,14 @@ async def test_a_trigger_webhook_later_than_its_reset_and_a_cycle_joins_the_poll
         assert late.json()["duplicates"] == 0
         assert events[2].alert_id == late.json()["alert_ids"][0]
         assert events[2].series_key == polled.series_key
+
+        # The series stays closed: that trigger happened before the reset, so the cycles
+        # past the grace period reset nothing more (they used to write a redundant
+        # inactive reset on it, which tickets ignored).
+        started = time.monotonic()
+        cycles = 0
+        while cycles < 3 or time.monotonic() - started < 3 * GRACE_SECONDS:
+            row = await run_cycle(fresh_db, integration_id)
+            assert row.last_resolved == 0
+            cycles += 1
+        assert len(await alert_events(ingest, integration_id)) == 3

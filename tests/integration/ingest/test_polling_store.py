@@ -142,3 +142,43 @@ async def test_polling_reads_only_the_integration_s_own_series(
     assert keys == {polled: "a"}
     assert [(c.alert_id, c.series_key) for c in closed] == [(polled, "a")]
     assert reset not in {c.alert_id for c in closed}
+
+
+async def test_a_series_state_is_its_latest_event_by_when_it_happened(
+    ingest: Ingest, db: Database
+) -> None:
+    tenant = ingest.tenant_id
+    integration, _ = await ingest.integration("ninjaone")
+
+    async def event(series: str, kind: str, occurred: int, received: int) -> str:
+        return await store_event(
+            ingest,
+            tenant_id=tenant,
+            integration_id=integration,
+            series=series,
+            kind=kind,
+            occurred_at=T0 + timedelta(minutes=occurred),
+            received_at=T0 + timedelta(minutes=received),
+        )
+
+    # "late": the trigger of the firing a reset closed, delivered after that reset.
+    await event("late", "trigger", 0, 0)
+    late_reset = await event("late", "reset", 5, 5)
+    await event("late", "trigger", 1, 9)
+    # "again": a new firing after the reset is open.
+    await event("again", "trigger", 0, 0)
+    await event("again", "reset", 5, 5)
+    again = await event("again", "trigger", 8, 9)
+    # "early": a reset delivered before its own trigger closes the series all the same.
+    early_reset = await event("early", "reset", 5, 5)
+    await event("early", "trigger", 1, 6)
+
+    async with db.system_transaction() as session:
+        states = await polls.series_states(
+            session, tenant_id=tenant, integration_id=integration, since=T0 - timedelta(days=1)
+        )
+    assert {s.series_key: (s.kind, s.alert_id) for s in states} == {
+        "late": (AlertKind.RESET, late_reset),
+        "again": (AlertKind.TRIGGER, again),
+        "early": (AlertKind.RESET, early_reset),
+    }
