@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from triage.runtime.fence import BatchFence, Fenced, current_fence
+from triage.runtime.fence import BatchFence, FenceChecking, Fenced, current_fence
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("triage.db")
@@ -202,22 +202,28 @@ class Database:
         then: tuple[str, Mapping[str, Any]] | None,
         row_factory: Any,
     ) -> list[Any]:
+        # The partitions' locks ride in the binding statement; the check follows in a
+        # statement of its own, or inside ``then`` when that one runs it (FenceChecking).
+        checks = then is not None and isinstance(then[0], FenceChecking)
+        enter = f"{_ENTER_TENANT_RAW}, {fence.lock}"
         with _statement_span(self.schema, fence.check):
             async with (
-                driver.cursor() as locked,
                 driver.cursor() as checked,
                 driver.cursor(row_factory=row_factory) as cur,
             ):
                 async with driver.pipeline():
-                    await driver.execute(_ENTER_TENANT_RAW, {"role": self.role, "tenant": tenant})
-                    await locked.execute(fence.lock, fence.params)
-                    await checked.execute(fence.check, fence.params)
+                    await driver.execute(
+                        enter, {"role": self.role, "tenant": tenant, **fence.params}
+                    )
+                    if not checks:
+                        await checked.execute(fence.check, fence.params)
                     if then is not None:
                         await cur.execute(then[0], then[1])
-                row = await checked.fetchone()
-                held = int(row[0]) if row else 0
-                if held != fence.expected:
-                    raise Fenced(f"{fence.expected - held} of the batch's partitions moved")
+                if not checks:
+                    row = await checked.fetchone()
+                    held = int(row[0]) if row else 0
+                    if held != fence.expected:
+                        raise Fenced(f"{fence.expected - held} of the batch's partitions moved")
                 return list(await cur.fetchall()) if then is not None else []
 
     @asynccontextmanager

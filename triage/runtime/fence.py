@@ -16,13 +16,24 @@ class Fenced(Exception):
 
 @dataclass(frozen=True, slots=True)
 class BatchFence:
-    """What proves a batch's partitions are still held: ``lock`` (takes their locks),
-    then ``check``, whose one value must equal ``expected``."""
+    """What proves a batch's partitions are still held: ``lock``, an expression that takes
+    their locks (it rides in the statement that binds the transaction's tenants), then
+    ``check``, a statement whose one value must equal ``expected``. The check must run in a
+    later statement than the lock (its snapshot then sees any takeover the lock waited
+    for): on its own, or inside a :class:`FenceChecking` statement."""
 
     lock: str
     check: str
     params: Mapping[str, Any]
     expected: int
+
+
+class FenceChecking(str):
+    """A transaction's first statement (sent with BEGIN) that runs the batch's fence
+    check itself, so none is sent apart: its caller compares the held count with
+    ``expected`` and raises :class:`Fenced` (the inbox claim does, in one statement)."""
+
+    __slots__ = ()
 
 
 _FENCE: ContextVar[BatchFence | None] = ContextVar("triage_batch_fence", default=None)

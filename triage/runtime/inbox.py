@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from triage.runtime.db import Database, raw_cursor
 from triage.runtime.events import ReceivedEvent
+from triage.runtime.fence import BatchFence, FenceChecking, Fenced, current_fence
 from triage.runtime.metrics import EVENTS_CONSUMED
 from triage.runtime.tombstones import TABLE as TOMBSTONES
 from triage.runtime.tombstones import tombstones_table
@@ -37,18 +38,35 @@ class Inbox:
         self.table = table
         self.consumer = consumer
         self._tombstones = tombstones_table(table.schema)
+        self._claim_many_sql = self._claim_sql()
+        self._fenced_claims: dict[str, FenceChecking] = {}
+
+    def _claim_sql(self, fence_check: str | None = None) -> str:
+        """The claim statement; with ``fence_check``, it also runs a batch's fence check
+        (claiming nothing unless the count is ``%(fence_expected)s``) and returns it."""
+        schema, table = self.table.schema, self.table.name
+        fence = f"fence(held) AS ({fence_check}), " if fence_check else ""
+        held = " AND (SELECT held FROM fence) = %(fence_expected)s" if fence_check else ""
         # Arrays in binary: psycopg's text array dumping costs ~20x more per element. Rows:
-        # (event id, False) per claimed event, (tenant id, True) per deleted tenant met.
-        self._claim_many_sql = (
-            "WITH batch AS (SELECT e, t FROM unnest(%(event_ids)b::uuid[], "
+        # (event id, False) per claimed event, (tenant id, True) per deleted tenant met,
+        # (held partitions, None) for the fence.
+        return (
+            f"WITH {fence}batch AS (SELECT e, t FROM unnest(%(event_ids)b::uuid[], "
             "%(tenant_ids)b::uuid[]) AS x(e, t)), "
-            f"gone AS (SELECT deleted_tenant_id AS t FROM {table.schema}.{TOMBSTONES} "
+            f"gone AS (SELECT deleted_tenant_id AS t FROM {schema}.{TOMBSTONES} "
             "WHERE deleted_tenant_id = ANY(%(tenant_ids)b::uuid[])), "
-            f"claimed AS (INSERT INTO {table.schema}.{table.name} (consumer, event_id, tenant_id) "
-            "SELECT %(consumer)s, e, t FROM batch WHERE t NOT IN (SELECT t FROM gone) "
+            f"claimed AS (INSERT INTO {schema}.{table} (consumer, event_id, tenant_id) "
+            f"SELECT %(consumer)s, e, t FROM batch WHERE t NOT IN (SELECT t FROM gone){held} "
             "ON CONFLICT DO NOTHING RETURNING event_id::text) "
             "SELECT event_id, false FROM claimed UNION ALL SELECT t::text, true FROM gone"
+            + (" UNION ALL SELECT held::text, NULL FROM fence" if fence_check else "")
         )
+
+    def _fenced_claim(self, fence: BatchFence) -> FenceChecking:
+        sql = self._fenced_claims.get(fence.check)
+        if sql is None:
+            sql = self._fenced_claims[fence.check] = FenceChecking(self._claim_sql(fence.check))
+        return sql
 
     async def claim_many(
         self, session: AsyncSession, events: Sequence[ReceivedEvent]
@@ -76,11 +94,20 @@ class Inbox:
         events not handled before claimed: BEGIN, the binding and the claim travel in one
         round trip. Yields the session and the claimed events."""
         first = _first_of_each_id(events)
+        fence = current_fence()
+        statement: str = self._claim_many_sql
+        params = self._claim_params(first)
+        if fence is not None:
+            # The fence's check rides in the claim (one statement less per batch).
+            statement = self._fenced_claim(fence)
+            params.update(fence.params, fence_expected=fence.expected)
         async with db.transaction_then(
-            {e.tenant_id for e in first.values()},
-            self._claim_many_sql,
-            self._claim_params(first),
+            {e.tenant_id for e in first.values()}, statement, params
         ) as (session, rows):
+            if fence is not None:
+                held = next((int(row[0]) for row in rows if row[1] is None), 0)
+                if held != fence.expected:
+                    raise Fenced(f"{fence.expected - held} of the batch's partitions moved")
             claimed = self._claimed(first, rows)
             yield session, [event for key, event in first.items() if key in claimed]
 
@@ -98,7 +125,7 @@ class Inbox:
                 len(dropped),
                 ", ".join(sorted(gone)),
             )
-        return {str(row[0]) for row in rows if not row[1]}
+        return {str(row[0]) for row in rows if row[1] is False}
 
     def _claim_params(self, first: Mapping[str, ReceivedEvent]) -> dict[str, Any]:
         return {

@@ -130,15 +130,16 @@ class PartitionLeases:
             f"UPDATE {leases} SET position = :position WHERE consumer = :consumer "
             "AND owner = :member AND partition = ANY(CAST(:parts AS integer[]))"
         )
-        # Raw (psycopg) texts: they travel in the batch's BEGIN round trip. The first takes
-        # each partition's lock, shared (batches never wait on each other; a takeover, which
-        # only tries the lock exclusively, skips a partition while a batch holds it); the
-        # second, under a snapshot taken after the locks, counts the partitions still held
+        # Raw (psycopg) texts: they travel in the batch's BEGIN round trip. The first, an
+        # expression in the tenant binding's statement, takes each partition's lock, shared
+        # (batches never wait on each other; a takeover, which only tries the lock
+        # exclusively, skips a partition while a batch holds it); the second, in a later
+        # statement (its snapshot taken after the locks), counts the partitions still held
         # under the epochs read. Neither writes: the fence costs no row versions.
         self.lock_key = f"{db.schema}.{consumer}"
         self.fence_lock_sql = (
-            "SELECT count(pg_advisory_xact_lock_shared(hashtext(%(fence_key)s), p)) "
-            "FROM unnest(%(fence_parts)s::integer[]) AS p"
+            "(SELECT count(pg_advisory_xact_lock_shared(hashtext(%(fence_key)s), p)) "
+            "FROM unnest(%(fence_parts)s::integer[]) AS p) AS fence_locks"
         )
         self.fence_check_sql = (
             f"SELECT count(*) FROM {leases} l JOIN unnest(%(fence_parts)s::integer[], "
