@@ -24,6 +24,8 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from triage.runtime.fence import BatchFence, FenceChecking, Fenced, current_fence
+from triage.runtime.tenant_gate import deleted_tenant
+from triage.runtime.tombstones import ADMIT, BURIED_SQLSTATE
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("triage.db")
@@ -105,6 +107,8 @@ class Database:
     ) -> None:
         self.schema = schema
         self.role = app_role(schema)
+        # A deleted tenant's transaction is refused in the same statement (its tombstone).
+        self._enter_tenant = f'{_ENTER_TENANT_RAW}, "{schema}".{ADMIT}(%(tenant)s)'
         # Prepared on the server after ``prepare_threshold`` runs on a connection: the hot
         # statements (batch inserts, claims, reads) are parsed and planned once, not per batch.
         # Plans stay correct across the per-transaction role switch: PostgreSQL re-plans a
@@ -137,7 +141,7 @@ class Database:
         with :func:`after_commit` run once the commit succeeded.
         """
         bound = ",".join(sorted(set(tenants))) if tenants else (tenant_id or "")
-        async with self._bound_transaction(bound) as (session, _):
+        async with self._bound_transaction(bound, admit=not tenants) as (session, _):
             yield session
 
     @asynccontextmanager
@@ -163,10 +167,14 @@ class Database:
         bound: str,
         then: tuple[str, Mapping[str, Any]] | None = None,
         row_factory: Any = None,
+        *,
+        admit: bool = False,
     ) -> AsyncIterator[tuple[AsyncSession, list[Any]]]:
         async with self._sessions() as session:
             async with session.begin():
-                rows = await self._enter(session, bound, then, row_factory, current_fence())
+                rows = await self._enter(
+                    session, bound, then, row_factory, current_fence(), admit=admit
+                )
                 yield session, rows
             await _run_after_commit(session)
 
@@ -177,14 +185,35 @@ class Database:
         then: tuple[str, Mapping[str, Any]] | None = None,
         row_factory: Any = None,
         fence: BatchFence | None = None,
+        *,
+        admit: bool = False,
     ) -> list[Any]:
-        # BEGIN and the role and tenant binding (and the fence, and ``then``) in one trip.
+        try:
+            return await self._enter_bound(session, tenant, then, row_factory, fence, admit)
+        except psycopg.Error as exc:
+            if exc.sqlstate == BURIED_SQLSTATE:
+                raise deleted_tenant(tenant, completed=True) from exc
+            raise
+
+    async def _enter_bound(
+        self,
+        session: AsyncSession,
+        tenant: str,
+        then: tuple[str, Mapping[str, Any]] | None,
+        row_factory: Any,
+        fence: BatchFence | None,
+        admit: bool,
+    ) -> list[Any]:
+        # BEGIN and the role and tenant binding (and the fence, and ``then``) in one trip;
+        # ``admit``: one tenant's own transaction, refused once the tenant is tombstoned
+        # here (batches of events are not: their inbox claim drops a deleted tenant's).
         driver = await _driver(session)
         if fence is not None:
             return await self._enter_fenced(driver, tenant, fence, then, row_factory)
         if then is None:
+            enter = self._enter_tenant if admit else _ENTER_TENANT_RAW
             async with driver.pipeline():
-                await driver.execute(_ENTER_TENANT_RAW, {"role": self.role, "tenant": tenant})
+                await driver.execute(enter, {"role": self.role, "tenant": tenant})
             return []
         statement, params = then
         with _statement_span(self.schema, statement):
@@ -289,7 +318,7 @@ class Database:
             trace_statements(engine.sync_engine, self.schema)
             self._autonomous = async_sessionmaker(engine, expire_on_commit=False)
         async with self._autonomous() as session, session.begin():
-            await self._enter(session, tenant_id)
+            await self._enter(session, tenant_id, admit=True)
             yield session
 
     @asynccontextmanager

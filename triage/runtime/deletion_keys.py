@@ -18,7 +18,6 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 
 from nats.js import JetStreamContext
-from nats.js.errors import NoKeysError
 
 from triage.runtime.access_list import (
     DELETED,
@@ -41,11 +40,16 @@ Source = Callable[[], Awaitable[Mapping[str, bool]]]
 async def bucket_deletions(js: JetStreamContext) -> set[str]:
     """The tenants the bucket holds a ``deleted.<tenant>`` key for."""
     kv = await access_bucket(js)
+    # A watch of the subject itself: nats.py's ``keys(filters=...)`` reads every key and
+    # matches the filter as a substring, so a ``>`` wildcard would match none.
+    watcher = await kv.watch(f"{DELETED}>", ignore_deletes=True, meta_only=True)
+    found: set[str] = set()
     try:
-        keys = await kv.keys(filters=[f"{DELETED}>"])
-    except NoKeysError:
-        return set()
-    return {key[len(DELETED) :] for key in keys}
+        while (entry := await watcher.updates(timeout=10.0)) is not None:  # type: ignore[no-untyped-call]
+            found.add(entry.key[len(DELETED) :])
+    finally:
+        await watcher.stop()  # type: ignore[no-untyped-call]
+    return found
 
 
 class DeletionKeys:

@@ -143,8 +143,16 @@ class TenantOffboarding:
             # Again (ingest did on the request): a publish lost there must not let the other
             # replicas admit the tenant's writes once its rows here are gone.
             await self.announce(tenant_id)
-        async with self.db.system_transaction() as session:
-            await tombstones.bury(session, schema=schema, tenant_id=tenant_id)
+        try:
+            async with self.db.system_transaction() as session:
+                await tombstones.bury(
+                    session,
+                    schema=schema,
+                    tenant_id=tenant_id,
+                    timeout_seconds=self.relay_wait_seconds,
+                )
+        except DBAPIError as exc:
+            raise Unavailable(f"transactions of tenant {tenant_id} still open") from exc
         if self.forget is not None:
             # A cached "active" would admit the tenant's calls, and their writes, for seconds.
             self.forget(tenant_id)

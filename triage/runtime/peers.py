@@ -29,7 +29,7 @@ from triage.runtime.auth import TokenAuthority
 from triage.runtime.clients import open_channel, service_metadata
 from triage.runtime.config import Peers
 from triage.runtime.errors import Unavailable
-from triage.runtime.tenant_gate import TenantStanding
+from triage.runtime.tenant_gate import TenantStanding, deletion_standing
 
 if TYPE_CHECKING:
     from triage.runtime.app import Runtime
@@ -100,18 +100,29 @@ class PeerDirectory:
     async def tenant_standing(self, tenant_id: str) -> TenantStanding:
         """Whether the tenant registry knows the tenant, and whether it is active."""
         found: list[Any] = []
+        gone: list[TenantStanding] = []
 
         async def get(channel: Any) -> None:
             stub = tenant_grpc.TenantServiceStub(channel)
-            reply = await stub.GetTenant(
-                tenant_api.GetTenantRequest(tenant_id=tenant_id),
-                metadata=service_metadata(self._authority, self._service, tenant_id),
-                timeout=self._timeout,
-            )
+            try:
+                reply = await stub.GetTenant(
+                    tenant_api.GetTenantRequest(tenant_id=tenant_id),
+                    metadata=service_metadata(self._authority, self._service, tenant_id),
+                    timeout=self._timeout,
+                )
+            except grpc.aio.AioRpcError as exc:
+                # The registry refuses a deleted tenant's lookup: that is the answer.
+                standing = deletion_standing(exc)
+                if standing is None:
+                    raise
+                gone.append(standing)
+                return
             found.append(reply.tenant)
 
         if not await self._ask(_TENANTS, "the tenant", get):
             return TenantStanding.UNKNOWN
+        if gone:
+            return gone[0]
         if found[0].state == ingest_pb.TENANT_STATE_SUSPENDED:
             return TenantStanding.SUSPENDED
         if found[0].state == ingest_pb.TENANT_STATE_DELETING:

@@ -15,6 +15,10 @@ from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
 from triage.runtime.errors import PermissionDenied, Unauthenticated
 
 if TYPE_CHECKING:
@@ -28,6 +32,7 @@ class TenantStanding(StrEnum):
     ACTIVE = "active"
     SUSPENDED = "suspended"
     DELETING = "deleting"
+    DELETED = "deleted"
     UNKNOWN = "unknown"
 
 
@@ -102,6 +107,8 @@ class TenantGate:
             raise PermissionDenied("the tenant is suspended", reason="TENANT_SUSPENDED")
         if found is TenantStanding.DELETING:
             raise deleted_tenant(tenant_id, completed=False)
+        if found is TenantStanding.DELETED:
+            raise deleted_tenant(tenant_id, completed=True)
 
 
 def deleted_tenant(tenant_id: str, *, completed: bool) -> PermissionDenied:
@@ -110,6 +117,22 @@ def deleted_tenant(tenant_id: str, *, completed: bool) -> PermissionDenied:
     if completed:
         return PermissionDenied(f"the tenant {tenant_id} was deleted", reason="TENANT_DELETED")
     return PermissionDenied(f"the tenant {tenant_id} is being deleted", reason="TENANT_DELETING")
+
+
+def deletion_standing(error: grpc.aio.AioRpcError) -> TenantStanding | None:
+    """DELETING or DELETED when ``error`` is the registry's refusal of a deleted tenant
+    (:func:`deleted_tenant` on the wire), else None."""
+    if error.code() != grpc.StatusCode.PERMISSION_DENIED:
+        return None
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    for detail in status.details if status is not None else ():
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            if info.reason == "TENANT_DELETED":
+                return TenantStanding.DELETED
+            if info.reason == "TENANT_DELETING":
+                return TenantStanding.DELETING
+    return None
 
 
 def guard_tenants(rt: Runtime, peers: PeerDirectory) -> TenantGate:

@@ -20,6 +20,11 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 TABLE = "deleted_tenants"
+#: The tenant transactions' admission check (see :func:`admission_ddl`).
+ADMIT = "admit_tenant"
+#: The SQLSTATE :data:`ADMIT` raises for a tombstoned tenant (a class PostgreSQL leaves free).
+BURIED_SQLSTATE = "TRD01"
+_UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 
 
 def tombstones_table(schema: str | None) -> Table:
@@ -34,12 +39,42 @@ def tombstones_table(schema: str | None) -> Table:
 
 
 def deleted_tenants_ddl(schema: str) -> list[str]:
-    """The idempotent statements that create ``schema``'s tombstone table."""
+    """The idempotent statements that create ``schema``'s tombstone table and the admission
+    function its tenant transactions call (:func:`admission_ddl`)."""
     return [
         f'CREATE TABLE IF NOT EXISTS "{schema}".{TABLE} ('
         "deleted_tenant_id uuid PRIMARY KEY, "
-        "deleted_at timestamptz NOT NULL DEFAULT now())"
+        "deleted_at timestamptz NOT NULL DEFAULT now())",
+        admission_ddl(schema),
     ]
+
+
+def _lock_key(schema: str, tenant_sql: str) -> str:
+    # Two int4 keys: a key space of their own, apart from the single-bigint advisory locks.
+    return f"hashtext('{schema}.{TABLE}'), hashtext(CAST({tenant_sql} AS uuid)::text)"
+
+
+def admission_ddl(schema: str) -> str:
+    """``schema``'s ``admit_tenant(tenant)``, called by every single-tenant transaction as
+    it binds its tenant (:class:`triage.runtime.db.Database`): it takes the tenant's advisory
+    lock shared, then refuses (SQLSTATE :data:`BURIED_SQLSTATE`) a tombstoned tenant.
+
+    :func:`bury` takes the same lock exclusive around the tombstone's insert, so a writer
+    either began before (the burial waits for its commit, and its rows are deleted with the
+    rest) or checks after the tombstone committed: a VOLATILE PL/pgSQL function takes a new
+    snapshot for each statement, so the check sees it even when the writer waited for the
+    lock. A bound set of tenants, or none, is not checked (batch consumers: the inbox claim).
+    """
+    return (
+        f'CREATE OR REPLACE FUNCTION "{schema}".{ADMIT}(tenant text) RETURNS boolean '
+        "LANGUAGE plpgsql VOLATILE AS $fn$ BEGIN "
+        f"IF tenant IS NULL OR tenant !~ '{_UUID_PATTERN}' THEN RETURN true; END IF; "
+        f"PERFORM pg_advisory_xact_lock_shared({_lock_key(schema, 'tenant')}); "
+        f'IF EXISTS (SELECT 1 FROM "{schema}".{TABLE} WHERE deleted_tenant_id = tenant::uuid) '
+        f"THEN RAISE EXCEPTION 'the tenant % was deleted', tenant "
+        f"USING ERRCODE = '{BURIED_SQLSTATE}'; END IF; "
+        "RETURN true; END $fn$"
+    )
 
 
 def create_deleted_tenants(connection: Connection, schema: str) -> None:
@@ -48,8 +83,17 @@ def create_deleted_tenants(connection: Connection, schema: str) -> None:
         connection.execute(text(statement))
 
 
-async def bury(session: AsyncSession, *, schema: str, tenant_id: str) -> None:
-    """Record that ``tenant_id`` is deleted in ``schema`` (idempotent; owner session)."""
+async def bury(
+    session: AsyncSession, *, schema: str, tenant_id: str, timeout_seconds: float = 30.0
+) -> None:
+    """Record that ``tenant_id`` is deleted in ``schema`` (idempotent; owner session), once
+    the tenant's transactions under way have ended (bounded by ``timeout_seconds``): those
+    that begin later are refused (:func:`admission_ddl`)."""
+    await session.execute(text(f"SET LOCAL lock_timeout = '{int(timeout_seconds * 1000)}ms'"))
+    await session.execute(
+        text(f"SELECT pg_advisory_xact_lock({_lock_key(schema, ':tenant')})"),
+        {"tenant": tenant_id},
+    )
     await session.execute(
         text(
             f'INSERT INTO "{schema}".{TABLE} (deleted_tenant_id) VALUES (CAST(:tenant AS uuid)) '

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from services.ingest.store.tenants import get_tenant
 from triage.runtime import Database, Lookup, TenantStanding, is_uuid
+from triage.runtime.errors import PermissionDenied
 
 
 def local_standing(db: Database) -> Lookup:
@@ -13,8 +14,12 @@ def local_standing(db: Database) -> Lookup:
     async def lookup(tenant_id: str) -> TenantStanding:
         if not is_uuid(tenant_id):
             return TenantStanding.UNKNOWN
-        async with db.transaction(tenant_id) as session:
-            row = await get_tenant(session, tenant_id)
+        try:
+            async with db.transaction(tenant_id) as session:
+                row = await get_tenant(session, tenant_id)
+        except PermissionDenied:
+            # ingest's own rows of the tenant were deleted (its tombstone refused the read).
+            return TenantStanding.DELETED
         if row is None:
             return TenantStanding.UNKNOWN
         if row.state == "deleting":

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 
 import grpc
@@ -19,7 +20,14 @@ from triage.ingest.v1 import ingest_service_pb2 as ingest_api
 from triage.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
 from triage.rules.v1 import rules_service_pb2 as rules_api
 from triage.rules.v1 import rules_service_pb2_grpc as rules_grpc
-from triage.runtime.access_list import DELETED, access_bucket
+from triage.runtime.access_list import (
+    DELETED,
+    DELETED_STATE,
+    DELETING_STATE,
+    AccessList,
+    access_bucket,
+)
+from triage.runtime.deletion_keys import DeletionKeys
 from triage.tenancy.v1 import offboarding_pb2 as off_api
 
 pytestmark = pytest.mark.integration
@@ -86,10 +94,7 @@ async def test_a_tenant_deleted_without_its_key_is_refused_as_deleted(
 
         deleted = (grpc.StatusCode.PERMISSION_DENIED, "TENANT_DELETED")
         deleting = (grpc.StatusCode.PERMISSION_DENIED, "TENANT_DELETING")
-        unknown = (grpc.StatusCode.UNAUTHENTICATED, "UNKNOWN_TENANT")
         await forget_key(nats_url, gone)
-        # The running replicas followed the purge: the tenant now looks merely unknown.
-        await answers_within(list_rules, {unknown})
 
         # A new rules process restores the key from its tombstone (it cannot tell that the
         # deletion completed) ...
@@ -101,3 +106,34 @@ async def test_a_tenant_deleted_without_its_key_is_refused_as_deleted(
         await answers_within(list_integrations, {deleted})
         await answers_within(list_rules, {deleted})
         assert await tenant_rows(fresh_db, gone) == {}
+
+
+async def test_a_restore_puts_back_what_the_bucket_lacks_and_never_downgrades(
+    nats_url: str,
+) -> None:
+    done, under_way, known = (str(uuid.uuid4()) for _ in range(3))
+    held = {done: True, under_way: False, known: False}
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        kv = await access_bucket(js)
+        await kv.put(f"{DELETED}{known}", DELETED_STATE.encode())
+        access = AccessList()
+        access.apply(f"{DELETED}{known}", DELETED_STATE.encode())
+
+        async def source() -> dict[str, bool]:
+            return held
+
+        keys = DeletionKeys(js=js, access=access, source=source)
+        assert await keys.restore() == 2
+        # This process refuses them at once, and the bucket tells every other one.
+        assert access.deletion(done) == DELETED_STATE
+        assert access.deletion(under_way) == DELETING_STATE
+        assert access.deletion(known) == DELETED_STATE
+        for tenant, state in ((done, DELETED_STATE), (under_way, DELETING_STATE)):
+            entry = await kv.get(f"{DELETED}{tenant}")
+            assert entry.value == state.encode()
+        assert (await kv.get(f"{DELETED}{known}")).value == DELETED_STATE.encode()
+        assert await keys.restore() == 0
+    finally:
+        await nc.drain()
