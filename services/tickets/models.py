@@ -204,8 +204,14 @@ series_log = Table(
     Column("reset_in_rmm_on_close", Boolean),
     Column("origin", Text, nullable=False, server_default=""),
     Index("series_log_by_ticket", "tenant_id", "ticket_id"),
-    # Retention deletes by age (services/tickets/workers/series_log_retention.py).
-    Index("series_log_by_time", "occurred_at"),
+    # Retention deletes by age (services/tickets/workers/series_log_retention.py); BRIN,
+    # as rows come roughly in time order and a B-tree entry per alert costs the hot path.
+    Index(
+        "series_log_by_time",
+        "occurred_at",
+        postgresql_using="brin",
+        postgresql_with={"autosummarize": "on"},
+    ),
 )
 
 # Incidents (issue 19): one parent ticket for a correlation group or a client's storm.

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import text
 
 from services.tickets import models
 from services.tickets.domain.alerts import AlertKind
@@ -118,3 +119,19 @@ async def test_latest_finds_each_series_newest_trigger_and_reset(db: Database) -
         (b, "s1", trigger): (T0 + timedelta(minutes=9), 9),
     }
     assert none == empty == {}
+
+
+async def test_the_series_log_age_index_is_brin(db: Database) -> None:
+    # Every alert inserts a series_log row; the retention's age scan needs no B-tree entry
+    # per row (migration 0010).
+    async with db.system_transaction() as session:
+        found = (
+            await session.execute(
+                text(
+                    "SELECT indexdef FROM pg_indexes WHERE schemaname = :schema "
+                    "AND indexname = 'series_log_by_time'"
+                ),
+                {"schema": models.SCHEMA},
+            )
+        ).scalar_one()
+    assert "USING brin (occurred_at)" in found
