@@ -71,3 +71,16 @@ async def test_an_unknown_tenant_is_looked_up_again_soon_and_failures_are_not_ca
     registry.fail = False
     with pytest.raises(Unauthenticated):
         await gate.admit("other")
+
+
+@pytest.mark.parametrize(
+    ("standing", "reason"),
+    [(TenantStanding.DELETING, "TENANT_DELETING"), (TenantStanding.DELETED, "TENANT_DELETED")],
+)
+async def test_a_deleted_tenant_is_refused_with_its_deletions_reason(
+    standing: TenantStanding, reason: str
+) -> None:
+    gate = TenantGate(Registry(gone=standing))
+    with pytest.raises(PermissionDenied) as refused:
+        await gate.admit("gone")
+    assert refused.value.reason == reason
