@@ -204,6 +204,16 @@ series_log = Table(
     Column("reset_in_rmm_on_close", Boolean),
     Column("origin", Text, nullable=False, server_default=""),
     Index("series_log_by_ticket", "tenant_id", "ticket_id"),
+    # A series' resets in order (the batch's latest positions, the late paths' nearest
+    # reset) without walking its triggers; resets are a small share of the rows.
+    Index(
+        "series_log_resets",
+        "tenant_id",
+        "series_key",
+        "occurred_at",
+        "sequence",
+        postgresql_where=text("kind = 2"),
+    ),
     # Retention deletes by age (services/tickets/workers/series_log_retention.py); BRIN,
     # as rows come roughly in time order and a B-tree entry per alert costs the hot path.
     Index(

@@ -105,18 +105,21 @@ async def reassign_alerts(
         )
 
 
-# For each wanted series and kind, its newest entry, walking the key's index backwards;
-# one SQL text whatever the number of series, so PostgreSQL plans it once per connection.
-_LATEST = (
-    "SELECT w.tenant_id::text, w.series_key, k.kind, l.occurred_at, l.sequence "
+# For each wanted series, its newest trigger and its newest reset, each walking an index
+# backwards: the key's for triggers (most entries), the resets' partial index for resets (a
+# series without one costs no scan of its triggers). One SQL text whatever the number of
+# series, so PostgreSQL plans it once per connection.
+_LATEST_OF_KIND = (
+    "SELECT w.tenant_id::text, w.series_key, {kind}::smallint, l.occurred_at, l.sequence "
     "FROM unnest(%(tenant_id)b::uuid[], %(series_key)b::text[]) AS w(tenant_id, series_key) "
-    "CROSS JOIN unnest(%(kind)b::smallint[]) AS k(kind) "
     "CROSS JOIN LATERAL (SELECT s.occurred_at, s.sequence "
     f"FROM {m.SCHEMA}.series_log AS s "
-    "WHERE s.tenant_id = w.tenant_id AND s.series_key = w.series_key AND s.kind = k.kind "
+    "WHERE s.tenant_id = w.tenant_id AND s.series_key = w.series_key AND s.kind = {kind} "
     "ORDER BY s.occurred_at DESC, s.sequence DESC LIMIT 1) AS l"
 )
-_LATEST_KINDS = [int(AlertKind.TRIGGER), int(AlertKind.RESET)]
+_LATEST = " UNION ALL ".join(
+    _LATEST_OF_KIND.format(kind=int(kind)) for kind in (AlertKind.TRIGGER, AlertKind.RESET)
+)
 
 
 async def latest(
@@ -130,7 +133,6 @@ async def latest(
     params = {
         "tenant_id": [t for t, _ in wanted],
         "series_key": [k for _, k in wanted],
-        "kind": _LATEST_KINDS,
     }
     async with raw_cursor(session, schema=m.SCHEMA, statement=_LATEST) as cursor:
         await cursor.execute(_LATEST, params)

@@ -135,3 +135,18 @@ async def test_the_series_log_age_index_is_brin(db: Database) -> None:
             )
         ).scalar_one()
     assert "USING brin (occurred_at)" in found
+
+
+async def test_the_series_log_indexes_resets_apart(db: Database) -> None:
+    # The newest reset of a series is found without walking its triggers (migration 0011).
+    async with db.system_transaction() as session:
+        found = (
+            await session.execute(
+                text(
+                    "SELECT indexdef FROM pg_indexes WHERE schemaname = :schema "
+                    "AND indexname = 'series_log_resets'"
+                ),
+                {"schema": models.SCHEMA},
+            )
+        ).scalar_one()
+    assert found.endswith("(tenant_id, series_key, occurred_at, sequence) WHERE (kind = 2)")
