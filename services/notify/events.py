@@ -136,13 +136,25 @@ def batch_handler(
     """
 
     async def handle_batch(events: Sequence[ReceivedEvent]) -> None:
-        items = {id(event): item for event in events if (item := _seen(event.envelope)) is not None}
-        if not items:
+        # A ticket event names no channels of its own: only a policy can want it, so it is
+        # decoded only for a tenant with enabled policies (none is the common case).
+        tickets = [e for e in events if e.envelope.type in _TICKET_TYPES]
+        items = {
+            id(event): item
+            for event in events
+            if event.envelope.type not in _TICKET_TYPES
+            and (item := _seen(event.envelope)) is not None
+        }
+        if not items and not tickets:
             return
         async with db.transaction(None, tenants={e.tenant_id for e in events}) as session:
-            policies = await enabled_policies(
-                session, tenant_ids=sorted({e.tenant_id for e in events if id(e) in items})
-            )
+            tenants = {e.tenant_id for e in tickets} | {
+                e.tenant_id for e in events if id(e) in items
+            }
+            policies = await enabled_policies(session, tenant_ids=sorted(tenants))
+            for event in tickets:
+                if policies.get(event.tenant_id) and (item := _seen(event.envelope)) is not None:
+                    items[id(event)] = item
             wanted = [
                 event
                 for event in events
