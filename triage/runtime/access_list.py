@@ -21,7 +21,7 @@ from datetime import datetime
 
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StorageType
-from nats.js.errors import BucketNotFoundError, KeyWrongLastSequenceError, NoKeysError
+from nats.js.errors import BucketNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 
 log = logging.getLogger(__name__)
@@ -112,6 +112,21 @@ async def access_bucket(js: JetStreamContext) -> KeyValue:
         return await js.create_key_value(
             KeyValueConfig(bucket=BUCKET, history=1, storage=StorageType.FILE)
         )
+
+
+async def keys_under(js: JetStreamContext, prefix: str) -> set[str]:
+    """What follows ``prefix`` in every live key of the access bucket that starts with it."""
+    kv = await access_bucket(js)
+    # A watch of the subject itself: nats.py's ``keys(filters=...)`` reads every key and
+    # matches the filter as a substring, so a ``>`` wildcard would match none.
+    watcher = await kv.watch(f"{prefix}>", ignore_deletes=True, meta_only=True)
+    found: set[str] = set()
+    try:
+        while (entry := await watcher.updates(timeout=10.0)) is not None:  # type: ignore[no-untyped-call]
+            found.add(entry.key[len(prefix) :])
+    finally:
+        await watcher.stop()  # type: ignore[no-untyped-call]
+    return found
 
 
 async def publish_revocation(js: JetStreamContext, token_id: str, expires_at: datetime) -> None:
@@ -218,9 +233,4 @@ class AccessPublisher:
 
     async def suspended(self) -> set[str]:
         """The tenants the bucket calls suspended now."""
-        kv = await access_bucket(self._js)
-        try:
-            keys = await kv.keys(filters=[f"{SUSPENDED}>"])
-        except NoKeysError:
-            return set()
-        return {k[len(SUSPENDED) :] for k in keys}
+        return await keys_under(self._js, SUSPENDED)

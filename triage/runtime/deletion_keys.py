@@ -24,8 +24,8 @@ from triage.runtime.access_list import (
     DELETED_STATE,
     DELETING_STATE,
     AccessList,
-    access_bucket,
     announce_deletion,
+    keys_under,
     publish_deletion,
 )
 from triage.runtime.waiting import wait_event
@@ -39,17 +39,7 @@ Source = Callable[[], Awaitable[Mapping[str, bool]]]
 
 async def bucket_deletions(js: JetStreamContext) -> set[str]:
     """The tenants the bucket holds a ``deleted.<tenant>`` key for."""
-    kv = await access_bucket(js)
-    # A watch of the subject itself: nats.py's ``keys(filters=...)`` reads every key and
-    # matches the filter as a substring, so a ``>`` wildcard would match none.
-    watcher = await kv.watch(f"{DELETED}>", ignore_deletes=True, meta_only=True)
-    found: set[str] = set()
-    try:
-        while (entry := await watcher.updates(timeout=10.0)) is not None:  # type: ignore[no-untyped-call]
-            found.add(entry.key[len(DELETED) :])
-    finally:
-        await watcher.stop()  # type: ignore[no-untyped-call]
-    return found
+    return await keys_under(js, DELETED)
 
 
 class DeletionKeys:
