@@ -196,10 +196,11 @@ class _Moves:
         """End ``kind`` with no outcome (the ticket was merged away), announced by
         ``sla.cancelled`` when it ends with no outcome indeed.
 
-        A clock already overdue that no timer recorded is recorded breached (and audited):
-        the breach happened before the merge. It is not announced, like the thresholds the
-        dropped timer will never fire: the work and its notifications go on elsewhere; it
-        stays a breach, so neither is it announced cancelled. A breach a timer recorded
+        A clock already overdue that no timer recorded (sla was down, or its timer was
+        late) is recorded breached: the breach happened before the merge. It is announced
+        late, with no escalation actions, as a completion past due is, so every recorded
+        breach is announced once; it stays a breach, so it is not announced cancelled.
+        The thresholds the dropped timer never fired are not announced. A breach a timer recorded
         for an instant after the merge (the merge reached sla late) did not happen, and is
         taken back: that clock is announced cancelled.
         """
@@ -217,6 +218,9 @@ class _Moves:
             done = dataclasses.replace(done, breached_at=None, breach_due_at=None)
         elif done.breached_at is None and overdue:
             done = dataclasses.replace(done, breached_at=at, breach_due_at=done.clock.due_at)
+            self.effects.notices.append(
+                Breached(self.view, kind, done.clock.due_at, self.now, late=True, actions=())
+            )
             self._audit(AuditKind.BREACHED, record, done, f"{cause} (overdue)", at, kind)
         self._set(done)
         self._audit(AuditKind.CANCELLED, record, done, cause, at, kind)

@@ -122,10 +122,16 @@ async def test_no_sla_notification_fires_after_the_merge(sla: Sla, tenant: str) 
     await scheduler.run_once()
     thresholds = await sla.emitted("sla.threshold", sev.SlaThreshold)
     breaches = await sla.emitted("sla.breached", sev.SlaBreached)
-    # The parent's clocks fire as usual; the merged tickets' never do, and their merge
-    # announces neither a met nor a (late) breached target.
+    # The parent's clocks fire as usual; the merged tickets' timers never do. The merge
+    # announces no met target; the overdue ticket's breach, which happened before its
+    # merge, is announced once, late and with no escalation actions (as it would have
+    # been had the scheduler run before the merge arrived).
     assert {t.ticket.ticket_id for t in thresholds} == {parent.id}
-    assert {b.ticket.ticket_id for b in breaches} == {parent.id}
+    late = [b for b in breaches if b.ticket.ticket_id == overdue.id]
+    assert [(b.target_kind, b.late, list(b.actions)) for b in late] == [
+        (pb.SLA_TARGET_KIND_FIRST_RESPONSE, True, [])
+    ]
+    assert {b.ticket.ticket_id for b in breaches} == {parent.id, overdue.id}
     assert await sla.emitted("sla.met", sev.SlaMet) == []
     assert [await _timer_count(sla, t) for t in sorted(merged)] == [0, 0]
     # The overdue one's breach is still on record.

@@ -13,7 +13,7 @@ from services.sla.convert import clock_to_proto
 from services.sla.domain.batch import decide_batch
 from services.sla.domain.calendar import BusinessCalendar
 from services.sla.domain.clock import Clock, ClockError, ClockState, TargetKind
-from services.sla.domain.effects import Cancelled, Effects, Met, Resumed
+from services.sla.domain.effects import Breached, Cancelled, Effects, Met, Resumed
 from services.sla.domain.firing import fire_thresholds
 from services.sla.domain.policy import PolicySpec, ScopeKind, Target, Targets, ThresholdRule
 from services.sla.domain.ticket import (
@@ -169,8 +169,9 @@ def test_an_overdue_clock_no_timer_recorded_is_recorded_breached_at_the_merge() 
     assert first.reported_state(T0 + 10 * H) is ClockState.BREACHED
     assert first.breach_due_at == T0 + H and first.met_at is None
     assert clocks[TargetKind.RESOLUTION].reported_state(T0 + 10 * H) is ClockState.CANCELLED
-    # The breach is audited, but not announced for a ticket merged away; neither is it
-    # announced cancelled (it is a breach). The resolution clock is.
+    # The breach is audited and announced late with no escalation actions (once, as a
+    # completion past due is), and not announced cancelled (it is a breach). The
+    # resolution clock is announced cancelled.
     assert [e.kind for _, e in effects.audit if e.target_kind is TargetKind.FIRST_RESPONSE] == [
         AuditKind.BREACHED,
         AuditKind.CANCELLED,
@@ -178,7 +179,11 @@ def test_an_overdue_clock_no_timer_recorded_is_recorded_breached_at_the_merge() 
     assert [(type(n), n.record.kind) for n in effects.notices if isinstance(n, Cancelled)] == [
         (Cancelled, TargetKind.RESOLUTION)
     ]
-    assert len(effects.notices) == 1
+    breaches = [n for n in effects.notices if isinstance(n, Breached)]
+    assert [(n.kind, n.due, n.late, n.actions) for n in breaches] == [
+        (TargetKind.FIRST_RESPONSE, T0 + H, True, ())
+    ]
+    assert len(effects.notices) == 2
 
 
 def test_reopening_a_merged_ticket_resumes_its_cancelled_clocks() -> None:
