@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from google.protobuf.message import Message
@@ -11,13 +10,21 @@ from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notify.convert.deliveries import delivery_to_proto, error_class_enum
+from services.notify.convert.seen import (
+    Seen,
+    build_message,
+    message_fields,
+    priority_name,
+    priority_of,
+    severity_of,
+)
+from services.notify.convert.sla_events import SLA_TYPES, sla_seen
 from services.notify.domain.model import NotificationMessage, Severity
 from services.notify.domain.notifiable import Notifiable
 from services.notify.domain.policy import (
     ALERT_RESET_FAILED,
     ALERT_ROUTED,
-    SLA_BREACHED,
-    SLA_THRESHOLD,
+    SLA_CANCELLED,
     EventFacts,
     plan_targets,
 )
@@ -39,13 +46,10 @@ from triage.runtime import (
     Inbox,
     ReceivedEvent,
     after_commit,
-    from_timestamp,
     new_envelope,
     transactional_handler,
     unpack,
 )
-from triage.sla.v1 import events_pb2 as sla_events
-from triage.sla.v1 import resources_pb2 as sla_pb
 from triage.tickets.v1 import events_pb2 as ticket_events
 from triage.tickets.v1 import resources_pb2 as tickets_pb
 
@@ -57,7 +61,11 @@ FAILED = "notify.failed"
 CONSUMERS: dict[str, tuple[str, ...]] = {
     "notify-alerts": ("triage.alert.routed.{tenant}", "triage.alert.reset_outcome.{tenant}"),
     "notify-tickets": ("triage.ticket.*.{tenant}",),
-    "notify-sla": ("triage.sla.threshold.{tenant}", "triage.sla.breached.{tenant}"),
+    "notify-sla": (
+        "triage.sla.threshold.{tenant}",
+        "triage.sla.breached.{tenant}",
+        "triage.sla.cancelled.{tenant}",
+    ),
 }
 
 _TICKET_TYPES: dict[str, type[Message]] = {
@@ -68,6 +76,8 @@ _TICKET_TYPES: dict[str, type[Message]] = {
     "ticket.closed": ticket_events.TicketClosed,
     "ticket.reopened": ticket_events.TicketReopened,
 }
+#: Events that name no channels of their own: only a policy can want them.
+_POLICY_ONLY = frozenset({*_TICKET_TYPES, SLA_CANCELLED})
 
 
 def build_consumers(
@@ -136,23 +146,24 @@ def batch_handler(
     """
 
     async def handle_batch(events: Sequence[ReceivedEvent]) -> None:
-        # A ticket event names no channels of its own: only a policy can want it, so it is
-        # decoded only for a tenant with enabled policies (none is the common case).
-        tickets = [e for e in events if e.envelope.type in _TICKET_TYPES]
+        # A ticket event (or sla.cancelled) names no channels of its own: only a policy can
+        # want it, so it is decoded only for a tenant with enabled policies (none is the
+        # common case).
+        policy_only = [e for e in events if e.envelope.type in _POLICY_ONLY]
         items = {
             id(event): item
             for event in events
-            if event.envelope.type not in _TICKET_TYPES
+            if event.envelope.type not in _POLICY_ONLY
             and (item := _seen(event.envelope)) is not None
         }
-        if not items and not tickets:
+        if not items and not policy_only:
             return
         async with db.transaction(None, tenants={e.tenant_id for e in events}) as session:
-            tenants = {e.tenant_id for e in tickets} | {
+            tenants = {e.tenant_id for e in policy_only} | {
                 e.tenant_id for e in events if id(e) in items
             }
             policies = await enabled_policies(session, tenant_ids=sorted(tenants))
-            for event in tickets:
+            for event in policy_only:
                 if policies.get(event.tenant_id) and (item := _seen(event.envelope)) is not None:
                     items[id(event)] = item
             wanted = [
@@ -177,46 +188,13 @@ def batch_handler(
     return handle_batch
 
 
-def _severity(value: int) -> int:
-    return value if 1 <= value <= 5 else int(Severity.MEDIUM)
-
-
-def _priority(value: int) -> int | None:
-    return value if 1 <= value <= 5 else None
-
-
-def _priority_name(value: int) -> str:
-    return f"P{value}" if 1 <= value <= 5 else ""
-
-
-def _fields(pairs: list[tuple[str, str]]) -> dict[str, str]:
-    return {k: v for k, v in pairs if v}
-
-
-@dataclass(frozen=True, slots=True)
-class _Seen:
-    """An event's facts, with its message built only for an event that is notified (most
-    events match no policy: their messages would be built for nothing)."""
-
-    facts: EventFacts
-    message: Callable[[], NotificationMessage]
-    ticket_id: str | None = None
-    alert_id: str | None = None
-
-    def notifiable(self) -> Notifiable:
-        """The event with its message, for planning its deliveries."""
-        return Notifiable(
-            self.message(), self.facts, ticket_id=self.ticket_id, alert_id=self.alert_id
-        )
-
-
 def notifiable(envelope: Envelope) -> Notifiable | None:
     """What to notify about an envelope, or None if notify ignores it."""
     seen = _seen(envelope)
     return None if seen is None else seen.notifiable()
 
 
-def _seen(envelope: Envelope) -> _Seen | None:
+def _seen(envelope: Envelope) -> Seen | None:
     kind = envelope.type
     if kind == ALERT_ROUTED:
         return _alert_routed(envelope)
@@ -224,63 +202,38 @@ def _seen(envelope: Envelope) -> _Seen | None:
         return _reset_outcome(envelope)
     if kind in _TICKET_TYPES:
         return _ticket(envelope)  # None for a flapping ticket's per-flap events
-    if kind in (SLA_THRESHOLD, SLA_BREACHED):
-        return _sla(envelope)
+    if kind in SLA_TYPES:
+        return sla_seen(envelope)
     return None
 
 
-def _message(
-    envelope: Envelope,
-    *,
-    event_type: str,
-    severity: int,
-    priority: int | None,
-    title: str,
-    body: str,
-    fields: dict[str, str],
-    url: str | None = None,
-) -> NotificationMessage:
-    return NotificationMessage(
-        event_id=envelope.event_id,
-        event_type=event_type,
-        tenant_id=envelope.tenant_id,
-        occurred_at=from_timestamp(envelope.occurred_time),
-        severity=severity,
-        priority=priority,
-        title=" ".join(title.split())[:300] or event_type,
-        body=body,
-        url=url or None,
-        fields=fields,
-    )
-
-
-def _alert_routed(envelope: Envelope) -> _Seen | None:
+def _alert_routed(envelope: Envelope) -> Seen | None:
     routed = unpack(envelope, rules_events.AlertRouted)
     decision = routed.decision
     if decision.kind == rules_pb.DECISION_KIND_SUPPRESSED or routed.alert.suppressed:
         return None
     alert = routed.alert
-    severity = _severity(alert.severity)
-    priority = _priority(decision.priority)
+    severity = severity_of(alert.severity)
+    priority = priority_of(decision.priority)
     rule_ids = tuple(decision.rule_ids)
 
     def message() -> NotificationMessage:
         title = (
             decision.rendered_title or f"{alert.device_name or alert.device_id}: {alert.summary}"
         )
-        return _message(
+        return build_message(
             envelope,
             event_type=ALERT_ROUTED,
             severity=severity,
             priority=priority,
             title=title,
             body=decision.rendered_description or alert.message or alert.summary,
-            fields=_fields(
+            fields=message_fields(
                 [
                     ("Client", alert.client_name or alert.client_id),
                     ("Device", alert.device_name or alert.device_id),
                     ("Condition", alert.condition_name or alert.condition),
-                    ("Priority", _priority_name(decision.priority)),
+                    ("Priority", priority_name(decision.priority)),
                     ("Queue", decision.actions.queue),
                 ]
             ),
@@ -298,24 +251,24 @@ def _alert_routed(envelope: Envelope) -> _Seen | None:
         target_channel_ids=tuple(decision.actions.notification_channel_ids),
         target_rule_id=rule_ids[0] if rule_ids else None,
     )
-    return _Seen(facts, message, alert_id=alert.alert_id or None)
+    return Seen(facts, message, alert_id=alert.alert_id or None)
 
 
-def _reset_outcome(envelope: Envelope) -> _Seen | None:
+def _reset_outcome(envelope: Envelope) -> Seen | None:
     outcome = unpack(envelope, ingest_events.AlertResetOutcome)
     reset = outcome.outbound_reset
     if reset.state != ingest_pb.OUTBOUND_RESET_STATE_FAILED:
         return None
 
     def message() -> NotificationMessage:
-        return _message(
+        return build_message(
             envelope,
             event_type=ALERT_RESET_FAILED,
             severity=int(Severity.HIGH),
             priority=None,
             title=f"Resetting the alert in the RMM failed after {reset.attempt_count} attempts",
             body=reset.last_outcome or "The RMM did not accept the reset.",
-            fields=_fields(
+            fields=message_fields(
                 [
                     ("Series", outcome.series_key),
                     ("Ticket", outcome.ticket_id),
@@ -325,7 +278,7 @@ def _reset_outcome(envelope: Envelope) -> _Seen | None:
         )
 
     facts = EventFacts(event_type=ALERT_RESET_FAILED, severity=int(Severity.HIGH))
-    return _Seen(
+    return Seen(
         facts, message, ticket_id=outcome.ticket_id or None, alert_id=outcome.alert_id or None
     )
 
@@ -339,7 +292,7 @@ def _starts_flapping(payload: Message) -> bool:
     )
 
 
-def _ticket(envelope: Envelope) -> _Seen | None:
+def _ticket(envelope: Envelope) -> Seen | None:
     payload: Message = unpack(envelope, _TICKET_TYPES[envelope.type])
     ticket: tickets_pb.Ticket = (
         payload.after
@@ -376,23 +329,23 @@ def _ticket(envelope: Envelope) -> _Seen | None:
             )
     elif isinstance(payload, ticket_events.TicketReopened):
         body = payload.reason or body
-    severity = _severity(ticket.severity)
-    priority = _priority(ticket.priority)
+    severity = severity_of(ticket.severity)
+    priority = priority_of(ticket.priority)
 
     def message() -> NotificationMessage:
-        return _message(
+        return build_message(
             envelope,
             event_type=envelope.type,
             severity=severity,
             priority=priority,
             title=f"Ticket #{ticket.number} {verb}: {ticket.title}",
             body=body,
-            fields=_fields(
+            fields=message_fields(
                 [
                     ("Ticket", f"#{ticket.number}" if ticket.number else ""),
                     ("Client", ticket.client_name or ticket.client_id),
                     ("Device", ticket.device_name or ticket.device_id),
-                    ("Priority", _priority_name(ticket.priority)),
+                    ("Priority", priority_name(ticket.priority)),
                     ("Queue", ticket.queue),
                     ("Assignee", ticket.assignee),
                 ]
@@ -408,56 +361,7 @@ def _ticket(envelope: Envelope) -> _Seen | None:
         rule_ids=(ticket.rule_id,) if ticket.rule_id else (),
         critical=severity >= Severity.CRITICAL or priority == 1,
     )
-    return _Seen(facts, message, ticket_id=ticket.id or None)
-
-
-def _sla(envelope: Envelope) -> _Seen:
-    payload: sla_events.SlaThreshold | sla_events.SlaBreached
-    if envelope.type == SLA_THRESHOLD:
-        threshold = unpack(envelope, sla_events.SlaThreshold)
-        payload, headline = threshold, f"SLA {threshold.percent}% used"
-    else:
-        payload, headline = unpack(envelope, sla_events.SlaBreached), "SLA breached"
-    ref = payload.ticket
-    target = sla_pb.SlaTargetKind.Name(payload.target_kind).removeprefix("SLA_TARGET_KIND_")
-    due = from_timestamp(payload.due_time).isoformat() if payload.HasField("due_time") else ""
-    priority = _priority(ref.priority)
-    breached = envelope.type == SLA_BREACHED
-    severity = int(Severity.HIGH) if breached else (6 - priority if priority else 3)
-    notify = [action.notify for action in payload.actions if action.HasField("notify")]
-    targets = tuple(channel for action in notify for channel in action.channel_ids)
-
-    def message() -> NotificationMessage:
-        return _message(
-            envelope,
-            event_type=envelope.type,
-            severity=severity,
-            priority=priority,
-            title=f"{headline} ({target.lower()}): Ticket #{ref.number} {ref.title}",
-            body=f"The {target.lower()} target is due at {due}." if due else headline,
-            fields=_fields(
-                [
-                    ("Ticket", f"#{ref.number}" if ref.number else ""),
-                    ("Client", ref.client_name or ref.client_id),
-                    ("Priority", _priority_name(ref.priority)),
-                    ("Queue", ref.queue),
-                    ("Assignee", ref.assignee),
-                    ("Due", due),
-                ]
-            ),
-        )
-
-    facts = EventFacts(
-        event_type=envelope.type,
-        severity=severity,
-        priority=priority,
-        client_id=ref.client_id or None,
-        queue=ref.queue or None,
-        critical=breached or priority == 1,
-        target_channel_ids=targets,
-        default_channels=any(action.default_channels for action in notify),
-    )
-    return _Seen(facts, message, ticket_id=ref.ticket_id or None)
+    return Seen(facts, message, ticket_id=ticket.id or None)
 
 
 def delivered_envelope(

@@ -42,7 +42,7 @@ def _add_policy_options(parser: argparse.ArgumentParser, *, create: bool) -> Non
         action="append",
         default=None,
         required=create,
-        help="event type, e.g. ticket.opened, sla.breached, alert.routed (repeat)",
+        help="event type, e.g. ticket.opened, sla.breached, sla.cancelled, alert.routed (repeat)",
     )
     parser.add_argument("--channel", action="append", default=None, required=create)
     parser.add_argument("--disabled", action=argparse.BooleanOptionalAction, default=None)

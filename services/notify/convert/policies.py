@@ -21,6 +21,7 @@ EVENT_TYPE_ENUM: dict[str, int] = {
     "ticket.reopened": pb.NOTIFICATION_EVENT_TYPE_TICKET_REOPENED,
     "sla.threshold": pb.NOTIFICATION_EVENT_TYPE_SLA_THRESHOLD,
     "sla.breached": pb.NOTIFICATION_EVENT_TYPE_SLA_BREACHED,
+    "sla.cancelled": pb.NOTIFICATION_EVENT_TYPE_SLA_CANCELLED,
     "notify.channel_failing": pb.NOTIFICATION_EVENT_TYPE_CHANNEL_FAILING,
     "alert.reset_failed": pb.NOTIFICATION_EVENT_TYPE_ALERT_RESET_FAILED,
 }

@@ -116,6 +116,16 @@ def _payload(event_type: str, now: datetime) -> object:
         return sla_events.SlaBreached(
             ticket=_sla_ref(), target_kind=sla_pb.SLA_TARGET_KIND_RESOLUTION, due_time=due
         )
+    if event_type == "sla.cancelled":
+        return sla_events.SlaCancelled(
+            ticket=_sla_ref(),
+            target_kind=sla_pb.SLA_TARGET_KIND_FIRST_RESPONSE,
+            cancel_time=to_timestamp(now),
+            reason=sla_events.SLA_CANCEL_REASON_MERGED,
+            merged_into_ticket_id="00000000-0000-7000-8000-000000000041",
+            merged_into_ticket_number=1041,
+            due_time=due,
+        )
     raise KeyError(event_type)
 
 

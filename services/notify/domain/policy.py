@@ -23,11 +23,14 @@ TICKET_EVENTS = (
 )
 SLA_THRESHOLD = "sla.threshold"
 SLA_BREACHED = "sla.breached"
+#: Only a policy that selects it receives it (no SLA action names channels for it).
+SLA_CANCELLED = "sla.cancelled"
 EVENT_TYPES = (
     ALERT_ROUTED,
     *TICKET_EVENTS,
     SLA_THRESHOLD,
     SLA_BREACHED,
+    SLA_CANCELLED,
     CHANNEL_FAILING,
     ALERT_RESET_FAILED,
 )

@@ -146,6 +146,10 @@ class _NotificationEventTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[
     """A notification channel is failing (its circuit opened or a delivery died)."""
     NOTIFICATION_EVENT_TYPE_ALERT_RESET_FAILED: _NotificationEventType.ValueType  # 11
     """An outbound alert reset in the RMM failed."""
+    NOTIFICATION_EVENT_TYPE_SLA_CANCELLED: _NotificationEventType.ValueType  # 12
+    """An SLA clock was cancelled with no outcome (`sla.cancelled`: its ticket was merged
+    into another ticket). Only a policy that selects it receives it.
+    """
 
 class NotificationEventType(_NotificationEventType, metaclass=_NotificationEventTypeEnumTypeWrapper):
     """The events a notification policy can select."""
@@ -174,6 +178,10 @@ NOTIFICATION_EVENT_TYPE_CHANNEL_FAILING: NotificationEventType.ValueType  # 10
 """A notification channel is failing (its circuit opened or a delivery died)."""
 NOTIFICATION_EVENT_TYPE_ALERT_RESET_FAILED: NotificationEventType.ValueType  # 11
 """An outbound alert reset in the RMM failed."""
+NOTIFICATION_EVENT_TYPE_SLA_CANCELLED: NotificationEventType.ValueType  # 12
+"""An SLA clock was cancelled with no outcome (`sla.cancelled`: its ticket was merged
+into another ticket). Only a policy that selects it receives it.
+"""
 Global___NotificationEventType: _TypeAlias = NotificationEventType  # noqa: Y015
 
 class _DeliveryStatus:
