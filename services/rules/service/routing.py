@@ -22,8 +22,9 @@ from services.rules.service.clock import Clock
 from services.rules.service.compiled import Compiled, RuleSetCache, hold_end
 from services.rules.store.decisions import claim_decide_lock
 from services.rules.store.series import upsert_series_many
-from services.rules.store.settings import settings_by_tenant, settings_read
+from services.rules.store.settings import fence_held, settings_by_tenant, settings_read
 from triage.runtime import Database, Inbox, Outbox, after_commit, pipelined
+from triage.runtime.fence import Fenced, current_fence
 
 log = logging.getLogger(__name__)
 
@@ -120,13 +121,22 @@ class Routing:
     ) -> AsyncIterator[tuple[AsyncSession, dict[str, SettingsRecord]]]:
         """The transaction of a batch of received alerts: BEGIN, the binding of
         ``tenant_ids`` and the read of their settings in one round trip. Yields the session
-        and the settings for :meth:`route`."""
+        and the settings for :meth:`route`.
+
+        In a partitioned consumer's batch, the settings read runs the batch's fence check
+        (one statement less per batch): it raises :class:`Fenced`, and the transaction
+        rolls back before anything is written, if the batch's partitions moved."""
         tenants = sorted(set(tenant_ids))
-        statement, params, rows = settings_read([canonical(t) for t in tenants])
+        fence = current_fence()
+        statement, params, rows = settings_read([canonical(t) for t in tenants], fence=fence)
         async with self.db.transaction_then(tenants, statement, params, row_factory=rows) as (
             session,
             found,
         ):
+            if fence is not None:
+                held = fence_held(found)
+                if held != fence.expected:
+                    raise Fenced(f"{fence.expected - held} of the batch's partitions moved")
             yield session, settings_by_tenant(found)
 
     async def route(

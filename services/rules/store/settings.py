@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -15,12 +16,23 @@ from services.rules.domain.records import SettingsRecord
 from services.rules.models import SCHEMA, settings
 from services.rules.store.rows import as_record
 from triage.runtime import pipelined, raw_cursor
+from triage.runtime.fence import BatchFence, FenceChecking
 
 _BIND_TENANTS = "SELECT set_config('triage.tenant_id', %(tenant)s, true)"
 
 _SETTINGS_OF = (
     "SELECT tenant_id::text AS tenant_id, time_zone, default_actions, rule_set_version "
     "FROM rules.tenant_settings WHERE tenant_id = ANY(%(tenant_id)b::uuid[])"
+)
+
+# The same read running a partitioned batch's fence check (the runtime's own statement, as a
+# CTE): one row per settings row found, each with the held count, or one row with no
+# settings (NULL tenant) when none is found.
+_FENCED_SETTINGS_OF = (
+    "WITH fence(held) AS ({check}) "
+    "SELECT s.tenant_id::text AS tenant_id, s.time_zone, s.default_actions, "
+    "s.rule_set_version, f.held AS fence_held FROM fence f "
+    "LEFT JOIN rules.tenant_settings s ON s.tenant_id = ANY(%(tenant_id)b::uuid[])"
 )
 
 
@@ -88,17 +100,34 @@ async def set_time_zone(
     return bool(current.time_zone != time_zone)
 
 
+@functools.cache
+def _fenced_settings_of(check: str) -> FenceChecking:
+    return FenceChecking(_FENCED_SETTINGS_OF.format(check=check))
+
+
 def settings_read(
-    tenant_ids: Sequence[str],
+    tenant_ids: Sequence[str], *, fence: BatchFence | None = None
 ) -> tuple[str, dict[str, Any], RowFactory[Any]]:
     """The statement, parameters and row factory reading the settings of ``tenant_ids``
-    (canonical ids), for :func:`settings_by_tenant`; sent with BEGIN by the routing consumer."""
-    return _SETTINGS_OF, {"tenant_id": list(tenant_ids)}, namedtuple_row
+    (canonical ids), for :func:`settings_by_tenant`; sent with BEGIN by the routing consumer.
+
+    With a batch's ``fence``, the read also runs the fence's check (so the runtime sends
+    none apart): :func:`fence_held` gives the count the caller must compare."""
+    params: dict[str, Any] = {"tenant_id": list(tenant_ids)}
+    if fence is None:
+        return _SETTINGS_OF, params, namedtuple_row
+    return _fenced_settings_of(fence.check), {**fence.params, **params}, namedtuple_row
+
+
+def fence_held(rows: Sequence[Any]) -> int:
+    """The partitions still held, as a fenced :func:`settings_read` counted them."""
+    return int(rows[0].fence_held) if rows else 0
 
 
 def settings_by_tenant(rows: Sequence[Any]) -> dict[str, SettingsRecord]:
-    """Settings rows (named tuples) as records by tenant id."""
-    return {row.tenant_id: as_record(SettingsRecord, row) for row in rows}
+    """Settings rows (named tuples) as records by tenant id (a fenced read's row without
+    settings skipped)."""
+    return {row.tenant_id: as_record(SettingsRecord, row) for row in rows if row.tenant_id}
 
 
 async def bind_settings(
