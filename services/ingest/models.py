@@ -191,6 +191,17 @@ tenant_deletions = Table(
     Column("completed_at", DateTime(timezone=True), nullable=True),
 )
 
+#: Integrations of deleted tenants (offboarding): the id of each, its tenant and when, so a
+#: webhook to one is answered 410 once its row is gone. No tenant_id column, no secrets, no
+#: row security: like ``tenant_deletions`` it outlives the tenant and is never its data.
+deleted_integrations = Table(
+    "deleted_integrations",
+    metadata,
+    Column("integration_id", UUID(as_uuid=False), primary_key=True),
+    Column("deleted_tenant_id", UUID(as_uuid=False), nullable=False),
+    Column("deleted_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
 outbox = outbox_table(metadata)
 outbox_pending = outbox_pending_table(metadata)
 inbox = inbox_table(metadata)

@@ -32,6 +32,8 @@ class ServiceBase:
         self.writer = writer
         self.box = box
         self._credentials: dict[str, tuple[float, WebhookIntegration | None]] = {}
+        #: Integration ids of deleted tenants seen here (a tombstone is forever).
+        self._buried_integrations: set[str] = set()
         # Per replica, like the rest of the webhook path's state.
         self._limiter = RateLimiter()
         #: Mirrors revocations and suspensions to every service (set by the wiring).

@@ -30,6 +30,7 @@ from services.ingest.domain.webhook_auth import WebhookCredentials
 from services.ingest.errors import IntegrationNotFound, TenantNotFound
 from services.ingest.service.base import ServiceBase, sealing_aad
 from services.ingest.store import integrations as store
+from services.ingest.store.deleted_integrations import is_buried_integration
 from services.ingest.store.requests import requests
 from services.ingest.store.tenants import get_tenant
 from triage.runtime import (
@@ -268,12 +269,24 @@ class IntegrationUseCases(ServiceBase):
         if is_uuid(integration_id):
             async with self.db.system_transaction() as session:
                 integration = await store.get_integration(session, integration_id)
+                buried = integration is None and await is_buried_integration(
+                    session, integration_id
+                )
             if integration is not None:
                 found = self._webhook_view(integration)
+            elif buried:
+                if len(self._buried_integrations) > 100_000:
+                    self._buried_integrations.clear()
+                self._buried_integrations.add(integration_id)
         if len(self._credentials) > 100_000:
             self._credentials.clear()
         self._credentials[integration_id] = (now, found)
         return found
+
+    def integration_buried(self, integration_id: str) -> bool:
+        """Whether the last :meth:`webhook_integration` of this id found it among the
+        integrations of deleted tenants (no row left, its tombstone instead)."""
+        return integration_id in self._buried_integrations
 
     def _webhook_view(self, integration: Integration) -> WebhookIntegration:
         aad = sealing_aad(integration.id)

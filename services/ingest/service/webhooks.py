@@ -61,6 +61,7 @@ class WebhookUseCases(IntegrationUseCases):
         """Authenticate, rate-limit, normalize and store one webhook's alerts.
 
         WebhookUnauthorized (the same for an unknown integration and a wrong secret),
+        TenantDeleted for an integration of a deleted tenant (its row gone),
         TenantSuspended once authenticated while the tenant is suspended, TenantDeleted
         once its deletion was requested,
         WebhookRateLimited, NormalizationError or TooManyAlerts for the body,
@@ -77,6 +78,10 @@ class WebhookUseCases(IntegrationUseCases):
             body=webhook.body,
             now=now,
         ):
+            if integration is None and self.integration_buried(webhook.integration_id):
+                # No secret is left to check: the id alone says the tenant is gone (never
+                # which tenant). Any other id stays the one 401 (it does not exist).
+                raise TenantDeleted("this integration's tenant was deleted")
             raise WebhookUnauthorized("unknown integration or wrong secret")
         assert integration is not None and credentials is not None
         if self.access is not None and self.access.is_suspended(credentials.tenant_id):

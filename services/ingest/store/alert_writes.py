@@ -13,6 +13,7 @@ from psycopg.rows import namedtuple_row
 from psycopg.types.json import Jsonb
 
 from services.ingest.domain.records import AlertRecord
+from services.ingest.store.admission import ADMIT_TENANTS
 
 _ALERT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("id", "uuid"),
@@ -43,12 +44,17 @@ _ALERT_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 # One statement whatever the batch size: columns travel as arrays and are unnested, so
 # the text never changes (psycopg and PostgreSQL cache it) and there is one round trip.
+# Rows of a tenant the admission refused (``adm``, evaluated once before the first row)
+# are left out.
 _INSERT_ALERTS = (
     "INSERT INTO ingest.alert_events ("
     + ", ".join(name for name, _ in _ALERT_COLUMNS)
     + ") SELECT * FROM unnest("
     + ", ".join(f"%({name})b::{kind}[]" for name, kind in _ALERT_COLUMNS)
-    + ") ON CONFLICT ON CONSTRAINT alert_events_delivery_key DO UPDATE"
+    + ") AS a("
+    + ", ".join(name for name, _ in _ALERT_COLUMNS)
+    + ") WHERE a.tenant_id <> ALL ((SELECT refused FROM adm)::uuid[])"
+    " ON CONFLICT ON CONSTRAINT alert_events_delivery_key DO UPDATE"
     " SET redelivery_count = ingest.alert_events.redelivery_count + 1"
     " RETURNING id, integration_id, delivery_key, body_id, (xmax = 0) AS inserted"
 )
@@ -87,9 +93,12 @@ _EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
 # Alerts and the alert.received events of the fresh ones, in one statement: the outbox
 # rows are joined to the rows the INSERT really created, so a redelivery writes no event,
 # and their ids join the relay's pending queue (as ``Outbox.add`` does). Each fresh alert
-# comes back with its outbox row's id (its event id is the alert's id).
+# comes back with its outbox row's id (its event id is the alert's id). The admission
+# (store/admission.py) rides in the same statement, so it costs no round trip: each tenant
+# it refused comes back as a row of its own (``refused_tenant``).
 _INSERT_ALERTS_WITH_EVENTS = (
-    "WITH ins AS ("
+    f"WITH adm AS MATERIALIZED (SELECT {ADMIT_TENANTS}(%(admit)b::uuid[]) AS refused),"
+    " ins AS ("
     + _INSERT_ALERTS
     + "), bd AS ("
     + _INSERT_BODIES
@@ -102,8 +111,9 @@ _INSERT_ALERTS_WITH_EVENTS = (
     " JOIN ins i ON i.integration_id = e.integration_id AND i.delivery_key = e.delivery_key"
     " WHERE i.inserted RETURNING id, event_id),"
     " q AS (INSERT INTO ingest.outbox_pending (id) SELECT id FROM ob)"
-    " SELECT i.id, i.integration_id, i.delivery_key, i.inserted, ob.id AS outbox_id"
-    " FROM ins i LEFT JOIN ob ON ob.event_id = i.id"
+    " SELECT i.id, i.integration_id, i.delivery_key, i.inserted, ob.id AS outbox_id,"
+    " NULL::uuid AS refused_tenant FROM ins i LEFT JOIN ob ON ob.event_id = i.id"
+    " UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, r FROM adm, unnest(adm.refused) AS r"
 )
 
 
@@ -116,6 +126,7 @@ def alert_batch_params(
     new, their events (``events[i]`` belongs to ``rows[i]``) and their ``bodies`` (each
     body once, referenced by the rows' ``body_id``)."""
     params: dict[str, list[Any]] = {name: [] for name, _ in _ALERT_COLUMNS}
+    params["admit"] = sorted({row["tenant_id"] for row in rows})
     for row in rows:
         for name, _ in _ALERT_COLUMNS:
             value = row[name]
@@ -193,22 +204,37 @@ async def insert_alert_batch(
 ) -> Any:
     """Queue the statement on the pipelined transaction ``tx`` (``events[i]`` belongs to
     ``records[i]``; ``bodies`` are records whose body is stored, each body once); returns
-    the cursor to read with :func:`stored_keys` once the transaction committed."""
+    the cursor to read with :func:`batch_outcome` once the transaction committed."""
     statement, params = alert_batch_params(
         [alert_row(r) for r in records], events, [body_row(r) for r in bodies]
     )
     return await tx.execute(statement, params, row_factory=namedtuple_row)
 
 
-async def stored_keys(cursor: Any) -> list[StoredKey]:
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    """What the statement did: the keys it stored, and the tenants whose rows it left out
+    because they are deleted here (their webhooks are answered 410)."""
+
+    stored: list[StoredKey]
+    refused: frozenset[str]
+
+
+async def batch_outcome(cursor: Any) -> BatchOutcome:
     """The rows :func:`insert_alert_batch` returned."""
-    return [
-        StoredKey(
-            id=str(row.id),
-            integration_id=str(row.integration_id),
-            delivery_key=row.delivery_key,
-            inserted=bool(row.inserted),
-            outbox_id=row.outbox_id,
+    stored: list[StoredKey] = []
+    refused: set[str] = set()
+    for row in await cursor.fetchall():
+        if row.refused_tenant is not None:
+            refused.add(str(row.refused_tenant))
+            continue
+        stored.append(
+            StoredKey(
+                id=str(row.id),
+                integration_id=str(row.integration_id),
+                delivery_key=row.delivery_key,
+                inserted=bool(row.inserted),
+                outbox_id=row.outbox_id,
+            )
         )
-        for row in await cursor.fetchall()
-    ]
+    return BatchOutcome(stored=stored, refused=frozenset(refused))

@@ -31,10 +31,10 @@ from prometheus_client import Histogram
 from sqlalchemy.exc import OperationalError
 
 from services.ingest.domain.records import AlertRecord, WriteResult
-from services.ingest.errors import StorageUnavailable, UnstorableAlert
+from services.ingest.errors import StorageUnavailable, TenantDeleted, UnstorableAlert
 from services.ingest.events import received_event_rows
 from services.ingest.service.offload import off_loop
-from services.ingest.store.alert_writes import insert_alert_batch, stored_keys
+from services.ingest.store.alert_writes import batch_outcome, insert_alert_batch
 from services.ingest.store.integrations import touch_integrations
 from triage.runtime import (
     CommittedEvent,
@@ -193,7 +193,11 @@ class AlertWriter:
             await self._isolate(items, exc, connection)
             return
         for item, result in zip(items, results, strict=True):
-            if not item.future.done():
+            if item.future.done():
+                continue
+            if isinstance(result, Exception):
+                item.future.set_exception(result)
+            else:
                 item.future.set_result(result)
 
     async def _isolate(
@@ -223,7 +227,7 @@ class AlertWriter:
 
     async def _store(
         self, items: list[_Pending], connection: DedicatedConnection
-    ) -> list[list[WriteResult]]:
+    ) -> list[list[WriteResult] | Exception]:
         first_context = extract_context(items[0].trace_headers)
         links = [
             trace.Link(span.get_span_context())
@@ -242,7 +246,7 @@ class AlertWriter:
 
     async def _store_in_transaction(
         self, items: list[_Pending], connection: DedicatedConnection
-    ) -> list[list[WriteResult]]:
+    ) -> list[list[WriteResult] | Exception]:
         unique: dict[tuple[str, str], tuple[AlertRecord, dict[str, Any]]] = {}
         for item in items:
             for record, event in zip(item.records, item.events, strict=True):
@@ -258,7 +262,8 @@ class AlertWriter:
             )
         committed: list[CommittedEvent] = []
         by_key = {(e["integration_id"], e["delivery_key"]): e for e in events}
-        for row in await stored_keys(cursor):
+        outcome = await batch_outcome(cursor)
+        for row in outcome.stored:
             key = (row.integration_id, row.delivery_key)
             stored[key] = (row.id, row.inserted)
             if row.outbox_id is not None:
@@ -277,12 +282,17 @@ class AlertWriter:
         if committed:
             self._outbox.committed(committed)
         for record, _ in pairs:
-            if record.from_source:
+            if record.from_source and record.tenant_id not in outcome.refused:
                 self._last_seen[record.integration_id] = now
 
         answered: set[tuple[str, str]] = set()
-        results: list[list[WriteResult]] = []
+        results: list[list[WriteResult] | Exception] = []
         for item in items:
+            if any(record.tenant_id in outcome.refused for record in item.records):
+                # Its tenant was deleted here while the request was on its way: nothing of
+                # it was stored (the others of the batch were).
+                results.append(TenantDeleted("the tenant was deleted"))
+                continue
             out: list[WriteResult] = []
             for record in item.records:
                 key = (record.integration_id, record.delivery_key)
