@@ -17,7 +17,9 @@ after the lock waits (the batch statement's own snapshot is from before them).
 from __future__ import annotations
 
 from services.ingest.models import SCHEMA
-from triage.runtime.tombstones import TABLE
+
+#: The runtime's tombstone table in every schema (triage/runtime/tombstones.py).
+TABLE = "deleted_tenants"
 
 ADMIT_TENANTS = f"{SCHEMA}.admit_tenants"
 # The key must be the one triage.runtime.tombstones locks (its _lock_key): schema and table
