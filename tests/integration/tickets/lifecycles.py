@@ -125,3 +125,12 @@ def pairs(found: Sequence[Gap]) -> tuple[int, int]:
     in order."""
     counted = [g.pairs for g in found if g.pairs is not None]
     return sum(p for p in counted if p > 0), -sum(p for p in counted if p < 0)
+
+
+def assert_gap(found: Sequence[Gap], measured: tuple[int, int]) -> None:
+    """Every difference is explained, and there is none where ``measured`` (the pairs
+    fewer and more one run of this case found) is none. Only their kind is asserted, not
+    their number: how many a run meets depends on how the consumer cut its batches."""
+    assert [g for g in found if not g.explained] == []
+    if measured == (0, 0):
+        assert list(found) == [], found

@@ -1,5 +1,5 @@
-"""The consumers of ``sla.*`` events leave ``sla.cancelled`` alone: their durables never
-receive it, and notify's decoder ignores it should it arrive (no crash, no retry)."""
+"""Who takes ``sla.cancelled``: tickets' escalations never receive it; notify's SLA
+consumer does (a policy may select it), and decodes it."""
 
 from __future__ import annotations
 
@@ -43,20 +43,21 @@ def test_the_matcher_sees_the_subjects_the_consumers_do_take() -> None:
     assert _matches("triage.sla.breached.*.*", breached)
 
 
-def test_no_sla_consumer_subscribes_to_sla_cancelled() -> None:
+def test_only_notify_subscribes_to_sla_cancelled() -> None:
     subject = _cancelled()
     assert subject.startswith(f"triage.sla.cancelled.{TENANT}.")
-    patterns = [*SLA_SUBJECTS, *(p.format(tenant="*") for p in CONSUMERS["notify-sla"])]
+    assert not [p for p in SLA_SUBJECTS if _matches(p, subject)]
+    notify = [p.format(tenant="*") for p in CONSUMERS["notify-sla"]]
     # notify's filters name the tenant token only; the partition token follows it.
-    patterns += [f"{p}.*" for p in patterns if not p.endswith(">")]
-    assert not [p for p in patterns if _matches(p, subject)]
+    notify += [f"{p}.*" for p in notify if not p.endswith(">")]
+    assert [p for p in notify if _matches(p, subject)]
 
 
-def test_notify_ignores_an_sla_cancelled_that_reaches_it() -> None:
+def test_notify_decodes_an_sla_cancelled() -> None:
     envelope = new_envelope(
         tenant_id=TENANT,
         event_type="sla.cancelled",
         payload=sev.SlaCancelled(reason=sev.SLA_CANCEL_REASON_MERGED),
         producer="sla",
     )
-    assert notifiable(envelope) is None
+    assert notifiable(envelope) is not None
