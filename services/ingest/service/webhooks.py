@@ -22,7 +22,7 @@ from services.ingest.domain.polled_series import (
     with_series,
 )
 from services.ingest.domain.records import AlertRecord, WriteResult
-from services.ingest.domain.webhook_auth import WebhookCredentials, authenticate
+from services.ingest.domain.webhook_auth import authenticate
 from services.ingest.errors import (
     TenantDeleted,
     TenantSuspended,
@@ -61,8 +61,7 @@ class WebhookUseCases(IntegrationUseCases):
         """Authenticate, rate-limit, normalize and store one webhook's alerts.
 
         WebhookUnauthorized (the same for an unknown integration and a wrong secret),
-        TenantDeleted for an integration of a deleted tenant (its row gone, or disabled
-        by the deletion and its secret right),
+        TenantDeleted for an integration of a deleted tenant (its row gone),
         TenantSuspended once authenticated while the tenant is suspended, TenantDeleted
         once its deletion was requested,
         WebhookRateLimited, NormalizationError or TooManyAlerts for the body,
@@ -71,8 +70,19 @@ class WebhookUseCases(IntegrationUseCases):
         integration = await self.webhook_integration(webhook.integration_id)
         now = datetime.now(UTC)
         credentials = integration.credentials if integration else None
-        if not _authentic(credentials, webhook, now):
-            raise self._unauthenticated(webhook, credentials, now)
+        if not authenticate(
+            credentials,
+            provider=webhook.provider,
+            headers=webhook.headers,
+            query_token=webhook.query_token,
+            body=webhook.body,
+            now=now,
+        ):
+            if integration is None and self.integration_buried(webhook.integration_id):
+                # No secret is left to check: the id alone says the tenant is gone (never
+                # which tenant). Any other id stays the one 401 (it does not exist).
+                raise TenantDeleted("this integration's tenant was deleted")
+            raise WebhookUnauthorized("unknown integration or wrong secret")
         assert integration is not None and credentials is not None
         if self.access is not None and self.access.is_suspended(credentials.tenant_id):
             # Only an authenticated sender learns it: nothing is stored while suspended.
@@ -112,29 +122,6 @@ class WebhookUseCases(IntegrationUseCases):
         if not integration.polled:
             return await self.writer.write(records)
         return await self._write_unless_polled(delivery, records)
-
-    def _unauthenticated(
-        self, webhook: Webhook, credentials: WebhookCredentials | None, now: datetime
-    ) -> Exception:
-        """Why a webhook that did not authenticate is refused: 410 for an integration of a
-        deleted tenant, else the one 401 of an unknown integration or a wrong secret."""
-        if credentials is None:
-            if self.integration_buried(webhook.integration_id):
-                # No secret is left to check: the id alone says the tenant is gone (never
-                # which tenant). Any other id stays the one 401 (it does not exist).
-                return TenantDeleted("this integration's tenant was deleted")
-        elif credentials.disabled and self.access is not None:
-            # A deletion under way disabled the integration; its own sender (the secret
-            # still checks) learns why, anyone else gets the 401.
-            deletion = self.access.deletion(credentials.tenant_id)
-            if deletion is not None and _authentic(
-                replace(credentials, disabled=False), webhook, now
-            ):
-                return TenantDeleted(
-                    "this integration's tenant was deleted",
-                    reason=None if deletion == DELETED_STATE else "TENANT_DELETING",
-                )
-        return WebhookUnauthorized("unknown integration or wrong secret")
 
     async def _write_unless_polled(
         self, delivery: Delivery, records: list[AlertRecord]
@@ -201,18 +188,6 @@ class WebhookUseCases(IntegrationUseCases):
             else next(stored)
             for i, r in enumerate(records)
         ]
-
-
-def _authentic(credentials: WebhookCredentials | None, webhook: Webhook, now: datetime) -> bool:
-    """Whether ``webhook`` proves the secret of ``credentials`` (domain/webhook_auth.py)."""
-    return authenticate(
-        credentials,
-        provider=webhook.provider,
-        headers=webhook.headers,
-        query_token=webhook.query_token,
-        body=webhook.body,
-        now=now,
-    )
 
 
 def _joined(record: AlertRecord, series_key: str | None) -> AlertRecord:

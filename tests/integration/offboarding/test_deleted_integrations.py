@@ -6,8 +6,6 @@ secret, byte for byte."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -20,14 +18,10 @@ from tests.integration.ingest.conftest import Ingest, new_id, ninja_trigger
 from triage.runtime.db import Database
 from triage.runtime.offboarding import TenantOffboarding
 from triage.runtime.outbox import Outbox
-from triage.tenancy.v1 import offboarding_pb2 as off_api
-from triage.tenancy.v1 import offboarding_pb2_grpc as off_grpc
 
 pytestmark = pytest.mark.integration
 ingest = ingest_harness.ingest
 TENANT_NAME = "Leaving Ltd"
-#: The access bucket reaches the replica in milliseconds.
-PROPAGATION_SECONDS = 5.0
 
 
 @pytest.fixture
@@ -91,29 +85,3 @@ async def test_an_unknown_integration_gets_the_same_401_as_before(
     assert unauthorized(unknown) == unauthorized(wrong_secret)
     assert unauthorized(not_an_id) == unauthorized(wrong_secret)
     assert (await ingest.post("ninjaone", gone_id, body, secret="wrong")).status_code == 410
-
-
-async def test_a_deleting_tenants_disabled_integration_tells_its_own_sender(
-    ingest: Ingest,
-) -> None:
-    gone = await ingest.new_tenant(TENANT_NAME)
-    integration_id, secret = await ingest.integration("ninjaone", tenant_id=gone)
-    live_id, _ = await ingest.integration("ninjaone")
-    # The deletion starts with the first service of the mesh (not running here): ingest
-    # has disabled the tenant's integrations and keeps their rows until its own turn.
-    await off_grpc.OffboardingServiceStub(ingest.channel).DeleteTenant(
-        off_api.DeleteTenantRequest(tenant_id=gone), metadata=ingest.svc.admin_metadata()
-    )
-    body = ninja_trigger("s-1", 1)
-    deadline = time.monotonic() + PROPAGATION_SECONDS
-    while True:
-        answer = await ingest.post("ninjaone", integration_id, body, secret=secret)
-        if answer.status_code == 410 or time.monotonic() > deadline:
-            break
-        await asyncio.sleep(0.05)
-    assert answer.status_code == 410, answer.text
-    assert answer.json()["reason"] == "TENANT_DELETING"
-    assert gone not in answer.text and TENANT_NAME not in answer.text
-    wrong = await ingest.post("ninjaone", integration_id, body, secret="wrong")
-    baseline = await ingest.post("ninjaone", live_id, body, secret="wrong")
-    assert unauthorized(wrong) == unauthorized(baseline)
