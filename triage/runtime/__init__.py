@@ -52,6 +52,7 @@ if TYPE_CHECKING:
         to_timestamp,
         unpack,
     )
+    from triage.runtime.fence import BatchFence, FenceChecking, Fenced, current_fence
     from triage.runtime.idempotency import (
         IdempotentReply,
         RequestLog,
@@ -122,6 +123,10 @@ _HOME: dict[str, str] = {
     "pipelined": "db",
     "raw_cursor": "db",
     "select_list": "db",
+    "BatchFence": "fence",
+    "FenceChecking": "fence",
+    "Fenced": "fence",
+    "current_fence": "fence",
     "Aborted": "errors",
     "AlreadyExists": "errors",
     "ERROR_DOMAIN": "errors",
@@ -202,6 +207,7 @@ __all__ = [
     "AccessPublisher",
     "AlreadyExists",
     "BatchConsumer",
+    "BatchFence",
     "BatchHandler",
     "BoundedEnvironment",
     "BoundedText",
@@ -211,6 +217,8 @@ __all__ = [
     "Database",
     "DedicatedConnection",
     "FailedPrecondition",
+    "FenceChecking",
+    "Fenced",
     "FieldViolation",
     "IdempotentReply",
     "Inbox",
@@ -249,6 +257,7 @@ __all__ = [
     "coordinate_deletions",
     "create_audit_log",
     "create_consumer_leases",
+    "current_fence",
     "current_principal",
     "decode_page_token",
     "deletion_requested",

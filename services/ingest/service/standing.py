@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from services.ingest.store.tenants import get_tenant
-from triage.runtime import Database, Lookup, TenantStanding, is_uuid
-from triage.runtime.errors import PermissionDenied
+from triage.runtime import Database, Lookup, PermissionDenied, TenantStanding, is_uuid
 
 
 def local_standing(db: Database) -> Lookup:

@@ -23,8 +23,7 @@ from services.rules.service.compiled import Compiled, RuleSetCache, hold_end
 from services.rules.store.decisions import claim_decide_lock
 from services.rules.store.series import upsert_series_many
 from services.rules.store.settings import fence_held, settings_by_tenant, settings_read
-from triage.runtime import Database, Inbox, Outbox, after_commit, pipelined
-from triage.runtime.fence import Fenced, current_fence
+from triage.runtime import Database, Fenced, Inbox, Outbox, after_commit, current_fence, pipelined
 
 log = logging.getLogger(__name__)
 

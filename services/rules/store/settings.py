@@ -15,8 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.rules.domain.records import SettingsRecord
 from services.rules.models import SCHEMA, settings
 from services.rules.store.rows import as_record
-from triage.runtime import pipelined, raw_cursor
-from triage.runtime.fence import BatchFence, FenceChecking
+from triage.runtime import BatchFence, FenceChecking, pipelined, raw_cursor
 
 _BIND_TENANTS = "SELECT set_config('triage.tenant_id', %(tenant)s, true)"
 
