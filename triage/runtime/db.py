@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from triage.runtime.fence import BatchFence, FenceChecking, Fenced, current_fence
+from triage.runtime.fence import BatchFence, FenceChecking, current_fence
 from triage.runtime.tenant_gate import deleted_tenant
 from triage.runtime.tombstones import ADMIT, BURIED_SQLSTATE
 
@@ -250,9 +250,7 @@ class Database:
                         await cur.execute(then[0], then[1])
                 if not checks:
                     row = await checked.fetchone()
-                    held = int(row[0]) if row else 0
-                    if held != fence.expected:
-                        raise Fenced(f"{fence.expected - held} of the batch's partitions moved")
+                    fence.verify(int(row[0]) if row else 0)
                 return list(await cur.fetchall()) if then is not None else []
 
     @asynccontextmanager

@@ -27,6 +27,11 @@ class BatchFence:
     params: Mapping[str, Any]
     expected: int
 
+    def verify(self, held: int) -> None:
+        """Raise :class:`Fenced` unless the check found every partition still ``held``."""
+        if held != self.expected:
+            raise Fenced(f"{self.expected - held} of the batch's partitions moved")
+
 
 class FenceChecking(str):
     """A transaction's first statement (sent with BEGIN) that runs the batch's fence

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from triage.runtime.db import Database, raw_cursor
 from triage.runtime.events import ReceivedEvent
-from triage.runtime.fence import BatchFence, FenceChecking, Fenced, current_fence
+from triage.runtime.fence import BatchFence, FenceChecking, current_fence
 from triage.runtime.metrics import EVENTS_CONSUMED
 from triage.runtime.tombstones import TABLE as TOMBSTONES
 from triage.runtime.tombstones import tombstones_table
@@ -105,9 +105,7 @@ class Inbox:
             {e.tenant_id for e in first.values()}, statement, params
         ) as (session, rows):
             if fence is not None:
-                held = next((int(row[0]) for row in rows if row[1] is None), 0)
-                if held != fence.expected:
-                    raise Fenced(f"{fence.expected - held} of the batch's partitions moved")
+                fence.verify(next((int(row[0]) for row in rows if row[1] is None), 0))
             claimed = self._claimed(first, rows)
             yield session, [event for key, event in first.items() if key in claimed]
 

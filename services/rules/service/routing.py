@@ -23,7 +23,7 @@ from services.rules.service.compiled import Compiled, RuleSetCache, hold_end
 from services.rules.store.decisions import claim_decide_lock
 from services.rules.store.series import upsert_series_many
 from services.rules.store.settings import fence_held, settings_by_tenant, settings_read
-from triage.runtime import Database, Fenced, Inbox, Outbox, after_commit, current_fence, pipelined
+from triage.runtime import Database, Inbox, Outbox, after_commit, current_fence, pipelined
 
 log = logging.getLogger(__name__)
 
@@ -133,9 +133,7 @@ class Routing:
             found,
         ):
             if fence is not None:
-                held = fence_held(found)
-                if held != fence.expected:
-                    raise Fenced(f"{fence.expected - held} of the batch's partitions moved")
+                fence.verify(fence_held(found))
             yield session, settings_by_tenant(found)
 
     async def route(
