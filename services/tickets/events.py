@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.tickets.convert import comment_to_proto, settings_to_proto, ticket_to_proto
 from services.tickets.domain.alerts import AlertKind, RoutedActions, RoutedAlert
 from services.tickets.domain.incidents import Correlation, MergeTarget
+from services.tickets.domain.order import position
 from services.tickets.domain.tickets import (
     AuthorKind,
     Cause,
@@ -332,6 +333,36 @@ def _alert_order(event: ReceivedEvent) -> str:
         return ""
 
 
+def _series_of(event: ReceivedEvent) -> tuple[str, str, str] | None:
+    """The event's key (its batch sort key) and series; None for what is no alert."""
+    if event.type != "alert.routed":
+        return None
+    try:
+        alert = _routed(event)
+    except ValueError:
+        return None
+    return (alert.dedup_key, alert.tenant_id, alert.series_key)
+
+
+def in_occurrence_order(events: Sequence[ReceivedEvent]) -> list[ReceivedEvent]:
+    """``events`` (sorted by key) with each series' alerts of one key in occurrence order
+    (:func:`services.tickets.domain.order.position`, as the late paths compare them; ties
+    keep stream order), in the places that series held: the order of keys (the locks')
+    and of series within a key is unchanged."""
+    places: dict[tuple[str, str, str], list[int]] = {}
+    for i, event in enumerate(events):
+        if (series := _series_of(event)) is not None:
+            places.setdefault(series, []).append(i)
+    ordered = list(events)
+    for held in places.values():
+        # A batch applying a later trigger before an earlier reset would announce a
+        # reopen, then take it back with a close.
+        mine = sorted((events[i] for i in held), key=lambda e: position(_routed(e)))
+        for i, event in zip(held, mine, strict=True):
+            ordered[i] = event
+    return ordered
+
+
 def _escalation(event: ReceivedEvent) -> Escalation:
     return event.memo("escalation", lambda: escalation(event.envelope))
 
@@ -354,16 +385,20 @@ class AlertService(Protocol):
         session: AsyncSession,
         alerts: Sequence[tuple[RoutedAlert, AbstractContextManager[Any]]],
     ) -> None:
-        """Apply a batch's alerts (their tenants bound, sorted by dedup key)."""
+        """Apply a batch's alerts (their tenants bound, sorted by dedup key; each series'
+        of a key in occurrence order)."""
 
 
 def alert_batch_handler(db: Database, inbox: Inbox, service: AlertService) -> BatchHandler:
     """The runtime's claimed batch (:func:`triage.runtime.consume.claimed_batch`): the
     ``alert.routed`` events sorted by ticket key, claimed in one transaction, then handed
-    over together, each with its own ``handle alert.routed`` span (continuing its trace)."""
+    over together, each series' in occurrence order (:func:`in_occurrence_order`), each
+    with its own ``handle alert.routed`` span (continuing its trace)."""
 
     async def use(session: AsyncSession, fresh: Sequence[ReceivedEvent]) -> None:
-        alerts = [(_routed(e), event_span(e, batch_size=len(fresh))) for e in fresh]
+        alerts = [
+            (_routed(e), event_span(e, batch_size=len(fresh))) for e in in_occurrence_order(fresh)
+        ]
         await service.on_alert_batch(session, alerts)
 
     return claimed_batch(

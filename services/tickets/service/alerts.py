@@ -159,9 +159,10 @@ class AlertUseCases(IncidentPaths, DampingUseCases):
     ) -> None:
         """Apply a batch's routed alerts, in order, each as :meth:`on_alert` would.
 
-        The alerts' tenants are bound and the alerts sorted by dedup key (each key's in
-        delivery order). The keys are locked up front in that order; the tenants' settings,
-        the keys' open tickets and the series' tombstones are read once. A trigger that adds
+        The alerts' tenants are bound and the alerts sorted by dedup key (each series' of a
+        key in occurrence order: :func:`services.tickets.events.in_occurrence_order`). The
+        keys are locked up front in that order; the tenants' settings, the keys' open
+        tickets and the series' tombstones are read once. A trigger that adds
         an occurrence to an open ticket (the common case) or opens one is applied in memory
         and its writes are staged: each ticket is written once, history, comments and events
         in one statement each, ticket numbers allocated together. A reset stages its comment

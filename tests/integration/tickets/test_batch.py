@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from services.tickets import models
 from services.tickets.domain.tickets import Damping, TenantSettings
-from services.tickets.events import alert_batch_handler, routed_alert
+from services.tickets.events import alert_batch_handler, in_occurrence_order, routed_alert
 from tests.integration.tickets.harness import T0, Harness, new_tenant, routed
 from triage.events.v1.envelope_pb2 import Envelope
 from triage.ingest.v1 import resources_pb2 as ingest_pb
@@ -23,7 +23,8 @@ RESET = ingest_pb.ALERT_KIND_RESET
 
 
 def _script(tenant: str, *, with_reset: bool) -> list[Envelope]:
-    """Repeats with due occurrence comments, opens, a reset, a superseded and a late trigger."""
+    """Repeats with due occurrence comments, opens, a reset that arrives before a trigger
+    that occurred before it (a batch applies them in occurrence order), a late trigger."""
     out: list[Envelope] = []
     for minute in range(6):
         for device in ("a", "b", "c"):
@@ -127,7 +128,17 @@ async def test_one_batch_equals_one_alert_at_a_time(harness: Harness, with_reset
     for tenant in (batched, other, reference):
         await harness.put_settings(tenant, settings)
 
-    envelopes = sorted(_script(reference, with_reset=with_reset), key=_order)
+    # The batch's order: by key, each series' alerts in occurrence order (b's trigger of
+    # minute 6 before the reset of 6:30 that arrived first).
+    envelopes = [
+        e.envelope
+        for e in in_occurrence_order(
+            [
+                ReceivedEvent(envelope=e, subject="", headers={}, num_delivered=1)
+                for e in sorted(_script(reference, with_reset=with_reset), key=_order)
+            ]
+        )
+    ]
     for envelope in envelopes:
         async with harness.db.transaction(reference) as session:
             await harness.service.on_alert(session, routed_alert(envelope))
