@@ -61,3 +61,16 @@ def late_triggers_order(steps: Sequence[tuple[str, int]], rng: random.Random) ->
 def any_order(steps: Sequence[tuple[str, int]], rng: random.Random) -> list[int]:
     """Any permutation of ``steps``."""
     return rng.sample(range(len(steps)), len(steps))
+
+
+def flapping_script(rng: random.Random) -> list[tuple[str, int]]:
+    """3-5 segments of 1-2 triggers, each closed by a reset (the last maybe not), one
+    minute apart: at least 5 state changes in 30 minutes, so under the default damping
+    the series flaps."""
+    out: list[tuple[str, int]] = []
+    segments = rng.randint(3, 5)
+    for segment in range(segments):
+        out += [("T", 0)] * rng.randint(1, 2)
+        if segment < segments - 1 or rng.random() < 0.5:
+            out.append(("R", 0))
+    return [(kind, minute + 1) for minute, (kind, _) in enumerate(out)]

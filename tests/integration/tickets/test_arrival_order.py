@@ -330,8 +330,8 @@ async def test_random_scripts_in_random_orders_and_batches(
 PERSISTENCE_CASES = [
     (None, timedelta(0), (0, 0), (0, 0)),
     (False, timedelta(0), (0, 0), (0, 0)),
-    (None, timedelta(hours=1), (1, 0), (44, 1)),
-    (None, None, (1, 0), (44, 1)),
+    (None, timedelta(hours=1), (0, 0), (26, 0)),
+    (None, None, (0, 0), (26, 0)),
 ]
 
 
