@@ -94,6 +94,7 @@ if TYPE_CHECKING:
     from triage.runtime.telemetry import extract_context, inject_headers
     from triage.runtime.tenant_data import TenantData
     from triage.runtime.tenant_gate import Lookup, TenantGate, TenantStanding, guard_tenants
+    from triage.runtime.tombstones import GROUP_ADMIT, group_admission_ddl
     from triage.runtime.waiting import wait_event
 
 _HOME: dict[str, str] = {
@@ -123,6 +124,8 @@ _HOME: dict[str, str] = {
     "pipelined": "db",
     "raw_cursor": "db",
     "select_list": "db",
+    "GROUP_ADMIT": "tombstones",
+    "group_admission_ddl": "tombstones",
     "BatchFence": "fence",
     "FenceChecking": "fence",
     "Fenced": "fence",
@@ -202,6 +205,7 @@ __all__ = [
     "ADMIN_SCOPE",
     "DELETED_STATE",
     "ERROR_DOMAIN",
+    "GROUP_ADMIT",
     "Aborted",
     "AccessList",
     "AccessPublisher",
@@ -268,6 +272,7 @@ __all__ = [
     "extract_context",
     "fetch_together",
     "from_timestamp",
+    "group_admission_ddl",
     "guard_tenants",
     "inbox_table",
     "inject_headers",

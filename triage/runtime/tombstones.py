@@ -22,6 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 TABLE = "deleted_tenants"
 #: The tenant transactions' admission check (see :func:`admission_ddl`).
 ADMIT = "admit_tenant"
+#: A group commit's admission check, for schemas that write several tenants' rows in one
+#: transaction (see :func:`group_admission_ddl`).
+GROUP_ADMIT = "admit_tenants"
 #: The SQLSTATE :data:`ADMIT` raises for a tombstoned tenant (a class PostgreSQL leaves free).
 BURIED_SQLSTATE = "TRD01"
 _UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
@@ -74,6 +77,24 @@ def admission_ddl(schema: str) -> str:
         f"THEN RAISE EXCEPTION 'the tenant % was deleted', tenant "
         f"USING ERRCODE = '{BURIED_SQLSTATE}'; END IF; "
         "RETURN true; END $fn$"
+    )
+
+
+def group_admission_ddl(schema: str) -> str:
+    """``schema``'s ``admit_tenants(tenants uuid[])`` for a transaction that writes several
+    tenants' rows (ingest's webhook group commit): it takes each tenant's lock shared, as
+    :data:`ADMIT` does, in one order (two batches and a burial cannot deadlock), then
+    answers the tombstoned ones instead of refusing the whole transaction, so the caller
+    leaves out only their rows. The tombstones are read in a statement of their own, after
+    the lock waits, for the reason :func:`admission_ddl` gives."""
+    return (
+        f'CREATE OR REPLACE FUNCTION "{schema}".{GROUP_ADMIT}(tenants uuid[]) RETURNS uuid[] '
+        "LANGUAGE plpgsql VOLATILE AS $fn$ DECLARE t uuid; refused uuid[]; BEGIN "
+        "FOR t IN SELECT DISTINCT u FROM unnest(tenants) AS u WHERE u IS NOT NULL ORDER BY u "
+        f"LOOP PERFORM pg_advisory_xact_lock_shared({_lock_key(schema, 't')}); END LOOP; "
+        "SELECT coalesce(array_agg(d.deleted_tenant_id), '{}') INTO refused "
+        f'FROM "{schema}".{TABLE} d WHERE d.deleted_tenant_id = ANY(tenants); '
+        "RETURN refused; END $fn$"
     )
 
 

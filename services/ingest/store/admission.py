@@ -17,21 +17,7 @@ after the lock waits (the batch statement's own snapshot is from before them).
 from __future__ import annotations
 
 from services.ingest.models import SCHEMA
+from triage.runtime import GROUP_ADMIT, group_admission_ddl
 
-#: The runtime's tombstone table in every schema (triage/runtime/tombstones.py).
-TABLE = "deleted_tenants"
-
-ADMIT_TENANTS = f"{SCHEMA}.admit_tenants"
-# The key must be the one triage.runtime.tombstones locks (its _lock_key): schema and table
-# name, then the tenant's canonical text. tests/integration/offboarding/test_webhook_race.py
-# fails if the two ever part.
-ADMIT_TENANTS_DDL = (
-    f"CREATE OR REPLACE FUNCTION {ADMIT_TENANTS}(tenants uuid[]) RETURNS uuid[] "
-    "LANGUAGE plpgsql VOLATILE AS $fn$ DECLARE t uuid; refused uuid[]; BEGIN "
-    "FOR t IN SELECT DISTINCT u FROM unnest(tenants) AS u WHERE u IS NOT NULL ORDER BY u LOOP "
-    f"PERFORM pg_advisory_xact_lock_shared(hashtext('{SCHEMA}.{TABLE}'), hashtext(t::text)); "
-    "END LOOP; "
-    f"SELECT coalesce(array_agg(d.deleted_tenant_id), '{{}}') INTO refused FROM {SCHEMA}.{TABLE} d "
-    "WHERE d.deleted_tenant_id = ANY(tenants); "
-    "RETURN refused; END $fn$"
-)
+ADMIT_TENANTS = f"{SCHEMA}.{GROUP_ADMIT}"
+ADMIT_TENANTS_DDL = group_admission_ddl(SCHEMA)
