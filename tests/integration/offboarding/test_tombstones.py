@@ -6,45 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
 from prometheus_client import REGISTRY
 
 from services.rules.events import ALERT_DURABLE, alert_batch_handler
-from services.rules.models import SCHEMA, inbox, outbox
-from services.rules.service.clock import ManualClock
-from services.rules.store.tenant_data import TENANT_DATA
+from services.rules.models import SCHEMA, inbox
+from tests.integration.offboarding.rules_step import offboarding, rows_of
 from tests.integration.rules.conftest import T0
 from tests.integration.rules.harness import Rules, alert
 from tests.integration.rules.test_batch import received
-from triage.runtime.offboarding import TenantOffboarding
-from triage.runtime.outbox import Inbox, Outbox
+from triage.runtime.outbox import Inbox
 from triage.runtime.tombstones import is_buried
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def rules(fresh_db: str, nats_url: str) -> AsyncIterator[Rules]:
-    """A running rules service on a fresh database."""
-    running = await Rules.start(fresh_db, nats_url, ManualClock(T0))
-    try:
-        yield running
-    finally:
-        await running.stop()
-
-
-def offboarding(rules: Rules) -> TenantOffboarding:
-    """The rules service's deletion step, as its deletion consumer runs it."""
-    return TenantOffboarding(db=rules.db, outbox=Outbox(outbox), data=TENANT_DATA, service="rules")
-
-
-async def rows_of(rules: Rules, tenant: str) -> dict[str, int]:
-    """How many rows of ``tenant`` each rules table holds (empty: none)."""
-    async with rules.db.system_transaction() as session:
-        return await TENANT_DATA.remaining(session, tenant)
 
 
 def dropped(consumer: str) -> float:

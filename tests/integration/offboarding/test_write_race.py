@@ -9,43 +9,17 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import insert, text
 
-from services.rules.models import outbox, settings
-from services.rules.service.clock import ManualClock
-from services.rules.store.tenant_data import TENANT_DATA
-from tests.integration.rules.conftest import T0
+from services.rules.models import settings
+from tests.integration.offboarding.rules_step import offboarding, rows_of
 from tests.integration.rules.harness import Rules
 from triage.runtime.errors import PermissionDenied
-from triage.runtime.offboarding import TenantOffboarding
-from triage.runtime.outbox import Outbox
 
 pytestmark = pytest.mark.integration
 WITHIN_SECONDS = 10.0
-
-
-@pytest.fixture
-async def rules(fresh_db: str, nats_url: str) -> AsyncIterator[Rules]:
-    """A running rules service on a fresh database."""
-    running = await Rules.start(fresh_db, nats_url, ManualClock(T0))
-    try:
-        yield running
-    finally:
-        await running.stop()
-
-
-def offboarding(rules: Rules) -> TenantOffboarding:
-    """The rules service's deletion step, as its deletion consumer runs it."""
-    return TenantOffboarding(db=rules.db, outbox=Outbox(outbox), data=TENANT_DATA, service="rules")
-
-
-async def rows_of(rules: Rules, tenant: str) -> dict[str, int]:
-    """How many rows of ``tenant`` each rules table holds (empty: none)."""
-    async with rules.db.system_transaction() as session:
-        return await TENANT_DATA.remaining(session, tenant)
 
 
 async def waits_for_a_lock(rules: Rules) -> bool:
