@@ -24,7 +24,8 @@ from triage.runtime.outbox import Outbox
 pytestmark = pytest.mark.integration
 
 
-def _record(tenant_id: str, integration_id: str, n: int) -> AlertRecord:
+def record(tenant_id: str, integration_id: str, n: int) -> AlertRecord:
+    """One generic trigger of ``tenant_id`` (its number ``n`` in its key and labels)."""
     alert = NormalizedAlert(
         kind=AlertKind.TRIGGER,
         series_key=f"series-{n}",
@@ -61,9 +62,9 @@ async def test_an_unstorable_record_fails_alone_in_its_batch(ingest: Ingest) -> 
     writer = AlertWriter(db=db, outbox=Outbox(outbox), window_seconds=0.5, concurrency=1)
     loops = asyncio.create_task(writer.run())
     try:
-        good = [[_record(tenant, integration_id, n)] for n in range(10)]
-        refused_by_database = [_with_labels(_record(tenant, integration_id, 100), {"k\x00": "v"})]
-        unencodable = [_with_labels(_record(tenant, integration_id, 101), {"\ud800": "v"})]
+        good = [[record(tenant, integration_id, n)] for n in range(10)]
+        refused_by_database = [_with_labels(record(tenant, integration_id, 100), {"k\x00": "v"})]
+        unencodable = [_with_labels(record(tenant, integration_id, 101), {"\ud800": "v"})]
         requests = [*good[:5], refused_by_database, unencodable, *good[5:]]
         answers = await asyncio.gather(
             *(writer.write(records) for records in requests), return_exceptions=True

@@ -11,14 +11,11 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
 import psycopg
 import pytest
 from sqlalchemy import text
 
-from services.ingest.domain.alerts import AlertKind, NormalizedAlert, Severity
-from services.ingest.domain.records import AlertRecord, RawBody
 from services.ingest.errors import TenantDeleted
 from services.ingest.models import outbox
 from services.ingest.store.alert_writes import insert_alert_batch
@@ -27,9 +24,9 @@ from services.ingest.workers.alert_writer import AlertWriter
 from tests.integration.ingest import conftest as ingest_harness
 from tests.integration.ingest.conftest import Ingest, ninja_trigger
 from tests.integration.ingest.ledger import libpq
+from tests.integration.ingest.test_writer_isolation import record
 from triage.runtime import tombstones
 from triage.runtime.db import Database
-from triage.runtime.ids import new_id
 from triage.runtime.offboarding import TenantOffboarding
 from triage.runtime.outbox import Outbox
 
@@ -52,29 +49,6 @@ async def db(ingest: Ingest) -> AsyncIterator[Database]:
         yield handle
     finally:
         await handle.dispose()
-
-
-def record(tenant_id: str, integration_id: str, n: int) -> AlertRecord:
-    """One generic trigger of ``tenant_id``."""
-    alert = NormalizedAlert(
-        kind=AlertKind.TRIGGER,
-        series_key=f"series-{n}",
-        condition="disk",
-        severity=Severity.HIGH,
-        title=f"disk {n}",
-        message="full",
-    )
-    return AlertRecord(
-        alert_id=new_id(),
-        tenant_id=tenant_id,
-        integration_id=integration_id,
-        provider="generic",
-        delivery_key=f"key-{n}",
-        received_at=datetime.now(UTC),
-        content_type="application/json",
-        body=RawBody(id=new_id(), raw=b'{"n": %d}' % n),
-        alert=alert,
-    )
 
 
 async def rows_of(ingest: Ingest, tenant_id: str) -> dict[str, int]:
