@@ -37,11 +37,6 @@ log = logging.getLogger(__name__)
 Source = Callable[[], Awaitable[Mapping[str, bool]]]
 
 
-async def bucket_deletions(js: JetStreamContext) -> set[str]:
-    """The tenants the bucket holds a ``deleted.<tenant>`` key for."""
-    return await keys_under(js, DELETED)
-
-
 class DeletionKeys:
     """Restores the deletion keys of ``source``'s deletions (see the module docstring)."""
 
@@ -65,7 +60,7 @@ class DeletionKeys:
         held = await self._source()
         if not held:
             return 0
-        in_bucket = await bucket_deletions(self._js)
+        in_bucket = await keys_under(self._js, DELETED)
         published = 0
         for tenant_id, completed in held.items():
             local = self._access.deletion(tenant_id) if self._access is not None else None
